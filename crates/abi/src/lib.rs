@@ -1,0 +1,13 @@
+//! The proxy-wasm vocabulary shared by wasmgate's host and SDK.
+//!
+//! - [`types`]: the ABI's enums (status codes, log levels, map, buffer, stream and metric
+//!   types, action codes) and the version markers.
+//! - [`pairs`]: the header-map wire format (`u32 n`, `n × (key_len, value_len)`, then
+//!   `key\0value\0` for each pair).
+//! - [`path`]: the property-path format (segments joined by `\0`).
+
+pub mod pairs;
+pub mod path;
+pub mod types;
+
+pub use types::*;

@@ -1,0 +1,110 @@
+//! Buffer host functions: request and response bodies of the current stream, the callout,
+//! Redis and foreign-function buffers of the callback being run, and the configurations.
+
+use wasmgate_abi::{BufferType, Status};
+use wasmtime::{Caller, Linker};
+
+use super::memory::{read, return_bytes, write_u32};
+use super::{finish, Fault, HostResult};
+use crate::state::HostState;
+
+type C<'a> = Caller<'a, HostState>;
+
+pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        "env",
+        "proxy_get_buffer_bytes",
+        |mut c: C<'_>, kind: u32, start: u32, max: u32, rp: u32, rl: u32| {
+            finish(get_bytes(&mut c, kind, start, max, rp, rl))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_buffer_bytes",
+        |mut c: C<'_>, kind: u32, start: u32, size: u32, p: u32, l: u32| {
+            finish(set_bytes(&mut c, kind, start, size, p, l))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_buffer_status",
+        |mut c: C<'_>, kind: u32, ret_size: u32, ret_flags: u32| {
+            let len = buffer(&mut c, kind).map(|b| b.len() as u32);
+            finish(len.and_then(|len| {
+                write_u32(&mut c, ret_size, len)?;
+                write_u32(&mut c, ret_flags, 0)
+            }))
+        },
+    )?;
+    linker.func_wrap("env", "proxy_get_configuration", |mut c: C<'_>, rp: u32, rl: u32| {
+        let config = c.data().plugin_config.clone();
+        finish(return_bytes(&mut c, &config, rp, rl))
+    })?;
+    Ok(())
+}
+
+/// A copy of the buffer a call names, if it is readable now.
+fn buffer(c: &mut C<'_>, kind: u32) -> Result<Vec<u8>, Fault> {
+    let kind = BufferType::from_raw(kind).ok_or(Status::BadArgument)?;
+    let state = c.data_mut();
+    let bytes = match kind {
+        BufferType::HttpRequestBody => state.current_stream().map(|s| s.request_body.clone()),
+        BufferType::HttpResponseBody => state.current_stream().map(|s| s.response_body.clone()),
+        BufferType::HttpCallResponseBody => state.buffers.callout.as_ref().map(|r| r.body.clone()),
+        BufferType::VmConfiguration => Some(state.vm_config.clone()),
+        BufferType::PluginConfiguration => Some(state.plugin_config.clone()),
+        BufferType::CallData => state.buffers.foreign_args.clone(),
+        BufferType::RedisCallResponse => state.buffers.redis.clone(),
+        BufferType::DownstreamData | BufferType::UpstreamData | BufferType::GrpcReceiveBuffer => None,
+    };
+    bytes.ok_or(Fault::Status(Status::NotFound))
+}
+
+fn get_bytes(c: &mut C<'_>, kind: u32, start: u32, max: u32, rp: u32, rl: u32) -> HostResult {
+    let bytes = buffer(c, kind)?;
+    let start = (start as usize).min(bytes.len());
+    let end = start.saturating_add(max as usize).min(bytes.len());
+    return_bytes(c, &bytes[start..end], rp, rl)
+}
+
+fn set_bytes(c: &mut C<'_>, kind: u32, start: u32, size: u32, ptr: u32, len: u32) -> HostResult {
+    let data = read(c, ptr, len)?;
+    let kind = BufferType::from_raw(kind).ok_or(Status::BadArgument)?;
+    let stream = c.data_mut().current_stream().ok_or(Status::NotFound)?;
+    let body = match kind {
+        BufferType::HttpRequestBody => &mut stream.request_body,
+        BufferType::HttpResponseBody => &mut stream.response_body,
+        _ => return Err(Status::BadArgument.into()),
+    };
+    splice(body, start as usize, size as usize, &data);
+    Ok(())
+}
+
+/// The ABI's buffer edit: `start == 0 && size == 0` prepends, `start >= len` appends,
+/// otherwise `[start, start + size)` is replaced.
+pub(crate) fn splice(body: &mut Vec<u8>, start: usize, size: usize, data: &[u8]) {
+    if start >= body.len() {
+        body.extend_from_slice(data);
+    } else {
+        let end = start.saturating_add(size).min(body.len());
+        body.splice(start..end, data.iter().copied());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::splice;
+
+    #[test]
+    fn splice_prepends_appends_and_replaces() {
+        let mut body = b"world".to_vec();
+        splice(&mut body, 0, 0, b"hello ");
+        assert_eq!(body, b"hello world");
+        splice(&mut body, 11, 0, b"!");
+        assert_eq!(body, b"hello world!");
+        splice(&mut body, 0, 5, b"HELLO");
+        assert_eq!(body, b"HELLO world!");
+        splice(&mut body, 0, 100, b"all");
+        assert_eq!(body, b"all");
+    }
+}

@@ -1,0 +1,109 @@
+//! Header-map host functions: request and response headers and trailers of the current
+//! stream, and the headers and trailers of the HTTP callout being answered.
+
+use wasmgate_abi::{pairs, AbiVersion, MapType, Status};
+use wasmtime::{Caller, Linker};
+
+use super::memory::{read, return_bytes, write_u32};
+use super::{finish, HostResult};
+use crate::state::HostState;
+use crate::stream::HeaderMap;
+
+type C<'a> = Caller<'a, HostState>;
+
+pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap("env", "proxy_get_header_map_size", |mut c: C<'_>, map: u32, ret: u32| {
+        let size = with_map(&mut c, map, |m| Ok(m.encode().len() as u32));
+        finish(size.and_then(|size| write_u32(&mut c, ret, size)))
+    })?;
+    linker.func_wrap("env", "proxy_get_header_map_pairs", |mut c: C<'_>, map: u32, rp: u32, rl: u32| {
+        let bytes = with_map(&mut c, map, |m| Ok(m.encode()));
+        finish(bytes.and_then(|bytes| return_bytes(&mut c, &bytes, rp, rl)))
+    })?;
+    linker.func_wrap("env", "proxy_set_header_map_pairs", |mut c: C<'_>, map: u32, p: u32, l: u32| {
+        finish(set_pairs(&mut c, map, p, l))
+    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_value",
+        |mut c: C<'_>, map: u32, kp: u32, kl: u32, rp: u32, rl: u32| finish(get_value(&mut c, map, (kp, kl), rp, rl)),
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_add_header_map_value",
+        |mut c: C<'_>, map: u32, kp: u32, kl: u32, vp: u32, vl: u32| {
+            finish(edit(&mut c, map, (kp, kl), Some((vp, vl)), HeaderMap::add))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_replace_header_map_value",
+        |mut c: C<'_>, map: u32, kp: u32, kl: u32, vp: u32, vl: u32| {
+            finish(edit(&mut c, map, (kp, kl), Some((vp, vl)), HeaderMap::replace))
+        },
+    )?;
+    linker.func_wrap("env", "proxy_remove_header_map_value", |mut c: C<'_>, map: u32, kp: u32, kl: u32| {
+        finish(edit(&mut c, map, (kp, kl), None, |m, k, _| m.remove(k)))
+    })?;
+    Ok(())
+}
+
+/// Runs `f` on the map a call names, or fails with NotFound/BadArgument.
+fn with_map<T>(
+    c: &mut C<'_>,
+    map: u32,
+    f: impl FnOnce(&mut HeaderMap) -> Result<T, super::Fault>,
+) -> Result<T, super::Fault> {
+    let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+    let state = c.data_mut();
+    let target = match map {
+        MapType::HttpCallResponseHeaders => state.buffers.callout.as_mut().map(|r| &mut r.headers),
+        MapType::HttpCallResponseTrailers => state.buffers.callout.as_mut().map(|r| &mut r.trailers),
+        MapType::GrpcCallInitialMetadata | MapType::GrpcCallTrailingMetadata => None,
+        stream_map => state.current_stream().map(|s| match stream_map {
+            MapType::HttpRequestHeaders => &mut s.request_headers,
+            MapType::HttpRequestTrailers => &mut s.request_trailers,
+            MapType::HttpResponseHeaders => &mut s.response_headers,
+            _ => &mut s.response_trailers,
+        }),
+    };
+    f(target.ok_or(Status::NotFound)?)
+}
+
+fn set_pairs(c: &mut C<'_>, map: u32, ptr: u32, len: u32) -> HostResult {
+    let raw = read(c, ptr, len)?;
+    let decoded = pairs::decode(&raw).map_err(|_| Status::ParseFailure)?;
+    with_map(c, map, |m| {
+        *m = HeaderMap::from_pairs(&decoded);
+        Ok(())
+    })
+}
+
+fn get_value(c: &mut C<'_>, map: u32, key: (u32, u32), rp: u32, rl: u32) -> HostResult {
+    let key = read(c, key.0, key.1)?;
+    let legacy = c.data().abi == AbiVersion::V0_1_0;
+    let value = with_map(c, map, |m| Ok(m.get(&key)))?;
+    match value {
+        Some(value) => return_bytes(c, &value, rp, rl),
+        None if legacy => return_bytes(c, &[], rp, rl),
+        None => Err(Status::NotFound.into()),
+    }
+}
+
+fn edit(
+    c: &mut C<'_>,
+    map: u32,
+    key: (u32, u32),
+    value: Option<(u32, u32)>,
+    op: impl FnOnce(&mut HeaderMap, &[u8], &[u8]),
+) -> HostResult {
+    let key = read(c, key.0, key.1)?;
+    let value = match value {
+        Some((p, l)) => read(c, p, l)?,
+        None => Vec::new(),
+    };
+    with_map(c, map, |m| {
+        op(m, &key, &value);
+        Ok(())
+    })
+}

@@ -1,0 +1,37 @@
+//! wasmgate-host: a proxy-wasm runtime on wasmtime.
+//!
+//! - [`runtime`]: the wasmtime engine, the linker with every host function, and the epoch
+//!   ticker that interrupts runaway plugins.
+//! - [`module`]: loading a `.wasm` (with the on-disk compiled-module cache) and reading its
+//!   ABI version marker.
+//! - [`vm`]: one instance of a plugin: its start-up, its root context and its HTTP streams.
+//! - [`stream`]: the state of one HTTP stream as a plugin sees it (headers, bodies, deferred
+//!   actions, per-request properties).
+//! - [`shared`]: process-wide shared data, shared queues and metrics.
+//! - [`callout`]: the trait through which HTTP and Redis callouts leave the host.
+//! - [`inspect`]: what a `.wasm` declares (marker, toolchain, imports, exports).
+//! - `hostcalls`: the `env.proxy_*` functions and the sandboxed WASI stdio.
+
+pub mod callout;
+mod error;
+mod hostcalls;
+pub mod inspect;
+pub mod module;
+pub mod properties;
+pub mod runtime;
+pub mod shared;
+mod state;
+pub mod stream;
+pub mod vm;
+
+pub use callout::{
+    CalloutHandler, HttpCallout, HttpCalloutResponse, NoCallouts, RedisCallout, RedisInit,
+};
+pub use error::HostError;
+pub use module::PluginModule;
+pub use runtime::{Runtime, RuntimeConfig};
+pub use shared::Shared;
+pub use state::{LogRecord, LogSink, TracingLogSink};
+pub use stream::{HeaderMap, LocalReply, StreamInfo};
+pub use vm::{PhaseOutcome, PluginVm, StreamSignal, VmConfig};
+pub use wasmgate_abi as abi;

@@ -1,0 +1,235 @@
+//! Process-wide state every VM of a runtime sees: shared data (with compare-and-swap),
+//! shared queues, and the metrics plugins define. Keyed by VM id, as in Envoy.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use wasmgate_abi::{MetricType, Status};
+
+/// Shared data, queues and metrics. Cheap to clone; clones share everything.
+#[derive(Clone, Default)]
+pub struct Shared {
+    data: Arc<Mutex<SharedData>>,
+    queues: Arc<Mutex<Queues>>,
+    metrics: Arc<Mutex<Metrics>>,
+}
+
+#[derive(Default)]
+struct SharedData {
+    entries: HashMap<(String, Vec<u8>), (Vec<u8>, u32)>,
+    next_cas: u32,
+}
+
+#[derive(Default)]
+struct Queues {
+    by_name: HashMap<(String, Vec<u8>), u32>,
+    items: HashMap<u32, VecDeque<Vec<u8>>>,
+    next_id: u32,
+}
+
+/// One metric a plugin defined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// The name the plugin gave.
+    pub name: String,
+    /// Counter, gauge or histogram.
+    pub kind: MetricType,
+    /// Counter or gauge value; for a histogram, the sum of recorded values.
+    pub value: i64,
+    /// For a histogram, the recorded values (bounded, oldest dropped).
+    pub samples: Vec<u64>,
+    /// For a histogram, how many values were recorded.
+    pub count: u64,
+}
+
+#[derive(Default)]
+struct Metrics {
+    by_name: HashMap<String, u32>,
+    list: Vec<Metric>,
+}
+
+const HISTOGRAM_SAMPLES: usize = 1024;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    /// `proxy_get_shared_data`: the value and its CAS (never 0 for a present key).
+    pub fn get(&self, vm_id: &str, key: &[u8]) -> Option<(Vec<u8>, u32)> {
+        lock(&self.data)
+            .entries
+            .get(&(vm_id.to_string(), key.to_vec()))
+            .cloned()
+    }
+
+    /// `proxy_set_shared_data`: cas 0 sets unconditionally; otherwise it must match.
+    pub fn set(&self, vm_id: &str, key: &[u8], value: &[u8], cas: u32) -> Status {
+        let mut data = lock(&self.data);
+        let entry_key = (vm_id.to_string(), key.to_vec());
+        if cas != 0 {
+            match data.entries.get(&entry_key) {
+                Some((_, current)) if *current == cas => {}
+                _ => return Status::CasMismatch,
+            }
+        }
+        data.next_cas = data.next_cas.wrapping_add(1).max(1);
+        let next = data.next_cas;
+        data.entries.insert(entry_key, (value.to_vec(), next));
+        Status::Ok
+    }
+
+    /// `proxy_register_shared_queue`: the queue id (the same for the same name).
+    pub fn register_queue(&self, vm_id: &str, name: &[u8]) -> u32 {
+        let mut queues = lock(&self.queues);
+        let key = (vm_id.to_string(), name.to_vec());
+        if let Some(id) = queues.by_name.get(&key) {
+            return *id;
+        }
+        queues.next_id += 1;
+        let id = queues.next_id;
+        queues.by_name.insert(key, id);
+        queues.items.insert(id, VecDeque::new());
+        id
+    }
+
+    /// `proxy_resolve_shared_queue`.
+    pub fn resolve_queue(&self, vm_id: &str, name: &[u8]) -> Option<u32> {
+        lock(&self.queues)
+            .by_name
+            .get(&(vm_id.to_string(), name.to_vec()))
+            .copied()
+    }
+
+    /// `proxy_enqueue_shared_queue`.
+    pub fn enqueue(&self, id: u32, value: &[u8]) -> Status {
+        match lock(&self.queues).items.get_mut(&id) {
+            Some(items) => {
+                items.push_back(value.to_vec());
+                Status::Ok
+            }
+            None => Status::NotFound,
+        }
+    }
+
+    /// `proxy_dequeue_shared_queue`: `Err(Empty)` when there is nothing.
+    pub fn dequeue(&self, id: u32) -> Result<Vec<u8>, Status> {
+        match lock(&self.queues).items.get_mut(&id) {
+            Some(items) => items.pop_front().ok_or(Status::Empty),
+            None => Err(Status::NotFound),
+        }
+    }
+
+    /// `proxy_define_metric`: the same name gives the same id.
+    pub fn define_metric(&self, kind: MetricType, name: &str) -> u32 {
+        let mut metrics = lock(&self.metrics);
+        if let Some(id) = metrics.by_name.get(name) {
+            return *id;
+        }
+        let id = metrics.list.len() as u32;
+        metrics.list.push(Metric {
+            name: name.to_string(),
+            kind,
+            value: 0,
+            samples: Vec::new(),
+            count: 0,
+        });
+        metrics.by_name.insert(name.to_string(), id);
+        id
+    }
+
+    /// `proxy_increment_metric` (counters and gauges).
+    pub fn increment_metric(&self, id: u32, delta: i64) -> Status {
+        let mut metrics = lock(&self.metrics);
+        match metrics.list.get_mut(id as usize) {
+            Some(m) if m.kind == MetricType::Histogram => Status::BadArgument,
+            Some(m) => {
+                m.value = m.value.saturating_add(delta);
+                Status::Ok
+            }
+            None => Status::NotFound,
+        }
+    }
+
+    /// `proxy_record_metric`: sets a counter or gauge, records a histogram sample.
+    pub fn record_metric(&self, id: u32, value: u64) -> Status {
+        let mut metrics = lock(&self.metrics);
+        match metrics.list.get_mut(id as usize) {
+            Some(m) if m.kind == MetricType::Histogram => {
+                m.count += 1;
+                m.value = m.value.saturating_add(value as i64);
+                if m.samples.len() == HISTOGRAM_SAMPLES {
+                    m.samples.remove(0);
+                }
+                m.samples.push(value);
+                Status::Ok
+            }
+            Some(m) => {
+                m.value = value as i64;
+                Status::Ok
+            }
+            None => Status::NotFound,
+        }
+    }
+
+    /// `proxy_get_metric`.
+    pub fn metric_value(&self, id: u32) -> Option<i64> {
+        lock(&self.metrics).list.get(id as usize).map(|m| m.value)
+    }
+
+    /// Every metric defined so far, for `/metrics` and for tests.
+    pub fn metrics(&self) -> Vec<Metric> {
+        lock(&self.metrics).list.clone()
+    }
+
+    /// A metric by name.
+    pub fn metric(&self, name: &str) -> Option<Metric> {
+        let metrics = lock(&self.metrics);
+        let id = *metrics.by_name.get(name)?;
+        metrics.list.get(id as usize).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cas_rejects_a_stale_version() {
+        let shared = Shared::default();
+        assert_eq!(shared.set("vm", b"k", b"1", 0), Status::Ok);
+        let (_, cas) = shared.get("vm", b"k").unwrap();
+        assert_ne!(cas, 0);
+        assert_eq!(shared.set("vm", b"k", b"2", cas), Status::Ok);
+        assert_eq!(shared.set("vm", b"k", b"3", cas), Status::CasMismatch);
+        assert_eq!(shared.get("vm", b"k").unwrap().0, b"2");
+        assert!(shared.get("other-vm", b"k").is_none());
+    }
+
+    #[test]
+    fn queues_are_fifo_and_named() {
+        let shared = Shared::default();
+        let id = shared.register_queue("vm", b"q");
+        assert_eq!(shared.register_queue("vm", b"q"), id);
+        assert_eq!(shared.resolve_queue("vm", b"q"), Some(id));
+        assert_eq!(shared.dequeue(id), Err(Status::Empty));
+        shared.enqueue(id, b"a");
+        shared.enqueue(id, b"b");
+        assert_eq!(shared.dequeue(id).unwrap(), b"a");
+        assert_eq!(shared.enqueue(999, b"x"), Status::NotFound);
+    }
+
+    #[test]
+    fn metrics_by_kind() {
+        let shared = Shared::default();
+        let c = shared.define_metric(MetricType::Counter, "c");
+        assert_eq!(shared.define_metric(MetricType::Counter, "c"), c);
+        shared.increment_metric(c, 2);
+        shared.increment_metric(c, 3);
+        assert_eq!(shared.metric_value(c), Some(5));
+        let h = shared.define_metric(MetricType::Histogram, "h");
+        shared.record_metric(h, 7);
+        assert_eq!(shared.metric("h").unwrap().count, 1);
+        assert_eq!(shared.increment_metric(h, 1), Status::BadArgument);
+    }
+}

@@ -1,0 +1,141 @@
+//! The data a wasmtime store carries for one plugin VM: the plugin's identity and
+//! configuration, its streams, the buffers valid during one callback, and the handlers the
+//! embedder gave (callouts, logs, foreign functions).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wasmgate_abi::{AbiVersion, LogLevel, Status};
+use wasmtime::{Memory, StoreLimits, TypedFunc};
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use crate::callout::{CalloutHandler, HttpCalloutResponse};
+use crate::shared::Shared;
+use crate::stream::HttpStream;
+
+/// One line a plugin logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// The plugin's name.
+    pub plugin: String,
+    /// Its level.
+    pub level: LogLevel,
+    /// The message (lossy UTF-8).
+    pub message: String,
+    /// The `x-request-id` of the stream the line belongs to, if any.
+    pub request_id: Option<String>,
+}
+
+/// Where plugin log lines go.
+pub trait LogSink: Send + Sync {
+    /// Takes one line.
+    fn log(&self, record: &LogRecord);
+}
+
+/// Sends plugin log lines to `tracing`, with the plugin name and request id as fields.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TracingLogSink;
+
+impl LogSink for TracingLogSink {
+    fn log(&self, r: &LogRecord) {
+        let id = r.request_id.as_deref().unwrap_or("-");
+        match r.level {
+            LogLevel::Trace => tracing::trace!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message),
+            LogLevel::Debug => tracing::debug!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message),
+            LogLevel::Info => tracing::info!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message),
+            LogLevel::Warn => tracing::warn!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message),
+            LogLevel::Error | LogLevel::Critical => {
+                tracing::error!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message)
+            }
+        }
+    }
+}
+
+/// A function a plugin can call with `proxy_call_foreign_function`.
+pub type ForeignFunction = Arc<dyn Fn(&[u8]) -> Result<Vec<u8>, Status> + Send + Sync>;
+
+/// Buffers that are readable only during one callback.
+#[derive(Default)]
+pub(crate) struct CallBuffers {
+    pub(crate) callout: Option<HttpCalloutResponse>,
+    pub(crate) redis: Option<Vec<u8>>,
+    pub(crate) foreign_args: Option<Vec<u8>>,
+}
+
+/// The store data of one VM.
+pub struct HostState {
+    pub(crate) wasi: WasiP1Ctx,
+    pub(crate) limits: StoreLimits,
+    pub(crate) plugin_name: String,
+    pub(crate) vm_id: String,
+    pub(crate) root_id: u32,
+    pub(crate) abi: AbiVersion,
+    pub(crate) vm_config: Vec<u8>,
+    pub(crate) plugin_config: Vec<u8>,
+    pub(crate) log_level: LogLevel,
+    pub(crate) log_sink: Arc<dyn LogSink>,
+    pub(crate) shared: Shared,
+    pub(crate) callouts: Box<dyn CalloutHandler + Send>,
+    pub(crate) foreign: HashMap<String, ForeignFunction>,
+    pub(crate) streams: HashMap<u32, HttpStream>,
+    /// The context host calls act on (`proxy_set_effective_context` changes it).
+    pub(crate) current_context: u32,
+    /// The stream whose own phase callback is running, if any.
+    pub(crate) in_phase_of: Option<u32>,
+    /// Streams that got deferred actions outside their own phase callback.
+    pub(crate) signaled: Vec<u32>,
+    pub(crate) buffers: CallBuffers,
+    pub(crate) tick_period_ms: u32,
+    pub(crate) next_token: u32,
+    pub(crate) queue_ready: Vec<u32>,
+    pub(crate) registered_queues: Vec<u32>,
+    pub(crate) rebuild_requested: bool,
+    pub(crate) upstream_hosts: Vec<(String, String)>,
+    pub(crate) memory: Option<Memory>,
+    pub(crate) alloc: Option<TypedFunc<u32, u32>>,
+}
+
+impl HostState {
+    /// The stream host calls currently act on.
+    pub(crate) fn current_stream(&mut self) -> Option<&mut HttpStream> {
+        self.streams.get_mut(&self.current_context)
+    }
+
+    /// Notes that a stream got an action outside its own phase, so the embedder looks at it.
+    pub(crate) fn signal_current(&mut self) {
+        let id = self.current_context;
+        if self.in_phase_of != Some(id) && self.streams.contains_key(&id) && !self.signaled.contains(&id) {
+            self.signaled.push(id);
+        }
+    }
+
+    /// The request id of the current stream, for log lines.
+    pub(crate) fn current_request_id(&self) -> Option<String> {
+        let stream = self.streams.get(&self.current_context)?;
+        let id = stream
+            .properties
+            .get(b"x_request_id".as_slice())
+            .cloned()
+            .or_else(|| stream.request_headers.get(b"x-request-id"))?;
+        Some(String::from_utf8_lossy(&id).into_owned())
+    }
+
+    /// Sends one log line to the sink if the level lets it through.
+    pub(crate) fn log(&self, level: LogLevel, message: String) {
+        if level < self.log_level {
+            return;
+        }
+        self.log_sink.log(&LogRecord {
+            plugin: self.plugin_name.clone(),
+            level,
+            message,
+            request_id: self.current_request_id(),
+        });
+    }
+
+    /// A fresh callout token: ids step by 4, the low two bits name the kind (Higress).
+    pub(crate) fn token(&mut self, kind: u32) -> u32 {
+        self.next_token = self.next_token.wrapping_add(4);
+        self.next_token | kind
+    }
+}

@@ -1,0 +1,200 @@
+//! The state of one HTTP stream as a plugin sees it: headers, bodies and trailers in both
+//! directions, the per-request facts properties are read from, the properties the plugin
+//! set, and the actions it asked for that take effect when its callback returns.
+
+use std::collections::HashMap;
+
+/// A header map as proxy-wasm sees it: ordered pairs of bytes, lower-case names,
+/// pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`, `:status`) as entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderMap {
+    /// The pairs in order.
+    pub pairs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl HeaderMap {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A map from text pairs; names are lower-cased.
+    pub fn from_pairs<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Self {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.add(k.as_ref(), v.as_ref());
+        }
+        map
+    }
+
+    /// The values of `name` joined with `,` (as Envoy answers a single-header lookup).
+    pub fn get(&self, name: &[u8]) -> Option<Vec<u8>> {
+        let mut values = self.pairs.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name));
+        let (_, first) = values.next()?;
+        let mut joined = first.clone();
+        for (_, v) in values {
+            joined.push(b',');
+            joined.extend_from_slice(v);
+        }
+        Some(joined)
+    }
+
+    /// The first value of `name` as text, if it is UTF-8.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// Appends a value; the name is lower-cased.
+    pub fn add(&mut self, name: &[u8], value: &[u8]) {
+        self.pairs.push((name.to_ascii_lowercase(), value.to_vec()));
+    }
+
+    /// Replaces every value of `name` with one value (adds it when absent).
+    pub fn replace(&mut self, name: &[u8], value: &[u8]) {
+        match self.pairs.iter().position(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            Some(first) => {
+                self.pairs[first].1 = value.to_vec();
+                let mut index = 0;
+                self.pairs.retain(|(k, _)| {
+                    index += 1;
+                    index - 1 == first || !k.eq_ignore_ascii_case(name)
+                });
+            }
+            None => self.add(name, value),
+        }
+    }
+
+    /// Removes every value of `name`.
+    pub fn remove(&mut self, name: &[u8]) {
+        self.pairs.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether the map has no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// The wire encoding of the map.
+    pub fn encode(&self) -> Vec<u8> {
+        wasmgate_abi::pairs::encode(&self.pairs)
+    }
+}
+
+/// Facts about a request that plugins read as properties and that no header carries.
+#[derive(Debug, Clone, Default)]
+pub struct StreamInfo {
+    /// `route_name` / `xds.route_name`.
+    pub route_name: Option<String>,
+    /// `cluster_name` / `xds.cluster_name` (Higress-style `outbound|port|subset|fqdn`).
+    pub cluster_name: Option<String>,
+    /// `source.address` (`ip:port`).
+    pub source_address: Option<String>,
+    /// `destination.address` (`ip:port`).
+    pub destination_address: Option<String>,
+    /// `connection.id`.
+    pub connection_id: u64,
+    /// `request.protocol` (`HTTP/1.1`, `HTTP/2`).
+    pub protocol: Option<String>,
+    /// `upstream.address` once known.
+    pub upstream_address: Option<String>,
+    /// `response.code_details` once known (`via_upstream` for an upstream reply).
+    pub response_code_details: Option<String>,
+    /// `request.time`, nanoseconds since the Unix epoch.
+    pub start_time_nanos: i64,
+}
+
+/// A reply the plugin produced itself with `proxy_send_local_response`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    /// HTTP status code.
+    pub status: u32,
+    /// Envoy's response code details string.
+    pub details: String,
+    /// Body.
+    pub body: Vec<u8>,
+    /// Extra headers.
+    pub headers: HeaderMap,
+    /// gRPC status, if the reply is a gRPC one.
+    pub grpc_status: Option<i32>,
+}
+
+/// Actions a plugin asked for that the embedder applies when the callback returns.
+#[derive(Debug, Clone, Default)]
+pub struct Deferred {
+    /// `proxy_continue_stream(HTTP_REQUEST)` (or 0.1.0 `continue_request`).
+    pub resume_request: bool,
+    /// `proxy_continue_stream(HTTP_RESPONSE)`.
+    pub resume_response: bool,
+    /// `proxy_close_stream`.
+    pub close: bool,
+    /// `proxy_send_local_response`.
+    pub local_reply: Option<LocalReply>,
+}
+
+impl Deferred {
+    /// Whether any action is pending.
+    pub fn any(&self) -> bool {
+        self.resume_request || self.resume_response || self.close || self.local_reply.is_some()
+    }
+}
+
+/// The stream state a VM keeps for one HTTP context.
+#[derive(Debug, Default)]
+pub struct HttpStream {
+    /// Request headers (held here while the plugin may read or change them).
+    pub request_headers: HeaderMap,
+    /// The request body buffered so far.
+    pub request_body: Vec<u8>,
+    /// Request trailers.
+    pub request_trailers: HeaderMap,
+    /// Response headers.
+    pub response_headers: HeaderMap,
+    /// The response body buffered so far.
+    pub response_body: Vec<u8>,
+    /// Response trailers.
+    pub response_trailers: HeaderMap,
+    /// Per-request facts.
+    pub info: StreamInfo,
+    /// Properties the plugin set, by raw path.
+    pub properties: HashMap<Vec<u8>, Vec<u8>>,
+    /// Actions waiting for the embedder.
+    pub deferred: Deferred,
+    /// Data re-injected with Higress's `proxy_inject_encoded_data_to_filter_chain`.
+    pub injected: Vec<u8>,
+    /// The address given with Higress's `proxy_set_upstream_override_host`.
+    pub upstream_override_host: Option<String>,
+    /// Whether `proxy_on_done` returned false and `proxy_done` has not come yet.
+    pub done_pending: bool,
+}
+
+impl HttpStream {
+    /// The value a plugin set with `proxy_set_property` for a single-segment name.
+    pub fn property(&self, name: &str) -> Option<&[u8]> {
+        self.properties.get(name.as_bytes()).map(Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_map_is_case_insensitive_and_joins_repeats() {
+        let mut map = HeaderMap::from_pairs(&[("X-A", "1"), ("x-b", "2"), ("x-a", "3")]);
+        assert_eq!(map.get(b"x-a"), Some(b"1,3".to_vec()));
+        map.replace(b"X-A", b"9");
+        assert_eq!(map.pairs, vec![(b"x-a".to_vec(), b"9".to_vec()), (b"x-b".to_vec(), b"2".to_vec())]);
+        map.remove(b"x-B");
+        assert_eq!(map.len(), 1);
+        map.replace(b"new", b"v");
+        assert_eq!(map.get_str("new"), Some("v"));
+    }
+}

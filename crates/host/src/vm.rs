@@ -1,0 +1,650 @@
+//! One instance of a plugin: start-up (WASI `_initialize`, root context, `on_vm_start`,
+//! `on_configure`), HTTP streams through their phases, callout answers, ticks and queues.
+//!
+//! Every guest call runs under the call time limit; a trap marks the VM unusable
+//! ([`HostError::Poisoned`]) so the embedder fails only that request and builds a new VM.
+//! Actions a plugin asks for during a callback (continue, local reply, close) take effect
+//! when the callback returns, as in Envoy.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wasmgate_abi::{AbiVersion, DataAction, HeaderAction, LogLevel};
+use wasmtime::{Instance, Store, StoreLimitsBuilder, Trap, TypedFunc};
+use wasmtime_wasi::I32Exit;
+
+use crate::callout::{CalloutHandler, HttpCalloutResponse};
+use crate::error::HostError;
+use crate::module::{one_line, PluginModule};
+use crate::runtime::ticks;
+use crate::state::{CallBuffers, ForeignFunction, HostState, LogSink, TracingLogSink};
+use crate::stream::{Deferred, HttpStream, LocalReply, StreamInfo};
+
+/// How a VM is set up.
+#[derive(Clone)]
+pub struct VmConfig {
+    /// The plugin's name (log lines, `plugin_name`).
+    pub plugin_name: String,
+    /// The VM id: plugins with the same id share data and queues.
+    pub vm_id: String,
+    /// The bytes of `VM_CONFIGURATION`.
+    pub vm_config: Vec<u8>,
+    /// The bytes of `PLUGIN_CONFIGURATION` (JSON for Higress plugins).
+    pub plugin_config: Vec<u8>,
+    /// The level `proxy_get_log_level` reports; lower lines are dropped.
+    pub log_level: LogLevel,
+    /// Where log lines go.
+    pub log_sink: Arc<dyn LogSink>,
+    /// Foreign functions beyond the built-in `get_log_level`.
+    pub foreign: HashMap<String, ForeignFunction>,
+}
+
+impl VmConfig {
+    /// A configuration with a name and plugin configuration, logging through `tracing`.
+    pub fn new(plugin_name: impl Into<String>, plugin_config: impl Into<Vec<u8>>) -> Self {
+        VmConfig {
+            plugin_name: plugin_name.into(),
+            vm_id: String::new(),
+            vm_config: Vec::new(),
+            plugin_config: plugin_config.into(),
+            log_level: LogLevel::Info,
+            log_sink: Arc::new(TracingLogSink),
+            foreign: HashMap::new(),
+        }
+    }
+}
+
+/// What a phase callback decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhaseOutcome {
+    /// Go on to the next plugin or the upstream.
+    Continue,
+    /// Hold the stream until a [`StreamSignal`]. `action` is the effective Envoy action
+    /// (for headers, `StopIteration` only survives for request headers under `0_2_100`).
+    Pause {
+        /// The raw action value after Envoy's rewriting.
+        action: u32,
+    },
+    /// The plugin answered the request itself.
+    LocalReply(LocalReply),
+    /// The plugin closed the stream.
+    Close,
+}
+
+/// What a held stream is told to do after a callback outside its phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamSignal {
+    /// `proxy_continue_stream(HTTP_REQUEST)`.
+    ResumeRequest,
+    /// `proxy_continue_stream(HTTP_RESPONSE)`.
+    ResumeResponse,
+    /// A local reply.
+    LocalReply(LocalReply),
+    /// `proxy_close_stream`.
+    Close,
+}
+
+type HeaderFn = TypedFunc<(u32, u32, u32), u32>;
+type LegacyHeaderFn = TypedFunc<(u32, u32), u32>;
+
+enum HeaderCallback {
+    Current(HeaderFn),
+    Legacy(LegacyHeaderFn),
+}
+
+#[derive(Default)]
+struct Exports {
+    context_create: Option<TypedFunc<(u32, u32), ()>>,
+    vm_start: Option<TypedFunc<(u32, u32), u32>>,
+    configure: Option<TypedFunc<(u32, u32), u32>>,
+    request_headers: Option<HeaderCallback>,
+    request_body: Option<TypedFunc<(u32, u32, u32), u32>>,
+    request_trailers: Option<TypedFunc<(u32, u32), u32>>,
+    response_headers: Option<HeaderCallback>,
+    response_body: Option<TypedFunc<(u32, u32, u32), u32>>,
+    response_trailers: Option<TypedFunc<(u32, u32), u32>>,
+    done: Option<TypedFunc<u32, u32>>,
+    log: Option<TypedFunc<u32, ()>>,
+    delete: Option<TypedFunc<u32, ()>>,
+    tick: Option<TypedFunc<u32, ()>>,
+    http_call_response: Option<TypedFunc<(u32, u32, u32, u32, u32), ()>>,
+    redis_call_response: Option<TypedFunc<(u32, u32, i32, i32), ()>>,
+    queue_ready: Option<TypedFunc<(u32, u32), ()>>,
+}
+
+/// One running instance of a plugin.
+pub struct PluginVm {
+    store: Store<HostState>,
+    exports: Exports,
+    module: PluginModule,
+    poisoned: bool,
+    next_context_id: u32,
+    call_ticks: u64,
+}
+
+const ROOT_ID: u32 = 1;
+
+impl PluginVm {
+    /// Instantiates the plugin and starts it: `_initialize` (or `_start`), the root context,
+    /// `on_vm_start` and `on_configure`. A plugin that rejects its configuration, traps or
+    /// runs past the start time limit is an error.
+    pub fn new(
+        module: &PluginModule,
+        config: VmConfig,
+        callouts: Box<dyn CalloutHandler + Send>,
+    ) -> Result<Self, HostError> {
+        let runtime = module.runtime().clone();
+        let settings = runtime.config().clone();
+        let state = HostState {
+            wasi: wasmtime_wasi::WasiCtxBuilder::new().build_p1(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(settings.memory_limit)
+                .trap_on_grow_failure(true)
+                .build(),
+            plugin_name: config.plugin_name.clone(),
+            vm_id: config.vm_id,
+            root_id: ROOT_ID,
+            abi: module.abi(),
+            vm_config: config.vm_config,
+            plugin_config: config.plugin_config,
+            log_level: config.log_level,
+            log_sink: config.log_sink,
+            shared: runtime.shared().clone(),
+            callouts,
+            foreign: config.foreign,
+            streams: HashMap::new(),
+            current_context: ROOT_ID,
+            in_phase_of: None,
+            signaled: Vec::new(),
+            buffers: CallBuffers::default(),
+            tick_period_ms: 0,
+            next_token: 0,
+            queue_ready: Vec::new(),
+            registered_queues: Vec::new(),
+            rebuild_requested: false,
+            upstream_hosts: Vec::new(),
+            memory: None,
+            alloc: None,
+        };
+        let mut store = Store::new(runtime.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(ticks(settings.start_timeout));
+        let name = config.plugin_name;
+        let instance = runtime
+            .inner
+            .linker
+            .instantiate(&mut store, &module.module)
+            .map_err(|e| HostError::Instantiate {
+                name: name.clone(),
+                reason: one_line(&format!("{e:#}")),
+            })?;
+        let exports = bind(&instance, &mut store, module.abi());
+        let memory = instance.get_memory(&mut store, "memory");
+        let alloc = instance
+            .get_typed_func::<u32, u32>(&mut store, "malloc")
+            .or_else(|_| instance.get_typed_func::<u32, u32>(&mut store, "proxy_on_memory_allocate"))
+            .map_err(|_| HostError::NoAllocator { name: name.clone() })?;
+        store.data_mut().memory = memory;
+        store.data_mut().alloc = Some(alloc);
+        let mut vm = PluginVm {
+            store,
+            exports,
+            module: module.clone(),
+            poisoned: false,
+            next_context_id: ROOT_ID + 1,
+            call_ticks: ticks(settings.call_timeout),
+        };
+        vm.start(&instance, ticks(settings.start_timeout))?;
+        Ok(vm)
+    }
+
+    fn start(&mut self, instance: &Instance, start_ticks: u64) -> Result<(), HostError> {
+        let normal_ticks = std::mem::replace(&mut self.call_ticks, start_ticks);
+        let initialize = instance.get_typed_func::<(), ()>(&mut self.store, "_initialize");
+        if let Ok(init) = initialize {
+            self.guest("_initialize", ROOT_ID, |s| init.call(s, ()))?;
+            if let Ok(main) = instance.get_typed_func::<(u32, u32), u32>(&mut self.store, "main") {
+                self.guest("main", ROOT_ID, |s| main.call(s, (0, 0)).map(drop))?;
+            }
+        } else if let Ok(start) = instance.get_typed_func::<(), ()>(&mut self.store, "_start") {
+            self.guest("_start", ROOT_ID, |s| match start.call(&mut *s, ()) {
+                Err(e) if e.downcast_ref::<I32Exit>().is_some_and(|exit| exit.0 == 0) => Ok(()),
+                other => other,
+            })?;
+        }
+        if let Some(f) = self.exports.context_create.clone() {
+            self.guest("proxy_on_context_create", ROOT_ID, |s| f.call(s, (ROOT_ID, 0)))?;
+        }
+        let name = self.store.data().plugin_name.clone();
+        if let Some(f) = self.exports.vm_start.clone() {
+            let size = self.store.data().vm_config.len() as u32;
+            if self.guest("proxy_on_vm_start", ROOT_ID, |s| f.call(s, (ROOT_ID, size)))? == 0 {
+                return Err(HostError::Rejected {
+                    name,
+                    what: "VM configuration",
+                });
+            }
+        }
+        if let Some(f) = self.exports.configure.clone() {
+            let size = self.store.data().plugin_config.len() as u32;
+            if self.guest("proxy_on_configure", ROOT_ID, |s| f.call(s, (ROOT_ID, size)))? == 0 {
+                return Err(HostError::Rejected {
+                    name,
+                    what: "configuration",
+                });
+            }
+        }
+        self.call_ticks = normal_ticks;
+        Ok(())
+    }
+
+    /// Runs one guest call as `context`, under the time limit; a trap poisons the VM.
+    fn guest<R>(
+        &mut self,
+        during: &'static str,
+        context: u32,
+        call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, HostError> {
+        if self.poisoned {
+            return Err(HostError::Poisoned {
+                name: self.store.data().plugin_name.clone(),
+            });
+        }
+        self.store.data_mut().current_context = context;
+        self.store.set_epoch_deadline(self.call_ticks);
+        let result = call(&mut self.store);
+        self.store.data_mut().buffers = CallBuffers::default();
+        result.map_err(|e| {
+            self.poisoned = true;
+            let name = self.store.data().plugin_name.clone();
+            let reason = trap_reason(&e, self.module.runtime().config().call_timeout);
+            self.store.data().log_sink.log(&crate::state::LogRecord {
+                plugin: name.clone(),
+                level: LogLevel::Critical,
+                message: format!("crashed in {during}: {reason}"),
+                request_id: self.store.data().current_request_id(),
+            });
+            HostError::Trap { name, during, reason }
+        })
+    }
+
+    /// Delivers `proxy_on_queue_ready` for queues of this VM that got items.
+    fn deliver_queue_ready(&mut self) -> Result<(), HostError> {
+        while !self.store.data().queue_ready.is_empty() {
+            let ready = std::mem::take(&mut self.store.data_mut().queue_ready);
+            if let Some(f) = self.exports.queue_ready.clone() {
+                for id in ready {
+                    self.guest("proxy_on_queue_ready", ROOT_ID, |s| f.call(s, (ROOT_ID, id)))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.store.data().plugin_name
+    }
+
+    /// The ABI version of the module.
+    pub fn abi(&self) -> AbiVersion {
+        self.module.abi()
+    }
+
+    /// Whether a trap made the VM unusable.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Whether the plugin asked to be rebuilt (Higress's `wasm_need_rebuild`).
+    pub fn rebuild_requested(&self) -> bool {
+        self.store.data().rebuild_requested
+    }
+
+    /// The tick period the plugin set, in milliseconds (0: no ticks).
+    pub fn tick_period_ms(&self) -> u32 {
+        self.store.data().tick_period_ms
+    }
+
+    /// The size of the VM's linear memory in bytes.
+    pub fn memory_size(&self) -> usize {
+        self.store.data().memory.map(|m| m.data_size(&self.store)).unwrap_or(0)
+    }
+
+    /// Sets what `proxy_get_upstream_hosts` answers (address → metrics text).
+    pub fn set_upstream_hosts(&mut self, hosts: Vec<(String, String)>) {
+        self.store.data_mut().upstream_hosts = hosts;
+    }
+
+    /// Creates an HTTP stream context and returns its id.
+    pub fn create_stream(&mut self, info: StreamInfo) -> Result<u32, HostError> {
+        let id = self.next_context_id;
+        self.next_context_id = self.next_context_id.wrapping_add(1).max(ROOT_ID + 1);
+        let stream = HttpStream {
+            info,
+            ..HttpStream::default()
+        };
+        self.store.data_mut().streams.insert(id, stream);
+        if let Some(f) = self.exports.context_create.clone() {
+            if let Err(e) = self.guest("proxy_on_context_create", id, |s| f.call(s, (id, ROOT_ID))) {
+                self.store.data_mut().streams.remove(&id);
+                return Err(e);
+            }
+        }
+        Ok(id)
+    }
+
+    /// The state of a stream.
+    pub fn stream(&self, id: u32) -> Option<&HttpStream> {
+        self.store.data().streams.get(&id)
+    }
+
+    /// The state of a stream, to hand headers and bodies in and out.
+    pub fn stream_mut(&mut self, id: u32) -> Option<&mut HttpStream> {
+        self.store.data_mut().streams.get_mut(&id)
+    }
+
+    /// Runs `proxy_on_request_headers` on the headers in the stream.
+    pub fn on_request_headers(&mut self, id: u32, end_of_stream: bool) -> Result<PhaseOutcome, HostError> {
+        self.header_phase(id, true, end_of_stream)
+    }
+
+    /// Runs `proxy_on_response_headers` on the headers in the stream.
+    pub fn on_response_headers(&mut self, id: u32, end_of_stream: bool) -> Result<PhaseOutcome, HostError> {
+        self.header_phase(id, false, end_of_stream)
+    }
+
+    /// Runs `proxy_on_request_body`; the stream's request body holds what is buffered so far.
+    pub fn on_request_body(&mut self, id: u32, end_of_stream: bool) -> Result<PhaseOutcome, HostError> {
+        let size = self.stream(id).map(|s| s.request_body.len()).unwrap_or(0) as u32;
+        let f = self.exports.request_body.clone();
+        self.phase(id, true, "proxy_on_request_body", |s| match f {
+            Some(f) => f.call(s, (id, size, end_of_stream as u32)).map(Some),
+            None => Ok(None),
+        })
+        .map(|(raw, deferred)| data_outcome(raw, deferred, true))
+    }
+
+    /// Runs `proxy_on_response_body`; the stream's response body holds what is buffered.
+    pub fn on_response_body(&mut self, id: u32, end_of_stream: bool) -> Result<PhaseOutcome, HostError> {
+        let size = self.stream(id).map(|s| s.response_body.len()).unwrap_or(0) as u32;
+        let f = self.exports.response_body.clone();
+        self.phase(id, false, "proxy_on_response_body", |s| match f {
+            Some(f) => f.call(s, (id, size, end_of_stream as u32)).map(Some),
+            None => Ok(None),
+        })
+        .map(|(raw, deferred)| data_outcome(raw, deferred, false))
+    }
+
+    /// Runs `proxy_on_request_trailers`.
+    pub fn on_request_trailers(&mut self, id: u32) -> Result<PhaseOutcome, HostError> {
+        let n = self.stream(id).map(|s| s.request_trailers.len()).unwrap_or(0) as u32;
+        let f = self.exports.request_trailers.clone();
+        self.phase(id, true, "proxy_on_request_trailers", |s| match f {
+            Some(f) => f.call(s, (id, n)).map(Some),
+            None => Ok(None),
+        })
+        .map(|(raw, deferred)| header_outcome(raw.map(HeaderAction::from_guest), deferred, true))
+    }
+
+    /// Runs `proxy_on_response_trailers`.
+    pub fn on_response_trailers(&mut self, id: u32) -> Result<PhaseOutcome, HostError> {
+        let n = self.stream(id).map(|s| s.response_trailers.len()).unwrap_or(0) as u32;
+        let f = self.exports.response_trailers.clone();
+        self.phase(id, false, "proxy_on_response_trailers", |s| match f {
+            Some(f) => f.call(s, (id, n)).map(Some),
+            None => Ok(None),
+        })
+        .map(|(raw, deferred)| header_outcome(raw.map(HeaderAction::from_guest), deferred, false))
+    }
+
+    fn header_phase(&mut self, id: u32, request: bool, eos: bool) -> Result<PhaseOutcome, HostError> {
+        let (callback, during) = if request {
+            (&self.exports.request_headers, "proxy_on_request_headers")
+        } else {
+            (&self.exports.response_headers, "proxy_on_response_headers")
+        };
+        let callback = match callback {
+            Some(HeaderCallback::Current(f)) => Some((Some(f.clone()), None)),
+            Some(HeaderCallback::Legacy(f)) => Some((None, Some(f.clone()))),
+            None => None,
+        };
+        let stream = self.stream(id);
+        let n = if request {
+            stream.map(|s| s.request_headers.len())
+        } else {
+            stream.map(|s| s.response_headers.len())
+        }
+        .unwrap_or(0) as u32;
+        let (raw, deferred) = self.phase(id, request, during, |s| match callback {
+            Some((Some(f), _)) => f.call(s, (id, n, eos as u32)).map(Some),
+            Some((_, Some(f))) => f.call(s, (id, n)).map(Some),
+            _ => Ok(None),
+        })?;
+        let higress_request = request && self.module.abi() == AbiVersion::V0_2_100;
+        let action = raw.map(HeaderAction::from_guest).map(|a| match a {
+            HeaderAction::StopIteration if !higress_request => HeaderAction::StopAllIterationAndWatermark,
+            other => other,
+        });
+        Ok(header_outcome(action, deferred, request))
+    }
+
+    /// Runs a phase callback with the stream as the current context and collects the
+    /// actions it deferred for its own direction.
+    fn phase(
+        &mut self,
+        id: u32,
+        request: bool,
+        during: &'static str,
+        call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Option<u32>>,
+    ) -> Result<(Option<u32>, Deferred), HostError> {
+        if !self.store.data().streams.contains_key(&id) {
+            return Ok((None, Deferred::default()));
+        }
+        self.store.data_mut().in_phase_of = Some(id);
+        let result = self.guest(during, id, call);
+        self.store.data_mut().in_phase_of = None;
+        let raw = result?;
+        self.deliver_queue_ready()?;
+        let deferred = self
+            .stream_mut(id)
+            .map(|s| take_own_direction(&mut s.deferred, request))
+            .unwrap_or_default();
+        Ok((raw, deferred))
+    }
+
+    /// Ends a stream: `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`, then forgets it.
+    pub fn finish_stream(&mut self, id: u32) -> Result<(), HostError> {
+        if !self.store.data().streams.contains_key(&id) {
+            return Ok(());
+        }
+        let result = self.finish_calls(id);
+        let state = self.store.data_mut();
+        state.streams.remove(&id);
+        state.signaled.retain(|s| *s != id);
+        result
+    }
+
+    fn finish_calls(&mut self, id: u32) -> Result<(), HostError> {
+        if let Some(f) = self.exports.done.clone() {
+            let done = self.guest("proxy_on_done", id, |s| f.call(s, id))?;
+            if let Some(stream) = self.stream_mut(id) {
+                stream.done_pending = done == 0;
+            }
+        }
+        if let Some(f) = self.exports.log.clone() {
+            self.guest("proxy_on_log", id, |s| f.call(s, id))?;
+        }
+        if let Some(f) = self.exports.delete.clone() {
+            self.guest("proxy_on_delete", id, |s| f.call(s, id))?;
+        }
+        Ok(())
+    }
+
+    /// Runs `proxy_on_tick`.
+    pub fn on_tick(&mut self) -> Result<(), HostError> {
+        if let Some(f) = self.exports.tick.clone() {
+            self.guest("proxy_on_tick", ROOT_ID, |s| f.call(s, ROOT_ID))?;
+        }
+        self.deliver_queue_ready()
+    }
+
+    /// Answers an HTTP callout; `None` means it failed or timed out (the plugin sees
+    /// zero headers, as in Envoy).
+    pub fn on_http_call_response(
+        &mut self,
+        token: u32,
+        response: Option<HttpCalloutResponse>,
+    ) -> Result<(), HostError> {
+        let Some(f) = self.exports.http_call_response.clone() else {
+            return Ok(());
+        };
+        let (headers, body, trailers) = response
+            .as_ref()
+            .map(|r| (r.headers.len() as u32, r.body.len() as u32, r.trailers.len() as u32))
+            .unwrap_or_default();
+        let args = (ROOT_ID, token, headers, body, trailers);
+        self.guest("proxy_on_http_call_response", ROOT_ID, move |s| {
+            s.data_mut().buffers.callout = response;
+            f.call(s, args)
+        })?;
+        self.deliver_queue_ready()
+    }
+
+    /// Answers a Redis callout with a status (0: ok) and the RESP reply.
+    pub fn on_redis_call_response(&mut self, token: u32, status: i32, reply: Vec<u8>) -> Result<(), HostError> {
+        let Some(f) = self.exports.redis_call_response.clone() else {
+            return Ok(());
+        };
+        let args = (ROOT_ID, token, status, reply.len() as i32);
+        self.guest("proxy_on_redis_call_response", ROOT_ID, move |s| {
+            s.data_mut().buffers.redis = Some(reply);
+            f.call(s, args)
+        })?;
+        self.deliver_queue_ready()
+    }
+
+    /// Streams that got an action from a callback outside their own phase, since the last
+    /// call. The embedder then takes each one's [`StreamSignal`]s.
+    pub fn take_signaled(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.store.data_mut().signaled)
+    }
+
+    /// The next pending action of a held stream, if any. A local reply or close wins over
+    /// resumes.
+    pub fn take_signal(&mut self, id: u32) -> Option<StreamSignal> {
+        let deferred = &mut self.stream_mut(id)?.deferred;
+        if let Some(reply) = deferred.local_reply.take() {
+            return Some(StreamSignal::LocalReply(reply));
+        }
+        if std::mem::take(&mut deferred.close) {
+            return Some(StreamSignal::Close);
+        }
+        if std::mem::take(&mut deferred.resume_request) {
+            return Some(StreamSignal::ResumeRequest);
+        }
+        if std::mem::take(&mut deferred.resume_response) {
+            return Some(StreamSignal::ResumeResponse);
+        }
+        None
+    }
+}
+
+fn take_own_direction(deferred: &mut Deferred, request: bool) -> Deferred {
+    let resume = if request {
+        std::mem::take(&mut deferred.resume_request)
+    } else {
+        std::mem::take(&mut deferred.resume_response)
+    };
+    Deferred {
+        resume_request: request && resume,
+        resume_response: !request && resume,
+        close: std::mem::take(&mut deferred.close),
+        local_reply: deferred.local_reply.take(),
+    }
+}
+
+fn resolve_deferred(deferred: Deferred, stop: bool, raw: u32) -> PhaseOutcome {
+    if let Some(reply) = deferred.local_reply {
+        return PhaseOutcome::LocalReply(reply);
+    }
+    if deferred.close {
+        return PhaseOutcome::Close;
+    }
+    // A continue made during the callback applies once it returns.
+    if stop && !(deferred.resume_request || deferred.resume_response) {
+        PhaseOutcome::Pause { action: raw }
+    } else {
+        PhaseOutcome::Continue
+    }
+}
+
+fn header_outcome(action: Option<HeaderAction>, deferred: Deferred, _request: bool) -> PhaseOutcome {
+    let action = action.unwrap_or(HeaderAction::Continue);
+    resolve_deferred(deferred, action.is_stop(), action.raw())
+}
+
+fn data_outcome(raw: Option<u32>, deferred: Deferred, _request: bool) -> PhaseOutcome {
+    let action = raw.map(DataAction::from_guest).unwrap_or(DataAction::Continue);
+    resolve_deferred(deferred, action.is_stop(), action.raw())
+}
+
+fn bind(instance: &Instance, store: &mut Store<HostState>, abi: AbiVersion) -> Exports {
+    macro_rules! get {
+        ($name:literal) => {
+            instance.get_typed_func(&mut *store, $name).ok()
+        };
+    }
+    let headers = |store: &mut Store<HostState>, name: &str| {
+        if abi.has_end_of_stream() {
+            instance.get_typed_func(&mut *store, name).ok().map(HeaderCallback::Current)
+        } else {
+            instance.get_typed_func(&mut *store, name).ok().map(HeaderCallback::Legacy)
+        }
+    };
+    Exports {
+        context_create: get!("proxy_on_context_create"),
+        vm_start: get!("proxy_on_vm_start"),
+        configure: get!("proxy_on_configure"),
+        request_headers: headers(store, "proxy_on_request_headers"),
+        request_body: get!("proxy_on_request_body"),
+        request_trailers: get!("proxy_on_request_trailers"),
+        response_headers: headers(store, "proxy_on_response_headers"),
+        response_body: get!("proxy_on_response_body"),
+        response_trailers: get!("proxy_on_response_trailers"),
+        done: get!("proxy_on_done"),
+        log: get!("proxy_on_log"),
+        delete: get!("proxy_on_delete"),
+        tick: get!("proxy_on_tick"),
+        http_call_response: get!("proxy_on_http_call_response"),
+        redis_call_response: get!("proxy_on_redis_call_response"),
+        queue_ready: get!("proxy_on_queue_ready"),
+    }
+}
+
+/// A one-line reason for a trap, naming the limit when one was hit.
+fn trap_reason(error: &wasmtime::Error, call_timeout: std::time::Duration) -> String {
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return format!("the plugin exited with proc_exit({})", exit.0);
+    }
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return format!(
+            "ran longer than the {} ms time limit and was interrupted",
+            call_timeout.as_millis()
+        );
+    }
+    let text = one_line(&format!("{error:#}"));
+    if text.contains("forcing trap when growing memory") {
+        return format!("exceeded the VM memory limit ({text})");
+    }
+    let mut text = text;
+    if text.len() > 400 {
+        let mut cut = 400;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}

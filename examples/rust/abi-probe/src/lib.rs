@@ -1,0 +1,328 @@
+//! `abi-probe`: exercises much of the proxy-wasm ABI through the stock Rust SDK
+//! so the host's tests can check its behaviour. The request header `x-probe`
+//! picks a case; results are reported as request headers added before the
+//! request goes upstream (or as a local reply). See examples/rust/README.md
+//! for the exact contract of every case.
+//!
+//! Always on: `on_configure` sets a 100 ms tick period and every `on_tick`
+//! increments the shared-data key `probe-ticks` (a decimal string).
+
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, Bytes, ContextType, LogLevel, MetricType, Status};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(ProbeRoot) });
+}}
+
+const TICKS_KEY: &str = "probe-ticks";
+const COUNTER_KEY: &str = "probe-counter";
+const QUEUE_NAME: &str = "probe-q";
+
+struct ProbeRoot;
+
+impl Context for ProbeRoot {}
+
+impl RootContext for ProbeRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        self.set_tick_period(Duration::from_millis(100));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let (value, cas) = self.get_shared_data(TICKS_KEY);
+        let next = parse_counter(value.as_deref()) + 1;
+        // A CAS mismatch (another VM ticked at the same moment) is fine: skip.
+        let _ = self.set_shared_data(TICKS_KEY, Some(next.to_string().as_bytes()), cas);
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Probe { case: Case::None }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Case {
+    None,
+    Body,
+    RespHeaders,
+    PauseResume,
+}
+
+struct Probe {
+    case: Case,
+}
+
+fn parse_counter(value: Option<&[u8]>) -> u64 {
+    value
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// UTF-8 lossy, with control characters escaped as `\xNN` so the result is
+/// always a valid header value. Printable text passes through unchanged.
+fn header_value(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if ((ch as u32) < 0x20 && ch != '\t') || ch as u32 == 0x7f {
+            out.push_str(&format!("\\x{:02x}", ch as u32));
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+fn status_name(status: Status) -> String {
+    format!("{status:?}")
+}
+
+const PROPS: &[(&str, &[&str])] = &[
+    ("request.path", &["request", "path"]),
+    ("request.method", &["request", "method"]),
+    ("request.host", &["request", "host"]),
+    ("route_name", &["route_name"]),
+    ("cluster_name", &["cluster_name"]),
+    ("plugin_name", &["plugin_name"]),
+    ("source.address", &["source", "address"]),
+    (
+        "request.headers.user-agent",
+        &["request", "headers", "user-agent"],
+    ),
+    ("x_request_id", &["x_request_id"]),
+];
+
+impl Probe {
+    fn prop_value(&self, path: &[&str]) -> String {
+        match hostcalls::get_property(path.to_vec()) {
+            Ok(Some(v)) => header_value(&v),
+            Ok(None) => "<missing>".to_string(),
+            Err(s) => format!("<error:{}>", status_name(s)),
+        }
+    }
+
+    fn probe_props(&self) {
+        for (name, path) in PROPS {
+            let value = self.prop_value(path);
+            self.add_http_request_header(&format!("x-prop-{name}"), &value);
+        }
+        self.set_property(vec!["custom_log"], Some(b"{\"k\":\"v\"}"));
+        let value = self.prop_value(&["custom_log"]);
+        self.add_http_request_header("x-prop-custom_log", &value);
+    }
+
+    fn probe_shared(&self) {
+        let (mut value, mut cas) = self.get_shared_data(COUNTER_KEY);
+        if value.is_none() {
+            // Create the key so that it has a real CAS to go stale.
+            let _ = self.set_shared_data(COUNTER_KEY, Some(b"0"), None);
+            (value, cas) = self.get_shared_data(COUNTER_KEY);
+        }
+        let next = (parse_counter(value.as_deref()) + 1).to_string();
+        let fresh = self.set_shared_data(COUNTER_KEY, Some(next.as_bytes()), cas);
+        let written = match fresh {
+            Ok(()) => next.clone(),
+            Err(Status::CasMismatch) => "<cas-mismatch>".to_string(),
+            Err(s) => format!("<error:{}>", status_name(s)),
+        };
+        self.add_http_request_header("x-shared-value", &written);
+        let stale = self.set_shared_data(COUNTER_KEY, Some(next.as_bytes()), cas);
+        let stale = match stale {
+            Err(Status::CasMismatch) => "mismatch".to_string(),
+            Ok(()) => "ok".to_string(),
+            Err(s) => format!("<error:{}>", status_name(s)),
+        };
+        self.add_http_request_header("x-shared-stale-cas", &stale);
+    }
+
+    fn probe_queue(&self) {
+        let id = self.register_shared_queue(QUEUE_NAME);
+        let result = match self.enqueue_shared_queue(id, Some(b"hello")) {
+            Err(s) => format!("<enqueue-error:{}>", status_name(s)),
+            Ok(()) => match self.dequeue_shared_queue(id) {
+                Ok(Some(v)) => header_value(&v),
+                Ok(None) => "<empty>".to_string(),
+                Err(s) => format!("<dequeue-error:{}>", status_name(s)),
+            },
+        };
+        self.add_http_request_header("x-queue", &result);
+    }
+
+    fn probe_metrics(&self) {
+        let counter = hostcalls::define_metric(MetricType::Counter, "probe_requests_total");
+        let gauge = hostcalls::define_metric(MetricType::Gauge, "probe_gauge");
+        let hist = hostcalls::define_metric(MetricType::Histogram, "probe_hist");
+        let (counter, gauge, hist) = (counter.unwrap(), gauge.unwrap(), hist.unwrap());
+        let mut errors = Vec::new();
+        if let Err(s) = hostcalls::increment_metric(counter, 1) {
+            errors.push(format!("increment:{}", status_name(s)));
+        }
+        if let Err(s) = hostcalls::record_metric(gauge, 42) {
+            errors.push(format!("gauge:{}", status_name(s)));
+        }
+        if let Err(s) = hostcalls::record_metric(hist, 7) {
+            errors.push(format!("hist:{}", status_name(s)));
+        }
+        let value = match hostcalls::get_metric(counter) {
+            Ok(v) => v.to_string(),
+            Err(s) => format!("<error:{}>", status_name(s)),
+        };
+        self.add_http_request_header("x-metric-counter", &value);
+        let gauge_value = match hostcalls::get_metric(gauge) {
+            Ok(v) => v.to_string(),
+            Err(s) => format!("<error:{}>", status_name(s)),
+        };
+        self.add_http_request_header("x-metric-gauge", &gauge_value);
+        if !errors.is_empty() {
+            self.add_http_request_header("x-metric-errors", &errors.join(","));
+        }
+    }
+
+    fn probe_foreign(&self) {
+        match hostcalls::call_foreign_function("get_log_level", None) {
+            Ok(v) => {
+                let len = v.as_ref().map_or(0, Bytes::len);
+                self.add_http_request_header("x-foreign-len", &len.to_string());
+            }
+            Err(s) => self.add_http_request_header("x-foreign-error", &status_name(s)),
+        }
+    }
+
+    fn probe_callout(&mut self) -> Action {
+        match self.dispatch_http_call(
+            "callout",
+            vec![
+                (":method", "GET"),
+                (":path", "/probe"),
+                (":authority", "callout"),
+            ],
+            None,
+            vec![],
+            Duration::from_secs(5),
+        ) {
+            Ok(_) => {
+                self.case = Case::PauseResume;
+                Action::Pause
+            }
+            Err(s) => {
+                self.add_http_request_header(
+                    "x-callout-status",
+                    &format!("dispatch-error:{}", status_name(s)),
+                );
+                Action::Continue
+            }
+        }
+    }
+}
+
+impl Context for Probe {
+    fn on_http_call_response(
+        &mut self,
+        _token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if num_headers == 0 {
+            self.add_http_request_header("x-callout-status", "failed");
+        } else {
+            let status = self
+                .get_http_call_response_header(":status")
+                .unwrap_or_else(|| "<missing>".to_string());
+            self.add_http_request_header("x-callout-status", &header_value(status.as_bytes()));
+            let body = self
+                .get_http_call_response_body(0, body_size)
+                .unwrap_or_default();
+            self.add_http_request_header("x-callout-body", &header_value(&body));
+        }
+        self.resume_http_request();
+    }
+}
+
+impl HttpContext for Probe {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(case) = self.get_http_request_header("x-probe") else {
+            return Action::Continue;
+        };
+        match case.as_str() {
+            "props" => self.probe_props(),
+            "shared" => self.probe_shared(),
+            "queue" => self.probe_queue(),
+            "metrics" => self.probe_metrics(),
+            "local-reply" => {
+                self.send_http_response(418, vec![("x-local", "yes")], Some(b"teapot"));
+                return Action::Pause;
+            }
+            "body" => {
+                // The body will change size: drop the stale length, as real
+                // body-rewriting plugins do.
+                self.remove_http_request_header("content-length");
+                self.case = Case::Body;
+            }
+            "resp-headers" => self.case = Case::RespHeaders,
+            "log-level" => {
+                let level = hostcalls::get_log_level().unwrap();
+                self.add_http_request_header("x-log-level", &(level as u32).to_string());
+            }
+            "foreign" => self.probe_foreign(),
+            "ticks" => {
+                let (value, _) = self.get_shared_data(TICKS_KEY);
+                let ticks = parse_counter(value.as_deref());
+                self.add_http_request_header("x-ticks", &ticks.to_string());
+            }
+            "pause-resume" => return self.probe_callout(),
+            other => {
+                self.add_http_request_header(
+                    "x-probe-error",
+                    &format!("unknown case {}", header_value(other.as_bytes())),
+                );
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.case != Case::Body {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        // start=0, size=whole body: replace everything.
+        self.set_http_request_body(0, body_size, b"replaced");
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        match self.case {
+            Case::RespHeaders => {
+                self.add_http_response_header("x-resp-probe", "1");
+                self.remove_http_response_header("server");
+            }
+            Case::Body => self.remove_http_response_header("content-length"),
+            _ => {}
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.case != Case::Body {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        // start >= length, size 0: append.
+        self.set_http_response_body(body_size, 0, b"-tail");
+        Action::Continue
+    }
+}
