@@ -10,7 +10,6 @@ use wasmtime::{Config, Engine, Linker};
 
 use crate::error::HostError;
 use crate::hostcalls;
-use crate::shared::Shared;
 use crate::state::HostState;
 
 /// How often the engine's epoch advances; call deadlines are counted in these ticks.
@@ -21,19 +20,31 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct RuntimeConfig {
     /// Where compiled modules are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
-    /// The most linear memory one VM may have, in bytes.
-    pub memory_limit: usize,
-    /// How long one callback may run before it is interrupted (treated as a trap).
-    pub call_timeout: Duration,
-    /// How long start-up (`_initialize`, `on_vm_start`, `on_configure`) may run.
-    pub start_timeout: Duration,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             cache_dir: default_cache_dir(),
-            memory_limit: 256 << 20,
+        }
+    }
+}
+
+/// The limits of one VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmLimits {
+    /// The most linear memory the VM may have, in bytes.
+    pub memory: usize,
+    /// How long one callback may run before it is interrupted (treated as a trap).
+    pub call_timeout: Duration,
+    /// How long start-up (`_initialize`, `on_vm_start`, `on_configure`) may run.
+    pub start_timeout: Duration,
+}
+
+impl Default for VmLimits {
+    fn default() -> Self {
+        VmLimits {
+            memory: 256 << 20,
             call_timeout: Duration::from_secs(1),
             start_timeout: Duration::from_secs(10),
         }
@@ -51,7 +62,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("wasmgate"))
 }
 
-/// The engine, the linker and the process-wide shared state. Cheap to clone.
+/// The engine and the linker every VM is built with. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) inner: Arc<RuntimeInner>,
@@ -61,7 +72,6 @@ pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     pub(crate) config: RuntimeConfig,
-    pub(crate) shared: Shared,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -74,12 +84,6 @@ impl Drop for RuntimeInner {
 impl Runtime {
     /// Builds the engine and links every host function.
     pub fn new(config: RuntimeConfig) -> Result<Self, HostError> {
-        Self::with_shared(config, Shared::default())
-    }
-
-    /// Like [`Runtime::new`], with shared data, queues and metrics that outlive this runtime
-    /// (a gateway keeps them across reloads).
-    pub fn with_shared(config: RuntimeConfig, shared: Shared) -> Result<Self, HostError> {
         let mut wasm_config = Config::new();
         wasm_config.epoch_interruption(true);
         wasm_config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(20));
@@ -92,7 +96,6 @@ impl Runtime {
                 engine,
                 linker,
                 config,
-                shared,
                 ticker_stop,
             }),
         })
@@ -106,11 +109,6 @@ impl Runtime {
     /// The runtime's settings.
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.config
-    }
-
-    /// Shared data, queues and metrics of every VM of this runtime.
-    pub fn shared(&self) -> &Shared {
-        &self.inner.shared
     }
 
     /// Whether the host provides the import `module.name` (for `wasmgate inspect`).

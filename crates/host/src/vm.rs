@@ -16,7 +16,8 @@ use wasmtime_wasi::I32Exit;
 use crate::callout::{CalloutHandler, HttpCalloutResponse};
 use crate::error::HostError;
 use crate::module::{one_line, PluginModule};
-use crate::runtime::ticks;
+use crate::runtime::{ticks, VmLimits};
+use crate::shared::Shared;
 use crate::state::{CallBuffers, ForeignFunction, HostState, LogSink, TracingLogSink};
 use crate::stream::{Deferred, HttpStream, LocalReply, StreamInfo};
 
@@ -37,6 +38,10 @@ pub struct VmConfig {
     pub log_sink: Arc<dyn LogSink>,
     /// Foreign functions beyond the built-in `get_log_level`.
     pub foreign: HashMap<String, ForeignFunction>,
+    /// Memory and time limits.
+    pub limits: VmLimits,
+    /// The shared data, queues and metrics this VM joins (one per gateway or test).
+    pub shared: Shared,
 }
 
 impl VmConfig {
@@ -50,6 +55,8 @@ impl VmConfig {
             log_level: LogLevel::Info,
             log_sink: Arc::new(TracingLogSink),
             foreign: HashMap::new(),
+            limits: VmLimits::default(),
+            shared: Shared::default(),
         }
     }
 }
@@ -120,6 +127,7 @@ pub struct PluginVm {
     poisoned: bool,
     next_context_id: u32,
     call_ticks: u64,
+    limits: VmLimits,
 }
 
 const ROOT_ID: u32 = 1;
@@ -134,11 +142,11 @@ impl PluginVm {
         callouts: Box<dyn CalloutHandler + Send>,
     ) -> Result<Self, HostError> {
         let runtime = module.runtime().clone();
-        let settings = runtime.config().clone();
+        let settings = config.limits;
         let state = HostState {
             wasi: wasmtime_wasi::WasiCtxBuilder::new().build_p1(),
             limits: StoreLimitsBuilder::new()
-                .memory_size(settings.memory_limit)
+                .memory_size(settings.memory)
                 .trap_on_grow_failure(true)
                 .build(),
             plugin_name: config.plugin_name.clone(),
@@ -149,7 +157,7 @@ impl PluginVm {
             plugin_config: config.plugin_config,
             log_level: config.log_level,
             log_sink: config.log_sink,
-            shared: runtime.shared().clone(),
+            shared: config.shared,
             callouts,
             foreign: config.foreign,
             streams: HashMap::new(),
@@ -193,6 +201,7 @@ impl PluginVm {
             poisoned: false,
             next_context_id: ROOT_ID + 1,
             call_ticks: ticks(settings.call_timeout),
+            limits: settings,
         };
         vm.start(&instance, ticks(settings.start_timeout))?;
         Ok(vm)
@@ -257,7 +266,7 @@ impl PluginVm {
         result.map_err(|e| {
             self.poisoned = true;
             let name = self.store.data().plugin_name.clone();
-            let reason = trap_reason(&e, self.module.runtime().config().call_timeout);
+            let reason = trap_reason(&e, self.limits.call_timeout);
             self.store.data().log_sink.log(&crate::state::LogRecord {
                 plugin: name.clone(),
                 level: LogLevel::Critical,

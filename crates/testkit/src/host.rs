@@ -1,0 +1,558 @@
+//! [`TestHost`]: one plugin VM and one request at a time. Callouts the plugin makes are
+//! recorded for the test to inspect and answer by token; log lines are captured; the
+//! stream's state (running, paused, replied locally, closed) follows every callback.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::SystemTime;
+use std::time::Duration;
+
+use wasmgate_host::abi::{LogLevel, Status};
+use wasmgate_host::shared::Metric;
+use wasmgate_host::{
+    CalloutHandler, HeaderMap, HostError, HttpCallout, HttpCalloutResponse, LocalReply, LogRecord, LogSink,
+    PhaseOutcome, PluginModule, PluginVm, RedisCallout, RedisInit, Runtime, RuntimeConfig, Shared as SharedState,
+    StreamInfo, StreamSignal, VmConfig,
+};
+
+/// Where the current request stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamState {
+    /// No request yet, or the last phase continued.
+    Running,
+    /// The last phase paused; waiting for a resume or a local reply.
+    Paused(Phase),
+    /// The plugin answered with a local reply.
+    Replied(LocalReply),
+    /// The plugin closed the stream.
+    Closed,
+}
+
+/// A request or response phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Request headers.
+    RequestHeaders,
+    /// Request body.
+    RequestBody,
+    /// Response headers.
+    ResponseHeaders,
+    /// Response body.
+    ResponseBody,
+}
+
+#[derive(Default)]
+struct Recorder {
+    http: Vec<HttpCallout>,
+    redis: Vec<RedisCallout>,
+    redis_inits: Vec<RedisInit>,
+    known_clusters: Option<Vec<String>>,
+    logs: Vec<LogRecord>,
+}
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Recorder>>);
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Recorder> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn known(&self, cluster: &str) -> bool {
+        let name = cluster.split('?').next().unwrap_or(cluster);
+        match &self.lock().known_clusters {
+            Some(list) => list.iter().any(|c| c == name),
+            None => true,
+        }
+    }
+}
+
+impl CalloutHandler for Shared {
+    fn http_call(&mut self, call: HttpCallout) -> Result<(), Status> {
+        if !self.known(&call.upstream) {
+            return Err(Status::BadArgument);
+        }
+        self.lock().http.push(call);
+        Ok(())
+    }
+
+    fn redis_init(&mut self, init: RedisInit) -> Status {
+        if !self.known(&init.upstream) {
+            return Status::BadArgument;
+        }
+        self.lock().redis_inits.push(init);
+        Status::Ok
+    }
+
+    fn redis_call(&mut self, call: RedisCallout) -> Result<(), Status> {
+        if !self.known(&call.upstream) {
+            return Err(Status::BadArgument);
+        }
+        self.lock().redis.push(call);
+        Ok(())
+    }
+}
+
+impl LogSink for Shared {
+    fn log(&self, record: &LogRecord) {
+        self.lock().logs.push(record.clone());
+    }
+}
+
+/// Builds a [`TestHost`].
+pub struct TestHostBuilder {
+    wasm: PathBuf,
+    vm: VmConfig,
+    info: StreamInfo,
+    clusters: Option<Vec<String>>,
+}
+
+impl TestHostBuilder {
+    /// The plugin configuration, as JSON text.
+    pub fn config_json(mut self, json: &str) -> Self {
+        self.vm.plugin_config = json.as_bytes().to_vec();
+        self
+    }
+
+    /// The plugin configuration, as raw bytes.
+    pub fn config_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.vm.plugin_config = bytes.into();
+        self
+    }
+
+    /// The VM configuration.
+    pub fn vm_config(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.vm.vm_config = bytes.into();
+        self
+    }
+
+    /// The plugin name (`plugin_name`, log lines).
+    pub fn plugin_name(mut self, name: &str) -> Self {
+        self.vm.plugin_name = name.to_string();
+        self
+    }
+
+    /// The level `proxy_get_log_level` reports (default: trace, so every line is kept).
+    pub fn log_level(mut self, level: LogLevel) -> Self {
+        self.vm.log_level = level;
+        self
+    }
+
+    /// `route_name` of every request (default `test-route-default`).
+    pub fn route_name(mut self, name: &str) -> Self {
+        self.info.route_name = Some(name.to_string());
+        self
+    }
+
+    /// `cluster_name` of every request (default `test-cluster-default`).
+    pub fn cluster_name(mut self, name: &str) -> Self {
+        self.info.cluster_name = Some(name.to_string());
+        self
+    }
+
+    /// Only these clusters accept callouts; others fail with BAD_ARGUMENT as an unknown
+    /// cluster does in Envoy. By default every cluster is known.
+    pub fn clusters(mut self, names: &[&str]) -> Self {
+        self.clusters = Some(names.iter().map(|s| s.to_string()).collect());
+        self
+    }
+
+    /// A foreign function the plugin can call.
+    pub fn foreign_function(
+        mut self,
+        name: &str,
+        f: impl Fn(&[u8]) -> Result<Vec<u8>, Status> + Send + Sync + 'static,
+    ) -> Self {
+        self.vm.foreign.insert(name.to_string(), Arc::new(f));
+        self
+    }
+
+    /// The VM's memory limit in bytes.
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.vm.limits.memory = bytes;
+        self
+    }
+
+    /// The time limit of one callback.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.vm.limits.call_timeout = timeout;
+        self
+    }
+
+    /// Loads and starts the plugin.
+    pub fn start(self) -> Result<TestHost, HostError> {
+        let runtime = shared_runtime()?;
+        let module = load(&runtime, &self.wasm)?;
+        let recorder = Shared::default();
+        recorder.lock().known_clusters = self.clusters;
+        let mut vm_config = self.vm;
+        vm_config.log_sink = Arc::new(recorder.clone());
+        let vm = PluginVm::new(&module, vm_config.clone(), Box::new(recorder.clone()))?;
+        Ok(TestHost {
+            runtime,
+            module,
+            vm_config,
+            vm,
+            recorder,
+            info: self.info,
+            stream: None,
+            state: StreamState::Running,
+            answered: Vec::new(),
+        })
+    }
+}
+
+/// A plugin under test.
+pub struct TestHost {
+    runtime: Runtime,
+    module: PluginModule,
+    vm_config: VmConfig,
+    vm: PluginVm,
+    recorder: Shared,
+    info: StreamInfo,
+    stream: Option<u32>,
+    state: StreamState,
+    answered: Vec<u32>,
+}
+
+impl TestHost {
+    /// A builder for the plugin at `wasm`.
+    pub fn builder(wasm: impl AsRef<Path>) -> TestHostBuilder {
+        let mut vm = VmConfig::new("test-plugin", Vec::new());
+        vm.log_level = LogLevel::Trace;
+        TestHostBuilder {
+            wasm: wasm.as_ref().to_path_buf(),
+            vm,
+            info: StreamInfo {
+                route_name: Some("test-route-default".into()),
+                cluster_name: Some("test-cluster-default".into()),
+                source_address: Some("127.0.0.1:40000".into()),
+                destination_address: Some("127.0.0.1:10000".into()),
+                protocol: Some("HTTP/1.1".into()),
+                ..StreamInfo::default()
+            },
+            clusters: None,
+        }
+    }
+
+    /// The VM, for what this API does not cover.
+    pub fn vm(&mut self) -> &mut PluginVm {
+        &mut self.vm
+    }
+
+    /// The runtime the plugin was compiled with.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Shared data, queues and metrics of this host (not shared with other hosts).
+    pub fn shared(&self) -> &SharedState {
+        &self.vm_config.shared
+    }
+
+    fn stream_id(&mut self) -> Result<u32, HostError> {
+        match self.stream {
+            Some(id) => Ok(id),
+            None => {
+                let id = self.vm.create_stream(self.info.clone())?;
+                self.stream = Some(id);
+                self.state = StreamState::Running;
+                Ok(id)
+            }
+        }
+    }
+
+    fn apply(&mut self, phase: Phase, outcome: PhaseOutcome) -> StreamState {
+        self.state = match outcome {
+            PhaseOutcome::Continue => StreamState::Running,
+            PhaseOutcome::Pause { .. } => StreamState::Paused(phase),
+            PhaseOutcome::LocalReply(reply) => StreamState::Replied(reply),
+            PhaseOutcome::Close => StreamState::Closed,
+        };
+        self.state.clone()
+    }
+
+    /// Sends request headers (a new request starts if none is open). `:method`, `:scheme`,
+    /// `:authority` and `:path` default to `GET`, `http`, `default.test.com` and `/`.
+    pub fn request_headers(&mut self, headers: &[(&str, &str)], end_of_stream: bool) -> Result<StreamState, HostError> {
+        let id = self.stream_id()?;
+        let mut map = HeaderMap::new();
+        for (name, default) in [(":method", "GET"), (":scheme", "http"), (":authority", "default.test.com"), (":path", "/")] {
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                map.add(name.as_bytes(), default.as_bytes());
+            }
+        }
+        for (k, v) in headers {
+            map.add(k.as_bytes(), v.as_bytes());
+        }
+        if let Some(stream) = self.vm.stream_mut(id) {
+            stream.request_headers = map;
+        }
+        let outcome = self.vm.on_request_headers(id, end_of_stream)?;
+        Ok(self.apply(Phase::RequestHeaders, outcome))
+    }
+
+    /// Sends a request body chunk; it is added to what the plugin buffered so far.
+    pub fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Result<StreamState, HostError> {
+        let id = self.ensure_request()?;
+        if let Some(stream) = self.vm.stream_mut(id) {
+            stream.request_body.extend_from_slice(chunk);
+        }
+        let outcome = self.vm.on_request_body(id, end_of_stream)?;
+        Ok(self.apply(Phase::RequestBody, outcome))
+    }
+
+    /// Sends response headers; `:status` defaults to 200.
+    pub fn response_headers(&mut self, headers: &[(&str, &str)], end_of_stream: bool) -> Result<StreamState, HostError> {
+        let id = self.ensure_request()?;
+        let mut map = HeaderMap::new();
+        if !headers.iter().any(|(k, _)| *k == ":status") {
+            map.add(b":status", b"200");
+        }
+        for (k, v) in headers {
+            map.add(k.as_bytes(), v.as_bytes());
+        }
+        if let Some(stream) = self.vm.stream_mut(id) {
+            stream.response_headers = map;
+            stream.info.response_code_details = Some("via_upstream".into());
+        }
+        let outcome = self.vm.on_response_headers(id, end_of_stream)?;
+        Ok(self.apply(Phase::ResponseHeaders, outcome))
+    }
+
+    /// Sends a response body chunk; it is added to what the plugin buffered so far.
+    pub fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Result<StreamState, HostError> {
+        let id = self.ensure_request()?;
+        if let Some(stream) = self.vm.stream_mut(id) {
+            stream.response_body.extend_from_slice(chunk);
+        }
+        let outcome = self.vm.on_response_body(id, end_of_stream)?;
+        Ok(self.apply(Phase::ResponseBody, outcome))
+    }
+
+    /// A body without headers first sends default request headers, as Higress's harness does.
+    fn ensure_request(&mut self) -> Result<u32, HostError> {
+        if self.stream.is_none() {
+            self.request_headers(&[], false)?;
+        }
+        self.stream_id()
+    }
+
+    /// Ends the request (`on_done`, `on_log`, `on_delete`); the next call starts a new one.
+    pub fn complete(&mut self) -> Result<(), HostError> {
+        if let Some(id) = self.stream.take() {
+            self.vm.finish_stream(id)?;
+        }
+        self.state = StreamState::Running;
+        Ok(())
+    }
+
+    /// Where the request stands.
+    pub fn state(&self) -> &StreamState {
+        &self.state
+    }
+
+    /// The local reply, if the plugin sent one.
+    pub fn local_reply(&self) -> Option<&LocalReply> {
+        match &self.state {
+            StreamState::Replied(reply) => Some(reply),
+            _ => None,
+        }
+    }
+
+    /// The request headers as they are now (what the upstream would receive).
+    pub fn request_header_map(&self) -> HeaderMap {
+        self.stream
+            .and_then(|id| self.vm.stream(id))
+            .map(|s| s.request_headers.clone())
+            .unwrap_or_default()
+    }
+
+    /// One request header (values joined with `,`), lossy UTF-8.
+    pub fn request_header(&self, name: &str) -> Option<String> {
+        let value = self.request_header_map().get(name.as_bytes())?;
+        Some(String::from_utf8_lossy(&value).into_owned())
+    }
+
+    /// The response headers as they are now.
+    pub fn response_header_map(&self) -> HeaderMap {
+        self.stream
+            .and_then(|id| self.vm.stream(id))
+            .map(|s| s.response_headers.clone())
+            .unwrap_or_default()
+    }
+
+    /// One response header, lossy UTF-8.
+    pub fn response_header(&self, name: &str) -> Option<String> {
+        let value = self.response_header_map().get(name.as_bytes())?;
+        Some(String::from_utf8_lossy(&value).into_owned())
+    }
+
+    /// The request body as the plugin left it.
+    pub fn request_body_bytes(&self) -> Vec<u8> {
+        self.stream
+            .and_then(|id| self.vm.stream(id))
+            .map(|s| s.request_body.clone())
+            .unwrap_or_default()
+    }
+
+    /// The response body as the plugin left it.
+    pub fn response_body_bytes(&self) -> Vec<u8> {
+        self.stream
+            .and_then(|id| self.vm.stream(id))
+            .map(|s| s.response_body.clone())
+            .unwrap_or_default()
+    }
+
+    /// A property the plugin set on the current request (`custom_log`, …).
+    pub fn property(&self, name: &str) -> Option<Vec<u8>> {
+        let stream = self.vm.stream(self.stream?)?;
+        stream.property(name).map(<[u8]>::to_vec)
+    }
+
+    /// HTTP callouts made and not answered yet, oldest first.
+    pub fn http_callouts(&self) -> Vec<HttpCallout> {
+        self.recorder
+            .lock()
+            .http
+            .iter()
+            .filter(|c| !self.answered.contains(&c.token))
+            .cloned()
+            .collect()
+    }
+
+    /// Redis commands sent and not answered yet, oldest first.
+    pub fn redis_callouts(&self) -> Vec<RedisCallout> {
+        self.recorder
+            .lock()
+            .redis
+            .iter()
+            .filter(|c| !self.answered.contains(&c.token))
+            .cloned()
+            .collect()
+    }
+
+    /// Every `proxy_redis_init` the plugin made.
+    pub fn redis_inits(&self) -> Vec<RedisInit> {
+        self.recorder.lock().redis_inits.clone()
+    }
+
+    /// Answers an HTTP callout; `None` fails it (as a timeout or reset does).
+    pub fn answer_http(&mut self, token: u32, response: Option<HttpCalloutResponse>) -> Result<StreamState, HostError> {
+        self.answered.push(token);
+        self.vm.on_http_call_response(token, response)?;
+        Ok(self.follow_signals())
+    }
+
+    /// Answers the oldest pending HTTP callout.
+    pub fn answer_first_http(&mut self, response: Option<HttpCalloutResponse>) -> Result<StreamState, HostError> {
+        let token = self.http_callouts().first().map(|c| c.token).ok_or_else(|| HostError::Engine("no HTTP callout is pending".into()))?;
+        self.answer_http(token, response)
+    }
+
+    /// Answers a Redis command with a status (0: ok) and RESP bytes.
+    pub fn answer_redis(&mut self, token: u32, status: i32, reply: &[u8]) -> Result<StreamState, HostError> {
+        self.answered.push(token);
+        self.vm.on_redis_call_response(token, status, reply.to_vec())?;
+        Ok(self.follow_signals())
+    }
+
+    /// Fires `proxy_on_tick` once.
+    pub fn tick(&mut self) -> Result<StreamState, HostError> {
+        self.vm.on_tick()?;
+        Ok(self.follow_signals())
+    }
+
+    /// The tick period the plugin asked for.
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_millis(self.vm.tick_period_ms() as u64)
+    }
+
+    fn follow_signals(&mut self) -> StreamState {
+        let signaled = self.vm.take_signaled();
+        if let Some(id) = self.stream.filter(|id| signaled.contains(id)) {
+            while let Some(signal) = self.vm.take_signal(id) {
+                self.state = match signal {
+                    StreamSignal::ResumeRequest | StreamSignal::ResumeResponse => match self.state {
+                        StreamState::Paused(_) => StreamState::Running,
+                        ref other => other.clone(),
+                    },
+                    StreamSignal::LocalReply(reply) => StreamState::Replied(reply),
+                    StreamSignal::Close => StreamState::Closed,
+                };
+            }
+        }
+        self.state.clone()
+    }
+
+    /// Every log line so far.
+    pub fn logs(&self) -> Vec<LogRecord> {
+        self.recorder.lock().logs.clone()
+    }
+
+    /// The messages logged at one level.
+    pub fn log_messages(&self, level: LogLevel) -> Vec<String> {
+        self.logs().into_iter().filter(|r| r.level == level).map(|r| r.message).collect()
+    }
+
+    /// A metric the plugin defined.
+    pub fn metric(&self, name: &str) -> Option<Metric> {
+        self.vm_config.shared.metric(name)
+    }
+
+    /// Shared data by key (this plugin's VM id).
+    pub fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
+        self.vm_config.shared.get(&self.vm_config.vm_id, key.as_bytes()).map(|(v, _)| v)
+    }
+
+    /// Replaces the VM with a new one (as a gateway does after a crash); shared state stays.
+    pub fn rebuild(&mut self) -> Result<(), HostError> {
+        self.vm = PluginVm::new(&self.module, self.vm_config.clone(), Box::new(self.recorder.clone()))?;
+        self.stream = None;
+        self.state = StreamState::Running;
+        Ok(())
+    }
+}
+
+/// Header pairs as a map of text (lossy), for assertions.
+pub fn text_headers(map: &HeaderMap) -> HashMap<String, String> {
+    map.pairs
+        .iter()
+        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+/// One engine for every host of the process (compiled modules are per engine), with the
+/// on-disk cache of compiled modules.
+fn shared_runtime() -> Result<Runtime, HostError> {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime.clone());
+    }
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    Ok(RUNTIME.get_or_init(|| runtime).clone())
+}
+
+type ModuleKey = (PathBuf, u64, Option<SystemTime>);
+
+/// Compiles a plugin once per process (per file version).
+fn load(runtime: &Runtime, path: &Path) -> Result<PluginModule, HostError> {
+    static MODULES: OnceLock<Mutex<HashMap<ModuleKey, PluginModule>>> = OnceLock::new();
+    let meta = std::fs::metadata(path).ok();
+    let key = (
+        path.to_path_buf(),
+        meta.as_ref().map(|m| m.len()).unwrap_or(0),
+        meta.and_then(|m| m.modified().ok()),
+    );
+    let modules = MODULES.get_or_init(Default::default);
+    if let Some(module) = modules.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(module.clone());
+    }
+    let module = PluginModule::from_file(runtime, path)?;
+    modules
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, module.clone());
+    Ok(module)
+}

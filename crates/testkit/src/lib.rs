@@ -1,0 +1,15 @@
+//! wasmgate-testkit: test a proxy-wasm plugin in-process.
+//!
+//! - [`host`]: [`TestHost`], one plugin VM with one request at a time, callouts recorded and
+//!   answered by the test, logs captured.
+//! - [`examples`]: builds the repository's example plugins on first use (for this
+//!   project's own tests).
+
+pub mod examples;
+pub mod host;
+
+pub use host::{Phase, StreamState, TestHost, TestHostBuilder};
+pub use wasmgate_host::{
+    abi::LogLevel, HeaderMap, HostError, HttpCallout, HttpCalloutResponse, LocalReply, RedisCallout, RedisInit,
+};
+pub use wasmgate_host::{shared::Metric, LogRecord};

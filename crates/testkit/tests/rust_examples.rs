@@ -1,0 +1,198 @@
+//! The Rust example plugins (stock `proxy-wasm` crate) through the test kit.
+
+use std::time::Duration;
+
+use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::{HttpCalloutResponse, LogLevel, StreamState, TestHost};
+
+fn host(name: &str, config: &str) -> TestHost {
+    TestHost::builder(example(Lang::Rust, name))
+        .plugin_name(name)
+        .config_json(config)
+        .start()
+        .expect("plugin starts")
+}
+
+#[test]
+fn hello_adds_a_header_without_mock() {
+    let mut host = host("hello", r#"{"mockEnable": false}"#);
+    let state = host.request_headers(&[(":path", "/anything")], true).unwrap();
+    assert_eq!(state, StreamState::Running);
+    assert_eq!(host.request_header("hello").as_deref(), Some("world"));
+    host.complete().unwrap();
+}
+
+#[test]
+fn hello_answers_itself_with_mock() {
+    let mut host = host("hello", r#"{"mockEnable": true}"#);
+    host.request_headers(&[(":path", "/")], true).unwrap();
+    let reply = host.local_reply().expect("a local reply");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, b"hello world");
+}
+
+#[test]
+fn hello_rejects_a_config_that_is_not_json() {
+    let err = TestHost::builder(example(Lang::Rust, "hello"))
+        .plugin_name("hello")
+        .config_json("{not json")
+        .start()
+        .err()
+        .expect("start fails");
+    assert!(err.to_string().contains("rejected its configuration"), "{err}");
+}
+
+#[test]
+fn http_call_copies_the_token_and_resumes() {
+    let mut host = host("http-call", r#"{"cluster": "outbound|8080||auth.dns", "path": "/token"}"#);
+    let state = host.request_headers(&[(":path", "/api")], true).unwrap();
+    assert!(matches!(state, StreamState::Paused(_)), "{state:?}");
+    let calls = host.http_callouts();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].upstream, "outbound|8080||auth.dns");
+    assert_eq!(calls[0].header(":path"), Some("/token"));
+    assert_eq!(calls[0].header(":method"), Some("GET"));
+    assert_eq!(calls[0].timeout_ms, 5000);
+    let reply = HttpCalloutResponse::new(200, &[("x-token", "abc")], "");
+    let state = host.answer_http(calls[0].token, Some(reply)).unwrap();
+    assert_eq!(state, StreamState::Running);
+    assert_eq!(host.request_header("x-token").as_deref(), Some("abc"));
+}
+
+#[test]
+fn http_call_failure_is_a_500() {
+    let mut host = host("http-call", "{}");
+    host.request_headers(&[], true).unwrap();
+    let state = host.answer_first_http(None).unwrap();
+    match state {
+        StreamState::Replied(reply) => {
+            assert_eq!(reply.status, 500);
+            assert_eq!(reply.body, b"http call failed");
+        }
+        other => panic!("expected a local reply, got {other:?}"),
+    }
+}
+
+#[test]
+fn http_call_to_an_unknown_cluster_fails_the_request() {
+    let mut host = TestHost::builder(example(Lang::Rust, "http-call"))
+        .clusters(&["outbound|80||other.dns"])
+        .config_json("{}")
+        .start()
+        .unwrap();
+    let state = host.request_headers(&[], true).unwrap();
+    assert!(matches!(state, StreamState::Replied(ref r) if r.status == 500), "{state:?}");
+}
+
+#[test]
+fn minimal_touches_both_directions() {
+    let mut host = host("minimal", "");
+    host.request_headers(&[], true).unwrap();
+    host.response_headers(&[("server", "up")], true).unwrap();
+    assert_eq!(host.request_header("x-minimal").as_deref(), Some("1"));
+    assert_eq!(host.response_header("x-minimal").as_deref(), Some("1"));
+}
+
+fn probe(host: &mut TestHost, case: &str) -> StreamState {
+    host.complete().unwrap();
+    host.request_headers(&[("x-probe", case), ("user-agent", "probe/1"), ("x-request-id", "rid-1")], false)
+        .unwrap()
+}
+
+#[test]
+fn abi_probe_reads_properties() {
+    let mut host = TestHost::builder(example(Lang::Rust, "abi-probe"))
+        .plugin_name("probe")
+        .route_name("r1")
+        .cluster_name("outbound|80||svc.dns")
+        .start()
+        .unwrap();
+    probe(&mut host, "props");
+    let h = |n: &str| host.request_header(n).unwrap_or_default();
+    assert_eq!(h("x-prop-request.path"), "/");
+    assert_eq!(h("x-prop-request.method"), "GET");
+    assert_eq!(h("x-prop-request.host"), "default.test.com");
+    assert_eq!(h("x-prop-route_name"), "r1");
+    assert_eq!(h("x-prop-cluster_name"), "outbound|80||svc.dns");
+    assert_eq!(h("x-prop-plugin_name"), "probe");
+    assert_eq!(h("x-prop-source.address"), "127.0.0.1:40000");
+    assert_eq!(h("x-prop-request.headers.user-agent"), "probe/1");
+    assert_eq!(h("x-prop-x_request_id"), "rid-1");
+    assert_eq!(h("x-prop-custom_log"), r#"{"k":"v"}"#);
+    assert_eq!(host.property("custom_log").unwrap(), br#"{"k":"v"}"#);
+}
+
+#[test]
+fn abi_probe_shared_data_cas_queue_and_metrics() {
+    let mut host = host("abi-probe", "");
+    probe(&mut host, "shared");
+    assert_eq!(host.request_header("x-shared-value").as_deref(), Some("1"));
+    assert_eq!(host.request_header("x-shared-stale-cas").as_deref(), Some("mismatch"));
+    probe(&mut host, "shared");
+    assert_eq!(host.request_header("x-shared-value").as_deref(), Some("2"));
+    assert_eq!(host.shared_data("probe-counter").unwrap(), b"2");
+
+    probe(&mut host, "queue");
+    assert_eq!(host.request_header("x-queue").as_deref(), Some("hello"));
+
+    probe(&mut host, "metrics");
+    probe(&mut host, "metrics");
+    assert_eq!(host.request_header("x-metric-counter").as_deref(), Some("2"));
+    assert_eq!(host.request_header("x-metric-gauge").as_deref(), Some("42"));
+    assert_eq!(host.metric("probe_requests_total").unwrap().value, 2);
+    assert_eq!(host.metric("probe_hist").unwrap().count, 2);
+}
+
+#[test]
+fn abi_probe_local_reply_bodies_and_response_headers() {
+    let mut host = host("abi-probe", "");
+    let state = probe(&mut host, "local-reply");
+    match state {
+        StreamState::Replied(reply) => {
+            assert_eq!(reply.status, 418);
+            assert_eq!(reply.body, b"teapot");
+            assert_eq!(reply.headers.get_str("x-local"), Some("yes"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    probe(&mut host, "body");
+    assert!(matches!(host.request_body(b"one ", false).unwrap(), StreamState::Paused(_)));
+    assert_eq!(host.request_body(b"two", true).unwrap(), StreamState::Running);
+    assert_eq!(host.request_body_bytes(), b"replaced");
+    host.response_headers(&[("content-length", "2")], false).unwrap();
+    host.response_body(b"ok", true).unwrap();
+    assert_eq!(host.response_body_bytes(), b"ok-tail");
+    assert_eq!(host.response_header("content-length"), None);
+
+    probe(&mut host, "resp-headers");
+    host.response_headers(&[("server", "upstream")], true).unwrap();
+    assert_eq!(host.response_header("x-resp-probe").as_deref(), Some("1"));
+    assert_eq!(host.response_header("server"), None);
+}
+
+#[test]
+fn abi_probe_log_level_foreign_ticks_and_callouts() {
+    let mut host = TestHost::builder(example(Lang::Rust, "abi-probe"))
+        .log_level(LogLevel::Warn)
+        .start()
+        .unwrap();
+    probe(&mut host, "log-level");
+    assert_eq!(host.request_header("x-log-level").as_deref(), Some("3"));
+    probe(&mut host, "foreign");
+    assert_eq!(host.request_header("x-foreign-len").as_deref(), Some("4"));
+
+    assert_eq!(host.tick_period(), Duration::from_millis(100));
+    host.tick().unwrap();
+    host.tick().unwrap();
+    probe(&mut host, "ticks");
+    assert_eq!(host.request_header("x-ticks").as_deref(), Some("2"));
+
+    assert!(matches!(probe(&mut host, "pause-resume"), StreamState::Paused(_)));
+    let call = host.http_callouts().pop().unwrap();
+    assert_eq!(call.upstream, "callout");
+    let state = host.answer_http(call.token, Some(HttpCalloutResponse::new(201, &[], "pong"))).unwrap();
+    assert_eq!(state, StreamState::Running);
+    assert_eq!(host.request_header("x-callout-status").as_deref(), Some("201"));
+    assert_eq!(host.request_header("x-callout-body").as_deref(), Some("pong"));
+}
