@@ -1,0 +1,55 @@
+//! The `wasmgate` command: argument parsing and the process edge (logging, signals, exit
+//! codes). The work is done in `wasmgate-proxy` and `wasmgate-host`.
+
+mod inspect;
+mod plugin_args;
+mod run;
+
+use clap::{Parser, Subcommand};
+
+/// Run, test and inspect proxy-wasm plugins (Higress, Envoy, Istio) locally.
+#[derive(Parser)]
+#[command(name = "wasmgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run plugins in front of an HTTP service.
+    Run(run::RunArgs),
+    /// Show what a plugin .wasm declares and whether wasmgate provides what it imports.
+    Inspect(inspect::InspectArgs),
+    /// Run an HTTP service that answers with what it received (as JSON).
+    Echo(run::EchoArgs),
+}
+
+fn main() {
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let result = match cli.command {
+        Command::Run(args) => {
+            let run_matches = matches.subcommand_matches("run").cloned().unwrap_or_default();
+            run::run(args, &run_matches)
+        }
+        Command::Inspect(args) => inspect::inspect(args),
+        Command::Echo(args) => run::echo(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {}", one_line(&e));
+        std::process::exit(1);
+    }
+}
+
+fn one_line(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace('\n', " ")
+}

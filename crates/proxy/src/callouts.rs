@@ -1,0 +1,320 @@
+//! Callouts from plugins: the [`CalloutHandler`] each VM gets (it checks the cluster and
+//! queues the call), cluster-name resolution, and the worker task that performs HTTP calls
+//! and Redis commands and hands the answers back to the VM that made them.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Weak;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use wasmgate_host::abi::Status;
+use wasmgate_host::{CalloutHandler, HttpCallout, HttpCalloutResponse, RedisCallout, RedisInit};
+
+use crate::convert;
+use crate::slot::Slot;
+
+/// The HTTP client callouts and upstream requests use.
+pub(crate) type Client = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+
+/// A new pooled HTTP/1 client.
+pub(crate) fn client() -> Client {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// Cluster names plugins may call, resolved to `host:port`.
+#[derive(Debug, Default)]
+pub struct Clusters {
+    by_name: HashMap<String, String>,
+}
+
+impl Clusters {
+    /// A table from names to `host:port`.
+    pub fn new(by_name: HashMap<String, String>) -> Self {
+        Clusters { by_name }
+    }
+
+    /// The address of a cluster: by name, or for `outbound|PORT|SUBSET|FQDN` with a real
+    /// domain (not `.dns`, `.static`, `.nacos`, `.consul`, …), the domain at that port.
+    pub fn resolve(&self, name: &str) -> Option<String> {
+        let name = name.split('?').next().unwrap_or(name);
+        if let Some(address) = self.by_name.get(name) {
+            return Some(address.clone());
+        }
+        let mut parts = name.split('|');
+        let (Some("outbound"), Some(port), Some(_subset), Some(fqdn), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let registry_suffix = [".dns", ".static", ".nacos", ".nacos-ext", ".consul", ".svc.cluster.local"];
+        if registry_suffix.iter().any(|s| fqdn.ends_with(s)) || port.parse::<u16>().is_err() {
+            return None;
+        }
+        Some(format!("{fqdn}:{port}"))
+    }
+}
+
+/// A call queued by a VM, tagged with the VM generation it belongs to.
+pub(crate) enum Outbound {
+    Http(u64, HttpCallout, String),
+    Redis(u64, RedisCallout, String, Option<RedisInit>),
+}
+
+/// The callout handler of one VM.
+pub(crate) struct SlotCallouts {
+    outbound: mpsc::UnboundedSender<Outbound>,
+    clusters: Arc<Clusters>,
+    generation: u64,
+    redis: HashMap<String, RedisInit>,
+}
+
+impl SlotCallouts {
+    pub(crate) fn new(outbound: mpsc::UnboundedSender<Outbound>, clusters: Arc<Clusters>, generation: u64) -> Self {
+        SlotCallouts {
+            outbound,
+            clusters,
+            generation,
+            redis: HashMap::new(),
+        }
+    }
+}
+
+impl CalloutHandler for SlotCallouts {
+    fn http_call(&mut self, call: HttpCallout) -> Result<(), Status> {
+        let address = self.clusters.resolve(&call.upstream).ok_or_else(|| {
+            tracing::warn!("HTTP callout to unknown cluster {:?}", call.upstream);
+            Status::BadArgument
+        })?;
+        self.outbound
+            .send(Outbound::Http(self.generation, call, address))
+            .map_err(|_| Status::InternalFailure)
+    }
+
+    fn redis_init(&mut self, init: RedisInit) -> Status {
+        let name = init.upstream.split('?').next().unwrap_or_default().to_string();
+        if self.clusters.resolve(&name).is_none() {
+            tracing::warn!("Redis init for unknown cluster {name:?}");
+            return Status::BadArgument;
+        }
+        self.redis.insert(name, init);
+        Status::Ok
+    }
+
+    fn redis_call(&mut self, call: RedisCallout) -> Result<(), Status> {
+        let address = self.clusters.resolve(&call.upstream).ok_or(Status::BadArgument)?;
+        let init = self.redis.get(&call.upstream).cloned();
+        self.outbound
+            .send(Outbound::Redis(self.generation, call, address, init))
+            .map_err(|_| Status::InternalFailure)
+    }
+}
+
+/// Performs the calls of one slot's VM and delivers their answers.
+pub(crate) async fn serve(slot: Weak<RefCell<Slot>>, mut inbox: mpsc::UnboundedReceiver<Outbound>, client: Client) {
+    while let Some(call) = inbox.recv().await {
+        let slot = slot.clone();
+        let client = client.clone();
+        tokio::task::spawn_local(async move {
+            match call {
+                Outbound::Http(generation, call, address) => {
+                    let token = call.token;
+                    let response = http_call(&client, call, &address).await;
+                    if let Some(slot) = slot.upgrade() {
+                        slot.borrow_mut().deliver_http(generation, token, response);
+                    }
+                }
+                Outbound::Redis(generation, call, address, init) => {
+                    let token = call.token;
+                    let (status, reply) = match redis_call(&call, &address, init.as_ref()).await {
+                        Ok(reply) => (0, reply),
+                        Err(e) => {
+                            tracing::warn!("Redis call to {} failed: {e}", call.upstream);
+                            (1, Vec::new())
+                        }
+                    };
+                    if let Some(slot) = slot.upgrade() {
+                        slot.borrow_mut().deliver_redis(generation, token, status, reply);
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn http_call(client: &Client, call: HttpCallout, address: &str) -> Option<HttpCalloutResponse> {
+    let path = convert::pseudo(&call.headers, ":path").unwrap_or("/").to_string();
+    let method = convert::pseudo(&call.headers, ":method").unwrap_or("GET").to_string();
+    let authority = convert::pseudo(&call.headers, ":authority").unwrap_or(address).to_string();
+    let uri = format!("http://{address}{path}");
+    let mut request = http::Request::builder().method(method.as_str()).uri(&uri);
+    if let Some(headers) = request.headers_mut() {
+        *headers = convert::http_headers(&call.headers);
+        if let Ok(host) = http::HeaderValue::from_str(&authority) {
+            headers.insert(http::header::HOST, host);
+        }
+    }
+    let request = match request.body(Full::new(Bytes::from(call.body))) {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::warn!("HTTP callout to {} is not a valid request: {e}", call.upstream);
+            return None;
+        }
+    };
+    let timeout = Duration::from_millis(call.timeout_ms.max(1) as u64);
+    let exchange = async {
+        let response = client.request(request).await.map_err(|e| e.to_string())?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok::<_, String>((parts, body))
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok((parts, body))) => Some(HttpCalloutResponse {
+            headers: convert::response_map(parts.status, &parts.headers),
+            body: body.to_vec(),
+            trailers: Default::default(),
+        }),
+        Ok(Err(e)) => {
+            tracing::warn!("HTTP callout to {} ({uri}) failed: {e}", call.upstream);
+            None
+        }
+        Err(_) => {
+            tracing::warn!("HTTP callout to {} ({uri}) timed out after {} ms", call.upstream, call.timeout_ms);
+            None
+        }
+    }
+}
+
+/// Sends one RESP command (after AUTH and SELECT from the plugin's init) and reads one reply.
+async fn redis_call(call: &RedisCallout, address: &str, init: Option<&RedisInit>) -> Result<Vec<u8>, String> {
+    let timeout = Duration::from_millis(init.map(|i| i.timeout_ms).unwrap_or(1000).max(1) as u64);
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await.map_err(|e| e.to_string())?;
+        let mut buffer = Vec::new();
+        for setup in init.map(setup_commands).unwrap_or_default() {
+            stream.write_all(&setup).await.map_err(|e| e.to_string())?;
+            let reply = read_reply(&mut stream, &mut buffer).await?;
+            if reply.first() == Some(&b'-') {
+                return Err(String::from_utf8_lossy(&reply).trim().to_string());
+            }
+        }
+        stream.write_all(&call.query).await.map_err(|e| e.to_string())?;
+        read_reply(&mut stream, &mut buffer).await
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("timed out after {} ms", timeout.as_millis()))?
+}
+
+fn setup_commands(init: &RedisInit) -> Vec<Vec<u8>> {
+    let mut commands = Vec::new();
+    if !init.password.is_empty() {
+        let mut args = vec!["AUTH"];
+        if !init.username.is_empty() {
+            args.push(&init.username);
+        }
+        args.push(&init.password);
+        commands.push(resp_command(&args));
+    }
+    let db = init
+        .upstream
+        .split_once('?')
+        .and_then(|(_, query)| query.split('&').find_map(|kv| kv.strip_prefix("db=")))
+        .filter(|db| *db != "0");
+    if let Some(db) = db {
+        commands.push(resp_command(&["SELECT", db]));
+    }
+    commands
+}
+
+fn resp_command(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+    }
+    out
+}
+
+async fn read_reply(stream: &mut tokio::net::TcpStream, buffer: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+    loop {
+        if let Some(end) = resp_end(buffer, 0) {
+            let reply = buffer[..end].to_vec();
+            buffer.drain(..end);
+            return Ok(reply);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed before a full reply".into());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The end of the RESP value that starts at `at`, if the buffer holds all of it.
+fn resp_end(buf: &[u8], at: usize) -> Option<usize> {
+    let line_end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+    let after_line = line_end + 2;
+    let number = || std::str::from_utf8(&buf[at + 1..line_end]).ok()?.parse::<i64>().ok();
+    match buf[at] {
+        b'$' => {
+            let len = number()?;
+            if len < 0 {
+                return Some(after_line);
+            }
+            let end = after_line + len as usize + 2;
+            (buf.len() >= end).then_some(end)
+        }
+        b'*' => {
+            let count = number()?;
+            let mut end = after_line;
+            for _ in 0..count.max(0) {
+                end = resp_end(buf, end)?;
+            }
+            Some(end)
+        }
+        _ => Some(after_line),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_names_and_real_domains() {
+        let clusters = Clusters::new(HashMap::from([("outbound|8080||auth.dns".to_string(), "127.0.0.1:9".to_string())]));
+        assert_eq!(clusters.resolve("outbound|8080||auth.dns").as_deref(), Some("127.0.0.1:9"));
+        assert_eq!(clusters.resolve("outbound|8080||auth.dns?db=1").as_deref(), Some("127.0.0.1:9"));
+        assert_eq!(clusters.resolve("outbound|443||api.example.com").as_deref(), Some("api.example.com:443"));
+        assert_eq!(clusters.resolve("outbound|80||other.dns"), None);
+        assert_eq!(clusters.resolve("nope"), None);
+    }
+
+    #[test]
+    fn finds_the_end_of_resp_values() {
+        assert_eq!(resp_end(b"+OK\r\n", 0), Some(5));
+        assert_eq!(resp_end(b"$3\r\nabc\r\n", 0), Some(9));
+        assert_eq!(resp_end(b"$3\r\nab", 0), None);
+        assert_eq!(resp_end(b"*2\r\n:1\r\n$-1\r\n", 0), Some(13));
+        assert_eq!(resp_end(b"*2\r\n:1\r\n", 0), None);
+    }
+
+    #[test]
+    fn init_sends_auth_and_select() {
+        let init = RedisInit {
+            upstream: "outbound|6379||redis.static?db=2&buffer_flush_timeout=3".into(),
+            username: String::new(),
+            password: "pw".into(),
+            timeout_ms: 100,
+        };
+        let commands = setup_commands(&init);
+        assert_eq!(commands[0], b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n");
+        assert_eq!(commands[1], b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n");
+    }
+}

@@ -1,0 +1,65 @@
+//! Conversions between hyper's request and response parts and the header maps plugins see
+//! (lower-case names, pseudo-headers as entries, values as bytes).
+
+use http::header::{HeaderName, HeaderValue};
+use wasmgate_host::HeaderMap;
+
+/// The request head as a plugin sees it: `:method`, `:scheme`, `:authority`, `:path`, then
+/// the headers in order.
+pub(crate) fn request_map(parts: &http::request::Parts) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    let authority = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().as_bytes().to_vec())
+        .or_else(|| parts.headers.get(http::header::HOST).map(|h| h.as_bytes().to_vec()))
+        .unwrap_or_default();
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    map.add(b":method", parts.method.as_str().as_bytes());
+    map.add(b":scheme", b"http");
+    map.add(b":authority", &authority);
+    map.add(b":path", path.as_bytes());
+    for (name, value) in &parts.headers {
+        if name != http::header::HOST {
+            map.add(name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    map
+}
+
+/// The response head as a plugin sees it: `:status`, then the headers.
+pub(crate) fn response_map(status: http::StatusCode, headers: &http::HeaderMap) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    map.add(b":status", status.as_str().as_bytes());
+    for (name, value) in headers {
+        map.add(name.as_str().as_bytes(), value.as_bytes());
+    }
+    map
+}
+
+/// Plain headers of a map (pseudo-headers left out). Pairs that are not valid HTTP are
+/// dropped with a warning naming them.
+pub(crate) fn http_headers(map: &HeaderMap) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::with_capacity(map.len());
+    for (name, value) in &map.pairs {
+        if name.first() == Some(&b':') {
+            continue;
+        }
+        match (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            (Ok(name), Ok(value)) => {
+                headers.append(name, value);
+            }
+            _ => tracing::warn!(
+                "dropping a header that is not valid HTTP: {:?}: {:?}",
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(value)
+            ),
+        }
+    }
+    headers
+}
+
+/// A pseudo-header's value as text.
+pub(crate) fn pseudo<'a>(map: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    map.get_str(name)
+}

@@ -1,0 +1,49 @@
+//! The plugin chain, compiled once for the whole gateway: each plugin's module and the VM
+//! configuration every worker builds its own VM from.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wasmgate_host::{HostError, PluginModule, Runtime, RuntimeConfig, Shared, TracingLogSink, VmConfig};
+
+use crate::config::{GatewayConfig, PluginSpec};
+
+/// A compiled plugin and how to build its VMs.
+pub struct LoadedPlugin {
+    /// The plugin as configured.
+    pub spec: PluginSpec,
+    /// Its compiled module.
+    pub module: PluginModule,
+    /// The configuration of each of its VMs.
+    pub vm_config: VmConfig,
+}
+
+/// Compiles every plugin of the configuration and checks that each starts with its
+/// configuration (a VM is built once here, so a bad plugin fails before any request).
+pub fn load_all(config: &GatewayConfig, shared: &Shared) -> Result<Vec<Arc<LoadedPlugin>>, HostError> {
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: config.cache_dir.clone(),
+    })?;
+    config
+        .plugins
+        .iter()
+        .map(|spec| load(&runtime, config, spec, shared).map(Arc::new))
+        .collect()
+}
+
+fn load(runtime: &Runtime, config: &GatewayConfig, spec: &PluginSpec, shared: &Shared) -> Result<LoadedPlugin, HostError> {
+    let module = PluginModule::from_file(runtime, Path::new(&spec.wasm))?;
+    let mut vm_config = VmConfig::new(spec.name.clone(), spec.config.clone());
+    vm_config.log_level = config.log_level;
+    vm_config.log_sink = Arc::new(TracingLogSink);
+    vm_config.limits = config.limits;
+    vm_config.shared = shared.clone();
+    tracing::info!(
+        plugin = %spec.name,
+        abi = ?module.abi(),
+        cached = module.from_cache(),
+        "loaded {}",
+        spec.wasm.display()
+    );
+    Ok(LoadedPlugin { spec: spec.clone(), module, vm_config })
+}

@@ -1,0 +1,147 @@
+//! One plugin's VM on one worker: the streams it holds paused and their waiters, the
+//! delivery of callout answers and ticks, and the rebuild after a crash.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use wasmgate_host::{HostError, HttpCalloutResponse, PluginVm, StreamSignal};
+
+use crate::callouts::{Clusters, Outbound, SlotCallouts};
+use crate::plugins::LoadedPlugin;
+
+pub(crate) type SlotRef = Rc<RefCell<Slot>>;
+
+/// A plugin VM owned by one worker.
+pub(crate) struct Slot {
+    pub(crate) plugin: Arc<LoadedPlugin>,
+    pub(crate) vm: PluginVm,
+    /// Bumped on every rebuild: stream ids and callout tokens of an older VM are void.
+    pub(crate) generation: u64,
+    waiters: HashMap<u32, oneshot::Sender<StreamSignal>>,
+    outbound: mpsc::UnboundedSender<Outbound>,
+    clusters: Arc<Clusters>,
+}
+
+impl Slot {
+    /// Builds the VM and starts the tasks that deliver its callouts and ticks.
+    pub(crate) fn start(plugin: Arc<LoadedPlugin>, clusters: Arc<Clusters>, client: crate::callouts::Client) -> Result<SlotRef, HostError> {
+        let (outbound, inbox) = mpsc::unbounded_channel();
+        let handler = SlotCallouts::new(outbound.clone(), clusters.clone(), 0);
+        let vm = PluginVm::new(&plugin.module, plugin.vm_config.clone(), Box::new(handler))?;
+        let slot = Rc::new(RefCell::new(Slot {
+            plugin,
+            vm,
+            generation: 0,
+            waiters: HashMap::new(),
+            outbound,
+            clusters,
+        }));
+        tokio::task::spawn_local(crate::callouts::serve(Rc::downgrade(&slot), inbox, client));
+        tokio::task::spawn_local(tick_loop(Rc::downgrade(&slot)));
+        Ok(slot)
+    }
+
+    /// Replaces a crashed VM. Requests held by the old VM fail (their waiters are dropped).
+    pub(crate) fn rebuild(&mut self) {
+        self.generation += 1;
+        self.waiters.clear();
+        let handler = SlotCallouts::new(self.outbound.clone(), self.clusters.clone(), self.generation);
+        match PluginVm::new(&self.plugin.module, self.plugin.vm_config.clone(), Box::new(handler)) {
+            Ok(vm) => {
+                tracing::warn!(plugin = %self.plugin.spec.name, "plugin VM rebuilt after a crash");
+                self.vm = vm;
+            }
+            Err(e) => tracing::error!(plugin = %self.plugin.spec.name, "cannot rebuild the plugin VM: {e}"),
+        }
+    }
+
+    /// Rebuilds the VM if the error left it unusable.
+    pub(crate) fn recover(&mut self, error: &HostError) {
+        if matches!(error, HostError::Trap { .. } | HostError::Poisoned { .. }) || self.vm.is_poisoned() {
+            self.rebuild();
+        }
+    }
+
+    /// Registers the waiter of a paused stream.
+    pub(crate) fn wait(&mut self, id: u32) -> oneshot::Receiver<StreamSignal> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.insert(id, tx);
+        rx
+    }
+
+    /// Forgets the waiter of a stream (it timed out or ended).
+    pub(crate) fn forget(&mut self, id: u32) {
+        self.waiters.remove(&id);
+    }
+
+    /// Hands the streams' new actions to their waiters.
+    pub(crate) fn dispatch(&mut self) {
+        for id in self.vm.take_signaled() {
+            let Some(signal) = self.vm.take_signal(id) else {
+                continue;
+            };
+            while self.vm.take_signal(id).is_some() {}
+            if let Some(waiter) = self.waiters.remove(&id) {
+                let _ = waiter.send(signal);
+            }
+        }
+    }
+
+    /// Delivers an HTTP callout's answer to the VM that made it.
+    pub(crate) fn deliver_http(&mut self, generation: u64, token: u32, response: Option<HttpCalloutResponse>) {
+        if generation != self.generation {
+            return;
+        }
+        if let Err(e) = self.vm.on_http_call_response(token, response) {
+            tracing::error!(plugin = %self.plugin.spec.name, "{e}");
+            self.recover(&e);
+            return;
+        }
+        self.dispatch();
+    }
+
+    /// Delivers a Redis reply to the VM that made the call.
+    pub(crate) fn deliver_redis(&mut self, generation: u64, token: u32, status: i32, reply: Vec<u8>) {
+        if generation != self.generation {
+            return;
+        }
+        if let Err(e) = self.vm.on_redis_call_response(token, status, reply) {
+            tracing::error!(plugin = %self.plugin.spec.name, "{e}");
+            self.recover(&e);
+            return;
+        }
+        self.dispatch();
+    }
+
+    fn tick(&mut self) {
+        if let Err(e) = self.vm.on_tick() {
+            tracing::error!(plugin = %self.plugin.spec.name, "{e}");
+            self.recover(&e);
+            return;
+        }
+        self.dispatch();
+    }
+}
+
+/// Fires `proxy_on_tick` at the period the plugin set, for as long as the slot lives.
+async fn tick_loop(slot: Weak<RefCell<Slot>>) {
+    loop {
+        let period = match slot.upgrade() {
+            Some(slot) => slot.borrow().vm.tick_period_ms(),
+            None => return,
+        };
+        if period == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(period as u64)).await;
+        match slot.upgrade() {
+            Some(slot) => slot.borrow_mut().tick(),
+            None => return,
+        }
+    }
+}
