@@ -19,7 +19,10 @@ impl std::error::Error for DecodeError {}
 
 /// Encodes pairs into the wire format.
 pub fn encode<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
-    let data: usize = pairs.iter().map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 2).sum();
+    let data: usize = pairs
+        .iter()
+        .map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 2)
+        .sum();
     let mut out = Vec::with_capacity(4 + pairs.len() * 8 + data);
     out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
     for (k, v) in pairs {
@@ -85,14 +88,20 @@ mod tests {
 
     #[test]
     fn round_trips_bytes_that_are_not_utf8() {
-        let pairs = vec![(b":path".to_vec(), b"/a".to_vec()), (b"x-bin".to_vec(), vec![0xff, 0xfe])];
+        let pairs = vec![
+            (b":path".to_vec(), b"/a".to_vec()),
+            (b"x-bin".to_vec(), vec![0xff, 0xfe]),
+        ];
         assert_eq!(decode(&encode(&pairs)).unwrap(), pairs);
     }
 
     #[test]
     fn layout_matches_the_spec() {
         let bytes = encode(&[("a", "bc")]);
-        assert_eq!(bytes, [1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, b'a', 0, b'b', b'c', 0]);
+        assert_eq!(
+            bytes,
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, b'a', 0, b'b', b'c', 0]
+        );
     }
 
     #[test]

@@ -148,7 +148,10 @@ impl HeaderAction {
 
     /// Whether the phase holds the stream.
     pub fn is_stop(self) -> bool {
-        !matches!(self, HeaderAction::Continue | HeaderAction::ContinueAndEndStream)
+        !matches!(
+            self,
+            HeaderAction::Continue | HeaderAction::ContinueAndEndStream
+        )
     }
 }
 
@@ -224,7 +227,10 @@ mod tests {
 
     #[test]
     fn out_of_range_actions_stop_like_envoy() {
-        assert_eq!(HeaderAction::from_guest(9), HeaderAction::StopAllIterationAndWatermark);
+        assert_eq!(
+            HeaderAction::from_guest(9),
+            HeaderAction::StopAllIterationAndWatermark
+        );
         assert_eq!(DataAction::from_guest(9), DataAction::StopIterationNoBuffer);
         assert!(!HeaderAction::from_guest(2).is_stop());
         assert!(HeaderAction::from_guest(1).is_stop());
@@ -232,7 +238,10 @@ mod tests {
 
     #[test]
     fn markers_name_versions() {
-        assert_eq!(AbiVersion::from_marker("proxy_abi_version_0_2_100"), Some(AbiVersion::V0_2_100));
+        assert_eq!(
+            AbiVersion::from_marker("proxy_abi_version_0_2_100"),
+            Some(AbiVersion::V0_2_100)
+        );
         assert_eq!(AbiVersion::from_marker("proxy_abi_version_9_9_9"), None);
         assert!(!AbiVersion::V0_1_0.has_end_of_stream());
     }

@@ -18,8 +18,11 @@ pub struct InspectArgs {
 
 /// `wasmgate inspect`.
 pub fn inspect(args: InspectArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.wasm).with_context(|| format!("cannot read {}", args.wasm.display()))?;
-    let report = read_report(&bytes).map_err(anyhow::Error::msg).with_context(|| args.wasm.display().to_string())?;
+    let bytes = std::fs::read(&args.wasm)
+        .with_context(|| format!("cannot read {}", args.wasm.display()))?;
+    let report = read_report(&bytes)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| args.wasm.display().to_string())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json(&report))?);
     } else {
@@ -66,7 +69,11 @@ fn text(path: &std::path::Path, report: &Report) -> String {
         missing.len()
     );
     for import in &report.imports {
-        let mark = if import.provided { "provided" } else { "MISSING" };
+        let mark = if import.provided {
+            "provided"
+        } else {
+            "MISSING"
+        };
         out += &format!("  {:<9} {}.{}\n", mark, import.module, import.name);
     }
     out += &format!("Callbacks:   {} exported\n", report.callbacks.len());

@@ -33,7 +33,10 @@ fn main() {
     };
     let result = match cli.command {
         Command::Run(args) => {
-            let run_matches = matches.subcommand_matches("run").cloned().unwrap_or_default();
+            let run_matches = matches
+                .subcommand_matches("run")
+                .cloned()
+                .unwrap_or_default();
             run::run(args, &run_matches)
         }
         Command::Inspect(args) => inspect::inspect(args),
@@ -45,11 +48,18 @@ fn main() {
     }
 }
 
+/// The error and its causes on one line, each cause once (library errors often name their
+/// cause in their own message already).
 fn one_line(error: &anyhow::Error) -> String {
-    error
-        .chain()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
-        .replace('\n', " ")
+    let mut line = String::new();
+    for cause in error.chain().map(|e| e.to_string()) {
+        if line.ends_with(&cause) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&cause);
+    }
+    line.replace('\n', " ")
 }

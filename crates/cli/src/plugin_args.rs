@@ -30,7 +30,10 @@ pub fn plugin_chain(matches: &ArgMatches, fail_open: bool) -> Result<Vec<PluginS
         configs.push((index, config_file(&file)?));
     }
     for (index, text) in inline {
-        configs.push((index, to_json(&text).context("--config-json is not JSON or YAML")?));
+        configs.push((
+            index,
+            to_json(&text).context("--config-json is not JSON or YAML")?,
+        ));
     }
     for (index, config) in configs {
         let Some((_, owner)) = chain.iter_mut().rev().find(|(at, _)| *at < index) else {
@@ -54,9 +57,16 @@ fn indexed<T: Clone + Send + Sync + 'static>(matches: &ArgMatches, id: &str) -> 
 
 /// The file stem, or the directory's name for a `main.wasm`/`plugin.wasm`.
 fn plugin_name(wasm: &Path) -> String {
-    let stem = wasm.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = wasm
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if matches!(stem.as_str(), "main" | "plugin" | "") {
-        if let Some(dir) = wasm.canonicalize().ok().and_then(|p| p.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned())) {
+        if let Some(dir) = wasm.canonicalize().ok().and_then(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .map(|d| d.to_string_lossy().into_owned())
+        }) {
             return dir;
         }
     }
@@ -65,7 +75,10 @@ fn plugin_name(wasm: &Path) -> String {
 
 fn dedupe_names(chain: &mut [(usize, PluginSpec)]) {
     for i in 1..chain.len() {
-        let taken = chain[..i].iter().filter(|(_, s)| s.name == chain[i].1.name).count();
+        let taken = chain[..i]
+            .iter()
+            .filter(|(_, s)| s.name == chain[i].1.name)
+            .count();
         if taken > 0 {
             chain[i].1.name = format!("{}-{}", chain[i].1.name, taken + 1);
         }
@@ -74,7 +87,8 @@ fn dedupe_names(chain: &mut [(usize, PluginSpec)]) {
 
 /// Reads a configuration file as JSON or YAML and returns its JSON text.
 pub fn config_file(path: &Path) -> Result<Vec<u8>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the plugin configuration {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the plugin configuration {}", path.display()))?;
     to_json(&text).with_context(|| format!("{} is not JSON or YAML", path.display()))
 }
 
@@ -86,9 +100,13 @@ pub fn to_json(text: &str) -> Result<Vec<u8>> {
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
         return Ok(serde_json::to_vec(&value)?);
     }
-    let value: serde_json::Value = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let value: serde_json::Value =
+        serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
     if !value.is_object() {
-        bail!("a plugin configuration must be a mapping, not {}", kind(&value));
+        bail!(
+            "a plugin configuration must be a mapping, not {}",
+            kind(&value)
+        );
     }
     Ok(serde_json::to_vec(&value)?)
 }
@@ -112,7 +130,10 @@ mod tests {
     fn yaml_becomes_json() {
         let json = to_json("mockEnable: true\nlist: [1, 2]\n").unwrap();
         let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
-        assert_eq!(value, serde_json::json!({"mockEnable": true, "list": [1, 2]}));
+        assert_eq!(
+            value,
+            serde_json::json!({"mockEnable": true, "list": [1, 2]})
+        );
     }
 
     #[test]
@@ -125,6 +146,9 @@ mod tests {
     fn text_that_is_neither_is_an_error() {
         let err = to_json("a: [unclosed").unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
-        assert!(to_json("just a string").unwrap_err().to_string().contains("must be a mapping"));
+        assert!(to_json("just a string")
+            .unwrap_err()
+            .to_string()
+            .contains("must be a mapping"));
     }
 }

@@ -70,10 +70,19 @@ pub struct EchoArgs {
 }
 
 fn parse_level(text: &str) -> Result<LogLevel, String> {
-    [LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error, LogLevel::Critical]
-        .into_iter()
-        .find(|l| l.name() == text.to_ascii_lowercase())
-        .ok_or_else(|| format!("unknown level {text:?}: use trace, debug, info, warn, error or critical"))
+    [
+        LogLevel::Trace,
+        LogLevel::Debug,
+        LogLevel::Info,
+        LogLevel::Warn,
+        LogLevel::Error,
+        LogLevel::Critical,
+    ]
+    .into_iter()
+    .find(|l| l.name() == text.to_ascii_lowercase())
+    .ok_or_else(|| {
+        format!("unknown level {text:?}: use trace, debug, info, warn, error or critical")
+    })
 }
 
 fn init_logging(level: LogLevel) {
@@ -84,7 +93,8 @@ fn init_logging(level: LogLevel) {
         LogLevel::Warn => "warn",
         LogLevel::Error | LogLevel::Critical => "error",
     };
-    let filter = std::env::var("WASMGATE_LOG").unwrap_or_else(|_| format!("info,plugin={plugin_level}"));
+    let filter =
+        std::env::var("WASMGATE_LOG").unwrap_or_else(|_| format!("info,plugin={plugin_level}"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -128,20 +138,22 @@ pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
 
 /// `wasmgate echo`.
 pub fn echo(args: EchoArgs) -> Result<()> {
-    let server = EchoServer::start(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
+    let server = EchoServer::start(args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     println!("echo listening on http://{}", server.local_addr());
     wait_for_stop()
 }
 
 fn upstream(text: &str) -> Result<(http::Uri, Option<EchoServer>)> {
     if text == "echo" {
-        let server = EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).context("cannot start the echo upstream")?;
+        let server = EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .context("cannot start the echo upstream")?;
         let uri = format!("http://{}", server.local_addr()).parse()?;
         return Ok((uri, Some(server)));
     }
-    let uri: http::Uri = text
-        .parse()
-        .with_context(|| format!("--upstream {text:?} is not a URL; use http://HOST:PORT or echo"))?;
+    let uri: http::Uri = text.parse().with_context(|| {
+        format!("--upstream {text:?} is not a URL; use http://HOST:PORT or echo")
+    })?;
     if uri.scheme_str() != Some("http") || uri.authority().is_none() {
         bail!("--upstream {text:?} must be http://HOST:PORT (or echo)");
     }
@@ -164,11 +176,14 @@ fn clusters(entries: &[String]) -> Result<HashMap<String, String>> {
 }
 
 fn wait_for_stop() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 result = tokio::signal::ctrl_c() => result?,
                 _ = term.recv() => {}

@@ -71,7 +71,9 @@ pub fn inspect(bytes: &[u8]) -> Result<Report, String> {
                 if let wasmparser::KnownCustom::Producers(reader) = section.as_known() {
                     for field in reader.into_iter().flatten() {
                         for value in field.values.into_iter().flatten() {
-                            report.producers.push(format!("{}: {} {}", field.name, value.name, value.version));
+                            report
+                                .producers
+                                .push(format!("{}: {} {}", field.name, value.name, value.version));
                         }
                     }
                 }
@@ -79,7 +81,9 @@ pub fn inspect(bytes: &[u8]) -> Result<Report, String> {
             _ => {}
         }
     }
-    report.imports.sort_by(|a, b| (&a.module, &a.name).cmp(&(&b.module, &b.name)));
+    report
+        .imports
+        .sort_by(|a, b| (&a.module, &a.name).cmp(&(&b.module, &b.name)));
     report.imports.dedup();
     Ok(report)
 }
@@ -90,7 +94,8 @@ fn record_export(report: &mut Report, name: &str, kind: ExternalKind) {
     } else if name.starts_with("proxy_abi_version") {
         report.unknown_markers.push(name.to_string());
     } else if kind == ExternalKind::Func
-        && (name.starts_with("proxy_on_") || matches!(name, "_initialize" | "_start" | "main" | "malloc"))
+        && (name.starts_with("proxy_on_")
+            || matches!(name, "_initialize" | "_start" | "main" | "malloc"))
     {
         report.callbacks.push(name.to_string());
     }

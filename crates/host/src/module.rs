@@ -48,7 +48,9 @@ impl PluginModule {
             reason,
         };
         if !bytes.starts_with(b"\0asm") {
-            return Err(not_wasm("the file does not start with the wasm magic bytes".into()));
+            return Err(not_wasm(
+                "the file does not start with the wasm magic bytes".into(),
+            ));
         }
         let sha256 = hex(&Sha256::digest(bytes));
         let cache_file = runtime
@@ -56,7 +58,9 @@ impl PluginModule {
             .cache_dir
             .as_ref()
             .map(|dir| cache_path(runtime, dir, &sha256));
-        let cached = cache_file.as_deref().and_then(|file| load_cached(runtime, file));
+        let cached = cache_file
+            .as_deref()
+            .and_then(|file| load_cached(runtime, file));
         let from_cache = cached.is_some();
         let module = match cached {
             Some(module) => module,
@@ -122,7 +126,10 @@ fn abi_version(name: &str, module: &Module) -> Result<AbiVersion, HostError> {
 
 fn cache_path(runtime: &Runtime, dir: &Path, sha256: &str) -> PathBuf {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    runtime.engine().precompile_compatibility_hash().hash(&mut hasher);
+    runtime
+        .engine()
+        .precompile_compatibility_hash()
+        .hash(&mut hasher);
     env!("CARGO_PKG_VERSION").hash(&mut hasher);
     dir.join(format!("{sha256}-{:016x}.cwasm", hasher.finish()))
 }
@@ -144,15 +151,21 @@ fn load_cached(runtime: &Runtime, file: &Path) -> Option<Module> {
 }
 
 fn store_cached(module: &Module, file: &Path) {
-    let result = module.serialize().map_err(|e| e.to_string()).and_then(|bytes| {
-        let dir = file.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, file).map_err(|e| e.to_string())
-    });
+    let result = module
+        .serialize()
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            let dir = file.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+            std::fs::rename(&tmp, file).map_err(|e| e.to_string())
+        });
     if let Err(e) = result {
-        tracing::warn!("cannot cache the compiled module at {}: {e}", file.display());
+        tracing::warn!(
+            "cannot cache the compiled module at {}: {e}",
+            file.display()
+        );
     }
 }
 

@@ -24,7 +24,10 @@ pub struct PropertyScope<'a> {
 
 /// The value of a property path, or `None` when Envoy would answer NOT_FOUND.
 pub fn resolve(scope: &PropertyScope<'_>, path: &[&[u8]]) -> Option<Vec<u8>> {
-    let text: Vec<&str> = path.iter().map(|s| std::str::from_utf8(s).unwrap_or("\u{fffd}")).collect();
+    let text: Vec<&str> = path
+        .iter()
+        .map(|s| std::str::from_utf8(s).unwrap_or("\u{fffd}"))
+        .collect();
     if let Some(value) = plugin_property(scope, &text) {
         return Some(value);
     }
@@ -79,7 +82,9 @@ fn request_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
     let full_path = req.get(b":path");
     match path {
         ["path"] => full_path,
-        ["url_path"] => full_path.map(|p| p.split(|b| *b == b'?').next().unwrap_or_default().to_vec()),
+        ["url_path"] => {
+            full_path.map(|p| p.split(|b| *b == b'?').next().unwrap_or_default().to_vec())
+        }
         ["query"] => {
             let p = full_path?;
             let at = p.iter().position(|b| *b == b'?')?;
@@ -108,7 +113,11 @@ fn response_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
             let status = resp.get_str(":status")?.parse::<i64>().ok()?;
             Some(status.to_le_bytes().to_vec())
         }
-        ["code_details"] => stream.info.response_code_details.as_ref().map(|d| d.as_bytes().to_vec()),
+        ["code_details"] => stream
+            .info
+            .response_code_details
+            .as_ref()
+            .map(|d| d.as_bytes().to_vec()),
         ["headers"] => Some(resp.encode()),
         ["headers", name] => resp.get(name.as_bytes()),
         ["trailers"] => Some(stream.response_trailers.encode()),
@@ -119,7 +128,10 @@ fn response_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
 }
 
 fn header_bytes(map: &HeaderMap) -> i64 {
-    map.pairs.iter().map(|(k, v)| (k.len() + v.len()) as i64).sum()
+    map.pairs
+        .iter()
+        .map(|(k, v)| (k.len() + v.len()) as i64)
+        .sum()
 }
 
 fn port(address: Option<&str>) -> Option<Vec<u8>> {
@@ -144,26 +156,47 @@ mod tests {
     #[test]
     fn request_properties_come_from_headers() {
         let mut stream = HttpStream::default();
-        stream.request_headers = HeaderMap::from_pairs(&[(":path", "/a/b?x=1"), (":method", "GET"), ("X-Foo", "bar")]);
+        stream.request_headers =
+            HeaderMap::from_pairs(&[(":path", "/a/b?x=1"), (":method", "GET"), ("X-Foo", "bar")]);
         let s = scope(&stream);
-        assert_eq!(resolve(&s, &[b"request", b"path"]), Some(b"/a/b?x=1".to_vec()));
-        assert_eq!(resolve(&s, &[b"request", b"url_path"]), Some(b"/a/b".to_vec()));
+        assert_eq!(
+            resolve(&s, &[b"request", b"path"]),
+            Some(b"/a/b?x=1".to_vec())
+        );
+        assert_eq!(
+            resolve(&s, &[b"request", b"url_path"]),
+            Some(b"/a/b".to_vec())
+        );
         assert_eq!(resolve(&s, &[b"request", b"query"]), Some(b"x=1".to_vec()));
-        assert_eq!(resolve(&s, &[b"request", b"headers", b"x-foo"]), Some(b"bar".to_vec()));
+        assert_eq!(
+            resolve(&s, &[b"request", b"headers", b"x-foo"]),
+            Some(b"bar".to_vec())
+        );
         assert_eq!(resolve(&s, &[b"plugin_name"]), Some(b"p".to_vec()));
-        assert_eq!(resolve(&s, &[b"plugin_vm_memory"]), Some(65536u64.to_le_bytes().to_vec()));
+        assert_eq!(
+            resolve(&s, &[b"plugin_vm_memory"]),
+            Some(65536u64.to_le_bytes().to_vec())
+        );
         assert_eq!(resolve(&s, &[b"route_name"]), None);
     }
 
     #[test]
     fn set_values_round_trip_and_ints_are_le() {
         let mut stream = HttpStream::default();
-        stream.properties.insert(b"custom_log".to_vec(), b"{}".to_vec());
+        stream
+            .properties
+            .insert(b"custom_log".to_vec(), b"{}".to_vec());
         stream.info.source_address = Some("127.0.0.1:5000".into());
         stream.response_headers = HeaderMap::from_pairs(&[(":status", "404")]);
         let s = scope(&stream);
         assert_eq!(resolve(&s, &[b"custom_log"]), Some(b"{}".to_vec()));
-        assert_eq!(resolve(&s, &[b"source", b"port"]), Some(5000i64.to_le_bytes().to_vec()));
-        assert_eq!(resolve(&s, &[b"response", b"code"]), Some(404i64.to_le_bytes().to_vec()));
+        assert_eq!(
+            resolve(&s, &[b"source", b"port"]),
+            Some(5000i64.to_le_bytes().to_vec())
+        );
+        assert_eq!(
+            resolve(&s, &[b"response", b"code"]),
+            Some(404i64.to_le_bytes().to_vec())
+        );
     }
 }

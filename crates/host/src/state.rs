@@ -40,10 +40,18 @@ impl LogSink for TracingLogSink {
     fn log(&self, r: &LogRecord) {
         let id = r.request_id.as_deref().unwrap_or("-");
         match r.level {
-            LogLevel::Trace => tracing::trace!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message),
-            LogLevel::Debug => tracing::debug!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message),
-            LogLevel::Info => tracing::info!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message),
-            LogLevel::Warn => tracing::warn!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message),
+            LogLevel::Trace => {
+                tracing::trace!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message)
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message)
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message)
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message)
+            }
             LogLevel::Error | LogLevel::Critical => {
                 tracing::error!(target: "plugin", plugin = %r.plugin, request_id = %id, "{}", r.message)
             }
@@ -104,7 +112,10 @@ impl HostState {
     /// Notes that a stream got an action outside its own phase, so the embedder looks at it.
     pub(crate) fn signal_current(&mut self) {
         let id = self.current_context;
-        if self.in_phase_of != Some(id) && self.streams.contains_key(&id) && !self.signaled.contains(&id) {
+        if self.in_phase_of != Some(id)
+            && self.streams.contains_key(&id)
+            && !self.signaled.contains(&id)
+        {
             self.signaled.push(id);
         }
     }

@@ -29,7 +29,10 @@ impl HeaderMap {
 
     /// The values of `name` joined with `,` (as Envoy answers a single-header lookup).
     pub fn get(&self, name: &[u8]) -> Option<Vec<u8>> {
-        let mut values = self.pairs.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name));
+        let mut values = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name));
         let (_, first) = values.next()?;
         let mut joined = first.clone();
         for (_, v) in values {
@@ -54,7 +57,11 @@ impl HeaderMap {
 
     /// Replaces every value of `name` with one value (adds it when absent).
     pub fn replace(&mut self, name: &[u8], value: &[u8]) {
-        match self.pairs.iter().position(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        match self
+            .pairs
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
             Some(first) => {
                 self.pairs[first].1 = value.to_vec();
                 let mut index = 0;
@@ -191,7 +198,13 @@ mod tests {
         let mut map = HeaderMap::from_pairs(&[("X-A", "1"), ("x-b", "2"), ("x-a", "3")]);
         assert_eq!(map.get(b"x-a"), Some(b"1,3".to_vec()));
         map.replace(b"X-A", b"9");
-        assert_eq!(map.pairs, vec![(b"x-a".to_vec(), b"9".to_vec()), (b"x-b".to_vec(), b"2".to_vec())]);
+        assert_eq!(
+            map.pairs,
+            vec![
+                (b"x-a".to_vec(), b"9".to_vec()),
+                (b"x-b".to_vec(), b"2".to_vec())
+            ]
+        );
         map.remove(b"x-B");
         assert_eq!(map.len(), 1);
         map.replace(b"new", b"v");

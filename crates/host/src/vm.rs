@@ -190,7 +190,9 @@ impl PluginVm {
         let memory = instance.get_memory(&mut store, "memory");
         let alloc = instance
             .get_typed_func::<u32, u32>(&mut store, "malloc")
-            .or_else(|_| instance.get_typed_func::<u32, u32>(&mut store, "proxy_on_memory_allocate"))
+            .or_else(|_| {
+                instance.get_typed_func::<u32, u32>(&mut store, "proxy_on_memory_allocate")
+            })
             .map_err(|_| HostError::NoAllocator { name: name.clone() })?;
         store.data_mut().memory = memory;
         store.data_mut().alloc = Some(alloc);
@@ -222,7 +224,9 @@ impl PluginVm {
             })?;
         }
         if let Some(f) = self.exports.context_create.clone() {
-            self.guest("proxy_on_context_create", ROOT_ID, |s| f.call(s, (ROOT_ID, 0)))?;
+            self.guest("proxy_on_context_create", ROOT_ID, |s| {
+                f.call(s, (ROOT_ID, 0))
+            })?;
         }
         let name = self.store.data().plugin_name.clone();
         if let Some(f) = self.exports.vm_start.clone() {
@@ -236,7 +240,10 @@ impl PluginVm {
         }
         if let Some(f) = self.exports.configure.clone() {
             let size = self.store.data().plugin_config.len() as u32;
-            if self.guest("proxy_on_configure", ROOT_ID, |s| f.call(s, (ROOT_ID, size)))? == 0 {
+            if self.guest("proxy_on_configure", ROOT_ID, |s| {
+                f.call(s, (ROOT_ID, size))
+            })? == 0
+            {
                 return Err(HostError::Rejected {
                     name,
                     what: "configuration",
@@ -273,7 +280,11 @@ impl PluginVm {
                 message: format!("crashed in {during}: {reason}"),
                 request_id: self.store.data().current_request_id(),
             });
-            HostError::Trap { name, during, reason }
+            HostError::Trap {
+                name,
+                during,
+                reason,
+            }
         })
     }
 
@@ -283,7 +294,9 @@ impl PluginVm {
             let ready = std::mem::take(&mut self.store.data_mut().queue_ready);
             if let Some(f) = self.exports.queue_ready.clone() {
                 for id in ready {
-                    self.guest("proxy_on_queue_ready", ROOT_ID, |s| f.call(s, (ROOT_ID, id)))?;
+                    self.guest("proxy_on_queue_ready", ROOT_ID, |s| {
+                        f.call(s, (ROOT_ID, id))
+                    })?;
                 }
             }
         }
@@ -317,7 +330,11 @@ impl PluginVm {
 
     /// The size of the VM's linear memory in bytes.
     pub fn memory_size(&self) -> usize {
-        self.store.data().memory.map(|m| m.data_size(&self.store)).unwrap_or(0)
+        self.store
+            .data()
+            .memory
+            .map(|m| m.data_size(&self.store))
+            .unwrap_or(0)
     }
 
     /// Sets what `proxy_get_upstream_hosts` answers (address → metrics text).
@@ -335,7 +352,8 @@ impl PluginVm {
         };
         self.store.data_mut().streams.insert(id, stream);
         if let Some(f) = self.exports.context_create.clone() {
-            if let Err(e) = self.guest("proxy_on_context_create", id, |s| f.call(s, (id, ROOT_ID))) {
+            if let Err(e) = self.guest("proxy_on_context_create", id, |s| f.call(s, (id, ROOT_ID)))
+            {
                 self.store.data_mut().streams.remove(&id);
                 return Err(e);
             }
@@ -354,17 +372,29 @@ impl PluginVm {
     }
 
     /// Runs `proxy_on_request_headers` on the headers in the stream.
-    pub fn on_request_headers(&mut self, id: u32, end_of_stream: bool) -> Result<PhaseOutcome, HostError> {
+    pub fn on_request_headers(
+        &mut self,
+        id: u32,
+        end_of_stream: bool,
+    ) -> Result<PhaseOutcome, HostError> {
         self.header_phase(id, true, end_of_stream)
     }
 
     /// Runs `proxy_on_response_headers` on the headers in the stream.
-    pub fn on_response_headers(&mut self, id: u32, end_of_stream: bool) -> Result<PhaseOutcome, HostError> {
+    pub fn on_response_headers(
+        &mut self,
+        id: u32,
+        end_of_stream: bool,
+    ) -> Result<PhaseOutcome, HostError> {
         self.header_phase(id, false, end_of_stream)
     }
 
     /// Runs `proxy_on_request_body`; the stream's request body holds what is buffered so far.
-    pub fn on_request_body(&mut self, id: u32, end_of_stream: bool) -> Result<PhaseOutcome, HostError> {
+    pub fn on_request_body(
+        &mut self,
+        id: u32,
+        end_of_stream: bool,
+    ) -> Result<PhaseOutcome, HostError> {
         let size = self.stream(id).map(|s| s.request_body.len()).unwrap_or(0) as u32;
         let f = self.exports.request_body.clone();
         self.phase(id, true, "proxy_on_request_body", |s| match f {
@@ -375,7 +405,11 @@ impl PluginVm {
     }
 
     /// Runs `proxy_on_response_body`; the stream's response body holds what is buffered.
-    pub fn on_response_body(&mut self, id: u32, end_of_stream: bool) -> Result<PhaseOutcome, HostError> {
+    pub fn on_response_body(
+        &mut self,
+        id: u32,
+        end_of_stream: bool,
+    ) -> Result<PhaseOutcome, HostError> {
         let size = self.stream(id).map(|s| s.response_body.len()).unwrap_or(0) as u32;
         let f = self.exports.response_body.clone();
         self.phase(id, false, "proxy_on_response_body", |s| match f {
@@ -387,7 +421,10 @@ impl PluginVm {
 
     /// Runs `proxy_on_request_trailers`.
     pub fn on_request_trailers(&mut self, id: u32) -> Result<PhaseOutcome, HostError> {
-        let n = self.stream(id).map(|s| s.request_trailers.len()).unwrap_or(0) as u32;
+        let n = self
+            .stream(id)
+            .map(|s| s.request_trailers.len())
+            .unwrap_or(0) as u32;
         let f = self.exports.request_trailers.clone();
         self.phase(id, true, "proxy_on_request_trailers", |s| match f {
             Some(f) => f.call(s, (id, n)).map(Some),
@@ -398,7 +435,10 @@ impl PluginVm {
 
     /// Runs `proxy_on_response_trailers`.
     pub fn on_response_trailers(&mut self, id: u32) -> Result<PhaseOutcome, HostError> {
-        let n = self.stream(id).map(|s| s.response_trailers.len()).unwrap_or(0) as u32;
+        let n = self
+            .stream(id)
+            .map(|s| s.response_trailers.len())
+            .unwrap_or(0) as u32;
         let f = self.exports.response_trailers.clone();
         self.phase(id, false, "proxy_on_response_trailers", |s| match f {
             Some(f) => f.call(s, (id, n)).map(Some),
@@ -407,7 +447,12 @@ impl PluginVm {
         .map(|(raw, deferred)| header_outcome(raw.map(HeaderAction::from_guest), deferred, false))
     }
 
-    fn header_phase(&mut self, id: u32, request: bool, eos: bool) -> Result<PhaseOutcome, HostError> {
+    fn header_phase(
+        &mut self,
+        id: u32,
+        request: bool,
+        eos: bool,
+    ) -> Result<PhaseOutcome, HostError> {
         let (callback, during) = if request {
             (&self.exports.request_headers, "proxy_on_request_headers")
         } else {
@@ -432,7 +477,9 @@ impl PluginVm {
         })?;
         let higress_request = request && self.module.abi() == AbiVersion::V0_2_100;
         let action = raw.map(HeaderAction::from_guest).map(|a| match a {
-            HeaderAction::StopIteration if !higress_request => HeaderAction::StopAllIterationAndWatermark,
+            HeaderAction::StopIteration if !higress_request => {
+                HeaderAction::StopAllIterationAndWatermark
+            }
             other => other,
         });
         Ok(header_outcome(action, deferred, request))
@@ -510,7 +557,13 @@ impl PluginVm {
         };
         let (headers, body, trailers) = response
             .as_ref()
-            .map(|r| (r.headers.len() as u32, r.body.len() as u32, r.trailers.len() as u32))
+            .map(|r| {
+                (
+                    r.headers.len() as u32,
+                    r.body.len() as u32,
+                    r.trailers.len() as u32,
+                )
+            })
             .unwrap_or_default();
         let args = (ROOT_ID, token, headers, body, trailers);
         self.guest("proxy_on_http_call_response", ROOT_ID, move |s| {
@@ -521,7 +574,12 @@ impl PluginVm {
     }
 
     /// Answers a Redis callout with a status (0: ok) and the RESP reply.
-    pub fn on_redis_call_response(&mut self, token: u32, status: i32, reply: Vec<u8>) -> Result<(), HostError> {
+    pub fn on_redis_call_response(
+        &mut self,
+        token: u32,
+        status: i32,
+        reply: Vec<u8>,
+    ) -> Result<(), HostError> {
         let Some(f) = self.exports.redis_call_response.clone() else {
             return Ok(());
         };
@@ -588,13 +646,19 @@ fn resolve_deferred(deferred: Deferred, stop: bool, raw: u32) -> PhaseOutcome {
     }
 }
 
-fn header_outcome(action: Option<HeaderAction>, deferred: Deferred, _request: bool) -> PhaseOutcome {
+fn header_outcome(
+    action: Option<HeaderAction>,
+    deferred: Deferred,
+    _request: bool,
+) -> PhaseOutcome {
     let action = action.unwrap_or(HeaderAction::Continue);
     resolve_deferred(deferred, action.is_stop(), action.raw())
 }
 
 fn data_outcome(raw: Option<u32>, deferred: Deferred, _request: bool) -> PhaseOutcome {
-    let action = raw.map(DataAction::from_guest).unwrap_or(DataAction::Continue);
+    let action = raw
+        .map(DataAction::from_guest)
+        .unwrap_or(DataAction::Continue);
     resolve_deferred(deferred, action.is_stop(), action.raw())
 }
 
@@ -606,9 +670,15 @@ fn bind(instance: &Instance, store: &mut Store<HostState>, abi: AbiVersion) -> E
     }
     let headers = |store: &mut Store<HostState>, name: &str| {
         if abi.has_end_of_stream() {
-            instance.get_typed_func(&mut *store, name).ok().map(HeaderCallback::Current)
+            instance
+                .get_typed_func(&mut *store, name)
+                .ok()
+                .map(HeaderCallback::Current)
         } else {
-            instance.get_typed_func(&mut *store, name).ok().map(HeaderCallback::Legacy)
+            instance
+                .get_typed_func(&mut *store, name)
+                .ok()
+                .map(HeaderCallback::Legacy)
         }
     };
     Exports {

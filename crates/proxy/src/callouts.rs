@@ -47,12 +47,23 @@ impl Clusters {
             return Some(address.clone());
         }
         let mut parts = name.split('|');
-        let (Some("outbound"), Some(port), Some(_subset), Some(fqdn), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some("outbound"), Some(port), Some(_subset), Some(fqdn), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return None;
         };
-        let registry_suffix = [".dns", ".static", ".nacos", ".nacos-ext", ".consul", ".svc.cluster.local"];
+        let registry_suffix = [
+            ".dns",
+            ".static",
+            ".nacos",
+            ".nacos-ext",
+            ".consul",
+            ".svc.cluster.local",
+        ];
         if registry_suffix.iter().any(|s| fqdn.ends_with(s)) || port.parse::<u16>().is_err() {
             return None;
         }
@@ -75,7 +86,11 @@ pub(crate) struct SlotCallouts {
 }
 
 impl SlotCallouts {
-    pub(crate) fn new(outbound: mpsc::UnboundedSender<Outbound>, clusters: Arc<Clusters>, generation: u64) -> Self {
+    pub(crate) fn new(
+        outbound: mpsc::UnboundedSender<Outbound>,
+        clusters: Arc<Clusters>,
+        generation: u64,
+    ) -> Self {
         SlotCallouts {
             outbound,
             clusters,
@@ -97,7 +112,12 @@ impl CalloutHandler for SlotCallouts {
     }
 
     fn redis_init(&mut self, init: RedisInit) -> Status {
-        let name = init.upstream.split('?').next().unwrap_or_default().to_string();
+        let name = init
+            .upstream
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         if self.clusters.resolve(&name).is_none() {
             tracing::warn!("Redis init for unknown cluster {name:?}");
             return Status::BadArgument;
@@ -107,7 +127,10 @@ impl CalloutHandler for SlotCallouts {
     }
 
     fn redis_call(&mut self, call: RedisCallout) -> Result<(), Status> {
-        let address = self.clusters.resolve(&call.upstream).ok_or(Status::BadArgument)?;
+        let address = self
+            .clusters
+            .resolve(&call.upstream)
+            .ok_or(Status::BadArgument)?;
         let init = self.redis.get(&call.upstream).cloned();
         self.outbound
             .send(Outbound::Redis(self.generation, call, address, init))
@@ -116,7 +139,11 @@ impl CalloutHandler for SlotCallouts {
 }
 
 /// Performs the calls of one slot's VM and delivers their answers.
-pub(crate) async fn serve(slot: Weak<RefCell<Slot>>, mut inbox: mpsc::UnboundedReceiver<Outbound>, client: Client) {
+pub(crate) async fn serve(
+    slot: Weak<RefCell<Slot>>,
+    mut inbox: mpsc::UnboundedReceiver<Outbound>,
+    client: Client,
+) {
     while let Some(call) = inbox.recv().await {
         let slot = slot.clone();
         let client = client.clone();
@@ -139,7 +166,8 @@ pub(crate) async fn serve(slot: Weak<RefCell<Slot>>, mut inbox: mpsc::UnboundedR
                         }
                     };
                     if let Some(slot) = slot.upgrade() {
-                        slot.borrow_mut().deliver_redis(generation, token, status, reply);
+                        slot.borrow_mut()
+                            .deliver_redis(generation, token, status, reply);
                     }
                 }
             }
@@ -147,10 +175,20 @@ pub(crate) async fn serve(slot: Weak<RefCell<Slot>>, mut inbox: mpsc::UnboundedR
     }
 }
 
-async fn http_call(client: &Client, call: HttpCallout, address: &str) -> Option<HttpCalloutResponse> {
-    let path = convert::pseudo(&call.headers, ":path").unwrap_or("/").to_string();
-    let method = convert::pseudo(&call.headers, ":method").unwrap_or("GET").to_string();
-    let authority = convert::pseudo(&call.headers, ":authority").unwrap_or(address).to_string();
+async fn http_call(
+    client: &Client,
+    call: HttpCallout,
+    address: &str,
+) -> Option<HttpCalloutResponse> {
+    let path = convert::pseudo(&call.headers, ":path")
+        .unwrap_or("/")
+        .to_string();
+    let method = convert::pseudo(&call.headers, ":method")
+        .unwrap_or("GET")
+        .to_string();
+    let authority = convert::pseudo(&call.headers, ":authority")
+        .unwrap_or(address)
+        .to_string();
     let uri = format!("http://{address}{path}");
     let mut request = http::Request::builder().method(method.as_str()).uri(&uri);
     if let Some(headers) = request.headers_mut() {
@@ -162,7 +200,10 @@ async fn http_call(client: &Client, call: HttpCallout, address: &str) -> Option<
     let request = match request.body(Full::new(Bytes::from(call.body))) {
         Ok(request) => request,
         Err(e) => {
-            tracing::warn!("HTTP callout to {} is not a valid request: {e}", call.upstream);
+            tracing::warn!(
+                "HTTP callout to {} is not a valid request: {e}",
+                call.upstream
+            );
             return None;
         }
     };
@@ -184,17 +225,27 @@ async fn http_call(client: &Client, call: HttpCallout, address: &str) -> Option<
             None
         }
         Err(_) => {
-            tracing::warn!("HTTP callout to {} ({uri}) timed out after {} ms", call.upstream, call.timeout_ms);
+            tracing::warn!(
+                "HTTP callout to {} ({uri}) timed out after {} ms",
+                call.upstream,
+                call.timeout_ms
+            );
             None
         }
     }
 }
 
 /// Sends one RESP command (after AUTH and SELECT from the plugin's init) and reads one reply.
-async fn redis_call(call: &RedisCallout, address: &str, init: Option<&RedisInit>) -> Result<Vec<u8>, String> {
+async fn redis_call(
+    call: &RedisCallout,
+    address: &str,
+    init: Option<&RedisInit>,
+) -> Result<Vec<u8>, String> {
     let timeout = Duration::from_millis(init.map(|i| i.timeout_ms).unwrap_or(1000).max(1) as u64);
     let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(address).await.map_err(|e| e.to_string())?;
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut buffer = Vec::new();
         for setup in init.map(setup_commands).unwrap_or_default() {
             stream.write_all(&setup).await.map_err(|e| e.to_string())?;
@@ -203,7 +254,10 @@ async fn redis_call(call: &RedisCallout, address: &str, init: Option<&RedisInit>
                 return Err(String::from_utf8_lossy(&reply).trim().to_string());
             }
         }
-        stream.write_all(&call.query).await.map_err(|e| e.to_string())?;
+        stream
+            .write_all(&call.query)
+            .await
+            .map_err(|e| e.to_string())?;
         read_reply(&mut stream, &mut buffer).await
     };
     tokio::time::timeout(timeout, exchange)
@@ -240,7 +294,10 @@ fn resp_command(args: &[&str]) -> Vec<u8> {
     out
 }
 
-async fn read_reply(stream: &mut tokio::net::TcpStream, buffer: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+async fn read_reply(
+    stream: &mut tokio::net::TcpStream,
+    buffer: &mut Vec<u8>,
+) -> Result<Vec<u8>, String> {
     loop {
         if let Some(end) = resp_end(buffer, 0) {
             let reply = buffer[..end].to_vec();
@@ -260,7 +317,12 @@ async fn read_reply(stream: &mut tokio::net::TcpStream, buffer: &mut Vec<u8>) ->
 fn resp_end(buf: &[u8], at: usize) -> Option<usize> {
     let line_end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
     let after_line = line_end + 2;
-    let number = || std::str::from_utf8(&buf[at + 1..line_end]).ok()?.parse::<i64>().ok();
+    let number = || {
+        std::str::from_utf8(&buf[at + 1..line_end])
+            .ok()?
+            .parse::<i64>()
+            .ok()
+    };
     match buf[at] {
         b'$' => {
             let len = number()?;
@@ -288,10 +350,22 @@ mod tests {
 
     #[test]
     fn resolves_names_and_real_domains() {
-        let clusters = Clusters::new(HashMap::from([("outbound|8080||auth.dns".to_string(), "127.0.0.1:9".to_string())]));
-        assert_eq!(clusters.resolve("outbound|8080||auth.dns").as_deref(), Some("127.0.0.1:9"));
-        assert_eq!(clusters.resolve("outbound|8080||auth.dns?db=1").as_deref(), Some("127.0.0.1:9"));
-        assert_eq!(clusters.resolve("outbound|443||api.example.com").as_deref(), Some("api.example.com:443"));
+        let clusters = Clusters::new(HashMap::from([(
+            "outbound|8080||auth.dns".to_string(),
+            "127.0.0.1:9".to_string(),
+        )]));
+        assert_eq!(
+            clusters.resolve("outbound|8080||auth.dns").as_deref(),
+            Some("127.0.0.1:9")
+        );
+        assert_eq!(
+            clusters.resolve("outbound|8080||auth.dns?db=1").as_deref(),
+            Some("127.0.0.1:9")
+        );
+        assert_eq!(
+            clusters.resolve("outbound|443||api.example.com").as_deref(),
+            Some("api.example.com:443")
+        );
         assert_eq!(clusters.resolve("outbound|80||other.dns"), None);
         assert_eq!(clusters.resolve("nope"), None);
     }

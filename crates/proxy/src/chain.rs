@@ -93,10 +93,14 @@ pub(crate) async fn handle(
             walk.request_id = ensure_request_id(&mut walk.message.request_headers);
             walk.run(connection).await
         }
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            plain(http::StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
-        }
-        Err(e) => plain(http::StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}")),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => plain(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large",
+        ),
+        Err(e) => plain(
+            http::StatusCode::BAD_REQUEST,
+            &format!("cannot read the request body: {e}"),
+        ),
     };
     walk.finish();
     let response = finish_response(response, head);
@@ -120,7 +124,10 @@ impl Walk {
             if let Err(response) = self.open(index, &info) {
                 return response;
             }
-            match self.phase(self.actives.len() - 1, Phase::RequestHeaders, !has_body).await {
+            match self
+                .phase(self.actives.len() - 1, Phase::RequestHeaders, !has_body)
+                .await
+            {
                 Step::Continue => {}
                 Step::Reply(reply) => return self.local_reply(reply, self.actives.len()).await,
                 Step::Fail(status, message) => return plain(status, &message),
@@ -176,7 +183,11 @@ impl Walk {
         };
         match created {
             Ok((id, generation)) => {
-                self.actives.push(Active { slot, id, generation });
+                self.actives.push(Active {
+                    slot,
+                    id,
+                    generation,
+                });
                 Ok(())
             }
             Err((e, true)) => {
@@ -185,7 +196,10 @@ impl Walk {
             }
             Err((e, false)) => {
                 tracing::error!(request_id = %self.request_id, "{e}");
-                Err(plain(http::StatusCode::INTERNAL_SERVER_ERROR, "plugin failed"))
+                Err(plain(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "plugin failed",
+                ))
             }
         }
     }
@@ -197,7 +211,15 @@ impl Walk {
         let (result, fail_open, name) = {
             let mut s = slot.borrow_mut();
             if s.generation != generation {
-                return Step::Fail(http::StatusCode::INTERNAL_SERVER_ERROR, "plugin failed".into());
+                // The VM crashed earlier in this request: skip it if it fails open.
+                return if s.plugin.spec.fail_open {
+                    Step::Continue
+                } else {
+                    Step::Fail(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "plugin failed".into(),
+                    )
+                };
             }
             if let Some(stream) = s.vm.stream_mut(id) {
                 swap(&mut self.message, stream);
@@ -252,14 +274,20 @@ impl Walk {
             Ok(Ok(StreamSignal::ResumeRequest | StreamSignal::ResumeResponse)) => Step::Continue,
             Ok(Ok(StreamSignal::LocalReply(reply))) => Step::Reply(reply),
             Ok(Ok(StreamSignal::Close)) => closed(name),
-            Ok(Err(_)) => Step::Fail(http::StatusCode::INTERNAL_SERVER_ERROR, "plugin failed".into()),
+            Ok(Err(_)) => Step::Fail(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "plugin failed".into(),
+            ),
             Err(_) => {
                 tracing::error!(
                     request_id = %self.request_id,
                     "plugin {name} held the request for {} ms without resuming it",
                     timeout.as_millis()
                 );
-                Step::Fail(http::StatusCode::GATEWAY_TIMEOUT, "plugin did not resume the request".into())
+                Step::Fail(
+                    http::StatusCode::GATEWAY_TIMEOUT,
+                    "plugin did not resume the request".into(),
+                )
             }
         }
     }
@@ -269,7 +297,10 @@ impl Walk {
         if fail_open {
             Step::Continue
         } else {
-            Step::Fail(http::StatusCode::INTERNAL_SERVER_ERROR, "plugin failed".into())
+            Step::Fail(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "plugin failed".into(),
+            )
         }
     }
 
@@ -283,21 +314,30 @@ impl Walk {
         let uri = format!(
             "{}://{}{}",
             config.upstream.scheme_str().unwrap_or("http"),
-            config.upstream.authority().map(|a| a.as_str()).unwrap_or("127.0.0.1"),
+            config
+                .upstream
+                .authority()
+                .map(|a| a.as_str())
+                .unwrap_or("127.0.0.1"),
             path
         );
         let mut builder = http::Request::builder().method(method).uri(&uri);
         if let Some(out) = builder.headers_mut() {
             *out = convert::http_headers(headers);
             strip_hop_by_hop(out);
-            if let Some(host) = convert::pseudo(headers, ":authority").and_then(|a| http::HeaderValue::from_str(a).ok()) {
+            if let Some(host) = convert::pseudo(headers, ":authority")
+                .and_then(|a| http::HeaderValue::from_str(a).ok())
+            {
                 out.insert(http::header::HOST, host);
             }
         }
         let body = Full::new(Bytes::from(std::mem::take(&mut self.message.request_body)));
-        let request = builder
-            .body(body)
-            .map_err(|e| reply(http::StatusCode::BAD_REQUEST, &format!("the request is not valid HTTP: {e}")))?;
+        let request = builder.body(body).map_err(|e| {
+            reply(
+                http::StatusCode::BAD_REQUEST,
+                &format!("the request is not valid HTTP: {e}"),
+            )
+        })?;
         let exchange = async {
             let response = self.worker.client.request(request).await?;
             let (parts, body) = response.into_parts();
@@ -314,11 +354,17 @@ impl Walk {
             Ok(Err(e)) => {
                 tracing::warn!(request_id = %self.request_id, "upstream {uri}: {e}");
                 self.set_code_details("upstream_reset_before_response_started");
-                Err(reply(http::StatusCode::SERVICE_UNAVAILABLE, "upstream connect error or disconnect/reset before headers"))
+                Err(reply(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream connect error or disconnect/reset before headers",
+                ))
             }
             Err(_) => {
                 self.set_code_details("upstream_response_timeout");
-                Err(reply(http::StatusCode::GATEWAY_TIMEOUT, "upstream request timeout"))
+                Err(reply(
+                    http::StatusCode::GATEWAY_TIMEOUT,
+                    "upstream request timeout",
+                ))
             }
         }
     }
@@ -373,7 +419,9 @@ impl Walk {
             .and_then(|s| s.parse::<u16>().ok())
             .and_then(|s| http::StatusCode::from_u16(s).ok())
             .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = http::Response::new(Full::new(Bytes::from(std::mem::take(&mut self.message.response_body))));
+        let mut response = http::Response::new(Full::new(Bytes::from(std::mem::take(
+            &mut self.message.response_body,
+        ))));
         *response.status_mut() = status;
         *response.headers_mut() = convert::http_headers(&headers);
         response
@@ -411,7 +459,10 @@ fn outcome_step(outcome: PhaseOutcome, name: &str) -> Step {
 }
 
 fn closed(name: &str) -> Step {
-    Step::Fail(http::StatusCode::BAD_GATEWAY, format!("plugin {name} closed the stream"))
+    Step::Fail(
+        http::StatusCode::BAD_GATEWAY,
+        format!("plugin {name} closed the stream"),
+    )
 }
 
 fn reply(status: http::StatusCode, body: &str) -> LocalReply {
@@ -426,7 +477,8 @@ fn reply(status: http::StatusCode, body: &str) -> LocalReply {
 
 fn reply_response(reply: LocalReply) -> http::Response<Full<Bytes>> {
     let mut response = http::Response::new(Full::new(Bytes::from(reply.body)));
-    *response.status_mut() = http::StatusCode::from_u16(reply.status as u16).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() = http::StatusCode::from_u16(reply.status as u16)
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     *response.headers_mut() = convert::http_headers(&reply.headers);
     response
 }
@@ -434,15 +486,19 @@ fn reply_response(reply: LocalReply) -> http::Response<Full<Bytes>> {
 fn plain(status: http::StatusCode, body: &str) -> http::Response<Full<Bytes>> {
     let mut response = http::Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
     response
 }
 
 /// Drops framing headers: hyper frames the body it sends (so a plugin that changed a body
 /// never leaves a stale `content-length`), except for HEAD, whose length describes a GET.
-fn finish_response(mut response: http::Response<Full<Bytes>>, head: bool) -> http::Response<Full<Bytes>> {
+fn finish_response(
+    mut response: http::Response<Full<Bytes>>,
+    head: bool,
+) -> http::Response<Full<Bytes>> {
     let headers = response.headers_mut();
     headers.remove(http::header::TRANSFER_ENCODING);
     headers.remove(http::header::CONNECTION);
@@ -453,7 +509,16 @@ fn finish_response(mut response: http::Response<Full<Bytes>>, head: bool) -> htt
 }
 
 fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
-    for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length"] {
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "content-length",
+    ] {
         headers.remove(name);
     }
 }

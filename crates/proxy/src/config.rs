@@ -61,7 +61,9 @@ impl GatewayConfig {
             upstream,
             clusters: HashMap::new(),
             plugins: Vec::new(),
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             route_name: "default".into(),
             cluster_name: "upstream".into(),
             upstream_timeout: Duration::from_secs(15),

@@ -12,9 +12,18 @@ pub(crate) fn request_map(parts: &http::request::Parts) -> HeaderMap {
         .uri
         .authority()
         .map(|a| a.as_str().as_bytes().to_vec())
-        .or_else(|| parts.headers.get(http::header::HOST).map(|h| h.as_bytes().to_vec()))
+        .or_else(|| {
+            parts
+                .headers
+                .get(http::header::HOST)
+                .map(|h| h.as_bytes().to_vec())
+        })
         .unwrap_or_default();
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     map.add(b":method", parts.method.as_str().as_bytes());
     map.add(b":scheme", b"http");
     map.add(b":authority", &authority);

@@ -22,7 +22,9 @@ impl EchoServer {
         let listener = std::net::TcpListener::bind(address)?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let thread = std::thread::Builder::new()
             .name("wasmgate-echo".into())
             .spawn(move || runtime.block_on(serve(listener)))?;
@@ -46,10 +48,16 @@ async fn serve(listener: std::net::TcpListener) {
         tokio::spawn(async move {
             let service = service_fn(|request: http::Request<hyper::body::Incoming>| async move {
                 let (parts, body) = request.into_parts();
-                let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
                 Ok::<_, std::convert::Infallible>(echo(&parts, &body))
             });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -75,8 +83,9 @@ fn echo(parts: &http::request::Parts, body: &[u8]) -> http::Response<Full<Bytes>
         "body": String::from_utf8_lossy(body),
     });
     let mut response = http::Response::new(Full::new(Bytes::from(reply.to_string())));
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }

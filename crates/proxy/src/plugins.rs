@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmgate_host::{HostError, PluginModule, Runtime, RuntimeConfig, Shared, TracingLogSink, VmConfig};
+use wasmgate_host::{
+    HostError, PluginModule, Runtime, RuntimeConfig, Shared, TracingLogSink, VmConfig,
+};
 
 use crate::config::{GatewayConfig, PluginSpec};
 
@@ -20,7 +22,10 @@ pub struct LoadedPlugin {
 
 /// Compiles every plugin of the configuration and checks that each starts with its
 /// configuration (a VM is built once here, so a bad plugin fails before any request).
-pub fn load_all(config: &GatewayConfig, shared: &Shared) -> Result<Vec<Arc<LoadedPlugin>>, HostError> {
+pub fn load_all(
+    config: &GatewayConfig,
+    shared: &Shared,
+) -> Result<Vec<Arc<LoadedPlugin>>, HostError> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: config.cache_dir.clone(),
     })?;
@@ -31,7 +36,12 @@ pub fn load_all(config: &GatewayConfig, shared: &Shared) -> Result<Vec<Arc<Loade
         .collect()
 }
 
-fn load(runtime: &Runtime, config: &GatewayConfig, spec: &PluginSpec, shared: &Shared) -> Result<LoadedPlugin, HostError> {
+fn load(
+    runtime: &Runtime,
+    config: &GatewayConfig,
+    spec: &PluginSpec,
+    shared: &Shared,
+) -> Result<LoadedPlugin, HostError> {
     let module = PluginModule::from_file(runtime, Path::new(&spec.wasm))?;
     let mut vm_config = VmConfig::new(spec.name.clone(), spec.config.clone());
     vm_config.log_level = config.log_level;
@@ -45,5 +55,9 @@ fn load(runtime: &Runtime, config: &GatewayConfig, spec: &PluginSpec, shared: &S
         "loaded {}",
         spec.wasm.display()
     );
-    Ok(LoadedPlugin { spec: spec.clone(), module, vm_config })
+    Ok(LoadedPlugin {
+        spec: spec.clone(),
+        module,
+        vm_config,
+    })
 }

@@ -54,12 +54,17 @@ impl Gateway {
         let shared = Shared::default();
         let plugins = plugins::load_all(&config, &shared)?;
         for plugin in &plugins {
-            PluginVm::new(&plugin.module, plugin.vm_config.clone(), Box::new(NoCallouts))?;
+            PluginVm::new(
+                &plugin.module,
+                plugin.vm_config.clone(),
+                Box::new(NoCallouts),
+            )?;
         }
-        let listener = std::net::TcpListener::bind(config.listen).map_err(|source| GatewayError::Bind {
-            address: config.listen,
-            source,
-        })?;
+        let listener =
+            std::net::TcpListener::bind(config.listen).map_err(|source| GatewayError::Bind {
+                address: config.listen,
+                source,
+            })?;
         let address = listener.local_addr().map_err(|source| GatewayError::Bind {
             address: config.listen,
             source,
@@ -73,7 +78,9 @@ impl Gateway {
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut workers = Vec::new();
         for index in 0..config.workers.max(1) {
-            let listener = listener.try_clone().map_err(|e| GatewayError::Worker(e.to_string()))?;
+            let listener = listener
+                .try_clone()
+                .map_err(|e| GatewayError::Worker(e.to_string()))?;
             let setup = WorkerSetup {
                 config: config.clone(),
                 plugins: plugins.clone(),
@@ -95,7 +102,11 @@ impl Gateway {
                     let _ = shutdown.send(true);
                     return Err(GatewayError::Worker(message));
                 }
-                Err(_) => return Err(GatewayError::Worker("a worker stopped while starting".into())),
+                Err(_) => {
+                    return Err(GatewayError::Worker(
+                        "a worker stopped while starting".into(),
+                    ))
+                }
             }
         }
         Ok(Gateway {
@@ -134,7 +145,10 @@ struct WorkerSetup {
 }
 
 fn run_worker(listener: std::net::TcpListener, setup: WorkerSetup) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             let _ = setup.ready.send(Err(e.to_string()));

@@ -28,7 +28,11 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// Builds the VM and starts the tasks that deliver its callouts and ticks.
-    pub(crate) fn start(plugin: Arc<LoadedPlugin>, clusters: Arc<Clusters>, client: crate::callouts::Client) -> Result<SlotRef, HostError> {
+    pub(crate) fn start(
+        plugin: Arc<LoadedPlugin>,
+        clusters: Arc<Clusters>,
+        client: crate::callouts::Client,
+    ) -> Result<SlotRef, HostError> {
         let (outbound, inbox) = mpsc::unbounded_channel();
         let handler = SlotCallouts::new(outbound.clone(), clusters.clone(), 0);
         let vm = PluginVm::new(&plugin.module, plugin.vm_config.clone(), Box::new(handler))?;
@@ -49,19 +53,31 @@ impl Slot {
     pub(crate) fn rebuild(&mut self) {
         self.generation += 1;
         self.waiters.clear();
-        let handler = SlotCallouts::new(self.outbound.clone(), self.clusters.clone(), self.generation);
-        match PluginVm::new(&self.plugin.module, self.plugin.vm_config.clone(), Box::new(handler)) {
+        let handler = SlotCallouts::new(
+            self.outbound.clone(),
+            self.clusters.clone(),
+            self.generation,
+        );
+        match PluginVm::new(
+            &self.plugin.module,
+            self.plugin.vm_config.clone(),
+            Box::new(handler),
+        ) {
             Ok(vm) => {
                 tracing::warn!(plugin = %self.plugin.spec.name, "plugin VM rebuilt after a crash");
                 self.vm = vm;
             }
-            Err(e) => tracing::error!(plugin = %self.plugin.spec.name, "cannot rebuild the plugin VM: {e}"),
+            Err(e) => {
+                tracing::error!(plugin = %self.plugin.spec.name, "cannot rebuild the plugin VM: {e}")
+            }
         }
     }
 
     /// Rebuilds the VM if the error left it unusable.
     pub(crate) fn recover(&mut self, error: &HostError) {
-        if matches!(error, HostError::Trap { .. } | HostError::Poisoned { .. }) || self.vm.is_poisoned() {
+        if matches!(error, HostError::Trap { .. } | HostError::Poisoned { .. })
+            || self.vm.is_poisoned()
+        {
             self.rebuild();
         }
     }
@@ -92,7 +108,12 @@ impl Slot {
     }
 
     /// Delivers an HTTP callout's answer to the VM that made it.
-    pub(crate) fn deliver_http(&mut self, generation: u64, token: u32, response: Option<HttpCalloutResponse>) {
+    pub(crate) fn deliver_http(
+        &mut self,
+        generation: u64,
+        token: u32,
+        response: Option<HttpCalloutResponse>,
+    ) {
         if generation != self.generation {
             return;
         }
@@ -105,7 +126,13 @@ impl Slot {
     }
 
     /// Delivers a Redis reply to the VM that made the call.
-    pub(crate) fn deliver_redis(&mut self, generation: u64, token: u32, status: i32, reply: Vec<u8>) {
+    pub(crate) fn deliver_redis(
+        &mut self,
+        generation: u64,
+        token: u32,
+        status: i32,
+        reply: Vec<u8>,
+    ) {
         if generation != self.generation {
             return;
         }

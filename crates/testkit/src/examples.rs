@@ -48,7 +48,11 @@ pub fn example(lang: Lang, name: &str) -> PathBuf {
         built.push(lang);
     }
     let path = dir.join(format!("{name}.wasm"));
-    assert!(path.is_file(), "example plugin {} was not built", path.display());
+    assert!(
+        path.is_file(),
+        "example plugin {} was not built",
+        path.display()
+    );
     path
 }
 

@@ -5,15 +5,15 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::SystemTime;
 use std::time::Duration;
+use std::time::SystemTime;
 
 use wasmgate_host::abi::{LogLevel, Status};
 use wasmgate_host::shared::Metric;
 use wasmgate_host::{
-    CalloutHandler, HeaderMap, HostError, HttpCallout, HttpCalloutResponse, LocalReply, LogRecord, LogSink,
-    PhaseOutcome, PluginModule, PluginVm, RedisCallout, RedisInit, Runtime, RuntimeConfig, Shared as SharedState,
-    StreamInfo, StreamSignal, VmConfig,
+    CalloutHandler, HeaderMap, HostError, HttpCallout, HttpCalloutResponse, LocalReply, LogRecord,
+    LogSink, PhaseOutcome, PluginModule, PluginVm, RedisCallout, RedisInit, Runtime, RuntimeConfig,
+    Shared as SharedState, StreamInfo, StreamSignal, VmConfig,
 };
 
 /// Where the current request stands.
@@ -275,10 +275,19 @@ impl TestHost {
 
     /// Sends request headers (a new request starts if none is open). `:method`, `:scheme`,
     /// `:authority` and `:path` default to `GET`, `http`, `default.test.com` and `/`.
-    pub fn request_headers(&mut self, headers: &[(&str, &str)], end_of_stream: bool) -> Result<StreamState, HostError> {
+    pub fn request_headers(
+        &mut self,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<StreamState, HostError> {
         let id = self.stream_id()?;
         let mut map = HeaderMap::new();
-        for (name, default) in [(":method", "GET"), (":scheme", "http"), (":authority", "default.test.com"), (":path", "/")] {
+        for (name, default) in [
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "default.test.com"),
+            (":path", "/"),
+        ] {
             if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
                 map.add(name.as_bytes(), default.as_bytes());
             }
@@ -294,7 +303,11 @@ impl TestHost {
     }
 
     /// Sends a request body chunk; it is added to what the plugin buffered so far.
-    pub fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Result<StreamState, HostError> {
+    pub fn request_body(
+        &mut self,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<StreamState, HostError> {
         let id = self.ensure_request()?;
         if let Some(stream) = self.vm.stream_mut(id) {
             stream.request_body.extend_from_slice(chunk);
@@ -304,7 +317,11 @@ impl TestHost {
     }
 
     /// Sends response headers; `:status` defaults to 200.
-    pub fn response_headers(&mut self, headers: &[(&str, &str)], end_of_stream: bool) -> Result<StreamState, HostError> {
+    pub fn response_headers(
+        &mut self,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<StreamState, HostError> {
         let id = self.ensure_request()?;
         let mut map = HeaderMap::new();
         if !headers.iter().any(|(k, _)| *k == ":status") {
@@ -322,7 +339,11 @@ impl TestHost {
     }
 
     /// Sends a response body chunk; it is added to what the plugin buffered so far.
-    pub fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Result<StreamState, HostError> {
+    pub fn response_body(
+        &mut self,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<StreamState, HostError> {
         let id = self.ensure_request()?;
         if let Some(stream) = self.vm.stream_mut(id) {
             stream.response_body.extend_from_slice(chunk);
@@ -439,22 +460,39 @@ impl TestHost {
     }
 
     /// Answers an HTTP callout; `None` fails it (as a timeout or reset does).
-    pub fn answer_http(&mut self, token: u32, response: Option<HttpCalloutResponse>) -> Result<StreamState, HostError> {
+    pub fn answer_http(
+        &mut self,
+        token: u32,
+        response: Option<HttpCalloutResponse>,
+    ) -> Result<StreamState, HostError> {
         self.answered.push(token);
         self.vm.on_http_call_response(token, response)?;
         Ok(self.follow_signals())
     }
 
     /// Answers the oldest pending HTTP callout.
-    pub fn answer_first_http(&mut self, response: Option<HttpCalloutResponse>) -> Result<StreamState, HostError> {
-        let token = self.http_callouts().first().map(|c| c.token).ok_or_else(|| HostError::Engine("no HTTP callout is pending".into()))?;
+    pub fn answer_first_http(
+        &mut self,
+        response: Option<HttpCalloutResponse>,
+    ) -> Result<StreamState, HostError> {
+        let token = self
+            .http_callouts()
+            .first()
+            .map(|c| c.token)
+            .ok_or_else(|| HostError::Engine("no HTTP callout is pending".into()))?;
         self.answer_http(token, response)
     }
 
     /// Answers a Redis command with a status (0: ok) and RESP bytes.
-    pub fn answer_redis(&mut self, token: u32, status: i32, reply: &[u8]) -> Result<StreamState, HostError> {
+    pub fn answer_redis(
+        &mut self,
+        token: u32,
+        status: i32,
+        reply: &[u8],
+    ) -> Result<StreamState, HostError> {
         self.answered.push(token);
-        self.vm.on_redis_call_response(token, status, reply.to_vec())?;
+        self.vm
+            .on_redis_call_response(token, status, reply.to_vec())?;
         Ok(self.follow_signals())
     }
 
@@ -474,10 +512,12 @@ impl TestHost {
         if let Some(id) = self.stream.filter(|id| signaled.contains(id)) {
             while let Some(signal) = self.vm.take_signal(id) {
                 self.state = match signal {
-                    StreamSignal::ResumeRequest | StreamSignal::ResumeResponse => match self.state {
-                        StreamState::Paused(_) => StreamState::Running,
-                        ref other => other.clone(),
-                    },
+                    StreamSignal::ResumeRequest | StreamSignal::ResumeResponse => {
+                        match self.state {
+                            StreamState::Paused(_) => StreamState::Running,
+                            ref other => other.clone(),
+                        }
+                    }
                     StreamSignal::LocalReply(reply) => StreamState::Replied(reply),
                     StreamSignal::Close => StreamState::Closed,
                 };
@@ -493,7 +533,11 @@ impl TestHost {
 
     /// The messages logged at one level.
     pub fn log_messages(&self, level: LogLevel) -> Vec<String> {
-        self.logs().into_iter().filter(|r| r.level == level).map(|r| r.message).collect()
+        self.logs()
+            .into_iter()
+            .filter(|r| r.level == level)
+            .map(|r| r.message)
+            .collect()
     }
 
     /// A metric the plugin defined.
@@ -503,12 +547,19 @@ impl TestHost {
 
     /// Shared data by key (this plugin's VM id).
     pub fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
-        self.vm_config.shared.get(&self.vm_config.vm_id, key.as_bytes()).map(|(v, _)| v)
+        self.vm_config
+            .shared
+            .get(&self.vm_config.vm_id, key.as_bytes())
+            .map(|(v, _)| v)
     }
 
     /// Replaces the VM with a new one (as a gateway does after a crash); shared state stays.
     pub fn rebuild(&mut self) -> Result<(), HostError> {
-        self.vm = PluginVm::new(&self.module, self.vm_config.clone(), Box::new(self.recorder.clone()))?;
+        self.vm = PluginVm::new(
+            &self.module,
+            self.vm_config.clone(),
+            Box::new(self.recorder.clone()),
+        )?;
         self.stream = None;
         self.state = StreamState::Running;
         Ok(())
@@ -519,7 +570,12 @@ impl TestHost {
 pub fn text_headers(map: &HeaderMap) -> HashMap<String, String> {
     map.pairs
         .iter()
-        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned()))
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
         .collect()
 }
 

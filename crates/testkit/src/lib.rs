@@ -10,6 +10,7 @@ pub mod host;
 
 pub use host::{Phase, StreamState, TestHost, TestHostBuilder};
 pub use wasmgate_host::{
-    abi::LogLevel, HeaderMap, HostError, HttpCallout, HttpCalloutResponse, LocalReply, RedisCallout, RedisInit,
+    abi::LogLevel, HeaderMap, HostError, HttpCallout, HttpCalloutResponse, LocalReply,
+    RedisCallout, RedisInit,
 };
 pub use wasmgate_host::{shared::Metric, LogRecord};

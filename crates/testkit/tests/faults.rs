@@ -20,7 +20,10 @@ fn fault(host: &mut TestHost, kind: &str) -> Result<StreamState, HostError> {
 }
 
 fn assert_recovers(host: &mut TestHost) {
-    assert!(matches!(fault(host, "none"), Err(HostError::Poisoned { .. })));
+    assert!(matches!(
+        fault(host, "none"),
+        Err(HostError::Poisoned { .. })
+    ));
     host.rebuild().unwrap();
     assert_eq!(fault(host, "none").unwrap(), StreamState::Running);
 }
@@ -30,9 +33,15 @@ fn a_trap_is_an_error_and_the_vm_is_rebuilt() {
     let mut host = faults();
     let err = fault(&mut host, "trap").unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("plugin faults crashed in proxy_on_request_headers"), "{text}");
+    assert!(
+        text.starts_with("plugin faults crashed in proxy_on_request_headers"),
+        "{text}"
+    );
     assert!(!text.contains('\n'), "one line: {text}");
-    assert!(host.log_messages(LogLevel::Critical).iter().any(|m| m.contains("fault requested")));
+    assert!(host
+        .log_messages(LogLevel::Critical)
+        .iter()
+        .any(|m| m.contains("fault requested")));
     assert_recovers(&mut host);
 }
 
@@ -40,7 +49,11 @@ fn a_trap_is_an_error_and_the_vm_is_rebuilt() {
 fn an_endless_loop_is_interrupted() {
     let mut host = faults();
     let err = fault(&mut host, "loop").unwrap_err();
-    assert!(err.to_string().contains("ran longer than the 200 ms time limit"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("ran longer than the 200 ms time limit"),
+        "{err}"
+    );
     assert_recovers(&mut host);
 }
 
@@ -58,19 +71,33 @@ fn an_out_of_bounds_pointer_gets_a_status_not_a_crash() {
     let mut host = faults();
     assert_eq!(fault(&mut host, "oob").unwrap(), StreamState::Running);
     assert_eq!(host.request_header("x-oob-status").as_deref(), Some("6"));
-    assert_eq!(host.request_header("x-oob-log-status").as_deref(), Some("6"));
+    assert_eq!(
+        host.request_header("x-oob-log-status").as_deref(),
+        Some("6")
+    );
     host.complete().unwrap();
     assert_eq!(fault(&mut host, "none").unwrap(), StreamState::Running);
 }
 
 #[test]
 fn a_missing_file_and_a_file_that_is_not_wasm_are_clear_errors() {
-    let err = TestHost::builder("/nonexistent/plugin.wasm").start().err().unwrap();
-    assert!(err.to_string().starts_with("cannot read plugin /nonexistent/plugin.wasm"), "{err}");
+    let err = TestHost::builder("/nonexistent/plugin.wasm")
+        .start()
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .starts_with("cannot read plugin /nonexistent/plugin.wasm"),
+        "{err}"
+    );
     let dir = std::env::temp_dir().join(format!("wasmgate-notwasm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("config.wasm");
     std::fs::write(&file, "mockEnable: true\n").unwrap();
     let err = TestHost::builder(&file).start().err().unwrap();
-    assert!(err.to_string().contains("is not a valid WebAssembly module"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is not a valid WebAssembly module"),
+        "{err}"
+    );
 }

@@ -14,7 +14,9 @@ fn host(name: &str, config: &str) -> TestHost {
 #[test]
 fn go_hello_adds_a_header_without_mock() {
     let mut host = host("hello", r#"{"mockEnable": false}"#);
-    let state = host.request_headers(&[(":path", "/anything")], true).unwrap();
+    let state = host
+        .request_headers(&[(":path", "/anything")], true)
+        .unwrap();
     assert_eq!(state, StreamState::Running);
     assert_eq!(host.request_header("hello").as_deref(), Some("world"));
 }
@@ -41,7 +43,10 @@ fn go_http_call_copies_the_token() {
     assert_eq!(call.header(":authority"), Some("auth.example.com"));
     assert_eq!(call.header(":path"), Some("/token"));
     let state = host
-        .answer_http(call.token, Some(HttpCalloutResponse::new(200, &[("x-token", "t-1")], "")))
+        .answer_http(
+            call.token,
+            Some(HttpCalloutResponse::new(200, &[("x-token", "t-1")], "")),
+        )
         .unwrap();
     assert_eq!(state, StreamState::Running);
     assert_eq!(host.request_header("x-token").as_deref(), Some("t-1"));
@@ -68,5 +73,8 @@ fn go_http_call_rejects_an_unknown_service_source() {
         .start()
         .err()
         .expect("start fails");
-    assert!(err.to_string().contains("rejected its configuration"), "{err}");
+    assert!(
+        err.to_string().contains("rejected its configuration"),
+        "{err}"
+    );
 }

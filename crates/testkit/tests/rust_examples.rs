@@ -16,7 +16,9 @@ fn host(name: &str, config: &str) -> TestHost {
 #[test]
 fn hello_adds_a_header_without_mock() {
     let mut host = host("hello", r#"{"mockEnable": false}"#);
-    let state = host.request_headers(&[(":path", "/anything")], true).unwrap();
+    let state = host
+        .request_headers(&[(":path", "/anything")], true)
+        .unwrap();
     assert_eq!(state, StreamState::Running);
     assert_eq!(host.request_header("hello").as_deref(), Some("world"));
     host.complete().unwrap();
@@ -39,12 +41,18 @@ fn hello_rejects_a_config_that_is_not_json() {
         .start()
         .err()
         .expect("start fails");
-    assert!(err.to_string().contains("rejected its configuration"), "{err}");
+    assert!(
+        err.to_string().contains("rejected its configuration"),
+        "{err}"
+    );
 }
 
 #[test]
 fn http_call_copies_the_token_and_resumes() {
-    let mut host = host("http-call", r#"{"cluster": "outbound|8080||auth.dns", "path": "/token"}"#);
+    let mut host = host(
+        "http-call",
+        r#"{"cluster": "outbound|8080||auth.dns", "path": "/token"}"#,
+    );
     let state = host.request_headers(&[(":path", "/api")], true).unwrap();
     assert!(matches!(state, StreamState::Paused(_)), "{state:?}");
     let calls = host.http_callouts();
@@ -81,7 +89,10 @@ fn http_call_to_an_unknown_cluster_fails_the_request() {
         .start()
         .unwrap();
     let state = host.request_headers(&[], true).unwrap();
-    assert!(matches!(state, StreamState::Replied(ref r) if r.status == 500), "{state:?}");
+    assert!(
+        matches!(state, StreamState::Replied(ref r) if r.status == 500),
+        "{state:?}"
+    );
 }
 
 #[test]
@@ -95,8 +106,15 @@ fn minimal_touches_both_directions() {
 
 fn probe(host: &mut TestHost, case: &str) -> StreamState {
     host.complete().unwrap();
-    host.request_headers(&[("x-probe", case), ("user-agent", "probe/1"), ("x-request-id", "rid-1")], false)
-        .unwrap()
+    host.request_headers(
+        &[
+            ("x-probe", case),
+            ("user-agent", "probe/1"),
+            ("x-request-id", "rid-1"),
+        ],
+        false,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -127,7 +145,10 @@ fn abi_probe_shared_data_cas_queue_and_metrics() {
     let mut host = host("abi-probe", "");
     probe(&mut host, "shared");
     assert_eq!(host.request_header("x-shared-value").as_deref(), Some("1"));
-    assert_eq!(host.request_header("x-shared-stale-cas").as_deref(), Some("mismatch"));
+    assert_eq!(
+        host.request_header("x-shared-stale-cas").as_deref(),
+        Some("mismatch")
+    );
     probe(&mut host, "shared");
     assert_eq!(host.request_header("x-shared-value").as_deref(), Some("2"));
     assert_eq!(host.shared_data("probe-counter").unwrap(), b"2");
@@ -137,7 +158,10 @@ fn abi_probe_shared_data_cas_queue_and_metrics() {
 
     probe(&mut host, "metrics");
     probe(&mut host, "metrics");
-    assert_eq!(host.request_header("x-metric-counter").as_deref(), Some("2"));
+    assert_eq!(
+        host.request_header("x-metric-counter").as_deref(),
+        Some("2")
+    );
     assert_eq!(host.request_header("x-metric-gauge").as_deref(), Some("42"));
     assert_eq!(host.metric("probe_requests_total").unwrap().value, 2);
     assert_eq!(host.metric("probe_hist").unwrap().count, 2);
@@ -157,16 +181,24 @@ fn abi_probe_local_reply_bodies_and_response_headers() {
     }
 
     probe(&mut host, "body");
-    assert!(matches!(host.request_body(b"one ", false).unwrap(), StreamState::Paused(_)));
-    assert_eq!(host.request_body(b"two", true).unwrap(), StreamState::Running);
+    assert!(matches!(
+        host.request_body(b"one ", false).unwrap(),
+        StreamState::Paused(_)
+    ));
+    assert_eq!(
+        host.request_body(b"two", true).unwrap(),
+        StreamState::Running
+    );
     assert_eq!(host.request_body_bytes(), b"replaced");
-    host.response_headers(&[("content-length", "2")], false).unwrap();
+    host.response_headers(&[("content-length", "2")], false)
+        .unwrap();
     host.response_body(b"ok", true).unwrap();
     assert_eq!(host.response_body_bytes(), b"ok-tail");
     assert_eq!(host.response_header("content-length"), None);
 
     probe(&mut host, "resp-headers");
-    host.response_headers(&[("server", "upstream")], true).unwrap();
+    host.response_headers(&[("server", "upstream")], true)
+        .unwrap();
     assert_eq!(host.response_header("x-resp-probe").as_deref(), Some("1"));
     assert_eq!(host.response_header("server"), None);
 }
@@ -188,11 +220,22 @@ fn abi_probe_log_level_foreign_ticks_and_callouts() {
     probe(&mut host, "ticks");
     assert_eq!(host.request_header("x-ticks").as_deref(), Some("2"));
 
-    assert!(matches!(probe(&mut host, "pause-resume"), StreamState::Paused(_)));
+    assert!(matches!(
+        probe(&mut host, "pause-resume"),
+        StreamState::Paused(_)
+    ));
     let call = host.http_callouts().pop().unwrap();
     assert_eq!(call.upstream, "callout");
-    let state = host.answer_http(call.token, Some(HttpCalloutResponse::new(201, &[], "pong"))).unwrap();
+    let state = host
+        .answer_http(call.token, Some(HttpCalloutResponse::new(201, &[], "pong")))
+        .unwrap();
     assert_eq!(state, StreamState::Running);
-    assert_eq!(host.request_header("x-callout-status").as_deref(), Some("201"));
-    assert_eq!(host.request_header("x-callout-body").as_deref(), Some("pong"));
+    assert_eq!(
+        host.request_header("x-callout-status").as_deref(),
+        Some("201")
+    );
+    assert_eq!(
+        host.request_header("x-callout-body").as_deref(),
+        Some("pong")
+    );
 }

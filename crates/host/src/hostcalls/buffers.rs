@@ -36,10 +36,14 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             }))
         },
     )?;
-    linker.func_wrap("env", "proxy_get_configuration", |mut c: C<'_>, rp: u32, rl: u32| {
-        let config = c.data().plugin_config.clone();
-        finish(return_bytes(&mut c, &config, rp, rl))
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_configuration",
+        |mut c: C<'_>, rp: u32, rl: u32| {
+            let config = c.data().plugin_config.clone();
+            finish(return_bytes(&mut c, &config, rp, rl))
+        },
+    )?;
     Ok(())
 }
 
@@ -55,7 +59,9 @@ fn buffer(c: &mut C<'_>, kind: u32) -> Result<Vec<u8>, Fault> {
         BufferType::PluginConfiguration => Some(state.plugin_config.clone()),
         BufferType::CallData => state.buffers.foreign_args.clone(),
         BufferType::RedisCallResponse => state.buffers.redis.clone(),
-        BufferType::DownstreamData | BufferType::UpstreamData | BufferType::GrpcReceiveBuffer => None,
+        BufferType::DownstreamData | BufferType::UpstreamData | BufferType::GrpcReceiveBuffer => {
+            None
+        }
     };
     bytes.ok_or(Fault::Status(Status::NotFound))
 }

@@ -20,8 +20,26 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_http_call",
-        |mut c: C<'_>, up: u32, ul: u32, hp: u32, hl: u32, bp: u32, bl: u32, tp: u32, tl: u32, timeout: u32, ret: u32| {
-            finish(http_call(&mut c, (up, ul), (hp, hl), (bp, bl), (tp, tl), timeout, ret))
+        |mut c: C<'_>,
+         up: u32,
+         ul: u32,
+         hp: u32,
+         hl: u32,
+         bp: u32,
+         bl: u32,
+         tp: u32,
+         tl: u32,
+         timeout: u32,
+         ret: u32| {
+            finish(http_call(
+                &mut c,
+                (up, ul),
+                (hp, hl),
+                (bp, bl),
+                (tp, tl),
+                timeout,
+                ret,
+            ))
         },
     )?;
     linker.func_wrap(
@@ -34,32 +52,61 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_redis_call",
-        |mut c: C<'_>, up: u32, ul: u32, qp: u32, ql: u32, ret: u32| finish(redis_call(&mut c, (up, ul), (qp, ql), ret)),
+        |mut c: C<'_>, up: u32, ul: u32, qp: u32, ql: u32, ret: u32| {
+            finish(redis_call(&mut c, (up, ul), (qp, ql), ret))
+        },
     )?;
     let grpc_unavailable = || Ok(Status::InternalFailure.raw() as i32);
     linker.func_wrap(
         "env",
         "proxy_grpc_call",
-        move |_: C<'_>, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32| {
+        move |_: C<'_>,
+              _: u32,
+              _: u32,
+              _: u32,
+              _: u32,
+              _: u32,
+              _: u32,
+              _: u32,
+              _: u32,
+              _: u32,
+              _: u32,
+              _: u32,
+              _: u32| { grpc_unavailable() },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_grpc_stream",
+        move |_: C<'_>, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32| {
             grpc_unavailable()
         },
     )?;
     linker.func_wrap(
         "env",
-        "proxy_grpc_stream",
-        move |_: C<'_>, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32| grpc_unavailable(),
+        "proxy_grpc_send",
+        move |_: C<'_>, _: u32, _: u32, _: u32, _: u32| Ok(Status::NotFound.raw() as i32),
     )?;
-    linker.func_wrap("env", "proxy_grpc_send", move |_: C<'_>, _: u32, _: u32, _: u32, _: u32| {
+    linker.func_wrap("env", "proxy_grpc_cancel", |_: C<'_>, _: u32| {
         Ok(Status::NotFound.raw() as i32)
     })?;
-    linker.func_wrap("env", "proxy_grpc_cancel", |_: C<'_>, _: u32| Ok(Status::NotFound.raw() as i32))?;
-    linker.func_wrap("env", "proxy_grpc_close", |_: C<'_>, _: u32| Ok(Status::NotFound.raw() as i32))?;
-    linker.func_wrap("env", "proxy_get_status", |mut c: C<'_>, rc: u32, rp: u32, rl: u32| {
-        // The status of the callout being answered: 0 with a response, 11 (reset) without.
-        let code = if c.data().buffers.callout.is_some() { 0 } else { 11 };
-        let result = write_u32(&mut c, rc, code).and_then(|()| return_bytes(&mut c, &[], rp, rl));
-        finish(result)
+    linker.func_wrap("env", "proxy_grpc_close", |_: C<'_>, _: u32| {
+        Ok(Status::NotFound.raw() as i32)
     })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_status",
+        |mut c: C<'_>, rc: u32, rp: u32, rl: u32| {
+            // The status of the callout being answered: 0 with a response, 11 (reset) without.
+            let code = if c.data().buffers.callout.is_some() {
+                0
+            } else {
+                11
+            };
+            let result =
+                write_u32(&mut c, rc, code).and_then(|()| return_bytes(&mut c, &[], rp, rl));
+            finish(result)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_inject_encoded_data_to_filter_chain",
@@ -74,18 +121,26 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             finish(result)
         },
     )?;
-    linker.func_wrap("env", "proxy_get_upstream_hosts", |mut c: C<'_>, rp: u32, rl: u32| {
-        let bytes = pairs::encode(&c.data().upstream_hosts);
-        finish(return_bytes(&mut c, &bytes, rp, rl))
-    })?;
-    linker.func_wrap("env", "proxy_set_upstream_override_host", |mut c: C<'_>, ap: u32, al: u32| {
-        let result = read(&mut c, ap, al).and_then(|addr| {
-            let stream = c.data_mut().current_stream().ok_or(Status::NotFound)?;
-            stream.upstream_override_host = Some(String::from_utf8_lossy(&addr).into_owned());
-            Ok(())
-        });
-        finish(result)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_upstream_hosts",
+        |mut c: C<'_>, rp: u32, rl: u32| {
+            let bytes = pairs::encode(&c.data().upstream_hosts);
+            finish(return_bytes(&mut c, &bytes, rp, rl))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_upstream_override_host",
+        |mut c: C<'_>, ap: u32, al: u32| {
+            let result = read(&mut c, ap, al).and_then(|addr| {
+                let stream = c.data_mut().current_stream().ok_or(Status::NotFound)?;
+                stream.upstream_override_host = Some(String::from_utf8_lossy(&addr).into_owned());
+                Ok(())
+            });
+            finish(result)
+        },
+    )?;
     Ok(())
 }
 
@@ -132,7 +187,13 @@ fn http_call(
     write_u32(c, ret, token)
 }
 
-fn redis_init(c: &mut C<'_>, upstream: (u32, u32), user: (u32, u32), pass: (u32, u32), timeout_ms: u32) -> HostResult {
+fn redis_init(
+    c: &mut C<'_>,
+    upstream: (u32, u32),
+    user: (u32, u32),
+    pass: (u32, u32),
+    timeout_ms: u32,
+) -> HostResult {
     let init = RedisInit {
         upstream: text(c, upstream)?,
         username: text(c, user)?,

@@ -12,32 +12,46 @@ use crate::stream::{HeaderMap, LocalReply};
 type C<'a> = Caller<'a, HostState>;
 
 pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap("env", "proxy_log", |mut c: C<'_>, level: u32, ptr: u32, len: u32| {
-        finish(log(&mut c, level, ptr, len))
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_log",
+        |mut c: C<'_>, level: u32, ptr: u32, len: u32| finish(log(&mut c, level, ptr, len)),
+    )?;
     linker.func_wrap("env", "proxy_get_log_level", |mut c: C<'_>, ret: u32| {
         let level = c.data().log_level.raw();
         finish(write_u32(&mut c, ret, level))
     })?;
-    linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut c: C<'_>, ret: u32| {
-        finish(write_u64(&mut c, ret, now_nanos()))
-    })?;
-    linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut c: C<'_>, period: u32| {
-        c.data_mut().tick_period_ms = period;
-        finish(Ok(()))
-    })?;
-    linker.func_wrap("env", "proxy_set_effective_context", |mut c: C<'_>, id: u32| {
-        let state = c.data_mut();
-        if id == state.root_id || state.streams.contains_key(&id) {
-            state.current_context = id;
+    linker.func_wrap(
+        "env",
+        "proxy_get_current_time_nanoseconds",
+        |mut c: C<'_>, ret: u32| finish(write_u64(&mut c, ret, now_nanos())),
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_tick_period_milliseconds",
+        |mut c: C<'_>, period: u32| {
+            c.data_mut().tick_period_ms = period;
             finish(Ok(()))
-        } else {
-            finish(Err(Status::BadArgument.into()))
-        }
-    })?;
-    linker.func_wrap("env", "proxy_continue_stream", |mut c: C<'_>, stream: u32| {
-        finish(continue_stream(&mut c, StreamType::from_raw(stream)))
-    })?;
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_effective_context",
+        |mut c: C<'_>, id: u32| {
+            let state = c.data_mut();
+            if id == state.root_id || state.streams.contains_key(&id) {
+                state.current_context = id;
+                finish(Ok(()))
+            } else {
+                finish(Err(Status::BadArgument.into()))
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_continue_stream",
+        |mut c: C<'_>, stream: u32| finish(continue_stream(&mut c, StreamType::from_raw(stream))),
+    )?;
     linker.func_wrap("env", "proxy_continue_request", |mut c: C<'_>| {
         finish(continue_stream(&mut c, Some(StreamType::HttpRequest)))
     })?;
@@ -51,8 +65,23 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_send_local_response",
-        |mut c: C<'_>, status: u32, dp: u32, dl: u32, bp: u32, bl: u32, hp: u32, hl: u32, grpc: i32| {
-            finish(send_local_response(&mut c, status, (dp, dl), (bp, bl), (hp, hl), grpc))
+        |mut c: C<'_>,
+         status: u32,
+         dp: u32,
+         dl: u32,
+         bp: u32,
+         bl: u32,
+         hp: u32,
+         hl: u32,
+         grpc: i32| {
+            finish(send_local_response(
+                &mut c,
+                status,
+                (dp, dl),
+                (bp, bl),
+                (hp, hl),
+                grpc,
+            ))
         },
     )?;
     linker.func_wrap("env", "proxy_done", |mut c: C<'_>| {
@@ -72,8 +101,14 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             finish(call_foreign(&mut c, (np, nl), (ap, al), rp, rl))
         },
     )?;
-    linker.func_wrap("env", "pthread_equal", |_: C<'_>, a: i32, b: i32| -> i32 { (a == b) as i32 })?;
-    linker.func_wrap("env", "emscripten_notify_memory_growth", |_: C<'_>, _index: i32| {})?;
+    linker.func_wrap("env", "pthread_equal", |_: C<'_>, a: i32, b: i32| -> i32 {
+        (a == b) as i32
+    })?;
+    linker.func_wrap(
+        "env",
+        "emscripten_notify_memory_growth",
+        |_: C<'_>, _index: i32| {},
+    )?;
     Ok(())
 }
 
@@ -87,7 +122,8 @@ fn now_nanos() -> u64 {
 fn log(c: &mut C<'_>, level: u32, ptr: u32, len: u32) -> HostResult {
     let level = LogLevel::from_raw(level).unwrap_or(LogLevel::Critical);
     let message = read(c, ptr, len)?;
-    c.data().log(level, String::from_utf8_lossy(&message).into_owned());
+    c.data()
+        .log(level, String::from_utf8_lossy(&message).into_owned());
     Ok(())
 }
 
@@ -105,7 +141,11 @@ fn continue_stream(c: &mut C<'_>, stream: Option<StreamType>) -> HostResult {
 
 fn close_stream(c: &mut C<'_>) -> HostResult {
     let state = c.data_mut();
-    state.current_stream().ok_or(Status::NotFound)?.deferred.close = true;
+    state
+        .current_stream()
+        .ok_or(Status::NotFound)?
+        .deferred
+        .close = true;
     state.signal_current();
     Ok(())
 }
@@ -135,7 +175,13 @@ fn send_local_response(
     Ok(())
 }
 
-fn call_foreign(c: &mut C<'_>, name: (u32, u32), args: (u32, u32), ret_ptr: u32, ret_len: u32) -> HostResult {
+fn call_foreign(
+    c: &mut C<'_>,
+    name: (u32, u32),
+    args: (u32, u32),
+    ret_ptr: u32,
+    ret_len: u32,
+) -> HostResult {
     let name = String::from_utf8_lossy(&read(c, name.0, name.1)?).into_owned();
     let args = read(c, args.0, args.1)?;
     let state = c.data_mut();

@@ -12,21 +12,33 @@ use crate::stream::HeaderMap;
 type C<'a> = Caller<'a, HostState>;
 
 pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap("env", "proxy_get_header_map_size", |mut c: C<'_>, map: u32, ret: u32| {
-        let size = with_map(&mut c, map, |m| Ok(m.encode().len() as u32));
-        finish(size.and_then(|size| write_u32(&mut c, ret, size)))
-    })?;
-    linker.func_wrap("env", "proxy_get_header_map_pairs", |mut c: C<'_>, map: u32, rp: u32, rl: u32| {
-        let bytes = with_map(&mut c, map, |m| Ok(m.encode()));
-        finish(bytes.and_then(|bytes| return_bytes(&mut c, &bytes, rp, rl)))
-    })?;
-    linker.func_wrap("env", "proxy_set_header_map_pairs", |mut c: C<'_>, map: u32, p: u32, l: u32| {
-        finish(set_pairs(&mut c, map, p, l))
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_size",
+        |mut c: C<'_>, map: u32, ret: u32| {
+            let size = with_map(&mut c, map, |m| Ok(m.encode().len() as u32));
+            finish(size.and_then(|size| write_u32(&mut c, ret, size)))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_pairs",
+        |mut c: C<'_>, map: u32, rp: u32, rl: u32| {
+            let bytes = with_map(&mut c, map, |m| Ok(m.encode()));
+            finish(bytes.and_then(|bytes| return_bytes(&mut c, &bytes, rp, rl)))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_header_map_pairs",
+        |mut c: C<'_>, map: u32, p: u32, l: u32| finish(set_pairs(&mut c, map, p, l)),
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_header_map_value",
-        |mut c: C<'_>, map: u32, kp: u32, kl: u32, rp: u32, rl: u32| finish(get_value(&mut c, map, (kp, kl), rp, rl)),
+        |mut c: C<'_>, map: u32, kp: u32, kl: u32, rp: u32, rl: u32| {
+            finish(get_value(&mut c, map, (kp, kl), rp, rl))
+        },
     )?;
     linker.func_wrap(
         "env",
@@ -39,12 +51,22 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_replace_header_map_value",
         |mut c: C<'_>, map: u32, kp: u32, kl: u32, vp: u32, vl: u32| {
-            finish(edit(&mut c, map, (kp, kl), Some((vp, vl)), HeaderMap::replace))
+            finish(edit(
+                &mut c,
+                map,
+                (kp, kl),
+                Some((vp, vl)),
+                HeaderMap::replace,
+            ))
         },
     )?;
-    linker.func_wrap("env", "proxy_remove_header_map_value", |mut c: C<'_>, map: u32, kp: u32, kl: u32| {
-        finish(edit(&mut c, map, (kp, kl), None, |m, k, _| m.remove(k)))
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_remove_header_map_value",
+        |mut c: C<'_>, map: u32, kp: u32, kl: u32| {
+            finish(edit(&mut c, map, (kp, kl), None, |m, k, _| m.remove(k)))
+        },
+    )?;
     Ok(())
 }
 
@@ -58,7 +80,9 @@ fn with_map<T>(
     let state = c.data_mut();
     let target = match map {
         MapType::HttpCallResponseHeaders => state.buffers.callout.as_mut().map(|r| &mut r.headers),
-        MapType::HttpCallResponseTrailers => state.buffers.callout.as_mut().map(|r| &mut r.trailers),
+        MapType::HttpCallResponseTrailers => {
+            state.buffers.callout.as_mut().map(|r| &mut r.trailers)
+        }
         MapType::GrpcCallInitialMetadata | MapType::GrpcCallTrailingMetadata => None,
         stream_map => state.current_stream().map(|s| match stream_map {
             MapType::HttpRequestHeaders => &mut s.request_headers,

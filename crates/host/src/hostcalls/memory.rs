@@ -8,22 +8,34 @@ use super::Fault;
 use crate::state::HostState;
 
 /// Copies `len` bytes at `ptr` out of guest memory.
-pub(crate) fn read(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> Result<Vec<u8>, Fault> {
+pub(crate) fn read(
+    caller: &mut Caller<'_, HostState>,
+    ptr: u32,
+    len: u32,
+) -> Result<Vec<u8>, Fault> {
     let memory = caller.data().memory.ok_or(Status::InvalidMemoryAccess)?;
     let data = memory.data(&*caller);
     let start = ptr as usize;
-    let end = start.checked_add(len as usize).ok_or(Status::InvalidMemoryAccess)?;
+    let end = start
+        .checked_add(len as usize)
+        .ok_or(Status::InvalidMemoryAccess)?;
     data.get(start..end)
         .map(<[u8]>::to_vec)
         .ok_or(Fault::Status(Status::InvalidMemoryAccess))
 }
 
 /// Writes bytes at `ptr`.
-pub(crate) fn write(caller: &mut Caller<'_, HostState>, ptr: u32, bytes: &[u8]) -> Result<(), Fault> {
+pub(crate) fn write(
+    caller: &mut Caller<'_, HostState>,
+    ptr: u32,
+    bytes: &[u8],
+) -> Result<(), Fault> {
     let memory = caller.data().memory.ok_or(Status::InvalidMemoryAccess)?;
     let data = memory.data_mut(&mut *caller);
     let start = ptr as usize;
-    let end = start.checked_add(bytes.len()).ok_or(Status::InvalidMemoryAccess)?;
+    let end = start
+        .checked_add(bytes.len())
+        .ok_or(Status::InvalidMemoryAccess)?;
     data.get_mut(start..end)
         .ok_or(Fault::Status(Status::InvalidMemoryAccess))?
         .copy_from_slice(bytes);
@@ -31,12 +43,20 @@ pub(crate) fn write(caller: &mut Caller<'_, HostState>, ptr: u32, bytes: &[u8]) 
 }
 
 /// Writes a little-endian u32 at `ptr`.
-pub(crate) fn write_u32(caller: &mut Caller<'_, HostState>, ptr: u32, value: u32) -> Result<(), Fault> {
+pub(crate) fn write_u32(
+    caller: &mut Caller<'_, HostState>,
+    ptr: u32,
+    value: u32,
+) -> Result<(), Fault> {
     write(caller, ptr, &value.to_le_bytes())
 }
 
 /// Writes a little-endian u64 at `ptr`.
-pub(crate) fn write_u64(caller: &mut Caller<'_, HostState>, ptr: u32, value: u64) -> Result<(), Fault> {
+pub(crate) fn write_u64(
+    caller: &mut Caller<'_, HostState>,
+    ptr: u32,
+    value: u64,
+) -> Result<(), Fault> {
     write(caller, ptr, &value.to_le_bytes())
 }
 

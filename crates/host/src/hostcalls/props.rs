@@ -11,19 +11,27 @@ use crate::state::HostState;
 type C<'a> = Caller<'a, HostState>;
 
 pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap("env", "proxy_get_property", |mut c: C<'_>, pp: u32, pl: u32, rp: u32, rl: u32| {
-        finish(get(&mut c, pp, pl, rp, rl))
-    })?;
-    linker.func_wrap("env", "proxy_set_property", |mut c: C<'_>, pp: u32, pl: u32, vp: u32, vl: u32| {
-        finish(set(&mut c, pp, pl, vp, vl))
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_property",
+        |mut c: C<'_>, pp: u32, pl: u32, rp: u32, rl: u32| finish(get(&mut c, pp, pl, rp, rl)),
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_property",
+        |mut c: C<'_>, pp: u32, pl: u32, vp: u32, vl: u32| finish(set(&mut c, pp, pl, vp, vl)),
+    )?;
     Ok(())
 }
 
 fn get(c: &mut C<'_>, pp: u32, pl: u32, rp: u32, rl: u32) -> HostResult {
     let raw = read(c, pp, pl)?;
     let segments = path::decode(&raw);
-    let vm_memory = c.data().memory.map(|m| m.data_size(&*c) as u64).unwrap_or(0);
+    let vm_memory = c
+        .data()
+        .memory
+        .map(|m| m.data_size(&*c) as u64)
+        .unwrap_or(0);
     let state = c.data();
     let root_id = state.root_id.to_string();
     let scope = PropertyScope {

@@ -13,7 +13,9 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_shared_data",
-        |mut c: C<'_>, kp: u32, kl: u32, rp: u32, rl: u32, rcas: u32| finish(get_data(&mut c, (kp, kl), rp, rl, rcas)),
+        |mut c: C<'_>, kp: u32, kl: u32, rp: u32, rl: u32, rcas: u32| {
+            finish(get_data(&mut c, (kp, kl), rp, rl, rcas))
+        },
     )?;
     linker.func_wrap(
         "env",
@@ -31,18 +33,22 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             finish(result)
         },
     )?;
-    linker.func_wrap("env", "proxy_register_shared_queue", |mut c: C<'_>, np: u32, nl: u32, ret: u32| {
-        let result = (|| {
-            let name = read(&mut c, np, nl)?;
-            let state = c.data_mut();
-            let id = state.shared.register_queue(&state.vm_id, &name);
-            if !state.registered_queues.contains(&id) {
-                state.registered_queues.push(id);
-            }
-            write_u32(&mut c, ret, id)
-        })();
-        finish(result)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_register_shared_queue",
+        |mut c: C<'_>, np: u32, nl: u32, ret: u32| {
+            let result = (|| {
+                let name = read(&mut c, np, nl)?;
+                let state = c.data_mut();
+                let id = state.shared.register_queue(&state.vm_id, &name);
+                if !state.registered_queues.contains(&id) {
+                    state.registered_queues.push(id);
+                }
+                write_u32(&mut c, ret, id)
+            })();
+            finish(result)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_resolve_shared_queue",
@@ -51,51 +57,83 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 let vm_id = read(&mut c, vp, vl)?;
                 let name = read(&mut c, np, nl)?;
                 let vm_id = String::from_utf8_lossy(&vm_id).into_owned();
-                let id = c.data().shared.resolve_queue(&vm_id, &name).ok_or(Status::NotFound)?;
+                let id = c
+                    .data()
+                    .shared
+                    .resolve_queue(&vm_id, &name)
+                    .ok_or(Status::NotFound)?;
                 write_u32(&mut c, ret, id)
             })();
             finish(result)
         },
     )?;
-    linker.func_wrap("env", "proxy_enqueue_shared_queue", |mut c: C<'_>, id: u32, vp: u32, vl: u32| {
-        let result = (|| {
-            let value = read(&mut c, vp, vl)?;
-            let state = c.data_mut();
-            match state.shared.enqueue(id, &value) {
-                Status::Ok => {
-                    if state.registered_queues.contains(&id) && !state.queue_ready.contains(&id) {
-                        state.queue_ready.push(id);
+    linker.func_wrap(
+        "env",
+        "proxy_enqueue_shared_queue",
+        |mut c: C<'_>, id: u32, vp: u32, vl: u32| {
+            let result = (|| {
+                let value = read(&mut c, vp, vl)?;
+                let state = c.data_mut();
+                match state.shared.enqueue(id, &value) {
+                    Status::Ok => {
+                        if state.registered_queues.contains(&id) && !state.queue_ready.contains(&id)
+                        {
+                            state.queue_ready.push(id);
+                        }
+                        Ok(())
                     }
-                    Ok(())
+                    status => Err(Fault::Status(status)),
                 }
-                status => Err(Fault::Status(status)),
-            }
-        })();
-        finish(result)
-    })?;
-    linker.func_wrap("env", "proxy_dequeue_shared_queue", |mut c: C<'_>, id: u32, rp: u32, rl: u32| {
-        let value = c.data().shared.dequeue(id).map_err(Fault::Status);
-        finish(value.and_then(|v| return_bytes(&mut c, &v, rp, rl)))
-    })?;
-    linker.func_wrap("env", "proxy_define_metric", |mut c: C<'_>, kind: u32, np: u32, nl: u32, ret: u32| {
-        let result = (|| {
-            let kind = MetricType::from_raw(kind).ok_or(Status::BadArgument)?;
-            let name = read(&mut c, np, nl)?;
-            let id = c.data().shared.define_metric(kind, &String::from_utf8_lossy(&name));
-            write_u32(&mut c, ret, id)
-        })();
-        finish(result)
-    })?;
-    linker.func_wrap("env", "proxy_increment_metric", |c: C<'_>, id: u32, delta: i64| {
-        finish(status(c.data().shared.increment_metric(id, delta)))
-    })?;
-    linker.func_wrap("env", "proxy_record_metric", |c: C<'_>, id: u32, value: u64| {
-        finish(status(c.data().shared.record_metric(id, value)))
-    })?;
-    linker.func_wrap("env", "proxy_get_metric", |mut c: C<'_>, id: u32, ret: u32| {
-        let value = c.data().shared.metric_value(id).ok_or(Fault::Status(Status::NotFound));
-        finish(value.and_then(|v| write_u64(&mut c, ret, v as u64)))
-    })?;
+            })();
+            finish(result)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_dequeue_shared_queue",
+        |mut c: C<'_>, id: u32, rp: u32, rl: u32| {
+            let value = c.data().shared.dequeue(id).map_err(Fault::Status);
+            finish(value.and_then(|v| return_bytes(&mut c, &v, rp, rl)))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_define_metric",
+        |mut c: C<'_>, kind: u32, np: u32, nl: u32, ret: u32| {
+            let result = (|| {
+                let kind = MetricType::from_raw(kind).ok_or(Status::BadArgument)?;
+                let name = read(&mut c, np, nl)?;
+                let id = c
+                    .data()
+                    .shared
+                    .define_metric(kind, &String::from_utf8_lossy(&name));
+                write_u32(&mut c, ret, id)
+            })();
+            finish(result)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_increment_metric",
+        |c: C<'_>, id: u32, delta: i64| finish(status(c.data().shared.increment_metric(id, delta))),
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_record_metric",
+        |c: C<'_>, id: u32, value: u64| finish(status(c.data().shared.record_metric(id, value))),
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_metric",
+        |mut c: C<'_>, id: u32, ret: u32| {
+            let value = c
+                .data()
+                .shared
+                .metric_value(id)
+                .ok_or(Fault::Status(Status::NotFound));
+            finish(value.and_then(|v| write_u64(&mut c, ret, v as u64)))
+        },
+    )?;
     Ok(())
 }
 
@@ -109,7 +147,10 @@ fn status(status: Status) -> HostResult {
 fn get_data(c: &mut C<'_>, key: (u32, u32), rp: u32, rl: u32, rcas: u32) -> HostResult {
     let key = read(c, key.0, key.1)?;
     let state = c.data();
-    let (value, cas) = state.shared.get(&state.vm_id, &key).ok_or(Status::NotFound)?;
+    let (value, cas) = state
+        .shared
+        .get(&state.vm_id, &key)
+        .ok_or(Status::NotFound)?;
     write_u32(c, rcas, cas)?;
     return_bytes(c, &value, rp, rl)
 }

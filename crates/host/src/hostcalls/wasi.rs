@@ -26,14 +26,52 @@ const CHARACTER_DEVICE: u8 = 2;
 
 /// Every WASI preview 1 function, all linked.
 pub(crate) const WASI_FUNCTIONS: &[&str] = &[
-    "args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get", "clock_time_get",
-    "fd_advise", "fd_allocate", "fd_close", "fd_datasync", "fd_fdstat_get", "fd_fdstat_set_flags",
-    "fd_fdstat_set_rights", "fd_filestat_get", "fd_filestat_set_size", "fd_filestat_set_times", "fd_pread",
-    "fd_prestat_get", "fd_prestat_dir_name", "fd_pwrite", "fd_read", "fd_readdir", "fd_renumber", "fd_seek",
-    "fd_sync", "fd_tell", "fd_write", "path_create_directory", "path_filestat_get", "path_filestat_set_times",
-    "path_link", "path_open", "path_readlink", "path_remove_directory", "path_rename", "path_symlink",
-    "path_unlink_file", "poll_oneoff", "proc_exit", "proc_raise", "sched_yield", "random_get", "sock_accept",
-    "sock_recv", "sock_send", "sock_shutdown",
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "clock_res_get",
+    "clock_time_get",
+    "fd_advise",
+    "fd_allocate",
+    "fd_close",
+    "fd_datasync",
+    "fd_fdstat_get",
+    "fd_fdstat_set_flags",
+    "fd_fdstat_set_rights",
+    "fd_filestat_get",
+    "fd_filestat_set_size",
+    "fd_filestat_set_times",
+    "fd_pread",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "fd_pwrite",
+    "fd_read",
+    "fd_readdir",
+    "fd_renumber",
+    "fd_seek",
+    "fd_sync",
+    "fd_tell",
+    "fd_write",
+    "path_create_directory",
+    "path_filestat_get",
+    "path_filestat_set_times",
+    "path_link",
+    "path_open",
+    "path_readlink",
+    "path_remove_directory",
+    "path_rename",
+    "path_symlink",
+    "path_unlink_file",
+    "poll_oneoff",
+    "proc_exit",
+    "proc_raise",
+    "sched_yield",
+    "random_get",
+    "sock_accept",
+    "sock_recv",
+    "sock_send",
+    "sock_shutdown",
 ];
 
 fn is_stdio(fd: u32) -> bool {
@@ -65,33 +103,71 @@ pub(crate) fn add_sandboxed_stdio(linker: &mut Linker<HostState>) -> wasmtime::R
 }
 
 fn add_module(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Result<()> {
-    linker.func_wrap(m, "fd_write", |mut c: C<'_>, fd: u32, iovs: u32, n: u32, ret: u32| {
-        errno(fd_write(&mut c, fd, iovs, n, ret))
-    })?;
-    linker.func_wrap(m, "fd_read", |mut c: C<'_>, fd: u32, _iovs: u32, _n: u32, ret: u32| {
-        // stdin is empty: every read is at its end.
-        errno(if fd == 0 { write_u32(&mut c, ret, 0).map(|()| SUCCESS) } else { Ok(BADF) })
-    })?;
-    linker.func_wrap(m, "fd_pread", |_: C<'_>, fd: u32, _: u32, _: u32, _: u64, _: u32| {
+    linker.func_wrap(
+        m,
+        "fd_write",
+        |mut c: C<'_>, fd: u32, iovs: u32, n: u32, ret: u32| {
+            errno(fd_write(&mut c, fd, iovs, n, ret))
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "fd_read",
+        |mut c: C<'_>, fd: u32, _iovs: u32, _n: u32, ret: u32| {
+            // stdin is empty: every read is at its end.
+            errno(if fd == 0 {
+                write_u32(&mut c, ret, 0).map(|()| SUCCESS)
+            } else {
+                Ok(BADF)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "fd_pread",
+        |_: C<'_>, fd: u32, _: u32, _: u32, _: u64, _: u32| Ok(stdio_or_badf(fd, SPIPE)),
+    )?;
+    linker.func_wrap(
+        m,
+        "fd_pwrite",
+        |_: C<'_>, fd: u32, _: u32, _: u32, _: u64, _: u32| Ok(stdio_or_badf(fd, SPIPE)),
+    )?;
+    linker.func_wrap(m, "fd_seek", |_: C<'_>, fd: u32, _: i64, _: u32, _: u32| {
         Ok(stdio_or_badf(fd, SPIPE))
     })?;
-    linker.func_wrap(m, "fd_pwrite", |_: C<'_>, fd: u32, _: u32, _: u32, _: u64, _: u32| {
-        Ok(stdio_or_badf(fd, SPIPE))
+    linker.func_wrap(m, "fd_close", |_: C<'_>, fd: u32| {
+        Ok(stdio_or_badf(fd, SUCCESS))
     })?;
-    linker.func_wrap(m, "fd_seek", |_: C<'_>, fd: u32, _: i64, _: u32, _: u32| Ok(stdio_or_badf(fd, SPIPE)))?;
-    linker.func_wrap(m, "fd_close", |_: C<'_>, fd: u32| Ok(stdio_or_badf(fd, SUCCESS)))?;
-    linker.func_wrap(m, "fd_sync", |_: C<'_>, fd: u32| Ok(stdio_or_badf(fd, SUCCESS)))?;
-    linker.func_wrap(m, "fd_datasync", |_: C<'_>, fd: u32| Ok(stdio_or_badf(fd, SUCCESS)))?;
-    linker.func_wrap(m, "fd_advise", |_: C<'_>, fd: u32, _: u64, _: u64, _: u32| Ok(stdio_or_badf(fd, SPIPE)))?;
-    linker.func_wrap(m, "fd_filestat_set_size", |_: C<'_>, fd: u32, _: u64| Ok(stdio_or_badf(fd, INVAL)))?;
-    linker.func_wrap(m, "fd_filestat_set_times", |_: C<'_>, fd: u32, _: u64, _: u64, _: u32| {
-        Ok(stdio_or_badf(fd, NOTSUP))
+    linker.func_wrap(m, "fd_sync", |_: C<'_>, fd: u32| {
+        Ok(stdio_or_badf(fd, SUCCESS))
     })?;
-    linker.func_wrap(m, "fd_readdir", |_: C<'_>, fd: u32, _: u32, _: u32, _: u64, _: u32| {
-        Ok(stdio_or_badf(fd, NOTDIR))
+    linker.func_wrap(m, "fd_datasync", |_: C<'_>, fd: u32| {
+        Ok(stdio_or_badf(fd, SUCCESS))
     })?;
+    linker.func_wrap(
+        m,
+        "fd_advise",
+        |_: C<'_>, fd: u32, _: u64, _: u64, _: u32| Ok(stdio_or_badf(fd, SPIPE)),
+    )?;
+    linker.func_wrap(m, "fd_filestat_set_size", |_: C<'_>, fd: u32, _: u64| {
+        Ok(stdio_or_badf(fd, INVAL))
+    })?;
+    linker.func_wrap(
+        m,
+        "fd_filestat_set_times",
+        |_: C<'_>, fd: u32, _: u64, _: u64, _: u32| Ok(stdio_or_badf(fd, NOTSUP)),
+    )?;
+    linker.func_wrap(
+        m,
+        "fd_readdir",
+        |_: C<'_>, fd: u32, _: u32, _: u32, _: u64, _: u32| Ok(stdio_or_badf(fd, NOTDIR)),
+    )?;
     linker.func_wrap(m, "fd_renumber", |_: C<'_>, from: u32, to: u32| {
-        Ok(if is_stdio(from) && is_stdio(to) { NOTSUP } else { BADF })
+        Ok(if is_stdio(from) && is_stdio(to) {
+            NOTSUP
+        } else {
+            BADF
+        })
     })?;
     linker.func_wrap(m, "fd_fdstat_get", |mut c: C<'_>, fd: u32, buf: u32| {
         if !is_stdio(fd) {
@@ -124,17 +200,29 @@ fn add_module(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Result<()> {
         })?;
     }
     add_path_functions(linker, m)?;
-    linker.func_wrap(m, "poll_oneoff", |mut c: C<'_>, input: u32, output: u32, n: u32, ret: u32| {
-        errno(poll_oneoff(&mut c, input, output, n, ret))
-    })?;
+    linker.func_wrap(
+        m,
+        "poll_oneoff",
+        |mut c: C<'_>, input: u32, output: u32, n: u32, ret: u32| {
+            errno(poll_oneoff(&mut c, input, output, n, ret))
+        },
+    )?;
     Ok(())
 }
 
 /// With no preopened directory every path call names a descriptor that is not a directory.
 fn add_path_functions(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Result<()> {
     let none = |fd: u32| Ok(stdio_or_badf(fd, NOTDIR));
-    linker.func_wrap(m, "path_create_directory", move |_: C<'_>, fd: u32, _: u32, _: u32| none(fd))?;
-    linker.func_wrap(m, "path_filestat_get", move |_: C<'_>, fd: u32, _: u32, _: u32, _: u32, _: u32| none(fd))?;
+    linker.func_wrap(
+        m,
+        "path_create_directory",
+        move |_: C<'_>, fd: u32, _: u32, _: u32| none(fd),
+    )?;
+    linker.func_wrap(
+        m,
+        "path_filestat_get",
+        move |_: C<'_>, fd: u32, _: u32, _: u32, _: u32, _: u32| none(fd),
+    )?;
     linker.func_wrap(
         m,
         "path_filestat_set_times",
@@ -148,21 +236,35 @@ fn add_path_functions(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Resu
     linker.func_wrap(
         m,
         "path_open",
-        move |_: C<'_>, fd: u32, _: u32, _: u32, _: u32, _: u32, _: u64, _: u64, _: u32, _: u32| none(fd),
+        move |_: C<'_>, fd: u32, _: u32, _: u32, _: u32, _: u32, _: u64, _: u64, _: u32, _: u32| {
+            none(fd)
+        },
     )?;
     linker.func_wrap(
         m,
         "path_readlink",
         move |_: C<'_>, fd: u32, _: u32, _: u32, _: u32, _: u32, _: u32| none(fd),
     )?;
-    linker.func_wrap(m, "path_remove_directory", move |_: C<'_>, fd: u32, _: u32, _: u32| none(fd))?;
+    linker.func_wrap(
+        m,
+        "path_remove_directory",
+        move |_: C<'_>, fd: u32, _: u32, _: u32| none(fd),
+    )?;
     linker.func_wrap(
         m,
         "path_rename",
         move |_: C<'_>, fd: u32, _: u32, _: u32, _: u32, _: u32, _: u32| none(fd),
     )?;
-    linker.func_wrap(m, "path_symlink", move |_: C<'_>, _: u32, _: u32, fd: u32, _: u32, _: u32| none(fd))?;
-    linker.func_wrap(m, "path_unlink_file", move |_: C<'_>, fd: u32, _: u32, _: u32| none(fd))?;
+    linker.func_wrap(
+        m,
+        "path_symlink",
+        move |_: C<'_>, _: u32, _: u32, fd: u32, _: u32, _: u32| none(fd),
+    )?;
+    linker.func_wrap(
+        m,
+        "path_unlink_file",
+        move |_: C<'_>, fd: u32, _: u32, _: u32| none(fd),
+    )?;
     Ok(())
 }
 
@@ -173,7 +275,12 @@ fn fd_write(c: &mut C<'_>, fd: u32, iovs: u32, n: u32, ret: u32) -> Result<i32, 
         0 => return Ok(BADF),
         _ => return Ok(BADF),
     };
-    let table = read(c, iovs, n.checked_mul(8).ok_or(wasmgate_abi::Status::InvalidMemoryAccess)?)?;
+    let table = read(
+        c,
+        iovs,
+        n.checked_mul(8)
+            .ok_or(wasmgate_abi::Status::InvalidMemoryAccess)?,
+    )?;
     let mut text = Vec::new();
     for iov in table.chunks_exact(8) {
         let ptr = u32::from_le_bytes([iov[0], iov[1], iov[2], iov[3]]);
@@ -195,7 +302,12 @@ fn poll_oneoff(c: &mut C<'_>, input: u32, output: u32, n: u32, ret: u32) -> Resu
     if n == 0 {
         return Ok(INVAL);
     }
-    let subs = read(c, input, n.checked_mul(48).ok_or(wasmgate_abi::Status::InvalidMemoryAccess)?)?;
+    let subs = read(
+        c,
+        input,
+        n.checked_mul(48)
+            .ok_or(wasmgate_abi::Status::InvalidMemoryAccess)?,
+    )?;
     let mut events = Vec::with_capacity(n as usize * 32);
     for sub in subs.chunks_exact(48) {
         let mut event = [0u8; 32];

@@ -1,0 +1,123 @@
+//! Bad input gets a clear one-line error and a non-zero exit: a missing plugin, a file that
+//! is not wasm, a module without an ABI marker, a configuration that is neither JSON nor
+//! YAML, a plugin that rejects its configuration.
+
+mod common;
+
+use common::Running;
+use wasmgate_testkit::examples::{example, Lang};
+
+fn start_error(args: &[&str]) -> String {
+    match Running::try_start(args) {
+        Ok(_) => panic!("wasmgate started with {args:?}"),
+        Err(e) => e,
+    }
+}
+
+fn error_line(output: &str) -> String {
+    let start = output
+        .find("error: ")
+        .unwrap_or_else(|| panic!("no error line in {output}"));
+    let line = output[start..].lines().next().unwrap_or_default();
+    assert!(
+        !line.contains("os error 2): No such"),
+        "repeated cause: {line}"
+    );
+    line.to_string()
+}
+
+fn scratch(name: &str, contents: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("wasmgate-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_missing_plugin_file() {
+    let out = start_error(&["--plugin", "/no/such/main.wasm", "--upstream", "echo"]);
+    assert!(
+        error_line(&out).contains("cannot read plugin /no/such/main.wasm"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_wasm() {
+    let file = scratch("notwasm.wasm", b"hello");
+    let out = start_error(&["--plugin", &file, "--upstream", "echo"]);
+    assert!(
+        error_line(&out).contains("is not a valid WebAssembly module"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_module_without_an_abi_marker() {
+    let module = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+             (func (export "proxy_on_memory_allocate") (param i32) (result i32) i32.const 0)
+             (func (export "proxy_abi_version_9_9_9")))"#,
+    )
+    .unwrap();
+    let file = scratch("nomarker.wasm", &module);
+    let out = start_error(&["--plugin", &file, "--upstream", "echo"]);
+    let line = error_line(&out);
+    assert!(
+        line.contains("missing or unknown Proxy-Wasm ABI version"),
+        "{out}"
+    );
+    assert!(line.contains("proxy_abi_version_9_9_9"), "{out}");
+}
+
+#[test]
+fn a_config_that_is_not_json_or_yaml() {
+    let plugin = example(Lang::Rust, "hello").display().to_string();
+    let config = scratch("bad.yaml", b"mockEnable: [true\n");
+    let out = start_error(&[
+        "--plugin",
+        &plugin,
+        "--config",
+        &config,
+        "--upstream",
+        "echo",
+    ]);
+    let line = error_line(&out);
+    assert!(line.contains("bad.yaml is not JSON or YAML"), "{out}");
+    assert!(line.contains("line"), "{out}");
+}
+
+#[test]
+fn a_config_the_plugin_rejects() {
+    let plugin = example(Lang::Go, "http-call").display().to_string();
+    let out = start_error(&[
+        "--plugin",
+        &plugin,
+        "--config-json",
+        r#"{"serviceSource":"nope"}"#,
+        "--upstream",
+        "echo",
+    ]);
+    assert!(
+        error_line(&out).contains("rejected its configuration"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_config_before_any_plugin() {
+    let plugin = example(Lang::Rust, "hello").display().to_string();
+    let out = start_error(&[
+        "--config-json",
+        "{}",
+        "--plugin",
+        &plugin,
+        "--upstream",
+        "echo",
+    ]);
+    assert!(
+        error_line(&out).contains("comes before any --plugin"),
+        "{out}"
+    );
+}

@@ -1,0 +1,257 @@
+//! `wasmgate run` with real HTTP: the example plugins (Go and Rust) in front of a real
+//! upstream, callouts to a real service, and faults that fail one request only.
+
+mod common;
+
+use common::{dead_address, fixed_upstream, Running};
+use wasmgate_testkit::examples::{example, Lang};
+
+fn wasm(lang: Lang, name: &str) -> String {
+    example(lang, name).display().to_string()
+}
+
+#[test]
+fn hello_in_go_and_rust_adds_its_header_or_answers_itself() {
+    for lang in [Lang::Go, Lang::Rust] {
+        let plugin = wasm(lang, "hello");
+        let gateway = Running::start(&[
+            "--plugin",
+            &plugin,
+            "--config-json",
+            r#"{"mockEnable": false}"#,
+            "--upstream",
+            "echo",
+        ]);
+        let response = gateway.get("/anything", &[]);
+        assert_eq!(response.status, 200, "{lang:?}: {}", response.text());
+        assert_eq!(
+            response.upstream_header("hello").as_deref(),
+            Some("world"),
+            "{lang:?}"
+        );
+        assert_eq!(response.echoed()["path"], "/anything");
+
+        let dir = tempdir();
+        let config = dir.join("config.yaml");
+        std::fs::write(&config, "mockEnable: true\n").unwrap();
+        let gateway = Running::start(&[
+            "--plugin",
+            &plugin,
+            "--config",
+            config.to_str().unwrap(),
+            "--upstream",
+            "echo",
+        ]);
+        let response = gateway.get("/", &[]);
+        assert_eq!(response.status, 200, "{lang:?}");
+        assert_eq!(response.text(), "hello world", "{lang:?}");
+    }
+}
+
+#[test]
+fn http_call_in_go_and_rust_copies_the_token_and_fails_with_500_when_the_service_is_down() {
+    let token_service = fixed_upstream(200, &[("x-token", "tok-123")], "");
+    let down = dead_address();
+    let go_config = r#"{"serviceSource": "dns", "serviceName": "auth", "servicePort": 8080, "domain": "auth.local", "path": "/token"}"#;
+    let rust_config = r#"{"cluster": "outbound|8080||auth.dns", "path": "/token"}"#;
+    for (lang, config) in [(Lang::Go, go_config), (Lang::Rust, rust_config)] {
+        let plugin = wasm(lang, "http-call");
+        let up = format!("outbound|8080||auth.dns={token_service}");
+        let gateway = Running::start(&[
+            "--plugin",
+            &plugin,
+            "--config-json",
+            config,
+            "--upstream",
+            "echo",
+            "--cluster",
+            &up,
+        ]);
+        let response = gateway.get("/api", &[]);
+        assert_eq!(response.status, 200, "{lang:?}: {}", response.text());
+        assert_eq!(
+            response.upstream_header("x-token").as_deref(),
+            Some("tok-123"),
+            "{lang:?}"
+        );
+
+        let down_cluster = format!("outbound|8080||auth.dns={down}");
+        let gateway = Running::start(&[
+            "--plugin",
+            &plugin,
+            "--config-json",
+            config,
+            "--upstream",
+            "echo",
+            "--cluster",
+            &down_cluster,
+        ]);
+        let response = gateway.get("/api", &[]);
+        assert_eq!(response.status, 500, "{lang:?}");
+        assert_eq!(response.text(), "http call failed", "{lang:?}");
+    }
+}
+
+#[test]
+fn a_chain_runs_in_order_and_both_directions() {
+    let hello = wasm(Lang::Go, "hello");
+    let minimal = wasm(Lang::Rust, "minimal");
+    let gateway = Running::start(&[
+        "--plugin",
+        &hello,
+        "--config-json",
+        "{}",
+        "--plugin",
+        &minimal,
+        "--upstream",
+        "echo",
+    ]);
+    let response = gateway.request(
+        "POST",
+        "/post",
+        &[("content-type", "text/plain")],
+        b"payload",
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("x-minimal"), Some("1"));
+    assert_eq!(response.upstream_header("hello").as_deref(), Some("world"));
+    assert_eq!(response.upstream_header("x-minimal").as_deref(), Some("1"));
+    assert_eq!(response.echoed()["body"], "payload");
+}
+
+#[test]
+fn abi_probe_bodies_and_properties_over_real_http() {
+    let probe = wasm(Lang::Rust, "abi-probe");
+    let gateway = Running::start(&[
+        "--plugin",
+        &probe,
+        "--upstream",
+        "echo",
+        "--route-name",
+        "r1",
+        "--cluster-name",
+        "outbound|80||svc.dns",
+    ]);
+    let response = gateway.request("POST", "/p?q=1", &[("x-probe", "body")], b"original body");
+    assert_eq!(response.status, 200);
+    let text = response.text();
+    let echoed = text
+        .strip_suffix("-tail")
+        .unwrap_or_else(|| panic!("no -tail: {text}"));
+    let echoed: serde_json::Value = serde_json::from_str(echoed).unwrap();
+    assert_eq!(echoed["body"], "replaced");
+    assert_eq!(
+        response.header("content-length"),
+        Some(response.body.len().to_string().as_str())
+    );
+
+    let response = gateway.get("/props", &[("x-probe", "props"), ("user-agent", "t/1")]);
+    assert_eq!(
+        response.upstream_header("x-prop-route_name").as_deref(),
+        Some("r1")
+    );
+    assert_eq!(
+        response.upstream_header("x-prop-cluster_name").as_deref(),
+        Some("outbound|80||svc.dns")
+    );
+    assert_eq!(
+        response.upstream_header("x-prop-request.path").as_deref(),
+        Some("/props")
+    );
+    assert_eq!(
+        response
+            .upstream_header("x-prop-request.headers.user-agent")
+            .as_deref(),
+        Some("t/1")
+    );
+    assert!(response
+        .upstream_header("x-prop-source.address")
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+
+    let response = gateway.get("/", &[("x-probe", "local-reply")]);
+    assert_eq!(response.status, 418);
+    assert_eq!(response.header("x-local"), Some("yes"));
+    assert_eq!(response.text(), "teapot");
+}
+
+#[test]
+fn faults_fail_one_request_and_the_gateway_keeps_serving() {
+    let faults = wasm(Lang::Rust, "faults");
+    let gateway = Running::start(&[
+        "--plugin",
+        &faults,
+        "--upstream",
+        "echo",
+        "--call-timeout-ms",
+        "200",
+        "--memory-limit-mb",
+        "64",
+        "--workers",
+        "1",
+    ]);
+    for fault in ["trap", "loop", "oom"] {
+        let response = gateway.get("/", &[("x-fault", fault)]);
+        assert_eq!(response.status, 500, "{fault}: {}", response.text());
+        let response = gateway.get("/", &[]);
+        assert_eq!(response.status, 200, "after {fault}: {}", response.text());
+    }
+    let response = gateway.get("/", &[("x-fault", "oob")]);
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.upstream_header("x-oob-status").as_deref(),
+        Some("6")
+    );
+    let log = gateway.stderr.lock().unwrap().clone();
+    assert!(
+        log.contains("plugin faults crashed in proxy_on_request_headers"),
+        "{log}"
+    );
+    assert!(log.contains("time limit"), "{log}");
+    assert!(log.contains("memory limit"), "{log}");
+}
+
+#[test]
+fn fail_open_passes_the_request_on() {
+    let faults = wasm(Lang::Rust, "faults");
+    let gateway = Running::start(&["--plugin", &faults, "--upstream", "echo", "--fail-open"]);
+    let response = gateway.get("/", &[("x-fault", "trap")]);
+    assert_eq!(response.status, 200, "{}", response.text());
+}
+
+#[test]
+fn upstream_down_is_a_503_that_plugins_still_see() {
+    let minimal = wasm(Lang::Rust, "minimal");
+    let down = format!("http://{}", dead_address());
+    let gateway = Running::start(&["--plugin", &minimal, "--upstream", &down]);
+    let response = gateway.get("/", &[]);
+    assert_eq!(response.status, 503);
+    assert_eq!(response.header("x-minimal"), Some("1"));
+}
+
+#[test]
+fn ctrl_c_stops_cleanly() {
+    let minimal = wasm(Lang::Rust, "minimal");
+    let mut gateway = Running::start(&["--plugin", &minimal, "--upstream", "echo"]);
+    assert_eq!(gateway.get("/", &[]).status, 200);
+    let pid = gateway.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = gateway.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+fn tempdir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "wasmgate-cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
