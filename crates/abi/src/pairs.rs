@@ -17,6 +17,9 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// A decoded header map: ordered (name, value) byte pairs.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Encodes pairs into the wire format.
 pub fn encode<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
     let data: usize = pairs
@@ -39,7 +42,7 @@ pub fn encode<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
 }
 
 /// Decodes the wire format. An empty buffer (or a lone `0x00`) is the empty map.
-pub fn decode(buf: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DecodeError> {
+pub fn decode(buf: &[u8]) -> Result<Pairs, DecodeError> {
     if buf.len() < 4 {
         return if buf.iter().all(|b| *b == 0) {
             Ok(Vec::new())

@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run plugins in front of an HTTP service.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Show what a plugin .wasm declares and whether wasmgate provides what it imports.
     Inspect(inspect::InspectArgs),
     /// Run an HTTP service that answers with what it received (as JSON).
@@ -37,7 +37,7 @@ fn main() {
                 .subcommand_matches("run")
                 .cloned()
                 .unwrap_or_default();
-            run::run(args, &run_matches)
+            run::run(*args, &run_matches)
         }
         Command::Inspect(args) => inspect::inspect(args),
         Command::Echo(args) => run::echo(args),

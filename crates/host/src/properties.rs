@@ -155,9 +155,14 @@ mod tests {
 
     #[test]
     fn request_properties_come_from_headers() {
-        let mut stream = HttpStream::default();
-        stream.request_headers =
-            HeaderMap::from_pairs(&[(":path", "/a/b?x=1"), (":method", "GET"), ("X-Foo", "bar")]);
+        let stream = HttpStream {
+            request_headers: HeaderMap::from_pairs(&[
+                (":path", "/a/b?x=1"),
+                (":method", "GET"),
+                ("X-Foo", "bar"),
+            ]),
+            ..HttpStream::default()
+        };
         let s = scope(&stream);
         assert_eq!(
             resolve(&s, &[b"request", b"path"]),

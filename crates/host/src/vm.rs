@@ -92,6 +92,8 @@ pub enum StreamSignal {
 }
 
 type HeaderFn = TypedFunc<(u32, u32, u32), u32>;
+type HttpCallResponseFn = TypedFunc<(u32, u32, u32, u32, u32), ()>;
+type RedisCallResponseFn = TypedFunc<(u32, u32, i32, i32), ()>;
 type LegacyHeaderFn = TypedFunc<(u32, u32), u32>;
 
 enum HeaderCallback {
@@ -114,8 +116,8 @@ struct Exports {
     log: Option<TypedFunc<u32, ()>>,
     delete: Option<TypedFunc<u32, ()>>,
     tick: Option<TypedFunc<u32, ()>>,
-    http_call_response: Option<TypedFunc<(u32, u32, u32, u32, u32), ()>>,
-    redis_call_response: Option<TypedFunc<(u32, u32, i32, i32), ()>>,
+    http_call_response: Option<HttpCallResponseFn>,
+    redis_call_response: Option<RedisCallResponseFn>,
     queue_ready: Option<TypedFunc<(u32, u32), ()>>,
 }
 

@@ -121,8 +121,8 @@ impl Walk {
         let info = self.stream_info(connection);
         let has_body = !self.message.request_body.is_empty();
         for index in 0..self.worker.slots.len() {
-            if let Err(response) = self.open(index, &info) {
-                return response;
+            if !self.open(index, &info) {
+                return plain(http::StatusCode::INTERNAL_SERVER_ERROR, "plugin failed");
             }
             match self
                 .phase(self.actives.len() - 1, Phase::RequestHeaders, !has_body)
@@ -167,8 +167,8 @@ impl Walk {
     }
 
     /// Creates the stream of plugin `index`. A plugin that cannot is skipped when it
-    /// fails open, and fails the request otherwise.
-    fn open(&mut self, index: usize, info: &StreamInfo) -> Result<(), http::Response<Full<Bytes>>> {
+    /// fails open; otherwise the request fails (false).
+    fn open(&mut self, index: usize, info: &StreamInfo) -> bool {
         let slot = self.worker.slots[index].clone();
         let created = {
             let mut s = slot.borrow_mut();
@@ -188,18 +188,16 @@ impl Walk {
                     id,
                     generation,
                 });
-                Ok(())
+                true
             }
-            Err((e, true)) => {
-                tracing::error!(request_id = %self.request_id, "{e} (fail-open: skipping it)");
-                Ok(())
-            }
-            Err((e, false)) => {
-                tracing::error!(request_id = %self.request_id, "{e}");
-                Err(plain(
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "plugin failed",
-                ))
+            Err((e, fail_open)) => {
+                let skip = if fail_open {
+                    " (fail-open: skipping it)"
+                } else {
+                    ""
+                };
+                tracing::error!(request_id = %self.request_id, "{e}{skip}");
+                fail_open
             }
         }
     }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: installs what is missing, builds the example plugins
+# (Rust with cargo, Go with `GOOS=wasip1 go build`, modules from the Go module proxy), checks
+# formatting and lints, and runs the workspace's tests.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+source scripts/lib.sh
+
+ensure_tools
+export WASMGATE_CACHE_DIR="$repo/target/wasmgate-cache"
+echo "==> example plugins"
+build_plugins
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "==> cargo test"
+cargo test --workspace
