@@ -135,13 +135,13 @@ fn cache_path(runtime: &Runtime, dir: &Path, sha256: &str) -> PathBuf {
 }
 
 fn load_cached(runtime: &Runtime, file: &Path) -> Option<Module> {
-    if !file.is_file() {
-        return None;
-    }
+    // Read into memory rather than map the file: a cache file truncated under a running
+    // gateway must not take the process down.
+    let bytes = std::fs::read(file).ok()?;
     // SAFETY: the file was written by `Module::serialize` of this same engine
     // configuration (its name carries the engine's compatibility hash), into a
     // directory of this user's; wasmtime re-checks the header and rejects a mismatch.
-    match unsafe { Module::deserialize_file(runtime.engine(), file) } {
+    match unsafe { Module::deserialize(runtime.engine(), &bytes) } {
         Ok(module) => Some(module),
         Err(e) => {
             tracing::warn!("ignoring unusable cached module {}: {e}", file.display());
