@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the Rust test plugins (examples/rust, stock proxy-wasm SDK) and copy
+# Build the Rust test plugins (examples/rust: stock proxy-wasm SDK and wasmgate-sdk) and copy
 # each one to OUTDIR/<crate-name>.wasm.
 #
 # Usage: scripts/build-rust-plugins.sh OUTDIR
@@ -15,7 +15,7 @@ fi
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 workspace="$repo/examples/rust"
 target=wasm32-wasip1
-plugins=(hello http-call minimal faults abi-probe)
+plugins=(hello http-call minimal faults abi-probe sdk-hello sdk-probe sdk-http-call)
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target/examples}"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
@@ -39,5 +39,5 @@ for name in "${plugins[@]}"; do
     src="$CARGO_TARGET_DIR/$target/release/${name//-/_}.wasm"
     dst="$outdir/$name.wasm"
     cp "$src" "$dst"
-    printf '%-10s %8d bytes  %s\n' "$name" "$(wc -c <"$dst")" "$dst"
+    printf '%-24s %8d bytes  %s\n' "$name" "$(wc -c <"$dst")" "$dst"
 done

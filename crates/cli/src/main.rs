@@ -50,7 +50,7 @@ fn main() {
 
 /// The error and its causes on one line, each cause once (library errors often name their
 /// cause in their own message already).
-fn one_line(error: &anyhow::Error) -> String {
+pub(crate) fn one_line(error: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in error.chain().map(|e| e.to_string()) {
         if line.ends_with(&cause) {

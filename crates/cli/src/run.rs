@@ -1,24 +1,27 @@
 //! `wasmgate run` and `wasmgate echo`: start the gateway (or the echo service), print where
 //! it listens, and stop cleanly on Ctrl-C or SIGTERM.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use clap::{ArgMatches, Args};
 use wasmgate_host::abi::LogLevel;
 use wasmgate_proxy::echo::EchoServer;
-use wasmgate_proxy::{Gateway, GatewayConfig};
+use wasmgate_proxy::{ClusterSpec, Gateway, GatewayConfig};
 
 use crate::plugin_args::plugin_chain;
 
 /// Arguments of `wasmgate run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
+    /// A gateway configuration file (wasmgate.yaml): listeners, clusters, routes, plugins.
+    /// It is reloaded on SIGHUP and when it or a plugin file changes.
+    #[arg(short = 'c', long = "config-file", value_name = "YAML", conflicts_with_all = ["plugin", "upstream"])]
+    config_file: Option<PathBuf>,
     /// A plugin .wasm; repeat for a chain, in request order.
-    #[arg(long = "plugin", id = "plugin", value_name = "WASM", required = true)]
+    #[arg(long = "plugin", id = "plugin", value_name = "WASM")]
     plugin: Vec<PathBuf>,
     /// The configuration (YAML or JSON file) of the --plugin before it.
     #[arg(long = "config", id = "config", value_name = "FILE")]
@@ -28,7 +31,7 @@ pub struct RunArgs {
     config_json: Vec<String>,
     /// Where requests go: http://HOST:PORT, or `echo` for a built-in echo service.
     #[arg(long, value_name = "URL")]
-    upstream: String,
+    upstream: Option<String>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:10000")]
     listen: SocketAddr,
@@ -104,24 +107,19 @@ fn init_logging(level: LogLevel) {
 /// `wasmgate run`.
 pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
     init_logging(args.log_level);
-    let plugins = plugin_chain(matches, args.fail_open)?;
-    let (upstream, _echo) = upstream(&args.upstream)?;
-    let mut config = GatewayConfig::new(upstream.clone());
-    config.listen = args.listen;
-    config.plugins = plugins;
-    config.clusters = clusters(&args.clusters)?;
-    if let Some(workers) = args.workers {
-        config.workers = workers.max(1);
-    }
-    config.route_name = args.route_name;
-    config.cluster_name = args.cluster_name;
-    config.log_level = args.log_level;
-    config.limits.memory = args.memory_limit_mb << 20;
-    config.limits.call_timeout = Duration::from_millis(args.call_timeout_ms);
-    if args.no_cache {
-        config.cache_dir = None;
-    }
+    let (config, _echo, upstream) = match &args.config_file {
+        Some(file) => (
+            wasmgate_proxy::file::load(file)?,
+            None,
+            "routes of the file".to_string(),
+        ),
+        None => {
+            let (config, echo, upstream) = flags_config(&args, matches)?;
+            (config, echo, upstream)
+        }
+    };
     let names: Vec<String> = config.plugins.iter().map(|p| p.name.clone()).collect();
+    let watched = watched_files(args.config_file.as_deref(), &config);
     let gateway = Gateway::start(config)?;
     println!(
         "wasmgate listening on http://{} -> {} (plugins: {})",
@@ -129,11 +127,141 @@ pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
         upstream,
         names.join(", ")
     );
+    if let Some(admin) = gateway.admin_addr() {
+        println!("admin on http://{admin} (/metrics, /healthz, /ready)");
+    }
     println!("try: curl -i http://{}/anything", gateway.local_addr());
-    wait_for_stop()?;
+    serve_until_stopped(&gateway, args.config_file.as_deref(), watched)?;
     gateway.shutdown();
     println!("wasmgate stopped");
     Ok(())
+}
+
+/// The configuration `--plugin … --upstream …` describe.
+fn flags_config(
+    args: &RunArgs,
+    matches: &ArgMatches,
+) -> Result<(GatewayConfig, Option<EchoServer>, String)> {
+    let Some(upstream_arg) = &args.upstream else {
+        bail!("give --upstream URL (or echo) with --plugin, or a configuration file with -c wasmgate.yaml");
+    };
+    let plugins = plugin_chain(matches, args.fail_open)?;
+    if plugins.is_empty() {
+        bail!("give at least one --plugin WASM, or a configuration file with -c wasmgate.yaml");
+    }
+    let (upstream, echo) = upstream(upstream_arg)?;
+    let authority = upstream
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let mut config =
+        GatewayConfig::single_upstream(&authority, &args.route_name, &args.cluster_name);
+    config.listen = args.listen;
+    config.plugins = plugins;
+    config.clusters.extend(clusters(&args.clusters)?);
+    if let Some(workers) = args.workers {
+        config.workers = workers.max(1);
+    }
+    config.log_level = args.log_level;
+    config.limits.memory = args.memory_limit_mb << 20;
+    config.limits.call_timeout = Duration::from_millis(args.call_timeout_ms);
+    if args.no_cache {
+        config.cache_dir = None;
+    }
+    Ok((config, echo, upstream.to_string()))
+}
+
+/// The configuration file and the plugin files it names, with their modification times.
+fn watched_files(
+    file: Option<&Path>,
+    config: &GatewayConfig,
+) -> Vec<(PathBuf, Option<SystemTime>)> {
+    let Some(file) = file else {
+        return Vec::new();
+    };
+    std::iter::once(file.to_path_buf())
+        .chain(config.plugins.iter().map(|p| p.wasm.clone()))
+        .map(|path| {
+            let modified = modified(&path);
+            (path, modified)
+        })
+        .collect()
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Serves until Ctrl-C or SIGTERM; reloads on SIGHUP and when a watched file changes.
+fn serve_until_stopped(
+    gateway: &Gateway,
+    file: Option<&Path>,
+    mut watched: Vec<(PathBuf, Option<SystemTime>)>,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        #[cfg(unix)]
+        let (mut term, mut hup) = {
+            use tokio::signal::unix::{signal, SignalKind};
+            (
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::hangup())?,
+            )
+        };
+        let mut poll = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            #[cfg(unix)]
+            let reload = tokio::select! {
+                result = tokio::signal::ctrl_c() => { result?; return Ok(()); }
+                _ = term.recv() => return Ok(()),
+                _ = hup.recv() => true,
+                _ = poll.tick() => changed(&mut watched),
+            };
+            #[cfg(not(unix))]
+            let reload = tokio::select! {
+                result = tokio::signal::ctrl_c() => { result?; return Ok(()); }
+                _ = poll.tick() => changed(&mut watched),
+            };
+            if let (true, Some(file)) = (reload, file) {
+                reload_from(gateway, file, &mut watched);
+            }
+        }
+    })
+}
+
+/// Whether a watched file changed since the last look (and remembers the new times).
+fn changed(watched: &mut [(PathBuf, Option<SystemTime>)]) -> bool {
+    let mut any = false;
+    for (path, seen) in watched.iter_mut() {
+        let now = modified(path);
+        if now != *seen {
+            *seen = now;
+            any = true;
+        }
+    }
+    any
+}
+
+fn reload_from(gateway: &Gateway, file: &Path, watched: &mut Vec<(PathBuf, Option<SystemTime>)>) {
+    let loaded = wasmgate_proxy::file::load(file).map_err(anyhow::Error::from);
+    let result = loaded.and_then(|config| {
+        let files = watched_files(Some(file), &config);
+        gateway.reload(config)?;
+        Ok(files)
+    });
+    match result {
+        Ok(files) => {
+            *watched = files;
+            tracing::info!("reloaded {}", file.display());
+        }
+        Err(e) => tracing::error!(
+            "reload of {} refused, still serving the previous configuration: {}",
+            file.display(),
+            crate::one_line(&e)
+        ),
+    }
 }
 
 /// `wasmgate echo`.
@@ -160,7 +288,7 @@ fn upstream(text: &str) -> Result<(http::Uri, Option<EchoServer>)> {
     Ok((uri, None))
 }
 
-fn clusters(entries: &[String]) -> Result<HashMap<String, String>> {
+fn clusters(entries: &[String]) -> Result<Vec<ClusterSpec>> {
     entries
         .iter()
         .map(|entry| {
@@ -170,7 +298,11 @@ fn clusters(entries: &[String]) -> Result<HashMap<String, String>> {
             if !address.contains(':') {
                 bail!("--cluster {entry:?}: the address needs a port (HOST:PORT)");
             }
-            Ok((name.to_string(), address.to_string()))
+            Ok(ClusterSpec {
+                name: name.to_string(),
+                endpoints: vec![address.to_string()],
+                aliases: Vec::new(),
+            })
         })
         .collect()
 }

@@ -313,9 +313,11 @@ fn bench_callout(c: &mut Criterion) {
     );
     vm.finish_stream(id).unwrap();
 
-    c.bench_function("callout/round_trip", |b| {
+    let mut group = c.benchmark_group("callout");
+    group.bench_function("round_trip", |b| {
         b.iter(|| callout_request(&mut vm, &calls, &info, &req))
     });
+    group.finish();
 }
 
 criterion_group!(

@@ -4,7 +4,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Weak;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use tokio::sync::mpsc;
 use wasmgate_host::abi::Status;
 use wasmgate_host::{CalloutHandler, HttpCallout, HttpCalloutResponse, RedisCallout, RedisInit};
 
+use crate::config::ClusterSpec;
 use crate::convert;
 use crate::slot::Slot;
 
@@ -27,47 +29,87 @@ pub(crate) fn client() -> Client {
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
 }
 
-/// Cluster names plugins may call, resolved to `host:port`.
+/// The cluster table: names (and aliases) to endpoints, picked round robin. Plugins name
+/// clusters Higress's way (`outbound|PORT|SUBSET|FQDN`); such a name finds a cluster whose
+/// name or alias is the whole name, the FQDN, or the FQDN's service (`auth` in `auth.dns`),
+/// and a real domain with no cluster is the domain at that port.
 #[derive(Debug, Default)]
 pub struct Clusters {
-    by_name: HashMap<String, String>,
+    list: Vec<(ClusterSpec, AtomicUsize)>,
 }
 
+const REGISTRY_SUFFIXES: [&str; 6] = [
+    ".dns",
+    ".static",
+    ".nacos",
+    ".nacos-ext",
+    ".consul",
+    ".svc.cluster.local",
+];
+
 impl Clusters {
-    /// A table from names to `host:port`.
-    pub fn new(by_name: HashMap<String, String>) -> Self {
-        Clusters { by_name }
+    /// A table of clusters.
+    pub fn new(clusters: &[ClusterSpec]) -> Self {
+        Clusters {
+            list: clusters
+                .iter()
+                .map(|c| (c.clone(), AtomicUsize::new(0)))
+                .collect(),
+        }
     }
 
-    /// The address of a cluster: by name, or for `outbound|PORT|SUBSET|FQDN` with a real
-    /// domain (not `.dns`, `.static`, `.nacos`, `.consul`, …), the domain at that port.
-    pub fn resolve(&self, name: &str) -> Option<String> {
+    /// The cluster a name means, if any.
+    pub fn find(&self, name: &str) -> Option<&ClusterSpec> {
         let name = name.split('?').next().unwrap_or(name);
-        if let Some(address) = self.by_name.get(name) {
-            return Some(address.clone());
+        let mut candidates = vec![name.to_string()];
+        if let Some((port, fqdn)) = higress_name(name) {
+            candidates.push(fqdn.to_string());
+            candidates.push(format!("{fqdn}:{port}"));
+            let service = REGISTRY_SUFFIXES
+                .iter()
+                .find_map(|suffix| fqdn.strip_suffix(suffix))
+                .map(|rest| rest.split('.').next().unwrap_or(rest));
+            if let Some(service) = service {
+                candidates.push(service.to_string());
+            }
         }
-        let mut parts = name.split('|');
-        let (Some("outbound"), Some(port), Some(_subset), Some(fqdn), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return None;
-        };
-        let registry_suffix = [
-            ".dns",
-            ".static",
-            ".nacos",
-            ".nacos-ext",
-            ".consul",
-            ".svc.cluster.local",
-        ];
-        if registry_suffix.iter().any(|s| fqdn.ends_with(s)) || port.parse::<u16>().is_err() {
+        candidates.iter().find_map(|candidate| {
+            self.list
+                .iter()
+                .map(|(c, _)| c)
+                .find(|c| &c.name == candidate || c.aliases.contains(candidate))
+        })
+    }
+
+    /// The next endpoint (`host:port`) for a name, or `None` for an unknown cluster.
+    pub fn resolve(&self, name: &str) -> Option<String> {
+        if let Some(cluster) = self.find(name) {
+            let (_, next) = self.list.iter().find(|(c, _)| c.name == cluster.name)?;
+            let at = next.fetch_add(1, Ordering::Relaxed) % cluster.endpoints.len().max(1);
+            return cluster.endpoints.get(at).cloned();
+        }
+        let (port, fqdn) = higress_name(name.split('?').next().unwrap_or(name))?;
+        if REGISTRY_SUFFIXES.iter().any(|s| fqdn.ends_with(s)) {
             return None;
         }
         Some(format!("{fqdn}:{port}"))
+    }
+}
+
+/// The port and FQDN of `outbound|PORT|SUBSET|FQDN`.
+fn higress_name(name: &str) -> Option<(u16, &str)> {
+    let mut parts = name.split('|');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("outbound"), Some(port), Some(_subset), Some(fqdn), None) if !fqdn.is_empty() => {
+            Some((port.parse().ok()?, fqdn))
+        }
+        _ => None,
     }
 }
 
@@ -144,9 +186,11 @@ pub(crate) async fn serve(
     mut inbox: mpsc::UnboundedReceiver<Outbound>,
     client: Client,
 ) {
+    let pool = Rc::new(RedisPool::default());
     while let Some(call) = inbox.recv().await {
         let slot = slot.clone();
         let client = client.clone();
+        let pool = pool.clone();
         tokio::task::spawn_local(async move {
             match call {
                 Outbound::Http(generation, call, address) => {
@@ -158,10 +202,13 @@ pub(crate) async fn serve(
                 }
                 Outbound::Redis(generation, call, address, init) => {
                     let token = call.token;
-                    let (status, reply) = match redis_call(&call, &address, init.as_ref()).await {
+                    let (status, reply) = match pool.call(&call, &address, init.as_ref()).await {
                         Ok(reply) => (0, reply),
                         Err(e) => {
-                            tracing::warn!("Redis call to {} failed: {e}", call.upstream);
+                            tracing::warn!(
+                                "Redis call to {} ({address}) failed: {e}",
+                                call.upstream
+                            );
                             (1, Vec::new())
                         }
                     };
@@ -235,34 +282,62 @@ async fn http_call(
     }
 }
 
-/// Sends one RESP command (after AUTH and SELECT from the plugin's init) and reads one reply.
-async fn redis_call(
-    call: &RedisCallout,
-    address: &str,
-    init: Option<&RedisInit>,
-) -> Result<Vec<u8>, String> {
-    let timeout = Duration::from_millis(init.map(|i| i.timeout_ms).unwrap_or(1000).max(1) as u64);
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(address)
+/// Idle Redis connections of one worker, by address and credentials (AUTH and SELECT were
+/// sent when each was opened).
+#[derive(Default)]
+struct RedisPool {
+    idle: RefCell<HashMap<String, Vec<tokio::net::TcpStream>>>,
+}
+
+impl RedisPool {
+    /// Sends one RESP command and reads one reply, on a pooled connection.
+    async fn call(
+        &self,
+        call: &RedisCallout,
+        address: &str,
+        init: Option<&RedisInit>,
+    ) -> Result<Vec<u8>, String> {
+        let key = format!(
+            "{address}|{}",
+            init.map(|i| format!("{}|{}|{}", i.username, i.password, i.upstream))
+                .unwrap_or_default()
+        );
+        let timeout =
+            Duration::from_millis(init.map(|i| i.timeout_ms).unwrap_or(1000).max(1) as u64);
+        let pooled = self.idle.borrow_mut().get_mut(&key).and_then(Vec::pop);
+        let exchange = async {
+            let mut stream = match pooled {
+                Some(stream) => stream,
+                None => connect(address, init).await?,
+            };
+            stream
+                .write_all(&call.query)
+                .await
+                .map_err(|e| e.to_string())?;
+            let reply = read_reply(&mut stream, &mut Vec::new()).await?;
+            Ok::<_, String>((stream, reply))
+        };
+        let (stream, reply) = tokio::time::timeout(timeout, exchange)
             .await
-            .map_err(|e| e.to_string())?;
-        let mut buffer = Vec::new();
-        for setup in init.map(setup_commands).unwrap_or_default() {
-            stream.write_all(&setup).await.map_err(|e| e.to_string())?;
-            let reply = read_reply(&mut stream, &mut buffer).await?;
-            if reply.first() == Some(&b'-') {
-                return Err(String::from_utf8_lossy(&reply).trim().to_string());
-            }
-        }
-        stream
-            .write_all(&call.query)
-            .await
-            .map_err(|e| e.to_string())?;
-        read_reply(&mut stream, &mut buffer).await
-    };
-    tokio::time::timeout(timeout, exchange)
+            .map_err(|_| format!("timed out after {} ms", timeout.as_millis()))??;
+        self.idle.borrow_mut().entry(key).or_default().push(stream);
+        Ok(reply)
+    }
+}
+
+/// Opens a connection and sends AUTH and SELECT from the plugin's `proxy_redis_init`.
+async fn connect(address: &str, init: Option<&RedisInit>) -> Result<tokio::net::TcpStream, String> {
+    let mut stream = tokio::net::TcpStream::connect(address)
         .await
-        .map_err(|_| format!("timed out after {} ms", timeout.as_millis()))?
+        .map_err(|e| e.to_string())?;
+    for setup in init.map(setup_commands).unwrap_or_default() {
+        stream.write_all(&setup).await.map_err(|e| e.to_string())?;
+        let reply = read_reply(&mut stream, &mut Vec::new()).await?;
+        if reply.first() == Some(&b'-') {
+            return Err(String::from_utf8_lossy(&reply).trim().to_string());
+        }
+    }
+    Ok(stream)
 }
 
 fn setup_commands(init: &RedisInit) -> Vec<Vec<u8>> {
@@ -349,18 +424,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resolves_names_and_real_domains() {
-        let clusters = Clusters::new(HashMap::from([(
-            "outbound|8080||auth.dns".to_string(),
-            "127.0.0.1:9".to_string(),
-        )]));
+    fn resolves_names_aliases_and_real_domains() {
+        let clusters = Clusters::new(&[
+            ClusterSpec {
+                name: "outbound|80||httpbin.dns".into(),
+                endpoints: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
+                aliases: vec!["httpbin".into()],
+            },
+            ClusterSpec {
+                name: "redis".into(),
+                endpoints: vec!["127.0.0.1:6379".into()],
+                aliases: vec![],
+            },
+        ]);
         assert_eq!(
-            clusters.resolve("outbound|8080||auth.dns").as_deref(),
-            Some("127.0.0.1:9")
+            clusters.resolve("outbound|80||httpbin.dns").as_deref(),
+            Some("127.0.0.1:1")
         );
         assert_eq!(
-            clusters.resolve("outbound|8080||auth.dns?db=1").as_deref(),
-            Some("127.0.0.1:9")
+            clusters.resolve("httpbin").as_deref(),
+            Some("127.0.0.1:2"),
+            "round robin"
+        );
+        assert_eq!(
+            clusters.find("outbound|8080||httpbin.static").unwrap().name,
+            "outbound|80||httpbin.dns"
+        );
+        assert_eq!(
+            clusters
+                .find("outbound|6379||redis.static?db=1")
+                .unwrap()
+                .name,
+            "redis"
+        );
+        assert_eq!(
+            clusters
+                .find("outbound|6379|v1|redis.default.svc.cluster.local")
+                .unwrap()
+                .name,
+            "redis"
         );
         assert_eq!(
             clusters.resolve("outbound|443||api.example.com").as_deref(),

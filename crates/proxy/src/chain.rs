@@ -14,16 +14,20 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use wasmgate_host::{HeaderMap, HostError, LocalReply, PhaseOutcome, StreamInfo, StreamSignal};
 
-use crate::callouts::Client;
-use crate::config::GatewayConfig;
+use crate::callouts::{Client, Clusters};
+use crate::config::{AccessLog, GatewayConfig, RouteSpec};
 use crate::convert;
+use crate::metrics::GatewayMetrics;
 use crate::slot::SlotRef;
 
-/// What one worker serves with.
+/// What one worker serves with: one configuration generation (a reload builds a new one;
+/// requests in flight finish on the one they started with).
 pub(crate) struct Worker {
     pub(crate) slots: Vec<SlotRef>,
     pub(crate) client: Client,
     pub(crate) config: Arc<GatewayConfig>,
+    pub(crate) clusters: Arc<Clusters>,
+    pub(crate) metrics: Arc<GatewayMetrics>,
 }
 
 /// The connection a request came on.
@@ -69,6 +73,9 @@ struct Walk {
     actives: Vec<Active>,
     message: Message,
     request_id: String,
+    route: Option<RouteSpec>,
+    upstream: Option<String>,
+    custom_log: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Serves one request.
@@ -85,6 +92,9 @@ pub(crate) async fn handle(
         actives: Vec::new(),
         message: Message::default(),
         request_id: String::new(),
+        route: None,
+        upstream: None,
+        custom_log: serde_json::Map::new(),
     };
     let response = match Limited::new(body, worker.config.body_limit).collect().await {
         Ok(body) => {
@@ -104,20 +114,76 @@ pub(crate) async fn handle(
     };
     walk.finish();
     let response = finish_response(response, head);
-    tracing::info!(
-        target: "access",
-        request_id = %walk.request_id,
-        "{} {} {} {:.3}ms",
-        parts.method,
-        parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
+    let route = walk.route.as_ref().map(|r| r.name.as_str()).unwrap_or("");
+    worker
+        .metrics
+        .record(route, response.status().as_u16(), started.elapsed());
+    access_log(
+        &worker.config,
+        &walk,
+        &parts,
+        response.status(),
+        started.elapsed(),
     );
     response
 }
 
+fn access_log(
+    config: &GatewayConfig,
+    walk: &Walk,
+    parts: &http::request::Parts,
+    status: http::StatusCode,
+    elapsed: std::time::Duration,
+) {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let route = walk.route.as_ref().map(|r| r.name.as_str()).unwrap_or("-");
+    let upstream = walk.upstream.as_deref().unwrap_or("-");
+    let millis = elapsed.as_secs_f64() * 1000.0;
+    match config.access_log {
+        AccessLog::Off => {}
+        AccessLog::Text => {
+            let custom = if walk.custom_log.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", serde_json::Value::Object(walk.custom_log.clone()))
+            };
+            tracing::info!(
+                target: "access",
+                "{} {path} {} {millis:.3}ms route={route} upstream={upstream} request_id={}{custom}",
+                parts.method,
+                status.as_u16(),
+                walk.request_id
+            );
+        }
+        AccessLog::Json => {
+            let mut line = serde_json::json!({
+                "method": parts.method.as_str(),
+                "path": path,
+                "status": status.as_u16(),
+                "duration_ms": (millis * 1000.0).round() / 1000.0,
+                "route": route,
+                "upstream": upstream,
+                "request_id": walk.request_id,
+            });
+            if let Some(object) = line.as_object_mut() {
+                for (key, value) in &walk.custom_log {
+                    object.entry(key.clone()).or_insert(value.clone());
+                }
+            }
+            tracing::info!(target: "access", "{line}");
+        }
+    }
+}
+
 impl Walk {
     async fn run(&mut self, connection: Connection) -> http::Response<Full<Bytes>> {
+        let host = convert::pseudo(&self.message.request_headers, ":authority").unwrap_or("");
+        let path = convert::pseudo(&self.message.request_headers, ":path").unwrap_or("/");
+        self.route = self.worker.config.route(host, path).cloned();
         let info = self.stream_info(connection);
         let has_body = !self.message.request_body.is_empty();
         for index in 0..self.worker.slots.len() {
@@ -149,10 +215,9 @@ impl Walk {
     }
 
     fn stream_info(&self, connection: Connection) -> StreamInfo {
-        let config = &self.worker.config;
         StreamInfo {
-            route_name: Some(config.route_name.clone()),
-            cluster_name: Some(config.cluster_name.clone()),
+            route_name: self.route.as_ref().map(|r| r.name.clone()),
+            cluster_name: self.route.as_ref().map(|r| r.cluster.clone()),
             source_address: Some(connection.remote.to_string()),
             destination_address: Some(connection.local.to_string()),
             connection_id: connection.id,
@@ -305,20 +370,25 @@ impl Walk {
     /// Sends the request upstream and puts the answer in the message; a failure becomes the
     /// local reply Envoy would send (503 when unreachable, 504 on timeout).
     async fn upstream(&mut self) -> Result<(), LocalReply> {
-        let config = &self.worker.config;
+        let Some(route) = self.route.clone() else {
+            self.set_code_details("route_not_found");
+            return Err(reply(
+                http::StatusCode::NOT_FOUND,
+                "no route matches this request",
+            ));
+        };
+        let Some(address) = self.worker.clusters.resolve(&route.cluster) else {
+            self.set_code_details("cluster_not_found");
+            return Err(reply(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "no healthy upstream",
+            ));
+        };
+        self.upstream = Some(address.clone());
         let headers = &self.message.request_headers;
         let path = convert::pseudo(headers, ":path").unwrap_or("/");
         let method = convert::pseudo(headers, ":method").unwrap_or("GET");
-        let uri = format!(
-            "{}://{}{}",
-            config.upstream.scheme_str().unwrap_or("http"),
-            config
-                .upstream
-                .authority()
-                .map(|a| a.as_str())
-                .unwrap_or("127.0.0.1"),
-            path
-        );
+        let uri = format!("http://{address}{path}");
         let mut builder = http::Request::builder().method(method).uri(&uri);
         if let Some(out) = builder.headers_mut() {
             *out = convert::http_headers(headers);
@@ -342,11 +412,12 @@ impl Walk {
             let body = body.collect().await?.to_bytes();
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>((parts, body))
         };
-        match tokio::time::timeout(config.upstream_timeout, exchange).await {
+        match tokio::time::timeout(route.timeout, exchange).await {
             Ok(Ok((parts, body))) => {
                 self.message.response_headers = convert::response_map(parts.status, &parts.headers);
                 self.message.response_body = body.to_vec();
                 self.set_code_details("via_upstream");
+                self.set_upstream_address(&address);
                 Ok(())
             }
             Ok(Err(e)) => {
@@ -363,6 +434,17 @@ impl Walk {
                     http::StatusCode::GATEWAY_TIMEOUT,
                     "upstream request timeout",
                 ))
+            }
+        }
+    }
+
+    fn set_upstream_address(&self, address: &str) {
+        for active in &self.actives {
+            let mut s = active.slot.borrow_mut();
+            if s.generation == active.generation {
+                if let Some(stream) = s.vm.stream_mut(active.id) {
+                    stream.info.upstream_address = Some(address.to_string());
+                }
             }
         }
     }
@@ -433,6 +515,12 @@ impl Walk {
                 continue;
             }
             s.forget(active.id);
+            if let Some(log) =
+                s.vm.stream(active.id)
+                    .and_then(|st| st.property("custom_log"))
+            {
+                merge_custom_log(&mut self.custom_log, log);
+            }
             if let Err(e) = s.vm.finish_stream(active.id) {
                 tracing::error!(request_id = %self.request_id, "{e}");
                 s.recover(&e);
@@ -543,4 +631,24 @@ fn ensure_request_id(headers: &mut HeaderMap) -> String {
     );
     headers.add(b"x-request-id", id.as_bytes());
     id
+}
+
+/// Adds a plugin's `custom_log` (a JSON object, possibly escaped as a JSON string) to the
+/// access log's attributes; text that is not JSON is kept under `custom_log`.
+fn merge_custom_log(into: &mut serde_json::Map<String, serde_json::Value>, raw: &[u8]) {
+    let parsed = serde_json::from_slice::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|v| match v {
+            serde_json::Value::String(inner) => serde_json::from_str(&inner).ok(),
+            other => Some(other),
+        });
+    match parsed {
+        Some(serde_json::Value::Object(map)) => into.extend(map),
+        _ => {
+            into.insert(
+                "custom_log".into(),
+                serde_json::Value::String(String::from_utf8_lossy(raw).into_owned()),
+            );
+        }
+    }
 }

@@ -1,7 +1,7 @@
-//! What a gateway runs: where it listens, where requests go, which clusters callouts may
-//! reach, and the plugin chain in order.
+//! What a gateway runs, checked and ready: listeners, clusters, routes and the plugin chain
+//! in filter order. Built from a `wasmgate.yaml` by [`crate::file`], or from `wasmgate run`'s
+//! flags by [`GatewayConfig::single_upstream`].
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,16 +10,114 @@ use wasmgate_host::abi::LogLevel;
 use wasmgate_host::VmLimits;
 
 /// One plugin of the chain.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PluginSpec {
     /// Its name (log lines, `plugin_name`).
     pub name: String,
     /// The `.wasm` file.
     pub wasm: PathBuf,
-    /// Its configuration as the plugin reads it (JSON for Higress plugins).
+    /// Its configuration as the plugin reads it (JSON, with `_rules_` for Higress plugins).
     pub config: Vec<u8>,
     /// On a crash, pass the request on instead of failing it with 500.
     pub fail_open: bool,
+}
+
+/// A named group of endpoints (round robin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// The name plugins see as `cluster_name` (Higress-style names welcome).
+    pub name: String,
+    /// `host:port` endpoints.
+    pub endpoints: Vec<String>,
+    /// Other names routes and callouts may use.
+    pub aliases: Vec<String>,
+}
+
+/// How a route matches the path.
+#[derive(Debug, Clone)]
+pub enum PathMatch {
+    /// Every path.
+    Any,
+    /// Paths that start with this.
+    Prefix(String),
+    /// Exactly this path (query excluded).
+    Exact(String),
+    /// Paths the regular expression matches in full.
+    Regex(regex::Regex),
+}
+
+impl PathMatch {
+    /// Whether `path` (without its query) matches.
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Any => true,
+            PathMatch::Prefix(prefix) => path.starts_with(prefix.as_str()),
+            PathMatch::Exact(exact) => path == exact,
+            PathMatch::Regex(re) => re
+                .find(path)
+                .is_some_and(|m| m.start() == 0 && m.end() == path.len()),
+        }
+    }
+}
+
+/// A route: which requests (domains, path) go to which cluster.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// What plugins see as `route_name`.
+    pub name: String,
+    /// Host patterns (exact, `*.suffix`, `prefix*`, `*`); empty matches every host.
+    pub domains: Vec<String>,
+    /// The path condition.
+    pub path: PathMatch,
+    /// The cluster's name (as written in its `name:`).
+    pub cluster: String,
+    /// The upstream's time limit for one request.
+    pub timeout: Duration,
+}
+
+impl RouteSpec {
+    /// Whether a request to `host` (port ignored) and `path` takes this route.
+    pub fn matches(&self, host: &str, path: &str) -> bool {
+        let host = strip_port(host);
+        (self.domains.is_empty() || self.domains.iter().any(|d| domain_matches(d, host)))
+            && self.path.matches(path)
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map(|(h, _)| &h[1..]).unwrap_or(host);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// Envoy's virtual-host domain match: exact, `*.suffix`, `prefix*`, `*` (case-insensitive).
+pub fn domain_matches(pattern: &str, host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    let pattern = pattern.to_ascii_lowercase();
+    if pattern == "*" {
+        true
+    } else if let Some(suffix) = pattern.strip_prefix('*') {
+        host.len() > suffix.len() && host.ends_with(suffix)
+    } else if let Some(prefix) = pattern.strip_suffix('*') {
+        host.len() > prefix.len() && host.starts_with(prefix)
+    } else {
+        host == pattern
+    }
+}
+
+/// The format of the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLog {
+    /// No access log.
+    Off,
+    /// One text line per request.
+    Text,
+    /// One JSON object per request.
+    Json,
 }
 
 /// A gateway's configuration.
@@ -27,20 +125,16 @@ pub struct PluginSpec {
 pub struct GatewayConfig {
     /// Listening address (port 0 picks a free one).
     pub listen: SocketAddr,
-    /// Where requests go: `http://host:port`.
-    pub upstream: http::Uri,
-    /// Cluster names plugins may call, with their `host:port`.
-    pub clusters: HashMap<String, String>,
+    /// The admin listener (`/metrics`, `/healthz`, `/ready`), if any.
+    pub admin: Option<SocketAddr>,
+    /// Clusters, by name.
+    pub clusters: Vec<ClusterSpec>,
+    /// Routes, first match wins.
+    pub routes: Vec<RouteSpec>,
     /// The plugin chain, in request order.
     pub plugins: Vec<PluginSpec>,
     /// Worker threads.
     pub workers: usize,
-    /// What plugins see as `route_name`.
-    pub route_name: String,
-    /// What plugins see as `cluster_name`.
-    pub cluster_name: String,
-    /// The upstream's time limit for one request.
-    pub upstream_timeout: Duration,
     /// How long a paused request may wait for its plugin.
     pub pause_timeout: Duration,
     /// The largest request or response body held in memory.
@@ -51,27 +145,93 @@ pub struct GatewayConfig {
     pub limits: VmLimits,
     /// Where compiled plugins are cached (`None`: no cache).
     pub cache_dir: Option<PathBuf>,
+    /// The access log's format.
+    pub access_log: AccessLog,
 }
 
+/// The cluster and route names `wasmgate run --upstream` uses.
+pub const RUN_CLUSTER: &str = "upstream";
+
 impl GatewayConfig {
-    /// A configuration with defaults: 127.0.0.1:10000, no plugins, one worker per core.
-    pub fn new(upstream: http::Uri) -> Self {
+    /// An empty configuration with defaults: 127.0.0.1:10000, one worker per core.
+    pub fn new() -> Self {
         GatewayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 10000)),
-            upstream,
-            clusters: HashMap::new(),
+            admin: None,
+            clusters: Vec::new(),
+            routes: Vec::new(),
             plugins: Vec::new(),
             workers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
-            route_name: "default".into(),
-            cluster_name: "upstream".into(),
-            upstream_timeout: Duration::from_secs(15),
             pause_timeout: Duration::from_secs(30),
             body_limit: 10 << 20,
             log_level: LogLevel::Info,
             limits: VmLimits::default(),
             cache_dir: wasmgate_host::runtime::default_cache_dir(),
+            access_log: AccessLog::Text,
         }
+    }
+
+    /// Every request to one upstream `host:port`, through one route and one cluster.
+    pub fn single_upstream(upstream: &str, route_name: &str, cluster_name: &str) -> Self {
+        let mut config = GatewayConfig::new();
+        config.clusters.push(ClusterSpec {
+            name: cluster_name.to_string(),
+            endpoints: vec![upstream.to_string()],
+            aliases: vec![RUN_CLUSTER.to_string()],
+        });
+        config.routes.push(RouteSpec {
+            name: route_name.to_string(),
+            domains: Vec::new(),
+            path: PathMatch::Any,
+            cluster: cluster_name.to_string(),
+            timeout: Duration::from_secs(15),
+        });
+        config
+    }
+
+    /// The first route a request takes.
+    pub fn route(&self, host: &str, path: &str) -> Option<&RouteSpec> {
+        let path = path.split('?').next().unwrap_or(path);
+        self.routes.iter().find(|r| r.matches(host, path))
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_match_like_envoy() {
+        assert!(domain_matches("*.example.com", "api.example.com"));
+        assert!(!domain_matches("*.example.com", "example.com"));
+        assert!(domain_matches("www.*", "www.a.com"));
+        assert!(domain_matches("A.com", "a.COM"));
+        assert!(domain_matches("*", "anything"));
+        assert!(!domain_matches("a.com", "b.com"));
+    }
+
+    #[test]
+    fn routes_match_host_without_port_and_path_without_query() {
+        let route = RouteSpec {
+            name: "api".into(),
+            domains: vec!["api.example.com".into()],
+            path: PathMatch::Prefix("/api".into()),
+            cluster: "c".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(route.matches("api.example.com:8080", "/api/x"));
+        assert!(!route.matches("other.com", "/api/x"));
+        assert!(!route.matches("api.example.com", "/v2"));
+        let regex = PathMatch::Regex(regex::Regex::new("/items/[0-9]+").unwrap());
+        assert!(regex.matches("/items/42"));
+        assert!(!regex.matches("/items/42/x"));
     }
 }

@@ -1,32 +1,37 @@
 //! The gateway's threads: N workers, each a current-thread tokio runtime that accepts on the
 //! shared listening socket and owns one VM per plugin (a request stays on the worker that
-//! accepted it, so the request path takes no lock), and their orderly shutdown.
+//! accepted it, so the request path takes no lock); the admin listener; reloads (a new
+//! configuration generation is built beside the old one, new requests use it, requests in
+//! flight finish on the old one); and the orderly shutdown.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::sync::watch;
+use tokio::sync::{mpsc as async_mpsc, watch};
 use wasmgate_host::{HostError, NoCallouts, PluginVm, Shared};
 
+use crate::admin;
 use crate::callouts::{self, Clusters};
 use crate::chain::{self, Connection, Worker};
 use crate::config::GatewayConfig;
+use crate::metrics::GatewayMetrics;
 use crate::plugins::{self, LoadedPlugin};
 use crate::slot::Slot;
 
-/// Why a gateway did not start.
+/// Why a gateway did not start or reload.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// A plugin failed to load or start.
     #[error(transparent)]
     Plugin(#[from] HostError),
-    /// The listening address is not available.
+    /// A listening address is not available.
     #[error("cannot listen on {address}: {source}")]
     Bind {
         /// The address.
@@ -34,74 +39,95 @@ pub enum GatewayError {
         /// Why.
         source: std::io::Error,
     },
-    /// A worker thread could not start.
-    #[error("cannot start a worker: {0}")]
+    /// A worker thread could not start or take the new configuration.
+    #[error("worker: {0}")]
     Worker(String),
 }
+
+/// A configuration generation, compiled and checked, on its way to the workers.
+struct Generation {
+    config: Arc<GatewayConfig>,
+    plugins: Vec<Arc<LoadedPlugin>>,
+    clusters: Arc<Clusters>,
+}
+
+type Ack = mpsc::Sender<Result<(), String>>;
 
 /// A running gateway.
 pub struct Gateway {
     address: SocketAddr,
+    admin_address: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
-    workers: Vec<JoinHandle<()>>,
+    reloads: Vec<async_mpsc::UnboundedSender<(Arc<Generation>, Ack)>>,
+    threads: Vec<JoinHandle<()>>,
     shared: Shared,
+    metrics: Arc<GatewayMetrics>,
+    reload_lock: Mutex<()>,
 }
 
 impl Gateway {
     /// Loads the plugins, checks that each starts with its configuration, binds the
-    /// listener and starts the workers. Returns once every worker serves.
+    /// listeners and starts the workers. Returns once every worker serves.
     pub fn start(config: GatewayConfig) -> Result<Gateway, GatewayError> {
         let shared = Shared::default();
-        let plugins = plugins::load_all(&config, &shared)?;
-        for plugin in &plugins {
-            PluginVm::new(
-                &plugin.module,
-                plugin.vm_config.clone(),
-                Box::new(NoCallouts),
-            )?;
-        }
-        let listener =
-            std::net::TcpListener::bind(config.listen).map_err(|source| GatewayError::Bind {
-                address: config.listen,
-                source,
-            })?;
-        let address = listener.local_addr().map_err(|source| GatewayError::Bind {
-            address: config.listen,
-            source,
-        })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| GatewayError::Worker(e.to_string()))?;
-        let clusters = Arc::new(Clusters::new(config.clusters.clone()));
-        let config = Arc::new(config);
+        let metrics = Arc::new(GatewayMetrics::default());
+        let generation = Arc::new(compile(config, &shared)?);
+        let config = generation.config.clone();
+        let listener = bind(config.listen)?;
+        let address = local_addr(&listener, config.listen)?;
         let (shutdown, stop) = watch::channel(false);
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let mut workers = Vec::new();
+        let ready = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let mut admin_address = None;
+        if let Some(admin_listen) = config.admin {
+            let admin_listener = bind(admin_listen)?;
+            admin_address = Some(local_addr(&admin_listener, admin_listen)?);
+            let state = admin::AdminState {
+                shared: shared.clone(),
+                metrics: metrics.clone(),
+                ready: ready.clone(),
+            };
+            threads.push(
+                admin::spawn(admin_listener, state, stop.clone())
+                    .map_err(|e| GatewayError::Worker(e.to_string()))?,
+            );
+        }
+        let (ack, acks) = mpsc::channel();
+        let mut reloads = Vec::new();
         for index in 0..config.workers.max(1) {
             let listener = listener
                 .try_clone()
                 .map_err(|e| GatewayError::Worker(e.to_string()))?;
+            let (reload_tx, reload_rx) = async_mpsc::unbounded_channel();
+            reloads.push(reload_tx);
             let setup = WorkerSetup {
-                config: config.clone(),
-                plugins: plugins.clone(),
-                clusters: clusters.clone(),
+                generation: generation.clone(),
+                metrics: metrics.clone(),
                 stop: stop.clone(),
-                ready: ready_tx.clone(),
+                reloads: reload_rx,
+                ready: ack.clone(),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("wasmgate-worker-{index}"))
                 .spawn(move || run_worker(listener, setup))
                 .map_err(|e| GatewayError::Worker(e.to_string()))?;
-            workers.push(handle);
+            threads.push(handle);
         }
-        drop(ready_tx);
-        for _ in 0..workers.len() {
-            match ready_rx.recv() {
+        drop(ack);
+        let gateway = Gateway {
+            address,
+            admin_address,
+            shutdown,
+            reloads,
+            threads,
+            shared,
+            metrics,
+            reload_lock: Mutex::new(()),
+        };
+        for _ in 0..gateway.reloads.len() {
+            match acks.recv() {
                 Ok(Ok(())) => {}
-                Ok(Err(message)) => {
-                    let _ = shutdown.send(true);
-                    return Err(GatewayError::Worker(message));
-                }
+                Ok(Err(message)) => return Err(GatewayError::Worker(message)),
                 Err(_) => {
                     return Err(GatewayError::Worker(
                         "a worker stopped while starting".into(),
@@ -109,12 +135,35 @@ impl Gateway {
                 }
             }
         }
-        Ok(Gateway {
-            address,
-            shutdown,
-            workers,
-            shared,
-        })
+        ready.store(true, Ordering::SeqCst);
+        Ok(gateway)
+    }
+
+    /// Checks and compiles a new configuration, then hands it to every worker: new requests
+    /// use it, requests in flight finish on the old one. On error nothing changes.
+    /// Listening addresses and the worker count are kept from the start.
+    pub fn reload(&self, config: GatewayConfig) -> Result<(), GatewayError> {
+        let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = Arc::new(compile(config, &self.shared)?);
+        let (ack, acks) = mpsc::channel();
+        for worker in &self.reloads {
+            worker
+                .send((generation.clone(), ack.clone()))
+                .map_err(|_| GatewayError::Worker("a worker has stopped".into()))?;
+        }
+        drop(ack);
+        for _ in 0..self.reloads.len() {
+            match acks.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => return Err(GatewayError::Worker(message)),
+                Err(_) => {
+                    return Err(GatewayError::Worker(
+                        "a worker stopped during the reload".into(),
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The address the gateway listens on.
@@ -122,26 +171,72 @@ impl Gateway {
         self.address
     }
 
+    /// The admin listener's address, if there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_address
+    }
+
     /// Shared data, queues and the plugins' metrics.
     pub fn shared(&self) -> &Shared {
         &self.shared
     }
 
+    /// The metrics in Prometheus text.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(&self.shared)
+    }
+
     /// Stops accepting, stops the workers and waits for them.
     pub fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        for worker in self.workers {
-            let _ = worker.join();
+        for thread in self.threads {
+            let _ = thread.join();
         }
     }
 }
 
+fn bind(address: SocketAddr) -> Result<std::net::TcpListener, GatewayError> {
+    let listener = std::net::TcpListener::bind(address)
+        .map_err(|source| GatewayError::Bind { address, source })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| GatewayError::Bind { address, source })?;
+    Ok(listener)
+}
+
+fn local_addr(
+    listener: &std::net::TcpListener,
+    address: SocketAddr,
+) -> Result<SocketAddr, GatewayError> {
+    listener
+        .local_addr()
+        .map_err(|source| GatewayError::Bind { address, source })
+}
+
+/// Compiles the plugins and starts each once with its configuration, so a bad plugin or
+/// configuration is refused before any worker sees it.
+fn compile(config: GatewayConfig, shared: &Shared) -> Result<Generation, GatewayError> {
+    let plugins = plugins::load_all(&config, shared)?;
+    for plugin in &plugins {
+        PluginVm::new(
+            &plugin.module,
+            plugin.vm_config.clone(),
+            Box::new(NoCallouts),
+        )?;
+    }
+    Ok(Generation {
+        clusters: Arc::new(Clusters::new(&config.clusters)),
+        config: Arc::new(config),
+        plugins,
+    })
+}
+
 struct WorkerSetup {
-    config: Arc<GatewayConfig>,
-    plugins: Vec<Arc<LoadedPlugin>>,
-    clusters: Arc<Clusters>,
+    generation: Arc<Generation>,
+    metrics: Arc<GatewayMetrics>,
     stop: watch::Receiver<bool>,
-    ready: mpsc::Sender<Result<(), String>>,
+    reloads: async_mpsc::UnboundedReceiver<(Arc<Generation>, Ack)>,
+    ready: Ack,
 }
 
 fn run_worker(listener: std::net::TcpListener, setup: WorkerSetup) {
@@ -159,6 +254,28 @@ fn run_worker(listener: std::net::TcpListener, setup: WorkerSetup) {
     local.block_on(&runtime, serve(listener, setup));
 }
 
+/// Builds this worker's VMs for a generation.
+fn build_worker(
+    generation: &Generation,
+    metrics: &Arc<GatewayMetrics>,
+    client: &callouts::Client,
+) -> Result<Rc<Worker>, String> {
+    let mut slots = Vec::new();
+    for plugin in &generation.plugins {
+        slots.push(
+            Slot::start(plugin.clone(), generation.clusters.clone(), client.clone())
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(Rc::new(Worker {
+        slots,
+        client: client.clone(),
+        config: generation.config.clone(),
+        clusters: generation.clusters.clone(),
+        metrics: metrics.clone(),
+    }))
+}
+
 async fn serve(listener: std::net::TcpListener, mut setup: WorkerSetup) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(listener) => listener,
@@ -168,21 +285,13 @@ async fn serve(listener: std::net::TcpListener, mut setup: WorkerSetup) {
         }
     };
     let client = callouts::client();
-    let mut slots = Vec::new();
-    for plugin in &setup.plugins {
-        match Slot::start(plugin.clone(), setup.clusters.clone(), client.clone()) {
-            Ok(slot) => slots.push(slot),
-            Err(e) => {
-                let _ = setup.ready.send(Err(e.to_string()));
-                return;
-            }
+    let current = match build_worker(&setup.generation, &setup.metrics, &client) {
+        Ok(worker) => Rc::new(RefCell::new(worker)),
+        Err(e) => {
+            let _ = setup.ready.send(Err(e));
+            return;
         }
-    }
-    let worker = Rc::new(Worker {
-        slots,
-        client,
-        config: setup.config.clone(),
-    });
+    };
     let _ = setup.ready.send(Ok(()));
     static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
     loop {
@@ -195,10 +304,11 @@ async fn serve(listener: std::net::TcpListener, mut setup: WorkerSetup) {
                         remote,
                         local: stream.local_addr().unwrap_or(remote),
                     };
-                    let worker = worker.clone();
+                    let current = current.clone();
                     tokio::task::spawn_local(async move {
                         let service = service_fn(move |request| {
-                            let worker = worker.clone();
+                            // Each request takes the generation current when it arrives.
+                            let worker = current.borrow().clone();
                             async move { Ok::<_, std::convert::Infallible>(chain::handle(worker, request, connection).await) }
                         });
                         if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
@@ -207,6 +317,17 @@ async fn serve(listener: std::net::TcpListener, mut setup: WorkerSetup) {
                     });
                 }
                 Err(e) => tracing::warn!("accept failed: {e}"),
+            },
+            Some((generation, ack)) = setup.reloads.recv() => {
+                match build_worker(&generation, &setup.metrics, &client) {
+                    Ok(worker) => {
+                        *current.borrow_mut() = worker;
+                        let _ = ack.send(Ok(()));
+                    }
+                    Err(e) => {
+                        let _ = ack.send(Err(e));
+                    }
+                }
             },
             _ = setup.stop.changed() => break,
         }

@@ -1,0 +1,270 @@
+//! The functions the host calls (`proxy_on_*`, `proxy_on_memory_allocate`, the ABI marker)
+//! and the panic hook.
+//!
+//! The marker is `proxy_abi_version_0_2_100` (Higress), or `proxy_abi_version_0_2_1` with
+//! the `standard-abi` feature.
+
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+use std::rc::Rc;
+
+use wasmgate_abi::LogLevel;
+
+use crate::context::HttpContext;
+use crate::plugin::{data_raw, header_raw, Dispatch};
+use crate::{hostcalls, http, redis, state, task, tick};
+
+thread_local! {
+    static PLUGIN: RefCell<Option<Rc<dyn Dispatch>>> = const { RefCell::new(None) };
+}
+
+pub(crate) fn register(name: &str, plugin: Rc<dyn Dispatch>) {
+    state::set_plugin_name(name);
+    PLUGIN.with(|p| *p.borrow_mut() = Some(plugin));
+    std::panic::set_hook(Box::new(panic_hook));
+}
+
+fn plugin() -> Option<Rc<dyn Dispatch>> {
+    PLUGIN.with(|p| p.borrow().clone())
+}
+
+/// Logs a panic with its message and location, and answers the current request with a
+/// 500. On `wasm32-wasip1` a panic then aborts (the target's std is built with
+/// `panic=abort`), which traps the VM: the host fails the request and rebuilds the VM.
+fn panic_hook(info: &std::panic::PanicHookInfo<'_>) {
+    let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = info.payload().downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    };
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+        .unwrap_or_else(|| "unknown location".into());
+    let line = format!(
+        "{}panicked at {location}: {}",
+        crate::log::prefix_for_panic(),
+        message.replace('\n', "\\n")
+    );
+    let _ = hostcalls::log(LogLevel::Critical, &line);
+    let _ = hostcalls::send_local_response::<&str, &str>(500, "wasmgate_sdk.panic", &[], b"", None);
+}
+
+/// Host memory for returned data: a boxed slice of exactly `size` bytes, which
+/// `hostcalls` takes back with `Vec::from_raw_parts(ptr, size, size)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
+    let mut buffer: Vec<MaybeUninit<u8>> = Vec::with_capacity(size);
+    // SAFETY: MaybeUninit needs no initialisation; the host writes the bytes.
+    unsafe { buffer.set_len(size) };
+    Box::into_raw(buffer.into_boxed_slice()) as *mut u8
+}
+
+/// The ABI marker: Higress's 0_2_100 (raw Envoy action values).
+#[cfg(not(feature = "standard-abi"))]
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_abi_version_0_2_100() {}
+
+/// The ABI marker: standard 0_2_1 (actions are Continue 0 / Pause 1).
+#[cfg(feature = "standard-abi")]
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_abi_version_0_2_1() {}
+
+/// A context is created: the root (plugin) one or a request's.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_context_create(context_id: u32, parent_context_id: u32) {
+    state::entered(context_id);
+    if parent_context_id == 0 {
+        state::set_root_id(context_id);
+    } else {
+        state::insert_stream(HttpContext::new(context_id));
+    }
+}
+
+/// The VM starts.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_vm_start(root_context_id: u32, _vm_configuration_size: usize) -> u32 {
+    state::entered(root_context_id);
+    1
+}
+
+/// The plugin is configured: parse the configuration and rules.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_configure(
+    root_context_id: u32,
+    plugin_configuration_size: usize,
+) -> u32 {
+    state::entered(root_context_id);
+    match plugin() {
+        Some(p) => {
+            let ok = p.configure(plugin_configuration_size);
+            if ok {
+                tick::after_configure();
+            }
+            ok as u32
+        }
+        None => {
+            let _ = hostcalls::log(
+                LogLevel::Critical,
+                "wasmgate-sdk: no plugin registered (use wasmgate_sdk::plugin!)",
+            );
+            0
+        }
+    }
+}
+
+fn with_stream(
+    context_id: u32,
+    f: impl FnOnce(&dyn Dispatch, &mut HttpContext) -> u32,
+    default: u32,
+) -> u32 {
+    state::entered(context_id);
+    let (Some(p), Some(mut ctx)) = (plugin(), state::stream(context_id)) else {
+        return default;
+    };
+    let raw = f(&*p, &mut ctx);
+    task::run_ready();
+    raw
+}
+
+/// Request headers.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_request_headers(
+    context_id: u32,
+    _num_headers: usize,
+    end_of_stream: u32,
+) -> u32 {
+    with_stream(
+        context_id,
+        |p, ctx| p.request_headers(ctx, end_of_stream != 0),
+        header_raw(wasmgate_abi::HeaderAction::Continue),
+    )
+}
+
+/// A request body chunk (`body_size` = what the host holds now).
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_request_body(
+    context_id: u32,
+    body_size: usize,
+    end_of_stream: u32,
+) -> u32 {
+    with_stream(
+        context_id,
+        |p, ctx| p.request_body(ctx, body_size, end_of_stream != 0),
+        data_raw(wasmgate_abi::DataAction::Continue),
+    )
+}
+
+/// Request trailers: passed on.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_request_trailers(context_id: u32, _num_trailers: usize) -> u32 {
+    state::entered(context_id);
+    0
+}
+
+/// Response headers.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_response_headers(
+    context_id: u32,
+    _num_headers: usize,
+    end_of_stream: u32,
+) -> u32 {
+    with_stream(
+        context_id,
+        |p, ctx| p.response_headers(ctx, end_of_stream != 0),
+        header_raw(wasmgate_abi::HeaderAction::Continue),
+    )
+}
+
+/// A response body chunk.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_response_body(
+    context_id: u32,
+    body_size: usize,
+    end_of_stream: u32,
+) -> u32 {
+    with_stream(
+        context_id,
+        |p, ctx| p.response_body(ctx, body_size, end_of_stream != 0),
+        data_raw(wasmgate_abi::DataAction::Continue),
+    )
+}
+
+/// Response trailers: passed on.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_response_trailers(context_id: u32, _num_trailers: usize) -> u32 {
+    state::entered(context_id);
+    0
+}
+
+/// The stream is done; the SDK never defers it.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_done(context_id: u32) -> u32 {
+    state::entered(context_id);
+    1
+}
+
+/// Access-log time: the stream-done handler runs.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_log(context_id: u32) {
+    with_stream(
+        context_id,
+        |p, ctx| {
+            p.stream_done(ctx);
+            0
+        },
+        0,
+    );
+}
+
+/// The context is gone: its tasks are dropped.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_delete(context_id: u32) {
+    state::entered(context_id);
+    if state::remove_stream(context_id).is_some() {
+        task::cancel_owner(context_id);
+    }
+}
+
+/// A timer tick.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_tick(root_context_id: u32) {
+    state::entered(root_context_id);
+    tick::on_tick();
+    task::run_ready();
+}
+
+/// An HTTP callout's answer (`num_headers` 0: it failed).
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_http_call_response(
+    root_context_id: u32,
+    token: u32,
+    num_headers: usize,
+    body_size: usize,
+    _num_trailers: usize,
+) {
+    state::entered(root_context_id);
+    http::on_response(token, num_headers, body_size);
+}
+
+/// Higress: a Redis reply (`status` 0: ok; the reply is buffer 9).
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_redis_call_response(
+    root_context_id: u32,
+    token: u32,
+    status: i32,
+    response_size: i32,
+) {
+    state::entered(root_context_id);
+    redis::on_response(token, status, response_size.max(0) as usize);
+}
+
+/// A shared queue has data.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_queue_ready(root_context_id: u32, queue_id: u32) {
+    state::entered(root_context_id);
+    tick::on_queue_ready(queue_id);
+    task::run_ready();
+}

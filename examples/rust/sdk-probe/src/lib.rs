@@ -1,0 +1,141 @@
+//! `sdk-probe`: exercises wasmgate-sdk for its tests (not an example to copy).
+//!
+//! Config `{"name": "...", "upstream": "cluster name"}`, strict (unknown keys fail), with
+//! `merge_rules`: a rule's keys are laid over the global ones.
+//! Request headers: adds `x-config: <name>` and, by path:
+//! `/panic` panics, `/error` returns an error, `/reply` answers 403 itself, `/buffered`
+//! switches to the buffered body handler, `/nobody` skips the body, `/stop` returns
+//! `StopIteration`, `/call` calls `upstream` with a callback, `/async` awaits two calls in a
+//! task, `/fail-call` calls an unknown cluster.
+//! Request body: streaming (upper-cases each chunk, appends `|end` to the last) or buffered
+//! (replaces the body with `buffered:<len>`). Response headers: reports cached request facts
+//! in `x-*` headers and writes the user attributes to `custom_log` and the trace. Response
+//! body: streaming, wraps each chunk in `[...]`. Stream done: logs `done: <name> <path>`.
+
+use wasmgate_sdk::prelude::*;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    name: String,
+    #[serde(default)]
+    upstream: String,
+}
+
+#[derive(Clone)]
+struct Seen(String);
+
+fn on_request_headers(ctx: &mut HttpContext, config: &Config) -> Result<HeaderAction> {
+    ctx.add_request_header("x-config", &config.name)?;
+    ctx.insert(Seen(format!("{}:{}", config.name, ctx.path())));
+    ctx.set_user_attribute("probe", config.name.as_str());
+    ctx.set_user_attribute("path", ctx.path());
+    info!("request headers for {}", ctx.path());
+    let client = HttpClient::new(TargetCluster::new(
+        config.upstream.as_str(),
+        "upstream.local",
+    ));
+    match ctx.path().as_str() {
+        "/panic" => panic!("probe panicked on purpose"),
+        "/error" => return Err(Error::msg("probe handler failed on purpose")),
+        "/reply" => ctx.send_response(403, &[("x-reason", "probe")], "denied")?,
+        "/buffered" => ctx.buffer_request_body(),
+        "/nobody" => ctx.dont_read_request_body(),
+        "/stop" => return Ok(HeaderAction::StopIteration),
+        "/call" => {
+            client.get("/token?x=1").header("x-probe", "1").send(
+                ctx,
+                |ctx, reply| -> Result<()> {
+                    let reply = reply?;
+                    ctx.add_request_header("x-token", reply.body_text())?;
+                    ctx.add_request_header("x-status", reply.status.to_string())?;
+                    Ok(())
+                },
+            )?;
+        }
+        "/fail-call" => {
+            HttpClient::new(StaticIpCluster::new("nowhere", 80))
+                .get("/x")
+                .send(ctx, |_, reply| reply.map(drop))?;
+        }
+        "/async" => ctx.spawn(move |ctx| async move {
+            let first = client.get("/first").await?;
+            let second = client
+                .post("/second")
+                .body(first.body.clone())
+                .timeout_ms(1500)
+                .await?;
+            ctx.add_request_header(
+                "x-async",
+                format!("{}+{}", first.body_text(), second.body_text()),
+            )?;
+            if second.status == 403 {
+                ctx.send_response(403, &[], "second said no")?;
+            }
+            Ok(())
+        }),
+        _ => {}
+    }
+    Ok(HeaderAction::Continue)
+}
+
+fn on_streaming_request_body(
+    _ctx: &mut HttpContext,
+    _config: &Config,
+    chunk: &[u8],
+    last: bool,
+) -> Vec<u8> {
+    let mut out = chunk.to_ascii_uppercase();
+    if last {
+        out.extend_from_slice(b"|end");
+    }
+    out
+}
+
+fn on_request_body(ctx: &mut HttpContext, _config: &Config, body: &[u8]) -> Result<DataAction> {
+    ctx.replace_request_body(format!("buffered:{}", body.len()))?;
+    Ok(DataAction::Continue)
+}
+
+fn on_response_headers(ctx: &mut HttpContext, _config: &Config) -> Result<HeaderAction> {
+    let seen = ctx.get::<Seen>().map(|s| s.0).unwrap_or_default();
+    ctx.add_response_header("x-seen", seen)?;
+    ctx.add_response_header("x-path", ctx.path())?;
+    ctx.add_response_header("x-method", ctx.method())?;
+    ctx.add_response_header("x-host", ctx.host())?;
+    ctx.add_response_header("x-scheme", ctx.scheme())?;
+    ctx.add_response_header("x-phase", format!("{:?}", ctx.phase()))?;
+    ctx.add_response_header("x-has-request-body", ctx.has_request_body().to_string())?;
+    ctx.add_response_header("x-websocket", ctx.is_websocket().to_string())?;
+    let binary = ctx.request_header_bytes("x-binary").unwrap_or_default();
+    ctx.add_response_header("x-binary-len", binary.len().to_string())?;
+    ctx.set_user_attribute("status", 200);
+    ctx.write_user_attributes_to_log()?;
+    ctx.write_user_attributes_to_trace()?;
+    Ok(HeaderAction::Continue)
+}
+
+fn on_streaming_response_body(
+    _ctx: &mut HttpContext,
+    _config: &Config,
+    chunk: &[u8],
+    _last: bool,
+) -> Vec<u8> {
+    [b"[", chunk, b"]"].concat()
+}
+
+fn on_stream_done(ctx: &mut HttpContext, config: &Config) {
+    info!("done: {} {} {:?}", config.name, ctx.path(), ctx.phase());
+}
+
+wasmgate_sdk::plugin! {
+    name: "sdk-probe",
+    config: Config,
+    merge_rules: true,
+    on_request_headers,
+    on_streaming_request_body,
+    on_request_body,
+    on_response_headers,
+    on_streaming_response_body,
+    on_stream_done,
+}
