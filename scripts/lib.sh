@@ -22,3 +22,15 @@ build_plugins() {
     bash scripts/build-rust-plugins.sh target/plugins/rust
     bash scripts/build-go-plugins.sh target/plugins/go
 }
+
+# Installs redis-server (Debian's package) when it is missing: the gateway tests run a real one.
+ensure_redis() {
+    if command -v redis-server >/dev/null 2>&1; then
+        return
+    fi
+    echo "==> installing redis-server"
+    local sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server
+}

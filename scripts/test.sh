@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs what is missing, builds the example plugins
-# (Rust with cargo, Go with `GOOS=wasip1 go build`, modules from the Go module proxy), checks
+# (Rust with cargo, Go with `GOOS=wasip1 go build`, modules from the Go module proxy), installs
+# redis-server for the gateway's Redis tests, checks
 # formatting and lints, and runs the workspace's tests.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ cd "$repo"
 source scripts/lib.sh
 
 ensure_tools
+ensure_redis
 export WASMGATE_CACHE_DIR="$repo/target/wasmgate-cache"
 echo "==> example plugins"
 build_plugins

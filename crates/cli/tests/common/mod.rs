@@ -12,10 +12,30 @@ use std::time::Duration;
 pub struct Running {
     pub child: Child,
     pub address: SocketAddr,
+    pub admin: Option<SocketAddr>,
     pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Running {
+    /// Starts `wasmgate run -c FILE` (the file sets its own listen address) and waits.
+    pub fn start_file(file: &std::path::Path) -> Running {
+        Self::try_start_file(file).unwrap_or_else(|e| panic!("wasmgate run -c did not start: {e}"))
+    }
+
+    /// Like [`Running::start_file`], returning the error output when it exits instead.
+    pub fn try_start_file(file: &std::path::Path) -> Result<Running, String> {
+        let child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
+            .arg("run")
+            .arg("-c")
+            .arg(file)
+            .env("WASMGATE_CACHE_DIR", cache_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wasmgate");
+        Self::wait_ready(child)
+    }
+
     /// Starts `wasmgate run ARGS --listen 127.0.0.1:0` and waits for its address.
     pub fn start(args: &[&str]) -> Running {
         Self::try_start(args).unwrap_or_else(|e| panic!("wasmgate run did not start: {e}"))
@@ -23,7 +43,7 @@ impl Running {
 
     /// Like [`Running::start`], returning the error output when it exits instead.
     pub fn try_start(args: &[&str]) -> Result<Running, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
+        let child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
             .arg("run")
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
@@ -37,6 +57,10 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn wasmgate");
+        Self::wait_ready(child)
+    }
+
+    fn wait_ready(mut child: Child) -> Result<Running, String> {
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut err_pipe = child.stderr.take().expect("stderr");
         let sink = stderr.clone();
@@ -54,6 +78,13 @@ impl Running {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().and_then(|l| l.ok());
+        let admin = match lines.next().and_then(|l| l.ok()) {
+            Some(line) if line.starts_with("admin on http://") => line["admin on http://".len()..]
+                .split_whitespace()
+                .next()
+                .and_then(|a| a.parse().ok()),
+            _ => None,
+        };
         std::thread::spawn(move || for _ in lines {});
         match first {
             Some(line) if line.starts_with("wasmgate listening on http://") => {
@@ -66,6 +97,7 @@ impl Running {
                 Ok(Running {
                     child,
                     address,
+                    admin,
                     stderr,
                 })
             }
@@ -162,10 +194,11 @@ pub fn request(
     stream.write_all(body).unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read the response");
-    parse(&raw)
+    parse_response(&raw)
 }
 
-fn parse(raw: &[u8]) -> Response {
+/// Parses a raw HTTP/1.1 response.
+pub fn parse_response(raw: &[u8]) -> Response {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -249,4 +282,18 @@ pub fn fixed_upstream(status: u16, headers: &[(&str, &str)], body: &str) -> Sock
 pub fn dead_address() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    dead_address().port()
+}
+
+/// A scratch directory for one test.
+pub fn tempdir(tag: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!("wasmgate-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

@@ -1,0 +1,363 @@
+//! `wasmgate run -c wasmgate.yaml` over real sockets: routes and domains, plugin rules picked
+//! per route, domain and service, WasmPlugin resources, the admin endpoints, reloads under
+//! traffic, and configuration errors with file and line.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{free_port, request, tempdir, Running};
+use wasmgate_proxy::echo::EchoServer;
+use wasmgate_testkit::examples::{example, Lang};
+
+fn echo() -> EchoServer {
+    EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn two_route_config(echo: SocketAddr, hello: &Path, admin: bool) -> String {
+    let port = free_port();
+    let admin = if admin { format!("admin: 127.0.0.1:{}\n", free_port()) } else { String::new() };
+    format!(
+        r#"listen: 127.0.0.1:{port}
+{admin}workers: 2
+access_log: json
+clusters:
+  - name: outbound|80||echo.dns
+    endpoints: [{echo}]
+    aliases: [echo]
+  - name: outbound|80||other.dns
+    endpoints: [{echo}]
+routes:
+  - name: api
+    domains: ["api.example.com"]
+    path_prefix: /api
+    cluster: echo
+  - name: other
+    domains: ["other.example.com"]
+    cluster: outbound|80||other.dns
+  - name: default
+    cluster: echo
+plugins:
+  - name: hello
+    wasm: {hello}
+    config: {{ mockEnable: false }}
+    rules:
+      - routes: [api]
+        config: {{ mockEnable: true }}
+      - domains: ["*.mock.com"]
+        config: {{ mockEnable: true }}
+      - services: ["other.dns"]
+        config: {{ mockEnable: true }}
+"#,
+        hello = hello.display()
+    )
+}
+
+fn get_host(gateway: &Running, host: &str, path: &str) -> common::Response {
+    // The request line's host header is the gateway address; a second host header would be
+    // ambiguous, so send the request by hand with this host.
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(gateway.address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    common::parse_response(&raw)
+}
+
+/// Whether the hello plugin answered itself (its rule config had mockEnable) or let the
+/// request through with its header.
+fn mocked(response: &common::Response) -> bool {
+    if response.text() == "hello world" {
+        return true;
+    }
+    assert_eq!(response.upstream_header("hello").as_deref(), Some("world"), "{}", response.text());
+    false
+}
+
+#[test]
+fn rules_pick_the_config_per_route_domain_and_service() {
+    for lang in [Lang::Go, Lang::Rust] {
+        let upstream = echo();
+        let dir = tempdir("rules");
+        let name = if lang == Lang::Go { "hello" } else { "sdk-hello" };
+        let config = write(&dir, "wasmgate.yaml", &two_route_config(upstream.local_addr(), &example(lang, name), false));
+        let gateway = Running::start_file(&config);
+        let cases = [
+            ("api.example.com", "/api/x", true, "route rule"),
+            ("api.example.com", "/v2", false, "other path: default route, global config"),
+            ("www.mock.com", "/", true, "domain rule"),
+            ("other.example.com", "/", true, "service rule"),
+            ("plain.com", "/", false, "no rule: global"),
+        ];
+        for (host, path, expect_mock, why) in cases {
+            let response = get_host(&gateway, host, path);
+            assert_eq!(response.status, 200, "{lang:?} {why}");
+            assert_eq!(mocked(&response), expect_mock, "{lang:?} {host}{path}: {why}");
+        }
+        let upstream_path = get_host(&gateway, "plain.com", "/q?x=1").echoed()["path"].clone();
+        assert_eq!(upstream_path, "/q?x=1");
+    }
+}
+
+#[test]
+fn a_wasmplugin_resource_is_used_as_it_is() {
+    let upstream = echo();
+    let dir = tempdir("wasmplugin");
+    let hello = example(Lang::Go, "hello");
+    write(
+        &dir,
+        "hello-plugin.yaml",
+        &format!(
+            r#"apiVersion: extensions.higress.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: hello
+  namespace: higress-system
+spec:
+  url: file://{}
+  phase: AUTHN
+  priority: 100
+  failStrategy: FAIL_CLOSE
+  defaultConfig:
+    mockEnable: false
+  matchRules:
+    - ingress: [api]
+      config:
+        mockEnable: true
+    - domain: ["*.off.com"]
+      configDisable: true
+      config:
+        mockEnable: true
+"#,
+            hello.display()
+        ),
+    );
+    let config = write(
+        &dir,
+        "wasmgate.yaml",
+        &format!(
+            r#"listen: 127.0.0.1:{}
+clusters:
+  - name: echo
+    endpoints: [{}]
+routes:
+  - name: api
+    path_prefix: /api
+    cluster: echo
+  - name: default
+    cluster: echo
+plugins:
+  - wasmplugin: hello-plugin.yaml
+"#,
+            free_port(),
+            upstream.local_addr()
+        ),
+    );
+    let gateway = Running::start_file(&config);
+    assert!(mocked(&get_host(&gateway, "a.com", "/api")));
+    assert!(!mocked(&get_host(&gateway, "a.com", "/web")));
+    assert!(!mocked(&get_host(&gateway, "x.off.com", "/web")), "a disabled rule is left out");
+}
+
+#[test]
+fn callouts_reach_a_named_cluster_by_alias() {
+    let upstream = echo();
+    let token = common::fixed_upstream(200, &[("x-token", "from-cluster")], "");
+    let dir = tempdir("callout");
+    let config = write(
+        &dir,
+        "wasmgate.yaml",
+        &format!(
+            r#"listen: 127.0.0.1:{}
+clusters:
+  - name: echo
+    endpoints: [{}]
+  - name: auth-service
+    endpoints: [{token}]
+    aliases: [auth]
+routes:
+  - name: default
+    cluster: echo
+plugins:
+  - name: go-http-call
+    wasm: {}
+    config: {{ serviceSource: dns, serviceName: auth, servicePort: 8080, domain: auth.local, path: /token }}
+"#,
+            free_port(),
+            upstream.local_addr(),
+            example(Lang::Go, "http-call").display()
+        ),
+    );
+    let gateway = Running::start_file(&config);
+    let response = gateway.get("/", &[]);
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.upstream_header("x-token").as_deref(), Some("from-cluster"));
+}
+
+#[test]
+fn metrics_count_requests_and_admin_answers() {
+    let upstream = echo();
+    let dir = tempdir("metrics");
+    let config = write(&dir, "wasmgate.yaml", &two_route_config(upstream.local_addr(), &example(Lang::Go, "hello"), true));
+    let gateway = Running::start_file(&config);
+    let admin = gateway.admin.expect("an admin address");
+    for _ in 0..5 {
+        assert_eq!(get_host(&gateway, "plain.com", "/").status, 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(get_host(&gateway, "api.example.com", "/api").status, 200);
+    }
+    assert_eq!(request(admin, "GET", "/healthz", &[], b"").status, 200);
+    assert_eq!(request(admin, "GET", "/ready", &[], b"").status, 200);
+    let metrics = request(admin, "GET", "/metrics", &[], b"");
+    assert_eq!(metrics.status, 200);
+    let samples = parse_prometheus(&metrics.text());
+    assert_eq!(samples.get(r#"wasmgate_requests_total{route="default",code="200"}"#), Some(&5.0), "{}", metrics.text());
+    assert_eq!(samples.get(r#"wasmgate_requests_total{route="api",code="200"}"#), Some(&3.0));
+    assert_eq!(samples.get(r#"wasmgate_request_duration_seconds_count{route="default"}"#), Some(&5.0));
+}
+
+/// Parses Prometheus/OpenMetrics text; panics on a line that is neither a comment nor a sample.
+fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
+    let mut samples = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number in {line}"));
+        let metric = name.split('{').next().unwrap();
+        assert!(
+            metric.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line}"
+        );
+        samples.insert(name.to_string(), value);
+    }
+    samples
+}
+
+#[test]
+fn a_reload_under_traffic_loses_no_request() {
+    let upstream = echo();
+    let dir = tempdir("reload");
+    let hello = example(Lang::Go, "hello");
+    let port = free_port();
+    let config_text = |mock: bool| {
+        format!(
+            "listen: 127.0.0.1:{port}\nclusters:\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: default\n    cluster: echo\nplugins:\n  - name: hello\n    wasm: {}\n    config: {{ mockEnable: {mock} }}\n",
+            upstream.local_addr(),
+            hello.display()
+        )
+    };
+    let config = write(&dir, "wasmgate.yaml", &config_text(false));
+    let gateway = Running::start_file(&config);
+    let address = gateway.address;
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut results = Vec::new();
+            while !stop.load(Ordering::Relaxed) && results.len() < 5000 {
+                let response = request(address, "GET", "/", &[], b"");
+                results.push((response.status, response.text() == "hello world"));
+            }
+            results
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // The file changes: the gateway notices and reloads.
+    write(&dir, "wasmgate.yaml", &config_text(true));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while request(address, "GET", "/", &[], b"").text() != "hello world" {
+        assert!(Instant::now() < deadline, "the change was not picked up: {}", gateway.stderr.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SIGHUP reloads too.
+    write(&dir, "wasmgate.yaml", &config_text(false));
+    let pid = gateway.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while request(address, "GET", "/", &[], b"").text() == "hello world" {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let results = traffic.join().unwrap();
+    assert!(results.len() > 20, "only {} requests sent", results.len());
+    let failed: Vec<_> = results.iter().filter(|(status, _)| *status != 200).collect();
+    assert!(failed.is_empty(), "{} of {} requests failed: {failed:?}", failed.len(), results.len());
+    assert!(results.iter().any(|(_, mocked)| *mocked) && results.iter().any(|(_, mocked)| !*mocked));
+
+    // A bad configuration is refused and the gateway keeps the old one.
+    write(&dir, "wasmgate.yaml", "listen: [not an address\n");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(request(address, "GET", "/", &[], b"").status, 200);
+    assert!(gateway.stderr.lock().unwrap().contains("reload of"), "the refusal is logged");
+}
+
+#[test]
+fn bodies_over_the_limit_get_413_and_unrouted_requests_404() {
+    let upstream = echo();
+    let dir = tempdir("limits");
+    let config = write(
+        &dir,
+        "wasmgate.yaml",
+        &format!(
+            "listen: 127.0.0.1:{}\nbody_limit_bytes: 100\nclusters:\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: only-a\n    domains: [a.com]\n    cluster: echo\n",
+            free_port(),
+            upstream.local_addr()
+        ),
+    );
+    let gateway = Running::start_file(&config);
+    let response = gateway.request("POST", "/", &[], &[b'x'; 200]);
+    assert_eq!(response.status, 413);
+    assert_eq!(get_host(&gateway, "b.com", "/").status, 404);
+    assert_eq!(get_host(&gateway, "a.com", "/").status, 200);
+}
+
+fn config_error(text: &str, extra: &[(&str, &[u8])]) -> String {
+    let dir = tempdir("badconfig");
+    for (name, contents) in extra {
+        std::fs::write(dir.join(name), contents).unwrap();
+    }
+    let file = write(&dir, "wasmgate.yaml", text);
+    match Running::try_start_file(&file) {
+        Ok(_) => panic!("started with a bad configuration:\n{text}"),
+        Err(e) => {
+            let at = e.find("error: ").unwrap_or_else(|| panic!("no error line: {e}"));
+            e[at..].lines().next().unwrap().to_string()
+        }
+    }
+}
+
+#[test]
+fn bad_configurations_are_refused_with_file_line_and_reason() {
+    let hello = example(Lang::Rust, "hello").display().to_string();
+    let line = config_error("listen: 127.0.0.1:0\nlisen: oops\n", &[]);
+    assert!(line.contains("wasmgate.yaml:2") && line.contains("unknown field `lisen`"), "{line}");
+
+    let line = config_error("routes:\n  - name: r\n    cluster: nowhere\n", &[]);
+    assert!(line.contains("wasmgate.yaml:3") && line.contains("nowhere"), "{line}");
+
+    let line = config_error("plugins:\n  - name: p\n    wasm: missing.wasm\n", &[]);
+    assert!(line.contains("wasmgate.yaml:3") && line.contains("missing.wasm"), "{line}");
+
+    let line = config_error("plugins:\n  - name: p\n    wasm: text.wasm\n", &[("text.wasm", b"not wasm")]);
+    assert!(line.contains("wasmgate.yaml:3") && line.contains("is not a wasm module"), "{line}");
+
+    let text = format!("plugins:\n  - name: p\n    wasm: {hello}\n    rules:\n      - config: {{ mockEnable: true }}\n");
+    let line = config_error(&text, &[]);
+    assert!(line.contains("wasmgate.yaml:4") && line.contains("no routes, domains or services"), "{line}");
+
+    let line = config_error("plugins:\n  - wasmplugin: remote.yaml\n", &[("remote.yaml", b"spec:\n  url: oci://registry/plugin:1.0\n")]);
+    assert!(line.contains("remote.yaml:2") && line.contains("not supported locally"), "{line}");
+}
