@@ -361,3 +361,36 @@ fn bad_configurations_are_refused_with_file_line_and_reason() {
     let line = config_error("plugins:\n  - wasmplugin: remote.yaml\n", &[("remote.yaml", b"spec:\n  url: oci://registry/plugin:1.0\n")]);
     assert!(line.contains("remote.yaml:2") && line.contains("not supported locally"), "{line}");
 }
+
+#[test]
+fn the_access_log_carries_custom_log_attributes() {
+    let upstream = echo();
+    let dir = tempdir("accesslog");
+    let config = write(
+        &dir,
+        "wasmgate.yaml",
+        &format!(
+            "listen: 127.0.0.1:{}\naccess_log: json\nclusters:\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: r1\n    cluster: echo\nplugins:\n  - name: probe\n    wasm: {}\n",
+            free_port(),
+            upstream.local_addr(),
+            example(Lang::Rust, "abi-probe").display()
+        ),
+    );
+    let gateway = Running::start_file(&config);
+    assert_eq!(gateway.get("/logged", &[("x-probe", "props"), ("x-request-id", "rid-42")]).status, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = gateway.stderr.lock().unwrap().clone();
+        if let Some(line) = log.lines().find(|l| l.contains("rid-42") && l.contains("\"path\":\"/logged\"")) {
+            let json = &line[line.find('{').unwrap()..];
+            let entry: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert_eq!(entry["k"], "v", "{line}");
+            assert_eq!(entry["route"], "r1");
+            assert_eq!(entry["status"], 200);
+            assert_eq!(entry["upstream"], upstream.local_addr().to_string());
+            break;
+        }
+        assert!(Instant::now() < deadline, "no access log line in {log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
