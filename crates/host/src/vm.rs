@@ -124,7 +124,7 @@ struct Exports {
 /// One running instance of a plugin.
 pub struct PluginVm {
     store: Store<HostState>,
-    exports: Exports,
+    exports: Arc<Exports>,
     module: PluginModule,
     poisoned: bool,
     next_context_id: u32,
@@ -188,7 +188,7 @@ impl PluginVm {
                 name: name.clone(),
                 reason: one_line(&format!("{e:#}")),
             })?;
-        let exports = bind(&instance, &mut store, module.abi());
+        let exports = Arc::new(bind(&instance, &mut store, module.abi()));
         let memory = instance.get_memory(&mut store, "memory");
         let alloc = instance
             .get_typed_func::<u32, u32>(&mut store, "malloc")
@@ -225,13 +225,15 @@ impl PluginVm {
                 other => other,
             })?;
         }
-        if let Some(f) = self.exports.context_create.clone() {
+        let exports = self.exports.clone();
+        if let Some(f) = exports.context_create.as_ref() {
             self.guest("proxy_on_context_create", ROOT_ID, |s| {
                 f.call(s, (ROOT_ID, 0))
             })?;
         }
         let name = self.store.data().plugin_name.clone();
-        if let Some(f) = self.exports.vm_start.clone() {
+        let exports = self.exports.clone();
+        if let Some(f) = exports.vm_start.as_ref() {
             let size = self.store.data().vm_config.len() as u32;
             if self.guest("proxy_on_vm_start", ROOT_ID, |s| f.call(s, (ROOT_ID, size)))? == 0 {
                 return Err(HostError::Rejected {
@@ -240,7 +242,8 @@ impl PluginVm {
                 });
             }
         }
-        if let Some(f) = self.exports.configure.clone() {
+        let exports = self.exports.clone();
+        if let Some(f) = exports.configure.as_ref() {
             let size = self.store.data().plugin_config.len() as u32;
             if self.guest("proxy_on_configure", ROOT_ID, |s| {
                 f.call(s, (ROOT_ID, size))
@@ -294,7 +297,8 @@ impl PluginVm {
     fn deliver_queue_ready(&mut self) -> Result<(), HostError> {
         while !self.store.data().queue_ready.is_empty() {
             let ready = std::mem::take(&mut self.store.data_mut().queue_ready);
-            if let Some(f) = self.exports.queue_ready.clone() {
+            let exports = self.exports.clone();
+            if let Some(f) = exports.queue_ready.as_ref() {
                 for id in ready {
                     self.guest("proxy_on_queue_ready", ROOT_ID, |s| {
                         f.call(s, (ROOT_ID, id))
@@ -353,7 +357,8 @@ impl PluginVm {
             ..HttpStream::default()
         };
         self.store.data_mut().streams.insert(id, stream);
-        if let Some(f) = self.exports.context_create.clone() {
+        let exports = self.exports.clone();
+        if let Some(f) = exports.context_create.as_ref() {
             if let Err(e) = self.guest("proxy_on_context_create", id, |s| f.call(s, (id, ROOT_ID)))
             {
                 self.store.data_mut().streams.remove(&id);
@@ -398,7 +403,8 @@ impl PluginVm {
         end_of_stream: bool,
     ) -> Result<PhaseOutcome, HostError> {
         let size = self.stream(id).map(|s| s.request_body.len()).unwrap_or(0) as u32;
-        let f = self.exports.request_body.clone();
+        let exports = self.exports.clone();
+        let f = exports.request_body.as_ref();
         self.phase(id, true, "proxy_on_request_body", |s| match f {
             Some(f) => f.call(s, (id, size, end_of_stream as u32)).map(Some),
             None => Ok(None),
@@ -413,7 +419,8 @@ impl PluginVm {
         end_of_stream: bool,
     ) -> Result<PhaseOutcome, HostError> {
         let size = self.stream(id).map(|s| s.response_body.len()).unwrap_or(0) as u32;
-        let f = self.exports.response_body.clone();
+        let exports = self.exports.clone();
+        let f = exports.response_body.as_ref();
         self.phase(id, false, "proxy_on_response_body", |s| match f {
             Some(f) => f.call(s, (id, size, end_of_stream as u32)).map(Some),
             None => Ok(None),
@@ -427,7 +434,8 @@ impl PluginVm {
             .stream(id)
             .map(|s| s.request_trailers.len())
             .unwrap_or(0) as u32;
-        let f = self.exports.request_trailers.clone();
+        let exports = self.exports.clone();
+        let f = exports.request_trailers.as_ref();
         self.phase(id, true, "proxy_on_request_trailers", |s| match f {
             Some(f) => f.call(s, (id, n)).map(Some),
             None => Ok(None),
@@ -441,7 +449,8 @@ impl PluginVm {
             .stream(id)
             .map(|s| s.response_trailers.len())
             .unwrap_or(0) as u32;
-        let f = self.exports.response_trailers.clone();
+        let exports = self.exports.clone();
+        let f = exports.response_trailers.as_ref();
         self.phase(id, false, "proxy_on_response_trailers", |s| match f {
             Some(f) => f.call(s, (id, n)).map(Some),
             None => Ok(None),
@@ -455,15 +464,14 @@ impl PluginVm {
         request: bool,
         eos: bool,
     ) -> Result<PhaseOutcome, HostError> {
+        let exports = self.exports.clone();
         let (callback, during) = if request {
-            (&self.exports.request_headers, "proxy_on_request_headers")
+            (exports.request_headers.as_ref(), "proxy_on_request_headers")
         } else {
-            (&self.exports.response_headers, "proxy_on_response_headers")
-        };
-        let callback = match callback {
-            Some(HeaderCallback::Current(f)) => Some((Some(f.clone()), None)),
-            Some(HeaderCallback::Legacy(f)) => Some((None, Some(f.clone()))),
-            None => None,
+            (
+                exports.response_headers.as_ref(),
+                "proxy_on_response_headers",
+            )
         };
         let stream = self.stream(id);
         let n = if request {
@@ -473,9 +481,9 @@ impl PluginVm {
         }
         .unwrap_or(0) as u32;
         let (raw, deferred) = self.phase(id, request, during, |s| match callback {
-            Some((Some(f), _)) => f.call(s, (id, n, eos as u32)).map(Some),
-            Some((_, Some(f))) => f.call(s, (id, n)).map(Some),
-            _ => Ok(None),
+            Some(HeaderCallback::Current(f)) => f.call(s, (id, n, eos as u32)).map(Some),
+            Some(HeaderCallback::Legacy(f)) => f.call(s, (id, n)).map(Some),
+            None => Ok(None),
         })?;
         let higress_request = request && self.module.abi() == AbiVersion::V0_2_100;
         let action = raw.map(HeaderAction::from_guest).map(|a| match a {
@@ -524,16 +532,19 @@ impl PluginVm {
     }
 
     fn finish_calls(&mut self, id: u32) -> Result<(), HostError> {
-        if let Some(f) = self.exports.done.clone() {
+        let exports = self.exports.clone();
+        if let Some(f) = exports.done.as_ref() {
             let done = self.guest("proxy_on_done", id, |s| f.call(s, id))?;
             if let Some(stream) = self.stream_mut(id) {
                 stream.done_pending = done == 0;
             }
         }
-        if let Some(f) = self.exports.log.clone() {
+        let exports = self.exports.clone();
+        if let Some(f) = exports.log.as_ref() {
             self.guest("proxy_on_log", id, |s| f.call(s, id))?;
         }
-        if let Some(f) = self.exports.delete.clone() {
+        let exports = self.exports.clone();
+        if let Some(f) = exports.delete.as_ref() {
             self.guest("proxy_on_delete", id, |s| f.call(s, id))?;
         }
         Ok(())
@@ -541,7 +552,8 @@ impl PluginVm {
 
     /// Runs `proxy_on_tick`.
     pub fn on_tick(&mut self) -> Result<(), HostError> {
-        if let Some(f) = self.exports.tick.clone() {
+        let exports = self.exports.clone();
+        if let Some(f) = exports.tick.as_ref() {
             self.guest("proxy_on_tick", ROOT_ID, |s| f.call(s, ROOT_ID))?;
         }
         self.deliver_queue_ready()
@@ -554,7 +566,8 @@ impl PluginVm {
         token: u32,
         response: Option<HttpCalloutResponse>,
     ) -> Result<(), HostError> {
-        let Some(f) = self.exports.http_call_response.clone() else {
+        let exports = self.exports.clone();
+        let Some(f) = exports.http_call_response.as_ref() else {
             return Ok(());
         };
         let (headers, body, trailers) = response
@@ -582,7 +595,8 @@ impl PluginVm {
         status: i32,
         reply: Vec<u8>,
     ) -> Result<(), HostError> {
-        let Some(f) = self.exports.redis_call_response.clone() else {
+        let exports = self.exports.clone();
+        let Some(f) = exports.redis_call_response.as_ref() else {
             return Ok(());
         };
         let args = (ROOT_ID, token, status, reply.len() as i32);
