@@ -26,7 +26,11 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 fn two_route_config(echo: SocketAddr, hello: &Path, admin: bool) -> String {
     let port = free_port();
-    let admin = if admin { format!("admin: 127.0.0.1:{}\n", free_port()) } else { String::new() };
+    let admin = if admin {
+        format!("admin: 127.0.0.1:{}\n", free_port())
+    } else {
+        String::new()
+    };
     format!(
         r#"listen: 127.0.0.1:{port}
 {admin}workers: 2
@@ -68,8 +72,14 @@ fn get_host(gateway: &Running, host: &str, path: &str) -> common::Response {
     // ambiguous, so send the request by hand with this host.
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(gateway.address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     common::parse_response(&raw)
@@ -81,7 +91,12 @@ fn mocked(response: &common::Response) -> bool {
     if response.text() == "hello world" {
         return true;
     }
-    assert_eq!(response.upstream_header("hello").as_deref(), Some("world"), "{}", response.text());
+    assert_eq!(
+        response.upstream_header("hello").as_deref(),
+        Some("world"),
+        "{}",
+        response.text()
+    );
     false
 }
 
@@ -90,12 +105,25 @@ fn rules_pick_the_config_per_route_domain_and_service() {
     for lang in [Lang::Go, Lang::Rust] {
         let upstream = echo();
         let dir = tempdir("rules");
-        let name = if lang == Lang::Go { "hello" } else { "sdk-hello" };
-        let config = write(&dir, "wasmgate.yaml", &two_route_config(upstream.local_addr(), &example(lang, name), false));
+        let name = if lang == Lang::Go {
+            "hello"
+        } else {
+            "sdk-hello"
+        };
+        let config = write(
+            &dir,
+            "wasmgate.yaml",
+            &two_route_config(upstream.local_addr(), &example(lang, name), false),
+        );
         let gateway = Running::start_file(&config);
         let cases = [
             ("api.example.com", "/api/x", true, "route rule"),
-            ("api.example.com", "/v2", false, "other path: default route, global config"),
+            (
+                "api.example.com",
+                "/v2",
+                false,
+                "other path: default route, global config",
+            ),
             ("www.mock.com", "/", true, "domain rule"),
             ("other.example.com", "/", true, "service rule"),
             ("plain.com", "/", false, "no rule: global"),
@@ -103,7 +131,11 @@ fn rules_pick_the_config_per_route_domain_and_service() {
         for (host, path, expect_mock, why) in cases {
             let response = get_host(&gateway, host, path);
             assert_eq!(response.status, 200, "{lang:?} {why}");
-            assert_eq!(mocked(&response), expect_mock, "{lang:?} {host}{path}: {why}");
+            assert_eq!(
+                mocked(&response),
+                expect_mock,
+                "{lang:?} {host}{path}: {why}"
+            );
         }
         let upstream_path = get_host(&gateway, "plain.com", "/q?x=1").echoed()["path"].clone();
         assert_eq!(upstream_path, "/q?x=1");
@@ -167,7 +199,10 @@ plugins:
     let gateway = Running::start_file(&config);
     assert!(mocked(&get_host(&gateway, "a.com", "/api")));
     assert!(!mocked(&get_host(&gateway, "a.com", "/web")));
-    assert!(!mocked(&get_host(&gateway, "x.off.com", "/web")), "a disabled rule is left out");
+    assert!(
+        !mocked(&get_host(&gateway, "x.off.com", "/web")),
+        "a disabled rule is left out"
+    );
 }
 
 #[test]
@@ -202,14 +237,21 @@ plugins:
     let gateway = Running::start_file(&config);
     let response = gateway.get("/", &[]);
     assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.upstream_header("x-token").as_deref(), Some("from-cluster"));
+    assert_eq!(
+        response.upstream_header("x-token").as_deref(),
+        Some("from-cluster")
+    );
 }
 
 #[test]
 fn metrics_count_requests_and_admin_answers() {
     let upstream = echo();
     let dir = tempdir("metrics");
-    let config = write(&dir, "wasmgate.yaml", &two_route_config(upstream.local_addr(), &example(Lang::Go, "hello"), true));
+    let config = write(
+        &dir,
+        "wasmgate.yaml",
+        &two_route_config(upstream.local_addr(), &example(Lang::Go, "hello"), true),
+    );
     let gateway = Running::start_file(&config);
     let admin = gateway.admin.expect("an admin address");
     for _ in 0..5 {
@@ -223,20 +265,40 @@ fn metrics_count_requests_and_admin_answers() {
     let metrics = request(admin, "GET", "/metrics", &[], b"");
     assert_eq!(metrics.status, 200);
     let samples = parse_prometheus(&metrics.text());
-    assert_eq!(samples.get(r#"wasmgate_requests_total{route="default",code="200"}"#), Some(&5.0), "{}", metrics.text());
-    assert_eq!(samples.get(r#"wasmgate_requests_total{route="api",code="200"}"#), Some(&3.0));
-    assert_eq!(samples.get(r#"wasmgate_request_duration_seconds_count{route="default"}"#), Some(&5.0));
+    assert_eq!(
+        samples.get(r#"wasmgate_requests_total{route="default",code="200"}"#),
+        Some(&5.0),
+        "{}",
+        metrics.text()
+    );
+    assert_eq!(
+        samples.get(r#"wasmgate_requests_total{route="api",code="200"}"#),
+        Some(&3.0)
+    );
+    assert_eq!(
+        samples.get(r#"wasmgate_request_duration_seconds_count{route="default"}"#),
+        Some(&5.0)
+    );
 }
 
 /// Parses Prometheus/OpenMetrics text; panics on a line that is neither a comment nor a sample.
 fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
     let mut samples = std::collections::HashMap::new();
-    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line}"));
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number in {line}"));
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number in {line}"));
         let metric = name.split('{').next().unwrap();
         assert!(
-            metric.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            metric
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "bad metric name in {line}"
         );
         samples.insert(name.to_string(), value);
@@ -277,13 +339,21 @@ fn a_reload_under_traffic_loses_no_request() {
     write(&dir, "wasmgate.yaml", &config_text(true));
     let deadline = Instant::now() + Duration::from_secs(20);
     while request(address, "GET", "/", &[], b"").text() != "hello world" {
-        assert!(Instant::now() < deadline, "the change was not picked up: {}", gateway.stderr.lock().unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "the change was not picked up: {}",
+            gateway.stderr.lock().unwrap()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // SIGHUP reloads too.
     write(&dir, "wasmgate.yaml", &config_text(false));
     let pid = gateway.child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
     let deadline = Instant::now() + Duration::from_secs(20);
     while request(address, "GET", "/", &[], b"").text() == "hello world" {
         assert!(Instant::now() < deadline, "SIGHUP did not reload");
@@ -293,35 +363,119 @@ fn a_reload_under_traffic_loses_no_request() {
     stop.store(true, Ordering::Relaxed);
     let results = traffic.join().unwrap();
     assert!(results.len() > 20, "only {} requests sent", results.len());
-    let failed: Vec<_> = results.iter().filter(|(status, _)| *status != 200).collect();
-    assert!(failed.is_empty(), "{} of {} requests failed: {failed:?}", failed.len(), results.len());
-    assert!(results.iter().any(|(_, mocked)| *mocked) && results.iter().any(|(_, mocked)| !*mocked));
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|(status, _)| *status != 200)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {failed:?}",
+        failed.len(),
+        results.len()
+    );
+    assert!(
+        results.iter().any(|(_, mocked)| *mocked) && results.iter().any(|(_, mocked)| !*mocked)
+    );
 
     // A bad configuration is refused and the gateway keeps the old one.
     write(&dir, "wasmgate.yaml", "listen: [not an address\n");
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(request(address, "GET", "/", &[], b"").status, 200);
-    assert!(gateway.stderr.lock().unwrap().contains("reload of"), "the refusal is logged");
+    assert!(
+        gateway.stderr.lock().unwrap().contains("reload of"),
+        "the refusal is logged"
+    );
 }
 
 #[test]
-fn bodies_over_the_limit_get_413_and_unrouted_requests_404() {
+fn bodies_stream_unless_a_plugin_buffers_past_the_limit_and_unrouted_requests_get_404() {
     let upstream = echo();
     let dir = tempdir("limits");
     let config = write(
         &dir,
         "wasmgate.yaml",
         &format!(
-            "listen: 127.0.0.1:{}\nbody_limit_bytes: 100\nclusters:\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: only-a\n    domains: [a.com]\n    cluster: echo\n",
+            "listen: 127.0.0.1:{}\nbody_limit_bytes: 100\nclusters:\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: only-a\n    domains: [a.com]\n    cluster: echo\nplugins:\n  - name: probe\n    wasm: {}\n",
             free_port(),
-            upstream.local_addr()
+            upstream.local_addr(),
+            example(Lang::Rust, "abi-probe").display()
         ),
     );
     let gateway = Running::start_file(&config);
-    let response = gateway.request("POST", "/", &[], &[b'x'; 200]);
-    assert_eq!(response.status, 413);
+    let big = vec![b'x'; 5000];
+    // No plugin holds the body: it streams through, whatever its size.
+    let response = post_host(&gateway, "a.com", &[], &big);
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.echoed()["body"].as_str().unwrap().len(), 5000);
+    // The probe buffers the body until its end: holding more than the limit is a 413.
+    let response = post_chunked(&gateway, "a.com", &[("x-probe", "body")], &[&big, &big]);
+    assert_eq!(response.status, 413, "{}", response.text());
+    // Streamed in chunks without a plugin holding them, the body arrives whole.
+    let response = post_chunked(&gateway, "a.com", &[], &[b"one-", b"two-", b"three"]);
+    assert_eq!(response.echoed()["body"], "one-two-three");
+    // Under the limit the buffered body is replaced.
+    let response = post_host(&gateway, "a.com", &[("x-probe", "body")], b"small");
+    assert_eq!(response.status, 200);
+    assert!(response.text().ends_with("-tail"));
     assert_eq!(get_host(&gateway, "b.com", "/").status, 404);
-    assert_eq!(get_host(&gateway, "a.com", "/").status, 200);
+}
+
+fn post_chunked(
+    gateway: &Running,
+    host: &str,
+    headers: &[(&str, &str)],
+    chunks: &[&[u8]],
+) -> common::Response {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(gateway.address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = format!(
+        "POST / HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ntransfer-encoding: chunked\r\n"
+    );
+    for (k, v) in headers {
+        head += &format!("{k}: {v}\r\n");
+    }
+    head += "\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    for chunk in chunks {
+        let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
+        let _ = stream.write_all(chunk);
+        let _ = stream.write_all(b"\r\n");
+        let _ = stream.flush();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    common::parse_response(&raw)
+}
+
+fn post_host(
+    gateway: &Running,
+    host: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> common::Response {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(gateway.address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = format!(
+        "POST / HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head += &format!("{k}: {v}\r\n");
+    }
+    head += "\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    common::parse_response(&raw)
 }
 
 fn config_error(text: &str, extra: &[(&str, &[u8])]) -> String {
@@ -333,7 +487,9 @@ fn config_error(text: &str, extra: &[(&str, &[u8])]) -> String {
     match Running::try_start_file(&file) {
         Ok(_) => panic!("started with a bad configuration:\n{text}"),
         Err(e) => {
-            let at = e.find("error: ").unwrap_or_else(|| panic!("no error line: {e}"));
+            let at = e
+                .find("error: ")
+                .unwrap_or_else(|| panic!("no error line: {e}"));
             e[at..].lines().next().unwrap().to_string()
         }
     }
@@ -343,23 +499,47 @@ fn config_error(text: &str, extra: &[(&str, &[u8])]) -> String {
 fn bad_configurations_are_refused_with_file_line_and_reason() {
     let hello = example(Lang::Rust, "hello").display().to_string();
     let line = config_error("listen: 127.0.0.1:0\nlisen: oops\n", &[]);
-    assert!(line.contains("wasmgate.yaml:2") && line.contains("unknown field `lisen`"), "{line}");
+    assert!(
+        line.contains("wasmgate.yaml:2") && line.contains("unknown field `lisen`"),
+        "{line}"
+    );
 
     let line = config_error("routes:\n  - name: r\n    cluster: nowhere\n", &[]);
-    assert!(line.contains("wasmgate.yaml:3") && line.contains("nowhere"), "{line}");
+    assert!(
+        line.contains("wasmgate.yaml:3") && line.contains("nowhere"),
+        "{line}"
+    );
 
     let line = config_error("plugins:\n  - name: p\n    wasm: missing.wasm\n", &[]);
-    assert!(line.contains("wasmgate.yaml:3") && line.contains("missing.wasm"), "{line}");
+    assert!(
+        line.contains("wasmgate.yaml:3") && line.contains("missing.wasm"),
+        "{line}"
+    );
 
-    let line = config_error("plugins:\n  - name: p\n    wasm: text.wasm\n", &[("text.wasm", b"not wasm")]);
-    assert!(line.contains("wasmgate.yaml:3") && line.contains("is not a wasm module"), "{line}");
+    let line = config_error(
+        "plugins:\n  - name: p\n    wasm: text.wasm\n",
+        &[("text.wasm", b"not wasm")],
+    );
+    assert!(
+        line.contains("wasmgate.yaml:3") && line.contains("is not a wasm module"),
+        "{line}"
+    );
 
     let text = format!("plugins:\n  - name: p\n    wasm: {hello}\n    rules:\n      - config: {{ mockEnable: true }}\n");
     let line = config_error(&text, &[]);
-    assert!(line.contains("wasmgate.yaml:4") && line.contains("no routes, domains or services"), "{line}");
+    assert!(
+        line.contains("wasmgate.yaml:4") && line.contains("no routes, domains or services"),
+        "{line}"
+    );
 
-    let line = config_error("plugins:\n  - wasmplugin: remote.yaml\n", &[("remote.yaml", b"spec:\n  url: oci://registry/plugin:1.0\n")]);
-    assert!(line.contains("remote.yaml:2") && line.contains("not supported locally"), "{line}");
+    let line = config_error(
+        "plugins:\n  - wasmplugin: remote.yaml\n",
+        &[("remote.yaml", b"spec:\n  url: oci://registry/plugin:1.0\n")],
+    );
+    assert!(
+        line.contains("remote.yaml:2") && line.contains("not supported locally"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -377,11 +557,22 @@ fn the_access_log_carries_custom_log_attributes() {
         ),
     );
     let gateway = Running::start_file(&config);
-    assert_eq!(gateway.get("/logged", &[("x-probe", "props"), ("x-request-id", "rid-42")]).status, 200);
+    assert_eq!(
+        gateway
+            .get(
+                "/logged",
+                &[("x-probe", "props"), ("x-request-id", "rid-42")]
+            )
+            .status,
+        200
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let log = gateway.stderr.lock().unwrap().clone();
-        if let Some(line) = log.lines().find(|l| l.contains("rid-42") && l.contains("\"path\":\"/logged\"")) {
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains("rid-42") && l.contains("\"path\":\"/logged\""))
+        {
             let json = &line[line.find('{').unwrap()..];
             let entry: serde_json::Value = serde_json::from_str(json).unwrap();
             assert_eq!(entry["k"], "v", "{line}");
@@ -393,4 +584,69 @@ fn the_access_log_carries_custom_log_attributes() {
         assert!(Instant::now() < deadline, "no access log line in {log}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_response_streams_through_the_plugins_as_it_arrives() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    // An upstream that sends the first chunk, then waits for the test before the second.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            seen.extend_from_slice(&buf[..n]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: text/event-stream\r\n\r\n6\r\nfirst\n\r\n")
+            .unwrap();
+        released.recv().unwrap();
+        stream.write_all(b"7\r\nsecond\n\r\n0\r\n\r\n").unwrap();
+    });
+    let dir = tempdir("stream");
+    let config = write(
+        &dir,
+        "wasmgate.yaml",
+        &format!(
+            "listen: 127.0.0.1:{}\nclusters:\n  - name: sse\n    endpoints: [{upstream}]\nroutes:\n  - name: r\n    cluster: sse\nplugins:\n  - name: minimal\n    wasm: {}\n",
+            free_port(),
+            example(Lang::Rust, "minimal").display()
+        ),
+    );
+    let gateway = Running::start_file(&config);
+    let mut stream = std::net::TcpStream::connect(gateway.address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        reader
+            .read_line(&mut line)
+            .expect("the head arrives before the upstream finishes");
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    assert!(head.contains("x-minimal: 1"), "{head}");
+    let mut size = String::new();
+    reader.read_line(&mut size).unwrap();
+    let mut first = String::new();
+    reader
+        .read_line(&mut first)
+        .expect("the first chunk arrives before the upstream sends the second");
+    assert_eq!(first, "first\n");
+    release.send(()).unwrap();
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("second\n"), "{rest}");
 }

@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -22,7 +21,7 @@ use crate::convert;
 use crate::slot::Slot;
 
 /// The HTTP client callouts and upstream requests use.
-pub(crate) type Client = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+pub(crate) type Client = hyper_util::client::legacy::Client<HttpConnector, crate::chain::Body>;
 
 /// A new pooled HTTP/1 client.
 pub(crate) fn client() -> Client {
@@ -244,7 +243,7 @@ async fn http_call(
             headers.insert(http::header::HOST, host);
         }
     }
-    let request = match request.body(Full::new(Bytes::from(call.body))) {
+    let request = match request.body(crate::chain::full(call.body)) {
         Ok(request) => request,
         Err(e) => {
             tracing::warn!(
