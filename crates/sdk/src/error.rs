@@ -31,8 +31,11 @@ pub enum Error {
     Config(String),
     /// An HTTP callout failed: the host could not send it, it timed out or was reset.
     Http(String),
-    /// A Redis command failed: not initialised, could not connect, or an error reply.
+    /// A Redis command failed: the client is not ready, the host could not connect, or the
+    /// reply could not be read.
     Redis(String),
+    /// The Redis server answered a command with an error reply (`-ERR …`).
+    RedisReply(String),
     /// Anything else, with its message.
     Other(String),
 }
@@ -73,6 +76,7 @@ impl fmt::Display for Error {
             Error::Config(m) => write!(f, "invalid configuration: {m}"),
             Error::Http(m) => write!(f, "http call failed: {m}"),
             Error::Redis(m) => write!(f, "redis call failed: {m}"),
+            Error::RedisReply(m) => write!(f, "redis error reply: {m}"),
             Error::Other(m) => f.write_str(m),
         }
     }

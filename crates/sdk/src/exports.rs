@@ -258,7 +258,7 @@ pub extern "C" fn proxy_on_redis_call_response(
     response_size: i32,
 ) {
     state::entered(root_context_id);
-    redis::on_response(token, status, response_size.max(0) as usize);
+    redis::dispatch_response(token, status, response_size.max(0) as usize);
 }
 
 /// A shared queue has data.

@@ -33,6 +33,7 @@
 //! - [`context`]: [`HttpContext`], one request in every phase and in callbacks.
 //! - [`rules`]: Higress's `_rules_` matching.
 //! - [`http`] and [`cluster`]: callouts with callbacks or `.await`.
+//! - [`redis`] and [`resp`]: the Redis client (Higress extension), RESP encoding and decoding.
 //! - [`task`]: the executor for `async` tasks; pausing and resuming requests.
 //! - [`tick`]: tick functions and queue callbacks.
 //! - [`log`]: the logger and its macros.
@@ -50,6 +51,7 @@ pub mod log;
 pub mod outcome;
 pub mod plugin;
 pub mod redis;
+pub mod resp;
 pub mod rules;
 mod state;
 pub mod task;
@@ -63,6 +65,8 @@ pub use context::{HttpContext, Phase};
 pub use error::{Error, Result};
 pub use http::{HttpClient, HttpRequest, HttpResponse};
 pub use plugin::{NoConfig, Plugin, PluginContext};
+pub use redis::{RedisClient, RedisOptions, RedisRequest};
+pub use resp::RespValue;
 pub use wasmgate_abi::{DataAction, HeaderAction, LogLevel};
 
 /// What most plugins need: `use wasmgate_sdk::prelude::*;`.
@@ -75,6 +79,8 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::http::{HttpClient, HttpResponse};
     pub use crate::plugin::{NoConfig, Plugin, PluginContext};
+    pub use crate::redis::{RedisClient, RedisOptions};
+    pub use crate::resp::RespValue;
     pub use crate::{critical, debug, error, info, trace, warn};
     pub use serde::Deserialize;
     pub use serde_json::{json, Value};

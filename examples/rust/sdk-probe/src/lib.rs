@@ -6,7 +6,8 @@
 //! `/panic` panics, `/error` returns an error, `/reply` answers 403 itself, `/buffered`
 //! switches to the buffered body handler, `/nobody` skips the body, `/stop` returns
 //! `StopIteration`, `/call` calls `upstream` with a callback, `/async` awaits two calls in a
-//! task, `/fail-call` calls an unknown cluster.
+//! task, `/fail-call` calls an unknown cluster, `/redis-async` awaits `GET k` then
+//! `SET copy <value> EX 10` on the `redis` service and reports both in `x-redis`.
 //! Request body: streaming (upper-cases each chunk, appends `|end` to the last) or buffered
 //! (replaces the body with `buffered:<len>`). Response headers: reports cached request facts
 //! in `x-*` headers and writes the user attributes to `custom_log` and the trace. Response
@@ -20,6 +21,28 @@ struct Config {
     name: String,
     #[serde(default)]
     upstream: String,
+    /// A Redis service (`FqdnCluster`, port 6379) for `/redis-async`.
+    #[serde(default)]
+    redis: String,
+}
+
+thread_local! {
+    static REDIS: std::cell::RefCell<Option<RedisClient>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The VM's Redis client, initialised on first use (user `u`, password `p`, db 2).
+fn redis(service: &str) -> RedisClient {
+    REDIS.with(|r| {
+        r.borrow_mut()
+            .get_or_insert_with(|| {
+                let client = RedisClient::new(FqdnCluster::new(service, 6379));
+                if let Err(e) = client.init("u", "p", 500, RedisOptions::default().database(2)) {
+                    error!("{e}");
+                }
+                client
+            })
+            .clone()
+    })
 }
 
 #[derive(Clone)]
@@ -74,6 +97,19 @@ fn on_request_headers(ctx: &mut HttpContext, config: &Config) -> Result<HeaderAc
             }
             Ok(())
         }),
+        "/redis-async" => {
+            let redis = redis(&config.redis);
+            ctx.spawn(move |ctx| async move {
+                let value = match redis.get("k").await {
+                    Ok(v) => v.as_string().unwrap_or_else(|| "nil".into()),
+                    Err(Error::RedisReply(e)) => format!("reply error {e}"),
+                    Err(e) => return Err(e),
+                };
+                let stored = redis.set_ex("copy", value.as_str(), 10).await?;
+                ctx.add_request_header("x-redis", format!("{value}/{stored:?}"))?;
+                Ok(())
+            });
+        }
         _ => {}
     }
     Ok(HeaderAction::Continue)
