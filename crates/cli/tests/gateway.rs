@@ -650,3 +650,44 @@ fn a_response_streams_through_the_plugins_as_it_arrives() {
     reader.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("second\n"), "{rest}");
 }
+
+#[test]
+fn a_slow_upstream_is_a_504_and_route_buffer_limits_apply() {
+    // An upstream that accepts and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let upstream = echo();
+    let dir = tempdir("timeouts");
+    let config = write(
+        &dir,
+        "wasmgate.yaml",
+        &format!(
+            "listen: 127.0.0.1:{}\nclusters:\n  - name: silent\n    endpoints: [{silent}]\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: slow\n    path_prefix: /slow\n    cluster: silent\n    timeout_ms: 300\n  - name: small\n    cluster: echo\n    buffer_limit_bytes: 10\nplugins:\n  - name: minimal\n    wasm: {}\n  - name: probe\n    wasm: {}\n",
+            free_port(),
+            upstream.local_addr(),
+            example(Lang::Rust, "minimal").display(),
+            example(Lang::Rust, "abi-probe").display()
+        ),
+    );
+    let gateway = Running::start_file(&config);
+    let response = gateway.get("/slow", &[]);
+    assert_eq!(response.status, 504);
+    assert_eq!(
+        response.header("x-minimal"),
+        Some("1"),
+        "plugins see the local reply"
+    );
+    let response = post_chunked(
+        &gateway,
+        "a.com",
+        &[("x-probe", "body")],
+        &[b"0123456789", b"abcdef"],
+    );
+    assert_eq!(response.status, 413);
+}

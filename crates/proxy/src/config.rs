@@ -73,6 +73,9 @@ pub struct RouteSpec {
     pub cluster: String,
     /// The upstream's time limit for one request.
     pub timeout: Duration,
+    /// The most body data plugins may hold for a request on this route (default: the
+    /// gateway's `body_limit`).
+    pub buffer_limit: Option<usize>,
 }
 
 impl RouteSpec {
@@ -187,6 +190,7 @@ impl GatewayConfig {
             path: PathMatch::Any,
             cluster: cluster_name.to_string(),
             timeout: Duration::from_secs(15),
+            buffer_limit: None,
         });
         config
     }
@@ -226,6 +230,7 @@ mod tests {
             path: PathMatch::Prefix("/api".into()),
             cluster: "c".into(),
             timeout: Duration::from_secs(1),
+            buffer_limit: None,
         };
         assert!(route.matches("api.example.com:8080", "/api/x"));
         assert!(!route.matches("other.com", "/api/x"));

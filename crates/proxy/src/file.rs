@@ -65,6 +65,7 @@ struct FileRoute {
     path_regex: Option<String>,
     cluster: String,
     timeout_ms: Option<u64>,
+    buffer_limit_bytes: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -325,6 +326,7 @@ fn routes(
             path,
             cluster: cluster.name.clone(),
             timeout: Duration::from_millis(route.timeout_ms.unwrap_or(15_000)),
+            buffer_limit: route.buffer_limit_bytes,
         });
     }
     Ok(out)

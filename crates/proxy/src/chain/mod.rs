@@ -393,7 +393,11 @@ impl Walk {
     ) -> Result<Option<(Vec<u8>, bool)>, Step> {
         let original = chunk.clone();
         let mut data = chunk.to_vec();
-        let limit = self.worker.config.body_limit;
+        let limit = self
+            .route
+            .as_ref()
+            .and_then(|r| r.buffer_limit)
+            .unwrap_or(self.worker.config.body_limit);
         for &index in order {
             let active = &self.actives[index];
             let (slot, id, generation) = (active.slot.clone(), active.id, active.generation);
