@@ -691,3 +691,55 @@ fn a_slow_upstream_is_a_504_and_route_buffer_limits_apply() {
     );
     assert_eq!(response.status, 413);
 }
+
+/// A Higress-ABI plugin that holds the request headers with `StopIteration` and lets them go
+/// from its body phase once it saw the whole body.
+const HEADERS_WAIT_FOR_BODY: &str = r#"
+(module
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "x-body-seen")
+  (data (i32.const 32) "yes")
+  (func (export "proxy_abi_version_0_2_100"))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) i32.const 1024)
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_request_body") (param $ctx i32) (param $size i32) (param $eos i32) (result i32)
+    (if (i32.eqz (local.get $eos)) (then (return (i32.const 1))))
+    (drop (call $add (i32.const 0) (i32.const 16) (i32.const 11) (i32.const 32) (i32.const 3)))
+    i32.const 0))
+"#;
+
+#[test]
+fn higress_stop_iteration_holds_headers_while_the_body_reaches_the_plugin() {
+    let upstream = echo();
+    let dir = tempdir("stopiteration");
+    std::fs::write(
+        dir.join("hold.wasm"),
+        wat::parse_str(HEADERS_WAIT_FOR_BODY).unwrap(),
+    )
+    .unwrap();
+    let config = write(
+        &dir,
+        "wasmgate.yaml",
+        &format!(
+            "listen: 127.0.0.1:{}\nclusters:\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: r\n    cluster: echo\nplugins:\n  - name: hold\n    wasm: hold.wasm\n  - name: minimal\n    wasm: {}\n",
+            free_port(),
+            upstream.local_addr(),
+            example(Lang::Rust, "minimal").display()
+        ),
+    );
+    let gateway = Running::start_file(&config);
+    let response = post_chunked(&gateway, "a.com", &[], &[b"part-1/", b"part-2"]);
+    assert_eq!(response.status, 200, "{}", response.text());
+    let echoed = response.echoed();
+    assert_eq!(echoed["body"], "part-1/part-2");
+    assert_eq!(
+        echoed["headers"]["x-body-seen"], "yes",
+        "the header added in the body phase went upstream"
+    );
+    assert_eq!(
+        echoed["headers"]["x-minimal"], "1",
+        "the next plugin saw the headers after the release"
+    );
+}

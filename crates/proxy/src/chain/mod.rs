@@ -20,6 +20,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use tokio::sync::{mpsc, oneshot};
+use wasmgate_host::abi::HeaderAction;
 use wasmgate_host::{HeaderMap, HostError, LocalReply, PhaseOutcome, StreamInfo, StreamSignal};
 
 use body::{channel, Source};
@@ -160,23 +161,10 @@ impl Walk {
         let path = convert::pseudo(&self.request_headers, ":path").unwrap_or("/");
         self.route = self.worker.config.route(host, path).cloned();
         let info = self.stream_info(connection);
-        for index in 0..self.worker.slots.len() {
-            if !self.open(index, &info) {
-                return Outcome::Direct(plain(
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "plugin failed",
-                ));
-            }
-            let last = self.actives.len() - 1;
-            match self
-                .phase(last, Phase::RequestHeaders, request_body.is_empty())
-                .await
-            {
-                Step::Continue | Step::Held => {}
-                Step::Reply(reply) => return self.local_reply(reply, self.actives.len()).await,
-                Step::Fail(status, message) => return Outcome::Direct(plain(status, &message)),
-            }
-        }
+        let mut held = match self.header_phases(0, &info, request_body.is_empty()).await {
+            Ok(held) => held,
+            Err(outcome) => return outcome,
+        };
         let route = match self.route.clone() {
             Some(route) => route,
             None => {
@@ -191,7 +179,6 @@ impl Walk {
             return self.local_reply(reply, self.actives.len()).await;
         };
         self.upstream = Some(address.clone());
-        let order: Vec<usize> = (0..self.actives.len()).collect();
         let mut upstream: Option<Upstream> = None;
         while let Some(next) = request_body.next().await {
             let Ok((chunk, eos)) = next else {
@@ -200,10 +187,26 @@ impl Walk {
                     "cannot read the request body",
                 ));
             };
-            let released = match self
+            let order: Vec<usize> = (0..self.actives.len()).collect();
+            let mut released = self
                 .body_chunk(Phase::RequestBody, &order, chunk, eos)
-                .await
-            {
+                .await;
+            // A plugin that held only the headers (Higress's StopIteration) lets them go on
+            // with the first data it releases: the later plugins see the headers, then it.
+            while let (Ok(Some((data, _))), Some(next_slot)) = (&released, held) {
+                let data = Bytes::from(data.clone());
+                let first_new = self.actives.len();
+                held = match self.header_phases(next_slot, &info, false).await {
+                    Ok(held) => held,
+                    Err(outcome) => return outcome,
+                };
+                let order: Vec<usize> = (first_new..self.actives.len()).collect();
+                released = self
+                    .body_chunk(Phase::RequestBody, &order, data, eos)
+                    .await
+                    .map(|r| r.map(|(data, _)| (data, true)));
+            }
+            let released = match released {
                 Ok(released) => released,
                 Err(Step::Reply(reply)) => {
                     return self.local_reply(reply, self.actives.len()).await
@@ -226,6 +229,38 @@ impl Walk {
             None => self.start_upstream(&address, Vec::new(), true, false),
         };
         self.await_upstream(upstream, &route, &address).await
+    }
+
+    /// Opens the streams of the plugins from slot `from` on and runs their request-header
+    /// phases. Returns the slot to go on from when a plugin holds only the headers (Higress's
+    /// `StopIteration` under `0_2_100`, with a body to come), `None` when every plugin let
+    /// the headers through, or the answer when one replied or failed.
+    async fn header_phases(
+        &mut self,
+        from: usize,
+        info: &StreamInfo,
+        end_of_stream: bool,
+    ) -> Result<Option<usize>, Outcome> {
+        for index in from..self.worker.slots.len() {
+            if !self.open(index, info) {
+                return Err(Outcome::Direct(plain(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "plugin failed",
+                )));
+            }
+            let last = self.actives.len() - 1;
+            match self.phase(last, Phase::RequestHeaders, end_of_stream).await {
+                Step::Continue => {}
+                Step::Held => return Ok(Some(index + 1)),
+                Step::Reply(reply) => {
+                    return Err(self.local_reply(reply, self.actives.len()).await)
+                }
+                Step::Fail(status, message) => {
+                    return Err(Outcome::Direct(plain(status, &message)))
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn stream_info(&self, connection: Connection) -> StreamInfo {
@@ -305,9 +340,10 @@ impl Walk {
                 Phase::ResponseHeaders => s.vm.on_response_headers(id, end_of_stream),
                 Phase::ResponseBody => s.vm.on_response_body(id, end_of_stream),
             };
-            let held = phase.is_body() && !end_of_stream;
             let result = match result {
-                Ok(PhaseOutcome::Pause { .. }) if held => Ok(Ok(None)),
+                Ok(PhaseOutcome::Pause { action }) if holds_data(phase, action, end_of_stream) => {
+                    Ok(Ok(None))
+                }
                 Ok(PhaseOutcome::Pause { .. }) => Ok(Err(s.wait(id))),
                 Ok(outcome) => Ok(Ok(Some(outcome))),
                 Err(e) => Err(e),
@@ -729,6 +765,15 @@ impl Upstream {
             }
         }
     }
+}
+
+/// Whether a stop lets data keep flowing to the plugin instead of waiting for a resume: a
+/// body phase before the end of the stream, or request headers stopped with Higress's
+/// `StopIteration` (the headers wait; the body still comes to this plugin).
+fn holds_data(phase: Phase, action: u32, end_of_stream: bool) -> bool {
+    !end_of_stream
+        && (phase.is_body()
+            || (phase == Phase::RequestHeaders && action == HeaderAction::StopIteration.raw()))
 }
 
 fn body_buffer(stream: &mut wasmgate_host::stream::HttpStream, phase: Phase) -> &mut Vec<u8> {
