@@ -4,6 +4,7 @@
 mod inspect;
 mod plugin_args;
 mod run;
+mod scenario;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Run an HTTP service that answers with what it received (as JSON).
     Echo(run::EchoArgs),
+    /// Run plugin test scenarios (YAML): requests, callout answers, expected results.
+    Test(scenario::TestArgs),
 }
 
 fn main() {
@@ -41,6 +44,7 @@ fn main() {
         }
         Command::Inspect(args) => inspect::inspect(args),
         Command::Echo(args) => run::echo(args),
+        Command::Test(args) => scenario::test(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", one_line(&e));

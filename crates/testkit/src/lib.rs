@@ -2,11 +2,13 @@
 //!
 //! - [`host`]: [`TestHost`], one plugin VM with one request at a time, callouts recorded and
 //!   answered by the test, logs captured.
+//! - [`scenario`]: declarative YAML scenarios (`wasmgate test`), for plugins in any language.
 //! - [`examples`]: builds the repository's example plugins on first use (for this
 //!   project's own tests).
 
 pub mod examples;
 pub mod host;
+pub mod scenario;
 
 pub use host::{Phase, StreamState, TestHost, TestHostBuilder};
 pub use wasmgate_host::{
