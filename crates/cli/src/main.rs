@@ -1,6 +1,7 @@
 //! The `wasmgate` command: argument parsing and the process edge (logging, signals, exit
 //! codes). The work is done in `wasmgate-proxy` and `wasmgate-host`.
 
+mod build;
 mod inspect;
 mod plugin_args;
 mod run;
@@ -24,6 +25,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Run an HTTP service that answers with what it received (as JSON).
     Echo(run::EchoArgs),
+    /// Build a plugin project (Rust or Go) into main.wasm.
+    Build(build::BuildArgs),
     /// Run plugin test scenarios (YAML): requests, callout answers, expected results.
     Test(scenario::TestArgs),
 }
@@ -45,6 +48,7 @@ fn main() {
         Command::Inspect(args) => inspect::inspect(args),
         Command::Echo(args) => run::echo(args),
         Command::Test(args) => scenario::test(args),
+        Command::Build(args) => build::build(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", one_line(&e));

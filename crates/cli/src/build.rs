@@ -1,0 +1,166 @@
+//! `wasmgate build [DIR]`: builds a plugin project (Rust: a `Cargo.toml`; Go: a `go.mod`
+//! above or in DIR) in release for `wasm32-wasip1`, writes `main.wasm` (or `-o`), and prints
+//! its size and ABI marker. It checks the toolchain first and says how to install what is
+//! missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use wasmgate_host::inspect::inspect;
+
+/// Arguments of `wasmgate build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The plugin project (default: the current directory).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Where to write the plugin (default: DIR/main.wasm).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+/// `wasmgate build`.
+pub fn build(args: BuildArgs) -> Result<()> {
+    let dir = args
+        .dir
+        .canonicalize()
+        .with_context(|| format!("{} does not exist", args.dir.display()))?;
+    let output = args.output.unwrap_or_else(|| dir.join("main.wasm"));
+    let started = Instant::now();
+    if dir.join("Cargo.toml").is_file() {
+        build_rust(&dir, &output)?;
+    } else if dir.join("go.mod").is_file() || has_go_files(&dir) {
+        build_go(&dir, &output)?;
+    } else {
+        bail!("{} has neither a Cargo.toml (Rust) nor Go files: run wasmgate build in a plugin project", dir.display());
+    }
+    let bytes =
+        std::fs::read(&output).with_context(|| format!("cannot read {}", output.display()))?;
+    let report = inspect(&bytes).map_err(anyhow::Error::msg)?;
+    let marker = report
+        .abi
+        .map(|a| a.marker())
+        .unwrap_or("none (not a proxy-wasm plugin?)");
+    let missing = report.missing().count();
+    println!(
+        "built {} ({} bytes, {marker}, {} missing host functions) in {:.1}s",
+        output.display(),
+        bytes.len(),
+        missing,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn has_go_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "go"))
+        })
+        .unwrap_or(false)
+}
+
+fn need(tool: &str, how: &str) -> Result<()> {
+    let found = Command::new(tool)
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        bail!("{tool} is not installed: {how}");
+    }
+    Ok(())
+}
+
+fn build_rust(dir: &Path, output: &Path) -> Result<()> {
+    need("cargo", "install Rust with rustup (https://rustup.rs)")?;
+    let targets = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    if let Ok(targets) = targets {
+        if !String::from_utf8_lossy(&targets.stdout)
+            .lines()
+            .any(|t| t == "wasm32-wasip1")
+        {
+            bail!(
+                "the Rust target wasm32-wasip1 is missing: run `rustup target add wasm32-wasip1`"
+            );
+        }
+    }
+    println!(
+        "building {} (cargo build --release --target wasm32-wasip1)…",
+        dir.display()
+    );
+    let out = Command::new("cargo")
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo")?;
+    if !out.status.success() {
+        bail!("cargo build failed (its messages are above)");
+    }
+    let artifact = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
+        })
+        .filter(|m| {
+            m["manifest_path"]
+                .as_str()
+                .is_some_and(|p| Path::new(p).parent() == Some(dir))
+        })
+        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .find(|f| f.extension().is_some_and(|x| x == "wasm"));
+    let Some(artifact) = artifact else {
+        bail!(
+            "cargo built no .wasm for {}: the crate needs `[lib] crate-type = [\"cdylib\"]`",
+            dir.display()
+        );
+    };
+    std::fs::copy(&artifact, output)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    Ok(())
+}
+
+fn build_go(dir: &Path, output: &Path) -> Result<()> {
+    need("go", "install Go 1.24 or newer (https://go.dev/dl)")?;
+    println!(
+        "building {} (GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared)…",
+        dir.display()
+    );
+    let status = Command::new("go")
+        .args(["build", "-buildmode=c-shared", "-trimpath", "-o"])
+        .arg(output)
+        .arg(".")
+        .current_dir(dir)
+        .env("GOOS", "wasip1")
+        .env("GOARCH", "wasm")
+        .env(
+            "GOTOOLCHAIN",
+            std::env::var("GOTOOLCHAIN").unwrap_or_else(|_| "local".into()),
+        )
+        .status()
+        .context("cannot run go")?;
+    if !status.success() {
+        bail!("go build failed (its messages are above)");
+    }
+    Ok(())
+}
