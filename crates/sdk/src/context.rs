@@ -14,6 +14,8 @@ use serde_json::{Map, Value};
 use wasmgate_abi::{BufferType, MapType, StreamType};
 
 use crate::error::{Error, Result};
+use crate::http::{HttpResponse, Url};
+use crate::outcome::IntoOutcome;
 use crate::{hostcalls, state};
 
 /// Where a request is in its life (wasm-go's `GetExecutionPhase`).
@@ -40,6 +42,9 @@ pub const CUSTOM_LOG_KEY: &str = "custom_log";
 pub const AI_LOG_KEY: &str = "ai_log";
 /// The prefix of trace span-tag properties.
 pub const TRACE_SPAN_TAG_PREFIX: &str = "trace_span_tag.";
+
+/// A pending [`HttpContext::route_call`]'s callback.
+pub(crate) type RouteCallback = Box<dyn FnOnce(&mut HttpContext, HttpResponse) -> Result<()>>;
 
 #[derive(Default)]
 pub(crate) struct StreamData {
@@ -77,6 +82,10 @@ pub(crate) struct StreamData {
     pub(crate) resumed: bool,
     /// A local reply was sent.
     pub(crate) replied: bool,
+    /// The request-headers phase returned a stop action (a route call needs it).
+    pub(crate) request_headers_stopped: bool,
+    /// A route call is pending: the response goes to this callback.
+    pub(crate) route_callback: Option<RouteCallback>,
 }
 
 struct Inner {
@@ -472,6 +481,88 @@ impl HttpContext {
         hostcalls::close_stream(StreamType::HttpRequest)
     }
 
+    /// Sends this request to the route's upstream rewritten as another request, and hands
+    /// the upstream's answer to `callback` instead of the client (wasm-go's `RouteCall`;
+    /// Higress's AI plugins use it to retry or re-target a request).
+    ///
+    /// Allowed only in the request-body phase, and only when the request-headers phase
+    /// stopped (returned a stop action, e.g. `HeaderAction::StopIteration`, or paused for a
+    /// callout); otherwise it fails without changing anything. It removes
+    /// `accept-encoding` and `content-length`; saves `:method`, `:path` and `:authority`
+    /// in `x-envoy-original-method`, `x-envoy-original-path` and `x-envoy-original-host`;
+    /// sets `:method`, `:path` (the URL's escaped path and query; unlike wasm-go, no
+    /// fragment) and `:authority` (when the URL has a host); replaces each of `headers`;
+    /// and replaces the request body with `body`.
+    ///
+    /// The response is intercepted: response headers with end of stream → `callback` with
+    /// an empty body, and the phase returns `StopAllIterationAndWatermark` (the callback
+    /// should answer with [`send_response`](Self::send_response)); otherwise the headers
+    /// are held (`StopIteration`), the whole body is buffered, `content-length` is removed
+    /// and `callback` gets status, headers and body, after which the response continues
+    /// (the callback may rewrite it with [`replace_response_body`](Self::replace_response_body)
+    /// and the response-header methods). The plugin's own response handlers do not run for
+    /// this request. An `Err` from the callback fails the request with a 500.
+    pub fn route_call<R: IntoOutcome<()>>(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: impl AsRef<[u8]>,
+        callback: impl FnOnce(&mut HttpContext, HttpResponse) -> R + 'static,
+    ) -> Result<()> {
+        {
+            let d = self.data();
+            if d.phase != Phase::RequestBody {
+                return Err(Error::msg(format!(
+                    "route_call is only allowed in the request body phase (now {:?})",
+                    d.phase
+                )));
+            }
+            if !d.request_headers_stopped {
+                return Err(Error::msg(
+                    "route_call needs the request headers phase to have stopped (return a stop action from the request headers handler)",
+                ));
+            }
+        }
+        self.enter()?;
+        let map = MapType::HttpRequestHeaders;
+        hostcalls::remove_map_value(map, "accept-encoding")?;
+        hostcalls::remove_map_value(map, "content-length")?;
+        for (original, saved) in [
+            (":method", "x-envoy-original-method"),
+            (":path", "x-envoy-original-path"),
+            (":authority", "x-envoy-original-host"),
+        ] {
+            let value = hostcalls::get_map_value(map, original)?.unwrap_or_default();
+            hostcalls::replace_map_value(map, saved, &value)?;
+        }
+        hostcalls::replace_map_value(map, ":method", method.as_bytes())?;
+        let parsed = Url::parse(url);
+        hostcalls::replace_map_value(map, ":path", parsed.path_and_query().as_bytes())?;
+        if let Some(host) = parsed.host.filter(|h| !h.is_empty()) {
+            hostcalls::replace_map_value(map, ":authority", host.as_bytes())?;
+        }
+        for (k, v) in headers {
+            hostcalls::replace_map_value(map, k, v.as_bytes())?;
+        }
+        hostcalls::set_buffer(
+            BufferType::HttpRequestBody,
+            0,
+            u32::MAX as usize,
+            body.as_ref(),
+        )?;
+        self.data().route_callback = Some(Box::new(move |ctx, response| {
+            callback(ctx, response).into_outcome()
+        }));
+        crate::debug!("route call: {method} {url}");
+        Ok(())
+    }
+
+    /// Whether a [`route_call`](Self::route_call) is waiting for its response.
+    pub fn route_call_pending(&self) -> bool {
+        self.data().route_callback.is_some()
+    }
+
     // ----- properties -----
 
     /// A property of this request (`["request", "path"]`, `["route_name"]`, …); `Ok(None)`
@@ -607,6 +698,12 @@ impl HttpContext {
             merged.insert(k, v);
         }
         self.set_property(&[key], escape_log_json(&Value::Object(merged)).as_bytes())
+    }
+
+    /// Merges the user attributes into the `ai_log` property (Higress's AI access-log
+    /// fields, `%FILTER_STATE(wasm.ai_log:PLAIN)%`).
+    pub fn write_user_attributes_to_ai_log(&self) -> Result<()> {
+        self.write_user_attributes_to_log_with_key(AI_LOG_KEY)
     }
 
     /// Writes each user attribute as a trace span tag (`trace_span_tag.<key>`).

@@ -36,6 +36,8 @@
 //! - [`redis`] and [`resp`]: the Redis client (Higress extension), RESP encoding and decoding.
 //! - [`task`]: the executor for `async` tasks; pausing and resuming requests.
 //! - [`tick`]: tick functions and queue callbacks.
+//! - [`leader`]: leader election among the plugin's VMs (a shared-data lease).
+//! - [`metrics`]: counters, gauges and histograms by name.
 //! - [`log`]: the logger and its macros.
 //! - [`hostcalls`]: every host function, returning [`Result`].
 
@@ -47,7 +49,9 @@ pub mod error;
 mod exports;
 pub mod hostcalls;
 pub mod http;
+pub mod leader;
 pub mod log;
+pub mod metrics;
 pub mod outcome;
 pub mod plugin;
 pub mod redis;
@@ -64,6 +68,7 @@ pub use cluster::{
 pub use context::{HttpContext, Phase};
 pub use error::{Error, Result};
 pub use http::{HttpClient, HttpRequest, HttpResponse};
+pub use metrics::{Counter, Gauge, Histogram};
 pub use plugin::{NoConfig, Plugin, PluginContext};
 pub use redis::{RedisClient, RedisOptions, RedisRequest};
 pub use resp::RespValue;
@@ -78,6 +83,7 @@ pub mod prelude {
     pub use crate::context::{HttpContext, Phase};
     pub use crate::error::{Error, Result};
     pub use crate::http::{HttpClient, HttpResponse};
+    pub use crate::metrics::{Counter, Gauge, Histogram};
     pub use crate::plugin::{NoConfig, Plugin, PluginContext};
     pub use crate::redis::{RedisClient, RedisOptions};
     pub use crate::resp::RespValue;

@@ -21,6 +21,9 @@
 //! buffered handler gets the whole body at the end of the stream (earlier chunks are held
 //! with `StopIterationAndBuffer`). **Done:** the stream-done handler runs in `on_log`.
 //!
+//! **Route calls:** while an [`HttpContext::route_call`] is pending, the response goes to
+//! its callback instead of the response handlers.
+//!
 //! **Errors:** a handler that returns `Err` is logged and fails the request with a 500.
 
 use std::any::Any;
@@ -324,6 +327,36 @@ impl PluginContext {
             .unwrap_or_else(state::plugin_name)
     }
 
+    /// Runs `f` every `period_ms` milliseconds from the host's 100 ms tick (wasm-go's
+    /// `RegisterTickFunc`). Call it from the start hook (or a parse function); the list
+    /// starts over at each (re)configuration. See [`tick`](crate::tick).
+    pub fn register_tick_func(&self, period_ms: u64, f: impl Fn() + 'static) {
+        crate::tick::register_tick_func(period_ms, f);
+    }
+
+    /// [`register_tick_func`](Self::register_tick_func) for a plain function: the same
+    /// function with the same period is registered once.
+    pub fn register_tick_fn(&self, period_ms: u64, f: fn()) {
+        crate::tick::register_tick_fn(period_ms, f);
+    }
+
+    /// [`register_tick_func`](Self::register_tick_func) deduplicated by `name`: the same
+    /// name with the same period is registered once.
+    pub fn register_named_tick_func(&self, name: &str, period_ms: u64, f: impl Fn() + 'static) {
+        crate::tick::register_named_tick_func(name, period_ms, f);
+    }
+
+    /// Takes or renews this plugin's leader lease; whether this VM leads (wasm-go's
+    /// `DoLeaderElection`, keyed by plugin name). See [`leader`](crate::leader).
+    pub fn do_leader_election(&self) -> bool {
+        crate::leader::do_leader_election()
+    }
+
+    /// Whether the last election made this VM the leader (wasm-go's `IsLeader`).
+    pub fn is_leader(&self) -> bool {
+        crate::leader::is_leader()
+    }
+
     /// Stores a plugin-wide value under a key.
     pub fn set_context<T: 'static>(&self, key: &str, value: T) {
         PLUGIN_STORAGE.with(|s| s.borrow_mut().insert(key.to_string(), Box::new(value)));
@@ -544,6 +577,41 @@ impl<C: 'static> Runtime<C> {
         data_raw(action)
     }
 
+    /// Hands a route call's response to its callback: from the response headers with end
+    /// of stream (`headers_phase`, no body), or from the end of the buffered response body.
+    fn finish_route_call(&self, ctx: &mut HttpContext, body: Vec<u8>, headers_phase: bool) -> u32 {
+        let Some(callback) = ctx.data().route_callback.take() else {
+            return header_raw(HeaderAction::Continue);
+        };
+        if !headers_phase {
+            if let Err(e) =
+                hostcalls::remove_map_value(MapType::HttpResponseHeaders, "content-length")
+            {
+                crate::warn!("route call: cannot remove content-length: {e}");
+            }
+        }
+        let headers = ctx.response_headers();
+        let status = headers
+            .iter()
+            .find(|(k, _)| k == ":status")
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(500);
+        crate::debug!("route call answered {status} ({} body bytes)", body.len());
+        let response = crate::http::HttpResponse {
+            status,
+            headers,
+            body,
+        };
+        let outcome = callback(ctx, response);
+        if headers_phase {
+            let action = outcome.map(|()| HeaderAction::StopAllIterationAndWatermark);
+            self.finish_headers(ctx, "route call callback", action, false)
+        } else {
+            let action = outcome.map(|()| DataAction::Continue);
+            self.finish_data(ctx, "route call callback", action, false)
+        }
+    }
+
     fn body(&self, ctx: &mut HttpContext, size: usize, end_of_stream: bool, request: bool) -> u32 {
         let continue_raw = data_raw(DataAction::Continue);
         let Some(config) = self.config_of(ctx) else {
@@ -686,7 +754,9 @@ impl<C: 'static> Dispatch for Runtime<C> {
             return continue_raw;
         };
         let outcome = f(ctx, &config);
-        self.finish_headers(ctx, "request headers handler", outcome, true)
+        let raw = self.finish_headers(ctx, "request headers handler", outcome, true);
+        ctx.data().request_headers_stopped = raw != continue_raw;
+        raw
     }
 
     fn request_body(&self, ctx: &mut HttpContext, size: usize, end_of_stream: bool) -> u32 {
@@ -711,6 +781,13 @@ impl<C: 'static> Dispatch for Runtime<C> {
         if ctx.is_binary_response_body() {
             ctx.dont_read_response_body();
         }
+        if ctx.route_call_pending() {
+            if end_of_stream {
+                return self.finish_route_call(ctx, Vec::new(), true);
+            }
+            ctx.data().dont_read_response_body = false;
+            return header_raw(HeaderAction::StopIteration);
+        }
         let Some(f) = &self.plugin.response_headers else {
             return continue_raw;
         };
@@ -720,6 +797,16 @@ impl<C: 'static> Dispatch for Runtime<C> {
 
     fn response_body(&self, ctx: &mut HttpContext, size: usize, end_of_stream: bool) -> u32 {
         ctx.data().phase = Phase::ResponseBody;
+        if self.config_of(ctx).is_some() && ctx.route_call_pending() {
+            if !end_of_stream {
+                return data_raw(DataAction::StopIterationAndBuffer);
+            }
+            let body = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            return self.finish_route_call(ctx, body, false);
+        }
         self.body(ctx, size, end_of_stream, false)
     }
 

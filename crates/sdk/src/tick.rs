@@ -1,10 +1,17 @@
 //! Tick functions (wasm-go's `RegisterTickFunc`) and shared-queue callbacks.
 //!
-//! Register tick functions from the start hook or a parse function. When any exist after
-//! the plugin starts, the SDK asks the host for a tick every 100 ms (as wasm-go does) and
-//! runs each function when its own period has passed. Registrations made while parsing are
-//! replaced at each (re)configuration, and a function registered twice with the same
-//! period runs once per period (wasm-go runs duplicates).
+//! Register tick functions from the start hook ([`PluginContext::register_tick_func`](crate::PluginContext::register_tick_func))
+//! or a parse function. When any exist after the plugin starts, the SDK asks the host for a
+//! tick every [`HOST_TICK_MS`] (100 ms, as wasm-go does) and runs each function when its own
+//! period has passed since it last ran (or since the start). Registrations are replaced at
+//! each (re)configuration.
+//!
+//! **Dedupe:** wasm-go runs a function once per registration, and its parse callbacks run
+//! for the global config and again for each rule, so functions registered while parsing
+//! run several times per period. Here a plain `fn` registered again with the same period
+//! ([`register_tick_fn`]) and a closure registered again under the same name
+//! ([`register_named_tick_func`]) run once per period; [`register_tick_func`] never
+//! dedupes (closures that capture different state are different functions).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,8 +25,14 @@ pub const HOST_TICK_MS: u32 = 100;
 struct TickFunc {
     period_ms: u64,
     last_ms: u64,
-    key: Option<(usize, u64)>,
+    key: Option<(TickKey, u64)>,
     f: Rc<dyn Fn()>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum TickKey {
+    Fn(usize),
+    Named(String),
 }
 
 type QueueFn = Rc<dyn Fn(u32)>;
@@ -41,7 +54,8 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs `f` every `period_ms` milliseconds (at the host's 100 ms tick granularity).
+/// Runs `f` every `period_ms` milliseconds (at the host's 100 ms tick granularity; a
+/// period below 100 ms runs on every tick). Every call adds a function.
 pub fn register_tick_func(period_ms: u64, f: impl Fn() + 'static) {
     push(period_ms, None, Rc::new(f));
 }
@@ -49,10 +63,30 @@ pub fn register_tick_func(period_ms: u64, f: impl Fn() + 'static) {
 /// Like [`register_tick_func`] for a plain function: registering the same function with
 /// the same period again has no effect.
 pub fn register_tick_fn(period_ms: u64, f: fn()) {
-    push(period_ms, Some((f as usize, period_ms)), Rc::new(f));
+    push(
+        period_ms,
+        Some((TickKey::Fn(f as usize), period_ms)),
+        Rc::new(f),
+    );
 }
 
-fn push(period_ms: u64, key: Option<(usize, u64)>, f: Rc<dyn Fn()>) {
+/// Like [`register_tick_func`], but a second registration with the same `name` and period
+/// has no effect (for closures registered from a parse function, which runs once for the
+/// global config and once per rule).
+pub fn register_named_tick_func(name: &str, period_ms: u64, f: impl Fn() + 'static) {
+    push(
+        period_ms,
+        Some((TickKey::Named(name.to_string()), period_ms)),
+        Rc::new(f),
+    );
+}
+
+/// How many tick functions are active (registered by the last successful start).
+pub fn active_count() -> usize {
+    TICKS.with(|t| t.borrow().active.len())
+}
+
+fn push(period_ms: u64, key: Option<(TickKey, u64)>, f: Rc<dyn Fn()>) {
     TICKS.with(|t| {
         let mut t = t.borrow_mut();
         if key.is_some() && t.staged.iter().any(|x| x.key == key) {
@@ -79,18 +113,20 @@ pub(crate) fn before_configure() {
 
 /// Called after a successful start: the registered functions become active.
 pub(crate) fn after_configure() {
-    let any = TICKS.with(|t| {
+    let (had, any) = TICKS.with(|t| {
         let mut t = t.borrow_mut();
         let now = now_ms();
         let mut staged = std::mem::take(&mut t.staged);
         for f in &mut staged {
             f.last_ms = now;
         }
+        let had = !t.active.is_empty();
         t.active = staged;
-        !t.active.is_empty()
+        (had, !t.active.is_empty())
     });
-    if any {
-        if let Err(e) = hostcalls::set_tick_period_ms(HOST_TICK_MS) {
+    if any || had {
+        let period = if any { HOST_TICK_MS } else { 0 };
+        if let Err(e) = hostcalls::set_tick_period_ms(period) {
             crate::warn!("cannot set the tick period: {e}");
         }
     }

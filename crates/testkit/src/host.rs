@@ -168,6 +168,14 @@ impl TestHostBuilder {
         self
     }
 
+    /// The shared data, queues and metrics this host joins (default: its own). Give two
+    /// hosts clones of one [`SharedState`] to run two VMs of a gateway side by side (e.g.
+    /// for leader election); hosts with the same plugin name and VM id see the same data.
+    pub fn shared(mut self, shared: SharedState) -> Self {
+        self.vm.shared = shared;
+        self
+    }
+
     /// The VM's memory limit in bytes.
     pub fn memory_limit(mut self, bytes: usize) -> Self {
         self.vm.limits.memory = bytes;
@@ -280,6 +288,20 @@ impl TestHost {
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Result<StreamState, HostError> {
+        let bytes: Vec<(&[u8], &[u8])> = headers
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        self.request_headers_bytes(&bytes, end_of_stream)
+    }
+
+    /// [`request_headers`](Self::request_headers) with names and values as bytes, for
+    /// header values that are not UTF-8 (as HTTP allows: obs-text, Latin-1).
+    pub fn request_headers_bytes(
+        &mut self,
+        headers: &[(&[u8], &[u8])],
+        end_of_stream: bool,
+    ) -> Result<StreamState, HostError> {
         let id = self.stream_id()?;
         let mut map = HeaderMap::new();
         for (name, default) in [
@@ -288,12 +310,15 @@ impl TestHost {
             (":authority", "default.test.com"),
             (":path", "/"),
         ] {
-            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+            {
                 map.add(name.as_bytes(), default.as_bytes());
             }
         }
         for (k, v) in headers {
-            map.add(k.as_bytes(), v.as_bytes());
+            map.add(k, v);
         }
         if let Some(stream) = self.vm.stream_mut(id) {
             stream.request_headers = map;

@@ -8,6 +8,22 @@
 //! `StopIteration`, `/call` calls `upstream` with a callback, `/async` awaits two calls in a
 //! task, `/fail-call` calls an unknown cluster, `/redis-async` awaits `GET k` then
 //! `SET copy <value> EX 10` on the `redis` service and reports both in `x-redis`.
+//! `/leader` reports `x-leader`, `x-vm-id` and `x-lease-key`; `/elect` runs an election
+//! first. `/metrics` bumps the counter `probe.requests`, sets the gauge `probe.gauge` (42,
+//! then -2) and records 7 and 9 in the histogram `probe.latency`; `x-requests` reports the
+//! counter. `/grow` leaks 64 MiB (for the rebuild-on-memory option, 48 MiB). A header
+//! `x-binary` is copied, lossy, to `x-binary-lossy`. `/route-call*` buffers the body and
+//! stops the headers (`/route-call-nostop` continues them; `/route-call-early` tries the
+//! route call in the headers phase and fails); the body handler then route-calls
+//! `POST http://backend.example/v1/chat%2Fx?x=1#frag` with `x-routed: 1` and body
+//! `routed:<body>`; the callback answers locally (`route call answered <status>`) when the
+//! response had no body, and otherwise rewrites it to `intercepted:<status>:<body>` with
+//! `x-route-status`.
+//! Start hook: tick functions (all at 100 ms except `probe.tick.slow` at 60 s) count in
+//! `probe.tick.*`: `fast` (also renews the leader lease), `fn` (a `fn` registered twice,
+//! deduped), `named` (a named closure registered twice, deduped), `dup` (a closure
+//! registered twice, not deduped); then a leader election. Options: rebuild after 5
+//! requests or 48 MiB of memory.
 //! Request body: streaming (upper-cases each chunk, appends `|end` to the last) or buffered
 //! (replaces the body with `buffered:<len>`). Response headers: reports cached request facts
 //! in `x-*` headers and writes the user attributes to `custom_log` and the trace. Response
@@ -48,12 +64,76 @@ fn redis(service: &str) -> RedisClient {
 #[derive(Clone)]
 struct Seen(String);
 
+fn count(name: &str) {
+    if let Err(e) = wasmgate_sdk::metrics::increment_counter(name, 1) {
+        error!("{e}");
+    }
+}
+
+fn tick_fn() {
+    count("probe.tick.fn");
+}
+
+fn on_plugin_start(plugin: &mut PluginContext) {
+    plugin.register_tick_func(100, || {
+        count("probe.tick.fast");
+        wasmgate_sdk::leader::do_leader_election();
+    });
+    plugin.register_tick_func(60_000, || count("probe.tick.slow"));
+    for _ in 0..2 {
+        plugin.register_tick_fn(100, tick_fn);
+        plugin.register_named_tick_func("named", 100, || count("probe.tick.named"));
+        plugin.register_tick_func(100, || count("probe.tick.dup"));
+    }
+    let leader = plugin.do_leader_election();
+    info!("leader at start: {leader}");
+}
+
+fn report_leader(ctx: &HttpContext) -> Result<()> {
+    ctx.add_request_header("x-leader", plugin_leader().to_string())?;
+    ctx.add_request_header("x-vm-id", wasmgate_sdk::leader::vm_id())?;
+    ctx.add_request_header("x-lease-key", wasmgate_sdk::leader::lease_key())?;
+    Ok(())
+}
+
+fn plugin_leader() -> bool {
+    wasmgate_sdk::leader::is_leader()
+}
+
+fn route_call(ctx: &mut HttpContext, body: &[u8]) -> Result<()> {
+    let body = format!("routed:{}", String::from_utf8_lossy(body));
+    ctx.route_call(
+        "POST",
+        "http://backend.example/v1/chat%2Fx?x=1#frag",
+        &[("x-routed", "1")],
+        body,
+        |ctx, response| -> Result<()> {
+            let status = response.status.to_string();
+            if response.body.is_empty() {
+                ctx.send_response(
+                    200,
+                    &[("x-route-status", status.as_str())],
+                    format!("route call answered {status}"),
+                )
+            } else {
+                ctx.replace_response_header("x-route-status", &status)?;
+                ctx.replace_response_body(format!("intercepted:{status}:{}", response.body_text()))
+            }
+        },
+    )
+}
+
 fn on_request_headers(ctx: &mut HttpContext, config: &Config) -> Result<HeaderAction> {
     ctx.add_request_header("x-config", &config.name)?;
     ctx.insert(Seen(format!("{}:{}", config.name, ctx.path())));
     ctx.set_user_attribute("probe", config.name.as_str());
     ctx.set_user_attribute("path", ctx.path());
     info!("request headers for {}", ctx.path());
+    if let Some(binary) = ctx.request_header("x-binary") {
+        ctx.add_request_header("x-binary-lossy", binary)?;
+        let all = ctx.request_headers();
+        ctx.add_request_header("x-header-count", all.len().to_string())?;
+    }
     let client = HttpClient::new(TargetCluster::new(
         config.upstream.as_str(),
         "upstream.local",
@@ -65,6 +145,34 @@ fn on_request_headers(ctx: &mut HttpContext, config: &Config) -> Result<HeaderAc
         "/buffered" => ctx.buffer_request_body(),
         "/nobody" => ctx.dont_read_request_body(),
         "/stop" => return Ok(HeaderAction::StopIteration),
+        "/leader" => report_leader(ctx)?,
+        "/elect" => {
+            wasmgate_sdk::leader::do_leader_election();
+            report_leader(ctx)?;
+        }
+        "/metrics" => {
+            let requests = Counter::new("probe.requests")?;
+            requests.increment(1)?;
+            let gauge = Gauge::new("probe.gauge")?;
+            gauge.set(42)?;
+            gauge.add(-2)?;
+            let latency = Histogram::new("probe.latency")?;
+            latency.record(7)?;
+            latency.record(9)?;
+            ctx.add_request_header("x-requests", requests.value()?.to_string())?;
+        }
+        "/grow" => {
+            let block: Vec<u8> = Vec::with_capacity(64 << 20);
+            std::mem::forget(block);
+        }
+        "/route-call" => {
+            ctx.buffer_request_body();
+            return Ok(HeaderAction::StopIteration);
+        }
+        "/route-call-nostop" => ctx.buffer_request_body(),
+        "/route-call-early" => {
+            ctx.route_call("GET", "/x", &[], "", |_, _| ())?;
+        }
         "/call" => {
             client.get("/token?x=1").header("x-probe", "1").send(
                 ctx,
@@ -129,6 +237,10 @@ fn on_streaming_request_body(
 }
 
 fn on_request_body(ctx: &mut HttpContext, _config: &Config, body: &[u8]) -> Result<DataAction> {
+    if ctx.path().starts_with("/route-call") {
+        route_call(ctx, body)?;
+        return Ok(DataAction::Continue);
+    }
     ctx.replace_request_body(format!("buffered:{}", body.len()))?;
     Ok(DataAction::Continue)
 }
@@ -147,6 +259,7 @@ fn on_response_headers(ctx: &mut HttpContext, _config: &Config) -> Result<Header
     ctx.add_response_header("x-binary-len", binary.len().to_string())?;
     ctx.set_user_attribute("status", 200);
     ctx.write_user_attributes_to_log()?;
+    ctx.write_user_attributes_to_ai_log()?;
     ctx.write_user_attributes_to_trace()?;
     Ok(HeaderAction::Continue)
 }
@@ -168,6 +281,9 @@ wasmgate_sdk::plugin! {
     name: "sdk-probe",
     config: Config,
     merge_rules: true,
+    on_plugin_start,
+    rebuild_after_requests: 5,
+    rebuild_max_memory_bytes: 48 << 20,
     on_request_headers,
     on_streaming_request_body,
     on_request_body,
