@@ -54,8 +54,13 @@ fn http_call_in_go_and_rust_copies_the_token_and_fails_with_500_when_the_service
     let down = dead_address();
     let go_config = r#"{"serviceSource": "dns", "serviceName": "auth", "servicePort": 8080, "domain": "auth.local", "path": "/token"}"#;
     let rust_config = r#"{"cluster": "outbound|8080||auth.dns", "path": "/token"}"#;
-    for (lang, config) in [(Lang::Go, go_config), (Lang::Rust, rust_config)] {
-        let plugin = wasm(lang, "http-call");
+    let sdk_config = r#"{"serviceSource": "dns", "serviceName": "auth", "servicePort": 8080, "domain": "auth.local", "requestPath": "/token", "tokenHeader": "x-token"}"#;
+    for (lang, name, config) in [
+        (Lang::Go, "http-call", go_config),
+        (Lang::Rust, "http-call", rust_config),
+        (Lang::Rust, "sdk-http-call", sdk_config),
+    ] {
+        let plugin = wasm(lang, name);
         let up = format!("outbound|8080||auth.dns={token_service}");
         let gateway = Running::start(&[
             "--plugin",
