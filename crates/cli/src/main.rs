@@ -3,6 +3,7 @@
 
 mod build;
 mod inspect;
+mod new;
 mod plugin_args;
 mod run;
 mod scenario;
@@ -25,6 +26,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Run an HTTP service that answers with what it received (as JSON).
     Echo(run::EchoArgs),
+    /// Create a plugin project (Rust or Go) from a template.
+    New(new::NewArgs),
     /// Build a plugin project (Rust or Go) into main.wasm.
     Build(build::BuildArgs),
     /// Run plugin test scenarios (YAML): requests, callout answers, expected results.
@@ -49,6 +52,7 @@ fn main() {
         Command::Echo(args) => run::echo(args),
         Command::Test(args) => scenario::test(args),
         Command::Build(args) => build::build(args),
+        Command::New(args) => new::new(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", one_line(&e));

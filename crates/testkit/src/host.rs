@@ -479,6 +479,16 @@ impl TestHost {
             .collect()
     }
 
+    /// How many Redis commands were answered so far.
+    pub fn answered_redis_count(&self) -> usize {
+        let recorder = self.recorder.lock();
+        recorder
+            .redis
+            .iter()
+            .filter(|c| self.answered.contains(&c.token))
+            .count()
+    }
+
     /// Every `proxy_redis_init` the plugin made.
     pub fn redis_inits(&self) -> Vec<RedisInit> {
         self.recorder.lock().redis_inits.clone()

@@ -64,6 +64,9 @@ pub struct Case {
     /// Answers to the plugin's HTTP callouts.
     #[serde(default)]
     pub callouts: Vec<Callout>,
+    /// Answers to the plugin's Redis commands, in order.
+    #[serde(default)]
+    pub redis: Vec<RedisAnswer>,
     /// What should come of it.
     #[serde(default)]
     pub expect: Expect,
@@ -108,6 +111,18 @@ pub struct Callout {
     #[serde(default)]
     pub reply: Response,
     /// Fail the callout instead of replying.
+    #[serde(default)]
+    pub fail: bool,
+}
+
+/// The answer to one Redis command.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisAnswer {
+    /// The reply, RESP-encoded (`"*3\r\n:100\r\n:1\r\n:60\r\n"`).
+    #[serde(default)]
+    pub reply: String,
+    /// Fail the command (as an unreachable Redis) instead of replying.
     #[serde(default)]
     pub fail: bool,
 }
@@ -397,13 +412,30 @@ fn describe(state: &StreamState) -> String {
     }
 }
 
-/// Answers pending callouts from the case until none is pending.
+/// Answers pending callouts (HTTP by match, Redis in order) until none is pending.
 fn answer_callouts(
     host: &mut TestHost,
     case: &Case,
     mut state: StreamState,
 ) -> Result<StreamState, Vec<String>> {
+    let failed =
+        |e: wasmgate_host::HostError| vec![format!("the plugin failed answering a callout: {e}")];
     for _ in 0..64 {
+        if let Some(call) = host.redis_callouts().into_iter().next() {
+            let answered = host.answered_redis_count();
+            let Some(answer) = case.redis.get(answered) else {
+                return Err(vec![format!(
+                    "no redis entry answers Redis command {} to {}",
+                    answered + 1,
+                    call.upstream
+                )]);
+            };
+            let status = if answer.fail { 1 } else { 0 };
+            state = host
+                .answer_redis(call.token, status, answer.reply.as_bytes())
+                .map_err(failed)?;
+            continue;
+        }
         let Some(call) = host.http_callouts().into_iter().next() else {
             return Ok(state);
         };
@@ -428,9 +460,7 @@ fn answer_callouts(
                 answer.reply.body.clone().unwrap_or_default(),
             )
         });
-        state = host
-            .answer_http(call.token, response)
-            .map_err(|e| vec![format!("the plugin failed answering a callout: {e}")])?;
+        state = host.answer_http(call.token, response).map_err(failed)?;
     }
     Err(vec!["the plugin kept making callouts (64 answered)".into()])
 }

@@ -1,0 +1,259 @@
+//! `wasmgate new NAME`: a plugin project that builds and passes its own scenario test as
+//! generated. Rust projects are cdylib crates on wasmgate-sdk; Go projects are wasm-go
+//! modules. The plugin sources are the repository's examples, so a template is always a
+//! plugin this project builds and tests.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+
+/// Arguments of `wasmgate new`.
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// The project's name (and directory).
+    name: String,
+    /// The plugin language.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    lang: Lang,
+    /// What the plugin starts as.
+    #[arg(long, value_enum, default_value_t = Template::Hello)]
+    template: Template,
+    /// Where to create it (default: ./NAME).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Lang {
+    Rust,
+    Go,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Template {
+    Hello,
+    HttpCall,
+    Redis,
+    Blank,
+}
+
+const RUST_HELLO: &str = include_str!("../../../examples/rust/sdk-hello/src/lib.rs");
+const RUST_HTTP_CALL: &str = include_str!("../../../examples/rust/sdk-http-call/src/lib.rs");
+const RUST_REDIS: &str = include_str!("../../../examples/rust/cluster-key-rate-limit/src/lib.rs");
+const GO_HELLO: &str = include_str!("../../../examples/go/hello/main.go");
+const GO_HTTP_CALL: &str = include_str!("../../../examples/go/http-call/main.go");
+const GO_MOD: &str = include_str!("../../../examples/go/go.mod");
+const GO_SUM: &str = include_str!("../../../examples/go/go.sum");
+
+const RUST_BLANK: &str = r#"//! A plugin on wasmgate-sdk that lets every request through.
+
+use wasmgate_sdk::prelude::*;
+
+fn on_request_headers(_ctx: &mut HttpContext, _config: &NoConfig) -> HeaderAction {
+    HeaderAction::Continue
+}
+
+wasmgate_sdk::plugin! { name: "NAME", on_request_headers }
+"#;
+
+const GO_BLANK: &str = r#"// A wasm-go plugin that lets every request through.
+package main
+
+import (
+	"github.com/higress-group/proxy-wasm-go-sdk/proxywasm/types"
+	"github.com/higress-group/wasm-go/pkg/wrapper"
+	"github.com/tidwall/gjson"
+)
+
+func main() {}
+
+func init() {
+	wrapper.SetCtx(
+		"NAME",
+		wrapper.ParseConfig(func(json gjson.Result, config *Config) error { return nil }),
+		wrapper.ProcessRequestHeaders(func(ctx wrapper.HttpContext, config Config) types.Action {
+			return types.ActionContinue
+		}),
+	)
+}
+
+// Config is the plugin configuration.
+type Config struct{}
+"#;
+
+/// `wasmgate new`.
+pub fn new(args: NewArgs) -> Result<()> {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    if dir.exists() {
+        bail!(
+            "{} already exists; choose another name or remove it",
+            dir.display()
+        );
+    }
+    if !args
+        .name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || args.name.is_empty()
+    {
+        bail!("the name {:?} must be letters, digits, - or _", args.name);
+    }
+    match args.lang {
+        Lang::Rust => rust_project(&dir, &args.name, args.template)?,
+        Lang::Go => go_project(&dir, &args.name, args.template)?,
+    }
+    write(&dir.join("tests/scenario.yaml"), &scenario(args.template))?;
+    println!(
+        "created {} ({:?}, {:?} template)",
+        dir.display(),
+        args.lang,
+        args.template
+    );
+    println!(
+        "next: cd {} && wasmgate build && wasmgate test tests/scenario.yaml",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The SDK of the wasmgate this binary was built from.
+fn sdk_path() -> Result<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+    path.canonicalize().with_context(|| {
+        format!(
+            "the wasmgate-sdk sources are not at {} (wasmgate-sdk is not on crates.io yet: build wasmgate from its repository)",
+            path.display()
+        )
+    })
+}
+
+fn rust_project(dir: &Path, name: &str, template: Template) -> Result<()> {
+    let source = match template {
+        Template::Hello => RUST_HELLO,
+        Template::HttpCall => RUST_HTTP_CALL,
+        Template::Redis => RUST_REDIS,
+        Template::Blank => RUST_BLANK,
+    };
+    let regex_lite = if source.contains("regex_lite") {
+        "regex-lite = \"0.1\"\n"
+    } else {
+        ""
+    };
+    let cargo = format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2021"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+wasmgate-sdk = {{ path = "{sdk}" }}
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = "1"
+{regex_lite}
+[profile.release]
+opt-level = "s"
+lto = true
+codegen-units = 1
+strip = true
+panic = "abort"
+
+[workspace]
+"#,
+        sdk = sdk_path()?.display()
+    );
+    write(&dir.join("Cargo.toml"), &cargo)?;
+    write(
+        &dir.join("src/lib.rs"),
+        &source.replace("\"NAME\"", &format!("{name:?}")),
+    )?;
+    write(&dir.join(".gitignore"), "/target\n/main.wasm\n")
+}
+
+fn go_project(dir: &Path, name: &str, template: Template) -> Result<()> {
+    let source = match template {
+        Template::Hello => GO_HELLO,
+        Template::HttpCall => GO_HTTP_CALL,
+        Template::Blank => GO_BLANK,
+        Template::Redis => {
+            bail!("the redis template is Rust-only for now: use --lang rust, or --template blank")
+        }
+    };
+    let module = GO_MOD.replacen(
+        "module github.com/wasmgate/examples/go",
+        &format!("module {name}"),
+        1,
+    );
+    write(&dir.join("go.mod"), &module)?;
+    write(&dir.join("go.sum"), GO_SUM)?;
+    write(
+        &dir.join("main.go"),
+        &source.replace("\"NAME\"", &format!("{name:?}")),
+    )?;
+    write(&dir.join(".gitignore"), "/main.wasm\n")
+}
+
+fn scenario(template: Template) -> String {
+    let cases = match template {
+        Template::Hello => {
+            r#"config: { mockEnable: false }
+cases:
+  - name: adds the hello header
+    request: { path: / }
+    expect:
+      upstream_request: { headers: { hello: world } }
+"#
+        }
+        Template::HttpCall => {
+            r#"config: { serviceSource: dns, serviceName: auth, servicePort: 8080, domain: auth.local, path: /token, requestPath: /token, tokenHeader: x-token }
+cases:
+  - name: copies the token from the auth service
+    callouts:
+      - match: { cluster: "outbound|8080||auth.dns" }
+        reply: { status: 200, headers: { x-token: abc } }
+    expect:
+      upstream_request: { headers: { x-token: abc } }
+  - name: a failed call is a 500
+    callouts:
+      - match: { cluster: "outbound|8080||auth.dns" }
+        fail: true
+    expect: { response: { status: 500 } }
+"#
+        }
+        Template::Redis => {
+            r#"config:
+  rule_name: demo
+  global_threshold: { query_per_minute: 100 }
+  redis: { service_name: redis.static, service_port: 6379 }
+cases:
+  - name: under the limit the request goes on
+    redis: [{ reply: "*3\r\n:100\r\n:1\r\n:60\r\n" }]
+    expect: { response: { status: 200 } }
+  - name: past the limit it is a 429
+    redis: [{ reply: "*3\r\n:100\r\n:101\r\n:60\r\n" }]
+    expect: { response: { status: 429 } }
+"#
+        }
+        Template::Blank => {
+            r#"cases:
+  - name: lets the request through
+    expect: { response: { status: 200 } }
+"#
+        }
+    };
+    format!("plugin: ../main.wasm\n{cases}")
+}
