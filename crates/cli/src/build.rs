@@ -30,13 +30,7 @@ pub fn build(args: BuildArgs) -> Result<()> {
         .with_context(|| format!("{} does not exist", args.dir.display()))?;
     let output = args.output.unwrap_or_else(|| dir.join("main.wasm"));
     let started = Instant::now();
-    if dir.join("Cargo.toml").is_file() {
-        build_rust(&dir, &output)?;
-    } else if dir.join("go.mod").is_file() || has_go_files(&dir) {
-        build_go(&dir, &output)?;
-    } else {
-        bail!("{} has neither a Cargo.toml (Rust) nor Go files: run wasmgate build in a plugin project", dir.display());
-    }
+    build_project(&dir, &output)?;
     let bytes =
         std::fs::read(&output).with_context(|| format!("cannot read {}", output.display()))?;
     let report = inspect(&bytes).map_err(anyhow::Error::msg)?;
@@ -53,6 +47,44 @@ pub fn build(args: BuildArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Builds a Rust or Go plugin project into `output`.
+pub fn build_project(dir: &Path, output: &Path) -> Result<()> {
+    if dir.join("Cargo.toml").is_file() {
+        build_rust(dir, output)
+    } else if dir.join("go.mod").is_file() || has_go_files(dir) {
+        build_go(dir, output)
+    } else {
+        bail!("{} has neither a Cargo.toml (Rust) nor Go files: run wasmgate build in a plugin project", dir.display())
+    }
+}
+
+/// The sources of a plugin project (what a change of means a rebuild).
+pub fn project_sources(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !matches!(name.as_str(), "target" | ".git" | "node_modules") {
+                    pending.push(path);
+                }
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("rs" | "go" | "toml" | "mod" | "sum")
+            ) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 fn has_go_files(dir: &Path) -> bool {

@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// Do not cache compiled plugins on disk.
     #[arg(long)]
     no_cache: bool,
+    /// Rebuild plugin projects given as --plugin DIR when their sources change, and reload
+    /// plugins when their .wasm changes.
+    #[arg(long)]
+    watch: bool,
 }
 
 /// Arguments of `wasmgate echo`.
@@ -108,19 +112,39 @@ fn init_logging(level: LogLevel) {
 /// `wasmgate run`.
 pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
     init_logging(args.log_level);
-    let (config, _echo, upstream) = match &args.config_file {
-        Some(file) => (
-            wasmgate_proxy::file::load(file)?,
-            None,
-            "routes of the file".to_string(),
-        ),
+    let (config, _echo, upstream, reloader) = match &args.config_file {
+        Some(file) => {
+            let config = wasmgate_proxy::file::load(file)?;
+            let watched = watched_files(
+                std::iter::once(file.clone()).chain(config.plugins.iter().map(|p| p.wasm.clone())),
+            );
+            (
+                config,
+                None,
+                "routes of the file".to_string(),
+                Reloader::File {
+                    file: file.clone(),
+                    watched,
+                },
+            )
+        }
         None => {
-            let (config, echo, upstream) = flags_config(&args, matches)?;
-            (config, echo, upstream)
+            let (mut config, echo, upstream) = flags_config(&args, matches)?;
+            let projects = build_projects(&mut config)?;
+            let reloader = if args.watch {
+                let wasm = watched_files(config.plugins.iter().map(|p| p.wasm.clone()));
+                Reloader::Flags {
+                    config: config.clone(),
+                    projects,
+                    wasm,
+                }
+            } else {
+                Reloader::None
+            };
+            (config, echo, upstream, reloader)
         }
     };
     let names: Vec<String> = config.plugins.iter().map(|p| p.name.clone()).collect();
-    let watched = watched_files(args.config_file.as_deref(), &config);
     let gateway = Gateway::start(config)?;
     println!(
         "wasmgate listening on http://{} -> {} (plugins: {})",
@@ -132,10 +156,48 @@ pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
         println!("admin on http://{admin} (/metrics, /healthz, /ready)");
     }
     println!("try: curl -i http://{}/anything", gateway.local_addr());
-    serve_until_stopped(&gateway, args.config_file.as_deref(), watched)?;
+    serve_until_stopped(&gateway, reloader)?;
     gateway.shutdown();
     println!("wasmgate stopped");
     Ok(())
+}
+
+/// A plugin project given as `--plugin DIR`, built to `DIR/main.wasm`.
+struct Project {
+    dir: PathBuf,
+    sources: Watched,
+}
+
+type Watched = Vec<(PathBuf, Option<SystemTime>)>;
+
+/// What makes the gateway reload.
+enum Reloader {
+    /// Nothing (flags without --watch): only Ctrl-C and SIGTERM matter.
+    None,
+    /// The configuration file and its plugins.
+    File { file: PathBuf, watched: Watched },
+    /// `--watch`: plugin projects are rebuilt and the plugins reloaded.
+    Flags {
+        config: GatewayConfig,
+        projects: Vec<Project>,
+        wasm: Watched,
+    },
+}
+
+/// Builds the plugins given as project directories and points them at their `main.wasm`.
+fn build_projects(config: &mut GatewayConfig) -> Result<Vec<Project>> {
+    let mut projects = Vec::new();
+    for plugin in &mut config.plugins {
+        if plugin.wasm.is_dir() {
+            let dir = plugin.wasm.clone();
+            let output = dir.join("main.wasm");
+            crate::build::build_project(&dir, &output)?;
+            plugin.wasm = output;
+            let sources = watched_files(crate::build::project_sources(&dir));
+            projects.push(Project { dir, sources });
+        }
+    }
+    Ok(projects)
 }
 
 /// The configuration `--plugin … --upstream …` describe.
@@ -172,16 +234,10 @@ fn flags_config(
     Ok((config, echo, upstream.to_string()))
 }
 
-/// The configuration file and the plugin files it names, with their modification times.
-fn watched_files(
-    file: Option<&Path>,
-    config: &GatewayConfig,
-) -> Vec<(PathBuf, Option<SystemTime>)> {
-    let Some(file) = file else {
-        return Vec::new();
-    };
-    std::iter::once(file.to_path_buf())
-        .chain(config.plugins.iter().map(|p| p.wasm.clone()))
+/// Files with their modification times.
+fn watched_files(paths: impl IntoIterator<Item = PathBuf>) -> Watched {
+    paths
+        .into_iter()
         .map(|path| {
             let modified = modified(&path);
             (path, modified)
@@ -194,11 +250,7 @@ fn modified(path: &Path) -> Option<SystemTime> {
 }
 
 /// Serves until Ctrl-C or SIGTERM; reloads on SIGHUP and when a watched file changes.
-fn serve_until_stopped(
-    gateway: &Gateway,
-    file: Option<&Path>,
-    mut watched: Vec<(PathBuf, Option<SystemTime>)>,
-) -> Result<()> {
+fn serve_until_stopped(gateway: &Gateway, mut reloader: Reloader) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -214,22 +266,68 @@ fn serve_until_stopped(
         let mut poll = tokio::time::interval(Duration::from_secs(1));
         loop {
             #[cfg(unix)]
-            let reload = tokio::select! {
+            let forced = tokio::select! {
                 result = tokio::signal::ctrl_c() => { result?; return Ok(()); }
                 _ = term.recv() => return Ok(()),
                 _ = hup.recv() => true,
-                _ = poll.tick() => changed(&mut watched),
+                _ = poll.tick() => false,
             };
             #[cfg(not(unix))]
-            let reload = tokio::select! {
+            let forced = tokio::select! {
                 result = tokio::signal::ctrl_c() => { result?; return Ok(()); }
-                _ = poll.tick() => changed(&mut watched),
+                _ = poll.tick() => false,
             };
-            if let (true, Some(file)) = (reload, file) {
-                reload_from(gateway, file, &mut watched);
-            }
+            reloader.check(gateway, forced);
         }
     })
+}
+
+impl Reloader {
+    /// Reloads when something changed (or when `forced`, on SIGHUP).
+    fn check(&mut self, gateway: &Gateway, forced: bool) {
+        match self {
+            Reloader::None => {}
+            Reloader::File { file, watched } => {
+                if changed(watched) || forced {
+                    reload_from(gateway, file, watched);
+                }
+            }
+            Reloader::Flags {
+                config,
+                projects,
+                wasm,
+            } => {
+                let mut reload = forced;
+                for project in projects.iter_mut() {
+                    if changed(&mut project.sources) {
+                        println!("{} changed: rebuilding", project.dir.display());
+                        match crate::build::build_project(
+                            &project.dir,
+                            &project.dir.join("main.wasm"),
+                        ) {
+                            Ok(()) => reload = true,
+                            Err(e) => tracing::error!(
+                                "rebuild of {} failed, still serving the previous build: {e:#}",
+                                project.dir.display()
+                            ),
+                        }
+                        project.sources =
+                            watched_files(crate::build::project_sources(&project.dir));
+                    }
+                }
+                reload |= changed(wasm);
+                if reload {
+                    match gateway.reload(config.clone()) {
+                        Ok(()) => println!("reloaded the plugins"),
+                        Err(e) => tracing::error!(
+                            "reload refused, still serving the previous plugins: {e}"
+                        ),
+                    }
+                    changed(wasm);
+                }
+            }
+        }
+    }
 }
 
 /// Whether a watched file changed since the last look (and remembers the new times).
@@ -248,7 +346,10 @@ fn changed(watched: &mut [(PathBuf, Option<SystemTime>)]) -> bool {
 fn reload_from(gateway: &Gateway, file: &Path, watched: &mut Vec<(PathBuf, Option<SystemTime>)>) {
     let loaded = wasmgate_proxy::file::load(file).map_err(anyhow::Error::from);
     let result = loaded.and_then(|config| {
-        let files = watched_files(Some(file), &config);
+        let files = watched_files(
+            std::iter::once(file.to_path_buf())
+                .chain(config.plugins.iter().map(|p| p.wasm.clone())),
+        );
         gateway.reload(config)?;
         Ok(files)
     });

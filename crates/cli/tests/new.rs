@@ -73,3 +73,77 @@ fn new_refuses_to_overwrite_and_names_what_it_cannot_do() {
     assert!(!ok);
     assert!(out.contains("Rust-only"), "{out}");
 }
+
+#[test]
+fn run_watch_rebuilds_and_reloads_a_changed_project() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let work = workdir();
+    let (ok, out) = wasmgate(
+        &["new", "watched", "--lang", "rust", "--template", "hello"],
+        &work,
+    );
+    assert!(ok, "{out}");
+    let project = work.join("watched");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
+        .args(["run", "--plugin"])
+        .arg(&project)
+        .args([
+            "--config-json",
+            "{}",
+            "--upstream",
+            "echo",
+            "--listen",
+            "127.0.0.1:0",
+            "--watch",
+            "--workers",
+            "1",
+        ])
+        .env("CARGO_TARGET_DIR", repo_root().join("target/examples"))
+        .env(
+            "WASMGATE_CACHE_DIR",
+            repo_root().join("target/wasmgate-cache"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("wasmgate listening on http://"))
+        .expect("the gateway starts");
+    let address = first["wasmgate listening on http://".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    let hello = |address: &str| {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        let body = &raw[raw.find("\r\n\r\n").unwrap() + 4..];
+        serde_json::from_str::<serde_json::Value>(body).unwrap()["headers"]["hello"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(hello(&address).as_deref(), Some("world"));
+    let source = project.join("src/lib.rs");
+    let text = std::fs::read_to_string(&source).unwrap();
+    assert!(text.contains("\"world\""), "{text}");
+    std::fs::write(&source, text.replace("\"world\"", "\"watcher\"")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while hello(&address).as_deref() != Some("watcher") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change was not rebuilt and reloaded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
