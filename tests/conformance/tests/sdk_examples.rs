@@ -1,0 +1,98 @@
+//! The example plugins on wasmgate-sdk (Higress's `0_2_100` marker; Envoy gets a copy with
+//! the standard marker, see `marker`).
+
+use wasmgate_conformance::{edge_requests, Case, Lang, Plugin, Request};
+
+fn sdk(name: &str, config: &str) -> Vec<Plugin> {
+    vec![Plugin::example(Lang::Rust, name, config)]
+}
+
+#[test]
+fn request_block() {
+    Case::new(
+        "sdk/request-block",
+        sdk(
+            "request-block",
+            r#"{"block_urls": ["/blocked"], "block_headers": ["x-evil"], "blocked_code": 403, "blocked_message": "blocked by conformance"}"#,
+        ),
+        edge_requests(&[]),
+    )
+    .requests_also(vec![
+        Request::get("/blocked/page"),
+        Request::get("/BLOCKED?x=1"),
+        Request::get("/").header("X-Evil", "1"),
+    ])
+    .check();
+}
+
+#[test]
+fn key_auth() {
+    Case::new(
+        "sdk/key-auth",
+        sdk(
+            "key-auth",
+            r#"{"consumers": [{"name": "alice", "credential": "k-alice"}, {"name": "bob", "credential": "k-bob"}], "keys": ["x-api-key", "apikey"], "in_header": true, "in_query": true, "global_auth": true}"#,
+        ),
+        edge_requests(&[("x-api-key", "k-alice")]),
+    )
+    .requests_also(vec![
+        Request::get("/"),
+        Request::get("/").header("x-api-key", "wrong"),
+        Request::get("/").header("x-api-key", "k-alice").header("apikey", "k-bob"),
+        Request::get("/?apikey=k-bob"),
+    ])
+    .check();
+}
+
+#[test]
+fn custom_response_always() {
+    Case::new(
+        "sdk/custom-response (every request)",
+        sdk(
+            "custom-response",
+            r#"{"status_code": 200, "headers": ["x-custom=1", "key2=value2"], "body": "{\"hello\":\"world\"}"}"#,
+        ),
+        edge_requests(&[]),
+    )
+    .check();
+}
+
+#[test]
+fn custom_response_on_status() {
+    Case::new(
+        "sdk/custom-response (enable_on_status 200)",
+        sdk(
+            "custom-response",
+            r#"{"rules": [{"status_code": 201, "headers": ["x-replaced=yes"], "body": "replaced", "enable_on_status": ["200"]}]}"#,
+        ),
+        edge_requests(&[]),
+    )
+    .check();
+}
+
+#[test]
+fn cors() {
+    let origin = "http://app.example";
+    Case::new(
+        "sdk/cors",
+        sdk(
+            "cors",
+            r#"{"allow_origins": ["http://app.example"], "allow_methods": ["GET", "POST"], "allow_headers": ["x-h"], "expose_headers": ["x-e"], "allow_credentials": true, "max_age": 100}"#,
+        ),
+        edge_requests(&[]),
+    )
+    .requests_also(vec![
+        Request::get("/").header("Origin", origin),
+        Request::get("/").header("Origin", "http://evil.example"),
+        Request::new("DELETE", "/").header("Origin", origin),
+        Request::new("OPTIONS", "/")
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "x-h"),
+        Request::new("OPTIONS", "/")
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "x-other"),
+    ])
+    .check();
+}
