@@ -207,6 +207,7 @@ impl TestHostBuilder {
             stream: None,
             state: StreamState::Running,
             answered: Vec::new(),
+            forwarded: Default::default(),
         })
     }
 }
@@ -222,6 +223,8 @@ pub struct TestHost {
     stream: Option<u32>,
     state: StreamState,
     answered: Vec<u32>,
+    /// Request and response body data that moved on past the plugin.
+    forwarded: (Vec<u8>, Vec<u8>),
 }
 
 impl TestHost {
@@ -327,18 +330,14 @@ impl TestHost {
         Ok(self.apply(Phase::RequestHeaders, outcome))
     }
 
-    /// Sends a request body chunk; it is added to what the plugin buffered so far.
+    /// Sends a request body chunk. The plugin sees it after what it holds; once a body phase
+    /// continues, the data it saw moves on (as in Envoy) and the next call starts afresh.
     pub fn request_body(
         &mut self,
         chunk: &[u8],
         end_of_stream: bool,
     ) -> Result<StreamState, HostError> {
-        let id = self.ensure_request()?;
-        if let Some(stream) = self.vm.stream_mut(id) {
-            stream.request_body.extend_from_slice(chunk);
-        }
-        let outcome = self.vm.on_request_body(id, end_of_stream)?;
-        Ok(self.apply(Phase::RequestBody, outcome))
+        self.body(Phase::RequestBody, chunk, end_of_stream)
     }
 
     /// Sends response headers; `:status` defaults to 200.
@@ -363,18 +362,43 @@ impl TestHost {
         Ok(self.apply(Phase::ResponseHeaders, outcome))
     }
 
-    /// Sends a response body chunk; it is added to what the plugin buffered so far.
+    /// Sends a response body chunk, like [`TestHost::request_body`].
     pub fn response_body(
         &mut self,
         chunk: &[u8],
         end_of_stream: bool,
     ) -> Result<StreamState, HostError> {
+        self.body(Phase::ResponseBody, chunk, end_of_stream)
+    }
+
+    fn body(
+        &mut self,
+        phase: Phase,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<StreamState, HostError> {
         let id = self.ensure_request()?;
+        let request = phase == Phase::RequestBody;
         if let Some(stream) = self.vm.stream_mut(id) {
-            stream.response_body.extend_from_slice(chunk);
+            held(stream, request).extend_from_slice(chunk);
         }
-        let outcome = self.vm.on_response_body(id, end_of_stream)?;
-        Ok(self.apply(Phase::ResponseBody, outcome))
+        let outcome = if request {
+            self.vm.on_request_body(id, end_of_stream)?
+        } else {
+            self.vm.on_response_body(id, end_of_stream)?
+        };
+        if outcome == PhaseOutcome::Continue {
+            if let Some(stream) = self.vm.stream_mut(id) {
+                let data = std::mem::take(held(stream, request));
+                let forwarded = if request {
+                    &mut self.forwarded.0
+                } else {
+                    &mut self.forwarded.1
+                };
+                forwarded.extend_from_slice(&data);
+            }
+        }
+        Ok(self.apply(phase, outcome))
     }
 
     /// A body without headers first sends default request headers, as Higress's harness does.
@@ -387,6 +411,7 @@ impl TestHost {
 
     /// Ends the request (`on_done`, `on_log`, `on_delete`); the next call starts a new one.
     pub fn complete(&mut self) -> Result<(), HostError> {
+        self.forwarded = Default::default();
         if let Some(id) = self.stream.take() {
             self.vm.finish_stream(id)?;
         }
@@ -435,20 +460,30 @@ impl TestHost {
         Some(String::from_utf8_lossy(&value).into_owned())
     }
 
-    /// The request body as the plugin left it.
+    /// The request body as the plugin left it: what moved on, then what it holds.
     pub fn request_body_bytes(&self) -> Vec<u8> {
-        self.stream
-            .and_then(|id| self.vm.stream(id))
-            .map(|s| s.request_body.clone())
-            .unwrap_or_default()
+        self.body_bytes(true)
     }
 
-    /// The response body as the plugin left it.
+    /// The response body as the plugin left it: what moved on, then what it holds.
     pub fn response_body_bytes(&self) -> Vec<u8> {
-        self.stream
-            .and_then(|id| self.vm.stream(id))
-            .map(|s| s.response_body.clone())
-            .unwrap_or_default()
+        self.body_bytes(false)
+    }
+
+    fn body_bytes(&self, request: bool) -> Vec<u8> {
+        let mut bytes = if request {
+            self.forwarded.0.clone()
+        } else {
+            self.forwarded.1.clone()
+        };
+        if let Some(stream) = self.stream.and_then(|id| self.vm.stream(id)) {
+            bytes.extend_from_slice(if request {
+                &stream.request_body
+            } else {
+                &stream.response_body
+            });
+        }
+        bytes
     }
 
     /// A property the plugin set on the current request (`custom_log`, …).
@@ -596,6 +631,7 @@ impl TestHost {
             Box::new(self.recorder.clone()),
         )?;
         self.stream = None;
+        self.forwarded = Default::default();
         self.state = StreamState::Running;
         Ok(())
     }
@@ -646,4 +682,12 @@ fn load(runtime: &Runtime, path: &Path) -> Result<PluginModule, HostError> {
         .unwrap_or_else(|p| p.into_inner())
         .insert(key, module.clone());
     Ok(module)
+}
+
+fn held(stream: &mut wasmgate_host::stream::HttpStream, request: bool) -> &mut Vec<u8> {
+    if request {
+        &mut stream.request_body
+    } else {
+        &mut stream.response_body
+    }
 }
