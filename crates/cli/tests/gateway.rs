@@ -743,3 +743,49 @@ fn higress_stop_iteration_holds_headers_while_the_body_reaches_the_plugin() {
         "the next plugin saw the headers after the release"
     );
 }
+
+/// A plugin that sets up Redis at start and refuses to start when the host refuses.
+const REDIS_AT_START: &str = r#"
+(module
+  (import "env" "proxy_redis_init" (func $init (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "outbound|6379||redis.static?db=0")
+  (func (export "proxy_abi_version_0_2_100"))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) i32.const 1024)
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (i32.eqz (call $init (i32.const 16) (i32.const 32) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000)))))
+"#;
+
+#[test]
+fn a_plugin_may_set_up_redis_at_start() {
+    let upstream = echo();
+    let dir = tempdir("redisinit");
+    std::fs::write(
+        dir.join("init.wasm"),
+        wat::parse_str(REDIS_AT_START).unwrap(),
+    )
+    .unwrap();
+    let base = format!(
+        "listen: 127.0.0.1:{}\nclusters:\n  - name: echo\n    endpoints: [{}]\n",
+        free_port(),
+        upstream.local_addr()
+    );
+    let routes =
+        "routes:\n  - name: r\n    cluster: echo\nplugins:\n  - name: init\n    wasm: init.wasm\n";
+    let with_redis = write(
+        &dir,
+        "with.yaml",
+        &format!("{base}  - name: redis\n    endpoints: [127.0.0.1:6379]\n{routes}"),
+    );
+    let gateway = Running::start_file(&with_redis);
+    assert_eq!(gateway.get("/", &[]).status, 200);
+    drop(gateway);
+    let without = write(&dir, "without.yaml", &format!("{base}{routes}"));
+    let err = Running::try_start_file(&without)
+        .err()
+        .expect("no redis cluster: the plugin refuses to start");
+    assert!(
+        err.contains("plugin init rejected its configuration"),
+        "{err}"
+    );
+}

@@ -15,7 +15,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc as async_mpsc, watch};
-use wasmgate_host::{HostError, NoCallouts, PluginVm, Shared};
+use wasmgate_host::abi::Status;
+use wasmgate_host::{
+    CalloutHandler, HostError, HttpCallout, PluginVm, RedisCallout, RedisInit, Shared,
+};
 
 use crate::admin;
 use crate::callouts::{self, Clusters};
@@ -214,21 +217,53 @@ fn local_addr(
 }
 
 /// Compiles the plugins and starts each once with its configuration, so a bad plugin or
-/// configuration is refused before any worker sees it.
+/// configuration is refused before any worker sees it. The check VM gets shared data of its
+/// own (a lease or counter it takes must not hold the real VMs back) and a callout handler
+/// that knows the clusters (a Redis init at start succeeds as it will on the workers) but
+/// sends nothing.
 fn compile(config: GatewayConfig, shared: &Shared) -> Result<Generation, GatewayError> {
     let plugins = plugins::load_all(&config, shared)?;
+    let clusters = Arc::new(Clusters::new(&config.clusters));
     for plugin in &plugins {
+        let mut check = plugin.vm_config.clone();
+        check.shared = Shared::default();
         PluginVm::new(
             &plugin.module,
-            plugin.vm_config.clone(),
-            Box::new(NoCallouts),
+            check,
+            Box::new(CheckCallouts(clusters.clone())),
         )?;
     }
     Ok(Generation {
-        clusters: Arc::new(Clusters::new(&config.clusters)),
+        clusters,
         config: Arc::new(config),
         plugins,
     })
+}
+
+/// The callout handler of the start-up check: known clusters accept, nothing is sent.
+struct CheckCallouts(Arc<Clusters>);
+
+impl CheckCallouts {
+    fn known(&self, cluster: &str) -> Result<(), Status> {
+        self.0.resolve(cluster).map(drop).ok_or(Status::BadArgument)
+    }
+}
+
+impl CalloutHandler for CheckCallouts {
+    fn http_call(&mut self, call: HttpCallout) -> Result<(), Status> {
+        self.known(&call.upstream)
+    }
+
+    fn redis_init(&mut self, init: RedisInit) -> Status {
+        match self.known(&init.upstream) {
+            Ok(()) => Status::Ok,
+            Err(status) => status,
+        }
+    }
+
+    fn redis_call(&mut self, call: RedisCallout) -> Result<(), Status> {
+        self.known(&call.upstream)
+    }
 }
 
 struct WorkerSetup {
