@@ -43,6 +43,7 @@ const RUST_HTTP_CALL: &str = include_str!("../../../examples/rust/sdk-http-call/
 const RUST_REDIS: &str = include_str!("../../../examples/rust/cluster-key-rate-limit/src/lib.rs");
 const GO_HELLO: &str = include_str!("../../../examples/go/hello/main.go");
 const GO_HTTP_CALL: &str = include_str!("../../../examples/go/http-call/main.go");
+const GO_REDIS: &str = include_str!("../../../examples/go/redis-counter/main.go");
 const GO_MOD: &str = include_str!("../../../examples/go/go.mod");
 const GO_SUM: &str = include_str!("../../../examples/go/go.sum");
 
@@ -106,7 +107,10 @@ pub fn new(args: NewArgs) -> Result<()> {
         Lang::Rust => rust_project(&dir, &args.name, args.template)?,
         Lang::Go => go_project(&dir, &args.name, args.template)?,
     }
-    write(&dir.join("tests/scenario.yaml"), &scenario(args.template))?;
+    write(
+        &dir.join("tests/scenario.yaml"),
+        &scenario(args.lang, args.template),
+    )?;
     println!(
         "created {} ({:?}, {:?} template)",
         dir.display(),
@@ -189,9 +193,7 @@ fn go_project(dir: &Path, name: &str, template: Template) -> Result<()> {
         Template::Hello => GO_HELLO,
         Template::HttpCall => GO_HTTP_CALL,
         Template::Blank => GO_BLANK,
-        Template::Redis => {
-            bail!("the redis template is Rust-only for now: use --lang rust, or --template blank")
-        }
+        Template::Redis => GO_REDIS,
     };
     let module = GO_MOD.replacen(
         "module github.com/wasmgate/examples/go",
@@ -207,8 +209,19 @@ fn go_project(dir: &Path, name: &str, template: Template) -> Result<()> {
     write(&dir.join(".gitignore"), "/main.wasm\n")
 }
 
-fn scenario(template: Template) -> String {
+fn scenario(lang: Lang, template: Template) -> String {
     let cases = match template {
+        Template::Redis if lang == Lang::Go => {
+            r#"config: { serviceName: redis.static, servicePort: 6379, qpm: 10 }
+cases:
+  - name: under the limit the request goes on
+    redis: [{ reply: ":1\r\n" }]
+    expect: { response: { status: 200 } }
+  - name: past the limit it is a 429
+    redis: [{ reply: ":11\r\n" }]
+    expect: { response: { status: 429, body: "Too many requests" } }
+"#
+        }
         Template::Hello => {
             r#"config: { mockEnable: false }
 cases:

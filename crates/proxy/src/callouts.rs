@@ -260,6 +260,8 @@ async fn http_call(
         let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
         Ok::<_, String>((parts, body))
     };
+    // As Envoy does, a call that fails reaches the plugin as the local reply its router
+    // would send: 503 when the service cannot be reached, 504 past the timeout.
     match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok((parts, body))) => Some(HttpCalloutResponse {
             headers: convert::response_map(parts.status, &parts.headers),
@@ -268,7 +270,7 @@ async fn http_call(
         }),
         Ok(Err(e)) => {
             tracing::warn!("HTTP callout to {} ({uri}) failed: {e}", call.upstream);
-            None
+            Some(failure(503, "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure"))
         }
         Err(_) => {
             tracing::warn!(
@@ -276,9 +278,18 @@ async fn http_call(
                 call.upstream,
                 call.timeout_ms
             );
-            None
+            Some(failure(504, "upstream request timeout"))
         }
     }
+}
+
+fn failure(status: u16, body: &str) -> HttpCalloutResponse {
+    let length = body.len().to_string();
+    HttpCalloutResponse::new(
+        status,
+        &[("content-length", &length), ("content-type", "text/plain")],
+        body,
+    )
 }
 
 /// Idle Redis connections of one worker, by address and credentials (AUTH and SELECT were

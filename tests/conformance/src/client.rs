@@ -16,9 +16,20 @@ pub struct Request {
     pub path: String,
     /// Headers besides `Host`, `Content-Length` and `Connection`, as written.
     pub headers: Vec<(String, String)>,
-    /// The body (sent with `Content-Length`), if any.
+    /// The body (sent with `Content-Length`, or chunked, see `chunked`), if any.
     pub body: Option<Vec<u8>>,
+    /// Headers whose values are raw bytes (e.g. not UTF-8), sent after `headers`.
+    pub byte_headers: Vec<(String, Vec<u8>)>,
+    /// Send the body with `Transfer-Encoding: chunked`, in chunks of this size.
+    pub chunked: Option<usize>,
+    /// Send `Expect: 100-continue` and the body only after an interim `100` (or after
+    /// [`CONTINUE_WAIT`] without one, as curl does).
+    pub expect_continue: bool,
 }
+
+/// How long a client with `Expect: 100-continue` waits for the `100` before it sends the
+/// body anyway (curl waits 1 s).
+pub const CONTINUE_WAIT: Duration = Duration::from_secs(1);
 
 impl Request {
     /// A request without headers or body.
@@ -28,6 +39,9 @@ impl Request {
             path: path.to_string(),
             headers: Vec::new(),
             body: None,
+            byte_headers: Vec::new(),
+            chunked: None,
+            expect_continue: false,
         }
     }
 
@@ -48,7 +62,37 @@ impl Request {
         self
     }
 
+    /// Sets the body from bytes.
+    pub fn body_bytes(mut self, body: Vec<u8>) -> Request {
+        self.body = Some(body);
+        self
+    }
+
+    /// Adds a header whose value is raw bytes.
+    pub fn header_bytes(mut self, name: &str, value: &[u8]) -> Request {
+        self.byte_headers.push((name.to_string(), value.to_vec()));
+        self
+    }
+
+    /// Sends the body chunked, `size` bytes a chunk.
+    pub fn chunked(mut self, size: usize) -> Request {
+        self.chunked = Some(size.max(1));
+        self
+    }
+
+    /// Sends `Expect: 100-continue` and waits for the `100` before the body.
+    pub fn expect_continue(mut self) -> Request {
+        self.expect_continue = true;
+        self
+    }
+
     fn encode(&self) -> Vec<u8> {
+        let mut out = self.encode_head();
+        out.extend_from_slice(&self.encode_body());
+        out
+    }
+
+    fn encode_head(&self) -> Vec<u8> {
         let mut out = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\n",
             self.method,
@@ -58,14 +102,41 @@ impl Request {
         for (name, value) in &self.headers {
             out.push_str(&format!("{name}: {value}\r\n"));
         }
-        if let Some(body) = &self.body {
-            out.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        out.push_str("Connection: close\r\n\r\n");
         let mut out = out.into_bytes();
-        if let Some(body) = &self.body {
-            out.extend_from_slice(body);
+        for (name, value) in &self.byte_headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
         }
+        if let Some(body) = &self.body {
+            if self.chunked.is_some() {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            } else {
+                out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+            }
+        }
+        if self.expect_continue {
+            out.extend_from_slice(b"Expect: 100-continue\r\n");
+        }
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        out
+    }
+
+    fn encode_body(&self) -> Vec<u8> {
+        let Some(body) = &self.body else {
+            return Vec::new();
+        };
+        let Some(size) = self.chunked else {
+            return body.clone();
+        };
+        let mut out = Vec::new();
+        for chunk in body.chunks(size) {
+            out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            out.extend_from_slice(chunk);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
         out
     }
 }
@@ -76,16 +147,51 @@ impl fmt::Display for Request {
         for (name, value) in &self.headers {
             write!(f, " [{name}: {value}]")?;
         }
+        for (name, value) in &self.byte_headers {
+            write!(f, " [{name}: {}]", escape(value))?;
+        }
+        if self.expect_continue {
+            write!(f, " [expect: 100-continue]")?;
+        }
         if let Some(body) = &self.body {
-            write!(f, " body {:?}", String::from_utf8_lossy(body))?;
+            write!(f, " body {}", shorten(body))?;
+            if let Some(size) = self.chunked {
+                write!(f, " (chunked by {size})")?;
+            }
         }
         Ok(())
+    }
+}
+
+/// Bytes as text, non-UTF-8 bytes escaped as `\xNN`.
+pub fn escape(bytes: &[u8]) -> String {
+    bytes.utf8_chunks().fold(String::new(), |mut out, chunk| {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+        out
+    })
+}
+
+/// A body for messages: quoted, long ones cut to their length and first bytes.
+pub fn shorten(body: &[u8]) -> String {
+    if body.len() > 300 {
+        format!(
+            "{:?}… ({} bytes)",
+            String::from_utf8_lossy(&body[..200]),
+            body.len()
+        )
+    } else {
+        format!("{:?}", String::from_utf8_lossy(body))
     }
 }
 
 /// An answer as the client got it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The interim (1xx) statuses received before the answer, e.g. `100`.
+    pub interim: Vec<u16>,
     /// The status code.
     pub status: u16,
     /// Header names lower-cased (HTTP/1 names are case-insensitive), in the order received.
@@ -106,11 +212,14 @@ impl Response {
 
 impl fmt::Display for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for status in &self.interim {
+            write!(f, "({status}) ")?;
+        }
         write!(f, "{}", self.status)?;
         for (name, value) in &self.headers {
             write!(f, " [{name}: {value}]")?;
         }
-        write!(f, " body {:?}", String::from_utf8_lossy(&self.body))
+        write!(f, " body {}", shorten(&self.body))
     }
 }
 
@@ -121,17 +230,53 @@ pub fn send(address: SocketAddr, request: &Request) -> Result<Response, String> 
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .map_err(|e| e.to_string())?;
-    stream
-        .write_all(&request.encode())
-        .map_err(|e| format!("write: {e}"))?;
     let mut raw = Vec::new();
+    if request.expect_continue {
+        stream
+            .write_all(&request.encode_head())
+            .map_err(|e| format!("write: {e}"))?;
+        // Wait for the interim `100` (or a final answer) at most CONTINUE_WAIT, then send
+        // the body either way, as curl does.
+        stream
+            .set_read_timeout(Some(CONTINUE_WAIT))
+            .map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 4096];
+        while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .map_err(|e| e.to_string())?;
+        // A server that answered already may have closed: the body write may then fail.
+        let _ = stream.write_all(&request.encode_body());
+    } else {
+        stream
+            .write_all(&request.encode())
+            .map_err(|e| format!("write: {e}"))?;
+    }
     stream
         .read_to_end(&mut raw)
         .map_err(|e| format!("read (got {} bytes): {e}", raw.len()))?;
     parse(&raw, request.method == "HEAD")
 }
 
-fn parse(raw: &[u8], head_request: bool) -> Result<Response, String> {
+fn parse(mut raw: &[u8], head_request: bool) -> Result<Response, String> {
+    let mut interim = Vec::new();
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 128];
+        let mut parsed = httparse::Response::new(&mut headers);
+        match parsed.parse(raw) {
+            Ok(httparse::Status::Complete(n)) if matches!(parsed.code, Some(100..=199)) => {
+                interim.push(parsed.code.unwrap_or(0));
+                raw = &raw[n..];
+            }
+            _ => break,
+        }
+    }
     let mut headers = [httparse::EMPTY_HEADER; 128];
     let mut parsed = httparse::Response::new(&mut headers);
     let head_len = match parsed.parse(raw) {
@@ -177,6 +322,7 @@ fn parse(raw: &[u8], head_request: bool) -> Result<Response, String> {
         rest.to_vec()
     };
     Ok(Response {
+        interim,
         status,
         headers,
         body,

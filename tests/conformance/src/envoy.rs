@@ -79,12 +79,13 @@ fn static_cluster(name: &str, endpoint: SocketAddr) -> Value {
 }
 
 /// The static config: `listen` → the plugins → the router → `upstream`; every cluster in
-/// `callouts` also points at `upstream`.
+/// `callouts` points at its address.
 pub fn config(
     listen: SocketAddr,
+    admin: SocketAddr,
     plugins: &[(Plugin, PathBuf)],
     upstream: SocketAddr,
-    callouts: &[String],
+    callouts: &[(String, SocketAddr)],
 ) -> Value {
     let mut filters: Vec<Value> = plugins
         .iter()
@@ -114,10 +115,13 @@ pub fn config(
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
     }));
     let mut clusters = vec![static_cluster(CLUSTER_NAME, upstream)];
-    for name in callouts {
-        clusters.push(static_cluster(name, upstream));
+    for (name, endpoint) in callouts {
+        clusters.push(static_cluster(name, *endpoint));
     }
     json!({
+        "admin": {"address": socket(admin)},
+        // Histograms show values in `/stats` only after a flush.
+        "stats_flush_interval": "0.1s",
         "static_resources": {
             "listeners": [{
                 "name": "conformance",
@@ -155,6 +159,7 @@ pub fn config(
 pub struct Envoy {
     child: Child,
     address: SocketAddr,
+    admin: SocketAddr,
     dir: PathBuf,
 }
 
@@ -164,7 +169,7 @@ impl Envoy {
         case: &str,
         plugins: &[Plugin],
         upstream: SocketAddr,
-        callouts: &[String],
+        callouts: &[(String, SocketAddr)],
     ) -> Result<Envoy, String> {
         static STARTS: AtomicU32 = AtomicU32::new(0);
         let binary = binary()?;
@@ -177,8 +182,9 @@ impl Envoy {
             loaded.push((plugin.clone(), marker::for_envoy(&plugin.wasm, &dir)?));
         }
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let config_path = dir.join("envoy.json");
-        let config = config(address, &loaded, upstream, callouts);
+        let config = config(address, admin, &loaded, upstream, callouts);
         std::fs::write(
             &config_path,
             serde_json::to_vec_pretty(&config).unwrap_or_default(),
@@ -192,6 +198,13 @@ impl Envoy {
             .arg(&config_path)
             .args(["--base-id", &base_id.to_string()])
             .args(["--concurrency", "1", "-l", "warn"])
+            // The plugins' lines (`wasm log …`), in a format `logs::envoy_lines` reads.
+            .args([
+                "--component-log-level",
+                "wasm:info",
+                "--log-format",
+                "%l|%n|%v",
+            ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
@@ -200,6 +213,7 @@ impl Envoy {
         let mut envoy = Envoy {
             child,
             address,
+            admin,
             dir,
         };
         envoy.wait_ready(case)?;
@@ -232,6 +246,27 @@ impl Envoy {
     /// Its listener.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The plugins' log lines (see [`crate::logs`]) logged so far.
+    pub fn plugin_lines(&self) -> Vec<crate::logs::Line> {
+        crate::logs::envoy_lines(&self.log())
+    }
+
+    /// The plugin-defined metrics (`wasmcustom.<name>`) whose names contain `filter`, from
+    /// the admin's `/stats?filter=…`: name (without `wasmcustom.`) and value text.
+    pub fn plugin_stats(&self, filter: &str) -> Result<Vec<(String, String)>, String> {
+        let request = crate::client::Request::get(&format!("/stats?filter={filter}"));
+        let answer = crate::client::send(self.admin, &request)?;
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.split_once(": ")?;
+                let name = name.strip_prefix("wasmcustom.")?;
+                Some((name.to_string(), value.trim().to_string()))
+            })
+            .collect())
     }
 
     /// The directory with its config, the plugin copies and its log.

@@ -3,7 +3,14 @@
 
 use serde_json::Value;
 
-use crate::client::Response;
+use crate::client::{shorten, Response};
+
+fn short_json(value: &Value) -> String {
+    match value {
+        Value::String(text) => shorten(text.as_bytes()),
+        other => other.to_string(),
+    }
+}
 
 /// Headers of the client's answer left out of the comparison.
 pub const IGNORED_RESPONSE_HEADERS: &[(&str, &str)] = &[
@@ -86,6 +93,43 @@ fn mask(name: &str, value: &str) -> String {
         },
         _ => value.to_string(),
     }
+}
+
+/// A plugin log line made comparable: UUIDs (request ids, Higress callout ids) masked to
+/// `<uuid>`, and an echo upstream report in it (e.g. a logged callout body) reduced as
+/// `x-callout-body` is (the ignored upstream headers removed).
+pub fn mask_log_line(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        if let Some(rest) = line.get(i..) {
+            if rest.starts_with("{\"body\":") {
+                if let Some(report) = echoed_bytes(rest.as_bytes()) {
+                    out.push_str(&mask("x-callout-body", rest));
+                    out.push_str(&String::from_utf8_lossy(&report.rest));
+                    return out;
+                }
+            }
+            if is_uuid(rest) {
+                out.push_str("<uuid>");
+                i += 36;
+                continue;
+            }
+        }
+        let ch = line[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+fn is_uuid(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 36
+        && b[..36].iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 fn chunked(headers: &[(String, String)]) -> bool {
@@ -183,6 +227,12 @@ pub fn compare(
     also_ignored: &[&str],
 ) -> Vec<String> {
     let mut out = Vec::new();
+    if envoy.interim != wasmgate.interim {
+        out.push(format!(
+            "interim statuses: Envoy {:?}, wasmgate {:?}",
+            envoy.interim, wasmgate.interim
+        ));
+    }
     if envoy.status != wasmgate.status {
         out.push(format!(
             "status: Envoy {}, wasmgate {}",
@@ -209,6 +259,7 @@ pub fn compare(
                 ("upstream body", &e.body, &w.body),
             ] {
                 if a != b {
+                    let (a, b) = (short_json(a), short_json(b));
                     out.push(format!("{what}: Envoy {a}, wasmgate {b}"));
                 }
             }
@@ -244,9 +295,9 @@ pub fn compare(
         _ => {
             if envoy.body != wasmgate.body {
                 out.push(format!(
-                    "client body: Envoy {:?}, wasmgate {:?}",
-                    String::from_utf8_lossy(&envoy.body),
-                    String::from_utf8_lossy(&wasmgate.body)
+                    "client body: Envoy {}, wasmgate {}",
+                    shorten(&envoy.body),
+                    shorten(&wasmgate.body)
                 ));
             }
         }
@@ -260,6 +311,7 @@ mod tests {
 
     fn response(headers: &[(&str, &str)], body: &str) -> Response {
         Response {
+            interim: Vec::new(),
             status: 200,
             headers: headers
                 .iter()

@@ -21,6 +21,7 @@
 pub mod client;
 pub mod envoy;
 pub mod ignore;
+pub mod logs;
 pub mod marker;
 
 use std::fmt;
@@ -42,6 +43,14 @@ pub const CLUSTER_NAME: &str = "outbound|80||echo.static";
 /// The `Host` every request carries (so both sides see the same `request.host`).
 pub const HOST: &str = "conformance.test";
 
+/// How long after an answer the suite waits for the plugins' last log lines (`on_log`,
+/// `on_done`, Envoy writing its log) before it takes them.
+const LOG_SETTLE: Duration = Duration::from_millis(50);
+
+/// In [`Case::expect_different_in`]: the plugins' log lines are part of the known
+/// difference.
+pub const PLUGIN_LOGS: &str = "<plugin logs>";
+
 /// One plugin of a case's chain.
 #[derive(Debug, Clone)]
 pub struct Plugin {
@@ -61,6 +70,56 @@ impl Plugin {
             wasm: example(lang, name),
             config: config.to_string(),
         }
+    }
+}
+
+/// What answers at a callout cluster's endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The echo upstream (a 200 with its JSON report).
+    Echo,
+    /// Nothing: a local port nobody listens on (connection refused).
+    Refused,
+    /// A listener that accepts connections and never answers (the callout times out).
+    Silent,
+}
+
+/// A listener that accepts and holds connections without reading or answering.
+struct Silent {
+    address: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Silent {
+    fn start() -> Silent {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("silent listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let address = listener.local_addr().expect("its address");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stopping.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Silent {
+            address,
+            stop,
+            thread,
+        }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.thread.join();
     }
 }
 
@@ -89,10 +148,12 @@ pub struct Case {
     pub plugins: Vec<Plugin>,
     /// The requests, sent in order to each host.
     pub requests: Vec<Request>,
-    /// Cluster names the plugins call out to; on both sides they lead to the echo upstream.
-    pub callouts: Vec<String>,
+    /// Cluster names the plugins call out to, and what answers there (on both sides).
+    pub callouts: Vec<(String, Endpoint)>,
     /// Same, or a documented difference.
     pub expect: Expect,
+    /// Metrics the plugins define, compared after the last request.
+    pub metrics: Vec<String>,
 }
 
 /// One request's answers from both hosts, normalized.
@@ -104,6 +165,10 @@ pub struct Exchange {
     pub envoy: Response,
     /// wasmgate's answer.
     pub wasmgate: Response,
+    /// The plugins' log lines in Envoy while it answered ([`logs`]).
+    pub envoy_logs: Vec<logs::Line>,
+    /// The plugins' log lines in wasmgate while it answered.
+    pub wasmgate_logs: Vec<logs::Line>,
 }
 
 impl Exchange {
@@ -114,12 +179,19 @@ impl Exchange {
 
     /// The differences, leaving out the upstream headers `also_ignored`.
     pub fn differences_besides(&self, also_ignored: &[&str]) -> Vec<String> {
-        ignore::compare(
+        let mut out = ignore::compare(
             self.request.method == "HEAD",
             &self.envoy,
             &self.wasmgate,
             also_ignored,
-        )
+        );
+        if !also_ignored.contains(&PLUGIN_LOGS) && self.envoy_logs != self.wasmgate_logs {
+            out.push(format!(
+                "plugin log lines: Envoy {:?}, wasmgate {:?}",
+                self.envoy_logs, self.wasmgate_logs
+            ));
+        }
+        out
     }
 }
 
@@ -130,7 +202,9 @@ impl fmt::Display for Exchange {
             writeln!(f, "  differs: {line}")?;
         }
         writeln!(f, "  envoy:    {}", self.envoy)?;
-        writeln!(f, "  wasmgate: {}", self.wasmgate)
+        writeln!(f, "  wasmgate: {}", self.wasmgate)?;
+        writeln!(f, "  envoy logs:    {:?}", self.envoy_logs)?;
+        writeln!(f, "  wasmgate logs: {:?}", self.wasmgate_logs)
     }
 }
 
@@ -150,12 +224,27 @@ impl Case {
             requests,
             callouts: Vec::new(),
             expect: Expect::Same,
+            metrics: Vec::new(),
         }
     }
 
     /// Adds clusters the plugins call out to (answered by the echo upstream).
     pub fn callouts(mut self, names: &[&str]) -> Case {
-        self.callouts.extend(names.iter().map(|n| n.to_string()));
+        self.callouts
+            .extend(names.iter().map(|n| (n.to_string(), Endpoint::Echo)));
+        self
+    }
+
+    /// Adds a cluster the plugins call out to whose endpoint is `endpoint`.
+    pub fn callout_to(mut self, name: &str, endpoint: Endpoint) -> Case {
+        self.callouts.push((name.to_string(), endpoint));
+        self
+    }
+
+    /// Compares these plugin-defined metrics after the last request (Envoy's
+    /// `wasmcustom.<name>` from its admin `/stats`, wasmgate's `Shared::metric`).
+    pub fn metrics(mut self, names: &[&str]) -> Case {
+        self.metrics.extend(names.iter().map(|n| n.to_string()));
         self
     }
 
@@ -184,29 +273,50 @@ impl Case {
         self
     }
 
-    /// Runs the requests through both hosts and returns the exchanges.
-    pub fn exchanges(&self) -> Vec<Exchange> {
+    /// Runs the requests through both hosts and returns the exchanges and the differences
+    /// of the metrics named in [`Case::metrics`] afterwards.
+    pub fn exchanges(&self) -> (Vec<Exchange>, Vec<String>) {
         let _one = one_at_a_time();
+        logs::capture();
         let echo =
             EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("echo upstream starts");
-        let envoy =
-            envoy::Envoy::start(&self.name, &self.plugins, echo.local_addr(), &self.callouts)
-                .unwrap_or_else(|e| panic!("case {}: {e}", self.name));
-        let gateway = Gateway::start(gateway_config(
-            &self.plugins,
-            echo.local_addr(),
-            &self.callouts,
-        ))
-        .unwrap_or_else(|e| panic!("case {}: wasmgate does not start: {e}", self.name));
+        let silent = Silent::start();
+        let refused = SocketAddr::from(([127, 0, 0, 1], envoy::free_port()));
+        let callouts: Vec<(String, SocketAddr)> = self
+            .callouts
+            .iter()
+            .map(|(name, endpoint)| {
+                let address = match endpoint {
+                    Endpoint::Echo => echo.local_addr(),
+                    Endpoint::Refused => refused,
+                    Endpoint::Silent => silent.address,
+                };
+                (name.clone(), address)
+            })
+            .collect();
+        let envoy = envoy::Envoy::start(&self.name, &self.plugins, echo.local_addr(), &callouts)
+            .unwrap_or_else(|e| panic!("case {}: {e}", self.name));
+        let gateway = Gateway::start(gateway_config(&self.plugins, echo.local_addr(), &callouts))
+            .unwrap_or_else(|e| panic!("case {}: wasmgate does not start: {e}", self.name));
         let mut exchanges = Vec::new();
+        // Lines logged while starting (each host builds its VMs its own way) are not compared.
+        std::thread::sleep(LOG_SETTLE);
+        let mut envoy_seen = envoy.plugin_lines().len();
+        logs::take_wasmgate();
         for request in &self.requests {
             let started = std::time::Instant::now();
             let on_envoy = client::send(envoy.address(), request)
                 .unwrap_or_else(|e| panic!("case {}: envoy: {request}: {e}", self.name));
             let envoy_took = started.elapsed();
+            std::thread::sleep(LOG_SETTLE);
+            let envoy_logs: Vec<logs::Line> =
+                envoy.plugin_lines().into_iter().skip(envoy_seen).collect();
+            envoy_seen += envoy_logs.len();
             let started = std::time::Instant::now();
             let on_wasmgate = client::send(gateway.local_addr(), request)
                 .unwrap_or_else(|e| panic!("case {}: wasmgate: {request}: {e}", self.name));
+            std::thread::sleep(LOG_SETTLE);
+            let wasmgate_logs = logs::take_wasmgate();
             if std::env::var_os("WASMGATE_CONFORMANCE_VERBOSE").is_some() {
                 eprintln!(
                     "case {}: {request}: envoy {envoy_took:?}, wasmgate {:?}",
@@ -218,16 +328,57 @@ impl Case {
                 request: request.clone(),
                 envoy: on_envoy,
                 wasmgate: on_wasmgate,
+                envoy_logs,
+                wasmgate_logs,
             });
         }
+        let metrics = self.metric_differences(&envoy, &gateway);
         gateway.shutdown();
         envoy.stop();
-        exchanges
+        silent.stop();
+        (exchanges, metrics)
+    }
+
+    fn metric_differences(&self, envoy: &envoy::Envoy, gateway: &Gateway) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.metrics.is_empty() {
+            // Envoy's histograms: after its next stats flush (`stats_flush_interval`).
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        for name in &self.metrics {
+            let on_envoy = match envoy.plugin_stats(name) {
+                Ok(stats) => stats
+                    .into_iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, value)| match value.parse::<i64>() {
+                        Ok(n) => n.to_string(),
+                        Err(_) if value.contains("No recorded values") => "none".to_string(),
+                        Err(_) => "recorded".to_string(),
+                    })
+                    .unwrap_or_else(|| "<undefined>".to_string()),
+                Err(e) => format!("<admin: {e}>"),
+            };
+            let on_wasmgate = match gateway.shared().metric(name) {
+                Some(m) if m.kind == wasmgate_abi::MetricType::Histogram => {
+                    if m.count > 0 { "recorded" } else { "none" }.to_string()
+                }
+                Some(m) => m.value.to_string(),
+                None => "<undefined>".to_string(),
+            };
+            if on_envoy != on_wasmgate {
+                out.push(format!(
+                    "metric {name}: Envoy {on_envoy}, wasmgate {on_wasmgate}"
+                ));
+            } else if std::env::var_os("WASMGATE_CONFORMANCE_VERBOSE").is_some() {
+                eprintln!("case {}: metric {name}: {on_envoy} on both", self.name);
+            }
+        }
+        out
     }
 
     /// Runs the case and fails (printing both sides) unless the result is as expected.
     pub fn check(&self) {
-        let exchanges = self.exchanges();
+        let (exchanges, metrics) = self.exchanges();
         if std::env::var_os("WASMGATE_CONFORMANCE_VERBOSE").is_some() {
             for exchange in &exchanges {
                 eprintln!("case {}: {exchange}", self.name);
@@ -245,10 +396,11 @@ impl Case {
         };
         match &self.expect {
             Expect::Same => assert!(
-                differing.is_empty(),
-                "case {}: wasmgate and Envoy answer differently:\n{}",
+                differing.is_empty() && metrics.is_empty(),
+                "case {}: wasmgate and Envoy answer differently:\n{}{}",
                 self.name,
-                report(&differing)
+                report(&differing),
+                metrics.join("\n")
             ),
             Expect::Different { reason, only } => {
                 if !only.is_empty() {
@@ -257,14 +409,15 @@ impl Case {
                         .filter(|e| !e.differences_besides(only).is_empty())
                         .collect();
                     assert!(
-                        elsewhere.is_empty(),
-                        "case {}: answers differ beyond the known difference in {only:?}:\n{}",
+                        elsewhere.is_empty() && metrics.is_empty(),
+                        "case {}: answers differ beyond the known difference in {only:?}:\n{}{}",
                         self.name,
-                        report(&elsewhere)
+                        report(&elsewhere),
+                        metrics.join("\n")
                     );
                 }
                 assert!(
-                    !differing.is_empty(),
+                    !differing.is_empty() || !metrics.is_empty(),
                     "case {}: expected to differ ({reason}) but the answers are now the same: \
                      update docs/conformance.md and the case",
                     self.name
@@ -283,14 +436,15 @@ impl Case {
 pub fn gateway_config(
     plugins: &[Plugin],
     upstream: SocketAddr,
-    callouts: &[String],
+    callouts: &[(String, SocketAddr)],
 ) -> GatewayConfig {
     let mut config = GatewayConfig::new();
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.workers = 1;
     config.access_log = wasmgate_proxy::AccessLog::Off;
-    // Envoy runs with `-l warn`; plugins read the level with `proxy_get_log_level`.
-    config.log_level = wasmgate_abi::LogLevel::Warn;
+    // Envoy runs with `--component-log-level wasm:info`; plugins read the level with
+    // `proxy_get_log_level`.
+    config.log_level = wasmgate_abi::LogLevel::Info;
     if let Some(dir) = std::env::var_os("WASMGATE_CACHE_DIR") {
         config.cache_dir = Some(PathBuf::from(dir));
     }
@@ -299,10 +453,10 @@ pub fn gateway_config(
         endpoints: vec![upstream.to_string()],
         aliases: Vec::new(),
     });
-    for name in callouts {
+    for (name, endpoint) in callouts {
         config.clusters.push(ClusterSpec {
             name: name.clone(),
-            endpoints: vec![upstream.to_string()],
+            endpoints: vec![endpoint.to_string()],
             aliases: Vec::new(),
         });
     }
@@ -347,4 +501,62 @@ pub fn edge_requests(extra: &[(&str, &str)]) -> Vec<Request> {
         ),
         with(Request::get("/").header("X-Mixed-Case", "Value")),
     ]
+}
+
+/// 1 MiB, the size of the big body of [`stress_requests`].
+pub const BIG_BODY: usize = 1 << 20;
+
+/// Requests that stress the edges of framing: a chunked body, non-UTF-8 header bytes
+/// (`x-bytes: caf\xe9 \xff`); with `big`, also a 1 MiB body (`content-length`) and the
+/// same chunked. `extra` headers go on every one. (An empty body and
+/// `expect: 100-continue`: [`empty_body_request`], [`continue_request`].)
+pub fn stress_requests(extra: &[(&str, &str)], big: bool) -> Vec<Request> {
+    let mut requests = vec![
+        Request::new("POST", "/chunked")
+            .body("hello chunked body")
+            .chunked(5),
+        Request::get("/bytes").header_bytes("x-bytes", b"caf\xe9 \xff"),
+    ];
+    if big {
+        let body: Vec<u8> = b"0123456789abcdef"
+            .iter()
+            .copied()
+            .cycle()
+            .take(BIG_BODY)
+            .collect();
+        requests.push(Request::new("POST", "/big").body_bytes(body.clone()));
+        requests.push(
+            Request::new("POST", "/big-chunked")
+                .body_bytes(body)
+                .chunked(64 << 10),
+        );
+    }
+    with_headers(requests, extra)
+}
+
+/// A POST with an empty body (`content-length: 0`).
+pub fn empty_body_request(extra: &[(&str, &str)]) -> Vec<Request> {
+    with_headers(vec![Request::new("POST", "/empty").body("")], extra)
+}
+
+/// A POST with a body and `expect: 100-continue` (the body follows the interim `100`).
+pub fn continue_request(extra: &[(&str, &str)]) -> Vec<Request> {
+    with_headers(
+        vec![Request::new("POST", "/continue")
+            .body("after continue")
+            .expect_continue()],
+        extra,
+    )
+}
+
+fn with_headers(requests: Vec<Request>, extra: &[(&str, &str)]) -> Vec<Request> {
+    requests
+        .into_iter()
+        .map(|mut r| {
+            for (name, value) in extra {
+                r = r.header(name, value);
+            }
+            r
+        })
+        .collect()
 }

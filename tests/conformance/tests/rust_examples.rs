@@ -1,6 +1,9 @@
 //! The Rust example plugins (`examples/rust`) through Envoy and through wasmgate.
 
-use wasmgate_conformance::{edge_requests, Case, Lang, Plugin, Request};
+use wasmgate_conformance::{
+    continue_request, edge_requests, empty_body_request, stress_requests, Case, Endpoint, Lang,
+    Plugin, Request,
+};
 
 fn rust(name: &str, config: &str) -> Vec<Plugin> {
     vec![Plugin::example(Lang::Rust, name, config)]
@@ -9,6 +12,36 @@ fn rust(name: &str, config: &str) -> Vec<Plugin> {
 #[test]
 fn minimal() {
     Case::new("rust/minimal", rust("minimal", ""), edge_requests(&[])).check();
+}
+
+#[test]
+fn minimal_stress() {
+    Case::new(
+        "rust/minimal stress",
+        rust("minimal", ""),
+        stress_requests(&[], true),
+    )
+    .check();
+}
+
+#[test]
+fn minimal_empty_body() {
+    Case::new(
+        "rust/minimal empty body",
+        rust("minimal", ""),
+        empty_body_request(&[]),
+    )
+    .check();
+}
+
+#[test]
+fn minimal_expect_continue() {
+    Case::new(
+        "rust/minimal expect: 100-continue",
+        rust("minimal", ""),
+        continue_request(&[]),
+    )
+    .check();
 }
 
 #[test]
@@ -31,6 +64,10 @@ fn hello_mock_true() {
     .check();
 }
 
+const PROPS_HIGRESS_ONLY: &str = "Higress-only: Higress (and wasmgate) give `route_name`, \
+    `cluster_name` and `x_request_id` at request headers; upstream Envoy has no `x_request_id` \
+    property and sets the route and cluster names only when its router runs";
+
 fn probe(case: &str) -> Case {
     Case::new(
         &format!("rust/abi-probe {case}"),
@@ -51,9 +88,7 @@ fn abi_probe_props() {
                 "x-prop-cluster_name",
                 "x-prop-x_request_id",
             ],
-            "Higress-only: Higress (and wasmgate) give `route_name`, `cluster_name` and \
-             `x_request_id` at request headers; upstream Envoy has no `x_request_id` property \
-             and sets the route and cluster names only when its router runs",
+            PROPS_HIGRESS_ONLY,
         )
         .check();
 }
@@ -69,8 +104,66 @@ fn abi_probe_resp_headers() {
 }
 
 #[test]
+fn abi_probe_metrics() {
+    probe("metrics")
+        .metrics(&["probe_requests_total", "probe_gauge", "probe_hist"])
+        .check();
+}
+
+#[test]
 fn abi_probe_body() {
     probe("body").check();
+}
+
+#[test]
+fn abi_probe_body_stress() {
+    Case::new(
+        "rust/abi-probe body stress",
+        rust("abi-probe", ""),
+        stress_requests(&[("x-probe", "body")], true),
+    )
+    .check();
+}
+
+#[test]
+fn abi_probe_body_empty() {
+    Case::new(
+        "rust/abi-probe body, empty body",
+        rust("abi-probe", ""),
+        empty_body_request(&[("x-probe", "body")]),
+    )
+    .check();
+}
+
+#[test]
+fn abi_probe_body_expect_continue() {
+    Case::new(
+        "rust/abi-probe body, expect: 100-continue",
+        rust("abi-probe", ""),
+        continue_request(&[("x-probe", "body")]),
+    )
+    .check();
+}
+
+#[test]
+fn abi_probe_props_stress() {
+    Case::new(
+        "rust/abi-probe props stress",
+        rust("abi-probe", ""),
+        stress_requests(&[("x-probe", "props")], false),
+    )
+    .requests_also(vec![
+        Request::get("/ua").header_bytes("user-agent", b"agent/\xe9\xff")
+    ])
+    .expect_different_in(
+        &[
+            "x-prop-route_name",
+            "x-prop-cluster_name",
+            "x-prop-x_request_id",
+        ],
+        PROPS_HIGRESS_ONLY,
+    )
+    .check();
 }
 
 #[test]
@@ -91,5 +184,53 @@ fn http_call() {
         edge_requests(&[("x-token", "from-client")]),
     )
     .callouts(&["outbound|8080||auth.dns"])
+    .check();
+}
+
+#[test]
+fn abi_probe_pause_resume_refused() {
+    Case::new(
+        "rust/abi-probe pause-resume, callout refused",
+        rust("abi-probe", ""),
+        edge_requests(&[("x-probe", "pause-resume")]),
+    )
+    .callout_to("callout", Endpoint::Refused)
+    .check();
+}
+
+#[test]
+fn abi_probe_pause_resume_timeout() {
+    // abi-probe's callout timeout is 5 s: one request is enough.
+    Case::new(
+        "rust/abi-probe pause-resume, callout times out",
+        rust("abi-probe", ""),
+        vec![Request::get("/").header("x-probe", "pause-resume")],
+    )
+    .callout_to("callout", Endpoint::Silent)
+    .check();
+}
+
+#[test]
+fn http_call_refused() {
+    Case::new(
+        "rust/http-call, callout refused",
+        rust("http-call", ""),
+        edge_requests(&[("x-token", "from-client")]),
+    )
+    .callout_to("outbound|8080||auth.dns", Endpoint::Refused)
+    .check();
+}
+
+#[test]
+fn http_call_timeout() {
+    Case::new(
+        "rust/http-call timeoutMs=300, callout times out",
+        rust("http-call", r#"{"timeoutMs": 300}"#),
+        vec![
+            Request::get("/").header("x-token", "from-client"),
+            Request::new("POST", "/submit").body("hello body"),
+        ],
+    )
+    .callout_to("outbound|8080||auth.dns", Endpoint::Silent)
     .check();
 }

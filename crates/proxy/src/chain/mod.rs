@@ -127,6 +127,13 @@ async fn serve(
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let mut request_headers = convert::request_map(&parts);
+    // hyper answers `expect: 100-continue` itself; like Envoy, the header stops here.
+    if request_headers
+        .get_str("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        request_headers.remove(b"expect");
+    }
     let request_id = ensure_request_id(&mut request_headers);
     let mut walk = Walk {
         worker: worker.clone(),
@@ -508,7 +515,19 @@ impl Walk {
             out.insert(http::header::HOST, host);
         }
         let (sender, body) = if complete {
-            out.remove(http::header::CONTENT_LENGTH);
+            // The whole body is known: its length is exact; an empty one keeps a
+            // `content-length: 0` when the client sent one or the method carries a body, as
+            // Envoy's HTTP/1 encoder does.
+            let carries_body = matches!(method, "POST" | "PUT" | "PATCH");
+            if out.remove(http::header::CONTENT_LENGTH).is_some()
+                || !first.is_empty()
+                || carries_body
+            {
+                out.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(first.len()),
+                );
+            }
             (None, full(first))
         } else {
             if changed {
