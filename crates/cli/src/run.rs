@@ -145,6 +145,7 @@ pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
         }
     };
     let names: Vec<String> = config.plugins.iter().map(|p| p.name.clone()).collect();
+    let signals = Signals::register()?;
     let gateway = Gateway::start(config)?;
     println!(
         "wasmgate listening on http://{} -> {} (plugins: {})",
@@ -156,7 +157,7 @@ pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
         println!("admin on http://{admin} (/metrics, /healthz, /ready)");
     }
     println!("try: curl -i http://{}/anything", gateway.local_addr());
-    serve_until_stopped(&gateway, reloader)?;
+    serve_until_stopped(&gateway, signals, reloader);
     gateway.shutdown();
     println!("wasmgate stopped");
     Ok(())
@@ -249,32 +250,57 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// The process's stop and reload signals, registered before the gateway says it listens,
+/// so a Ctrl-C that follows at once is never missed.
+pub struct Signals {
+    runtime: tokio::runtime::Runtime,
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Registers SIGINT, SIGTERM and SIGHUP.
+    pub fn register() -> Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let _context = runtime.enter();
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+            runtime,
+        })
+    }
+
+    /// Waits for Ctrl-C or SIGTERM.
+    pub fn wait_for_stop(mut self) {
+        self.runtime.block_on(async {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        });
+    }
+}
+
 /// Serves until Ctrl-C or SIGTERM; reloads on SIGHUP and when a watched file changes.
-fn serve_until_stopped(gateway: &Gateway, mut reloader: Reloader) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+fn serve_until_stopped(gateway: &Gateway, signals: Signals, mut reloader: Reloader) {
+    let Signals {
+        runtime,
+        mut interrupt,
+        mut terminate,
+        mut hangup,
+    } = signals;
     runtime.block_on(async {
-        #[cfg(unix)]
-        let (mut term, mut hup) = {
-            use tokio::signal::unix::{signal, SignalKind};
-            (
-                signal(SignalKind::terminate())?,
-                signal(SignalKind::hangup())?,
-            )
-        };
         let mut poll = tokio::time::interval(Duration::from_secs(1));
         loop {
-            #[cfg(unix)]
             let forced = tokio::select! {
-                result = tokio::signal::ctrl_c() => { result?; return Ok(()); }
-                _ = term.recv() => return Ok(()),
-                _ = hup.recv() => true,
-                _ = poll.tick() => false,
-            };
-            #[cfg(not(unix))]
-            let forced = tokio::select! {
-                result = tokio::signal::ctrl_c() => { result?; return Ok(()); }
+                _ = interrupt.recv() => return,
+                _ = terminate.recv() => return,
+                _ = hangup.recv() => true,
                 _ = poll.tick() => false,
             };
             reloader.check(gateway, forced);
@@ -368,10 +394,12 @@ fn reload_from(gateway: &Gateway, file: &Path, watched: &mut Vec<(PathBuf, Optio
 
 /// `wasmgate echo`.
 pub fn echo(args: EchoArgs) -> Result<()> {
+    let signals = Signals::register()?;
     let server = EchoServer::start(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     println!("echo listening on http://{}", server.local_addr());
-    wait_for_stop()
+    signals.wait_for_stop();
+    Ok(())
 }
 
 fn upstream(text: &str) -> Result<(http::Uri, Option<EchoServer>)> {
@@ -407,25 +435,4 @@ fn clusters(entries: &[String]) -> Result<Vec<ClusterSpec>> {
             })
         })
         .collect()
-}
-
-fn wait_for_stop() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tokio::select! {
-                result = tokio::signal::ctrl_c() => result?,
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        tokio::signal::ctrl_c().await?;
-        Ok::<_, std::io::Error>(())
-    })?;
-    Ok(())
 }

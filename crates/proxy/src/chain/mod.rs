@@ -328,7 +328,7 @@ impl Walk {
     async fn phase(&mut self, index: usize, phase: Phase, end_of_stream: bool) -> Step {
         let active = &self.actives[index];
         let (slot, id, generation) = (active.slot.clone(), active.id, active.generation);
-        let (result, fail_open, name) = {
+        let (result, fail_open, plugin) = {
             let mut s = slot.borrow_mut();
             if s.generation != generation {
                 // The VM crashed earlier in this request: skip it if it fails open.
@@ -363,12 +363,16 @@ impl Walk {
             if let Err(e) = &result {
                 s.recover(e);
             }
-            (result, s.plugin.spec.fail_open, s.plugin.spec.name.clone())
+            // The plugin (an Arc) names it in messages; no per-phase copy of its name.
+            (result, s.plugin.spec.fail_open, s.plugin.clone())
         };
         match result {
-            Ok(Ok(Some(outcome))) => outcome_step(outcome, &name),
+            Ok(Ok(Some(outcome))) => outcome_step(outcome, &plugin.spec.name),
             Ok(Ok(None)) => Step::Held,
-            Ok(Err(waiter)) => self.wait(&slot, id, generation, waiter, &name).await,
+            Ok(Err(waiter)) => {
+                self.wait(&slot, id, generation, waiter, &plugin.spec.name)
+                    .await
+            }
             Err(e) => self.crashed(e, fail_open),
         }
     }
