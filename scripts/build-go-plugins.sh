@@ -2,8 +2,10 @@
 # Build the Go proxy-wasm example plugins in examples/go to OUTDIR/<name>.wasm.
 #
 # usage: scripts/build-go-plugins.sh OUTDIR [NAME...]
+# env:   WASMGATE_GO_SRC  another Go module to build instead of examples/go (absolute, or
+#                         relative to the repo root), e.g. tests/conformance/go
 #
-# Every direct subdirectory of examples/go holding a `package main` is one
+# Every direct subdirectory of the module holding a `package main` is one
 # plugin, built with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared. A plugin
 # whose output is newer than all its inputs (its non-test .go files, those of
 # shared non-plugin packages, go.mod and go.sum) is skipped. Needs only
@@ -18,7 +20,9 @@ fi
 export GOTOOLCHAIN=local GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-src_root="$repo_root/examples/go"
+src_root="${WASMGATE_GO_SRC:-examples/go}"
+[[ $src_root == /* ]] || src_root="$repo_root/$src_root"
+[[ -f $src_root/go.mod ]] || { echo "error: no go.mod in $src_root" >&2; exit 1; }
 mkdir -p "$1"
 out_dir=$(cd "$1" && pwd)
 shift

@@ -16,7 +16,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 workspace="$repo/examples/rust"
 target=wasm32-wasip1
 plugins=(hello http-call minimal faults abi-probe sdk-hello sdk-probe sdk-http-call
-         request-block key-auth custom-response cors cluster-key-rate-limit)
+         request-block key-auth custom-response cors cluster-key-rate-limit sdk-abi-wide)
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target/examples}"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"

@@ -17,10 +17,12 @@ ensure_tools() {
     export GOTOOLCHAIN=local
 }
 
-# Builds the Rust and Go example plugins into target/plugins/{rust,go}.
+# Builds the Rust and Go example plugins into target/plugins/{rust,go}, and the conformance
+# suite's Go plugins (tests/conformance/go) into target/plugins/conformance-go.
 build_plugins() {
     bash scripts/build-rust-plugins.sh target/plugins/rust
     bash scripts/build-go-plugins.sh target/plugins/go
+    WASMGATE_GO_SRC=tests/conformance/go bash scripts/build-go-plugins.sh target/plugins/conformance-go
 }
 
 # Installs redis-server (Debian's package) when it is missing: the gateway tests run a real one.

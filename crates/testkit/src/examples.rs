@@ -1,6 +1,8 @@
 //! The repository's example plugins, built once per test process: Rust plugins with
 //! `scripts/build-rust-plugins.sh`, Go plugins with `scripts/build-go-plugins.sh`, into
-//! `target/plugins/{rust,go}/`. `WASMGATE_PLUGIN_DIR` points at prebuilt ones instead.
+//! `target/plugins/{rust,go}/`; and the Go plugins written for the conformance suite
+//! (`tests/conformance/go`, [`conformance_go`]) into `target/plugins/conformance-go/`.
+//! `WASMGATE_PLUGIN_DIR` points at prebuilt ones instead.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -24,28 +26,56 @@ impl Lang {
     }
 }
 
+/// A set of plugins built together: the examples of a language, or the conformance suite's
+/// own Go plugins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Set {
+    Example(Lang),
+    ConformanceGo,
+}
+
+impl Set {
+    /// Its directory under `target/plugins` (and under `WASMGATE_PLUGIN_DIR`).
+    fn dir(self) -> &'static str {
+        match self {
+            Set::Example(lang) => lang.dir(),
+            Set::ConformanceGo => "conformance-go",
+        }
+    }
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn plugin_dir(lang: Lang) -> PathBuf {
+fn plugin_dir(set: Set) -> PathBuf {
     match std::env::var_os("WASMGATE_PLUGIN_DIR") {
-        Some(dir) => PathBuf::from(dir).join(lang.dir()),
-        None => repo_root().join("target/plugins").join(lang.dir()),
+        Some(dir) => PathBuf::from(dir).join(set.dir()),
+        None => repo_root().join("target/plugins").join(set.dir()),
     }
 }
 
 /// The path of an example plugin, building the examples of that language first (once per
 /// process). Panics with the build's output if the build fails: this is for tests.
 pub fn example(lang: Lang, name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<Vec<Lang>>> = OnceLock::new();
+    plugin(Set::Example(lang), name)
+}
+
+/// The path of a Go plugin written for the conformance suite (`tests/conformance/go/<name>`),
+/// built like the Go examples (once per process) into `target/plugins/conformance-go/`.
+pub fn conformance_go(name: &str) -> PathBuf {
+    plugin(Set::ConformanceGo, name)
+}
+
+fn plugin(set: Set, name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<Set>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = plugin_dir(lang);
-    if !built.contains(&lang) && std::env::var_os("WASMGATE_PLUGIN_DIR").is_none() {
-        build(lang, &dir);
-        built.push(lang);
+    let dir = plugin_dir(set);
+    if !built.contains(&set) && std::env::var_os("WASMGATE_PLUGIN_DIR").is_none() {
+        build(set, &dir);
+        built.push(set);
     }
     let path = dir.join(format!("{name}.wasm"));
     assert!(
@@ -56,21 +86,33 @@ pub fn example(lang: Lang, name: &str) -> PathBuf {
     path
 }
 
-fn build(lang: Lang, dir: &PathBuf) {
+fn build(set: Set, dir: &PathBuf) {
     let root = repo_root();
+    let lang = match set {
+        Set::Example(lang) => lang,
+        Set::ConformanceGo => Lang::Go,
+    };
     let script = root.join(format!("scripts/build-{}-plugins.sh", lang.dir()));
     let mut command = Command::new("bash");
     command.arg(&script).arg(dir);
-    if lang == Lang::Rust {
-        command.env("CARGO_TARGET_DIR", root.join("target/examples"));
+    match set {
+        Set::Example(Lang::Rust) => {
+            command.env("CARGO_TARGET_DIR", root.join("target/examples"));
+        }
+        Set::ConformanceGo => {
+            command.env("WASMGATE_GO_SRC", root.join("tests/conformance/go"));
+        }
+        Set::Example(Lang::Go) => {
+            command.env_remove("WASMGATE_GO_SRC");
+        }
     }
     let output = command
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     assert!(
         output.status.success(),
-        "building the {} examples failed:\n{}\n{}",
-        lang.dir(),
+        "building the {} plugins failed:\n{}\n{}",
+        set.dir(),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );

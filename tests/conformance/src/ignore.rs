@@ -183,17 +183,22 @@ fn diff_headers(
 }
 
 /// The echo upstream's JSON report, when the body starts with one (a plugin may have
-/// appended to it: `rest`).
+/// appended to it: `rest`; in a client body, also prepended: `before`).
 struct Echoed {
     method: Value,
     path: Value,
     body: Value,
     headers: Vec<(String, String)>,
+    before: Vec<u8>,
     rest: Vec<u8>,
 }
 
+/// The report in a client body, after whatever a plugin put before it (up to its first `{`).
 fn echoed(response: &Response) -> Option<Echoed> {
-    echoed_bytes(&response.body)
+    let start = response.body.iter().position(|b| *b == b'{')?;
+    let mut report = echoed_bytes(&response.body[start..])?;
+    report.before = response.body[..start].to_vec();
+    Some(report)
 }
 
 fn echoed_bytes(bytes: &[u8]) -> Option<Echoed> {
@@ -212,6 +217,7 @@ fn echoed_bytes(bytes: &[u8]) -> Option<Echoed> {
         path: object.get("path")?.clone(),
         body: object.get("body")?.clone(),
         headers,
+        before: Vec::new(),
         rest,
     })
 }
@@ -245,10 +251,16 @@ pub fn compare(
         || chunked(&envoy.headers)
         || chunked(&wasmgate.headers)
         || (echo_envoy.is_some() && echo_wasmgate.is_some());
+    let client = |headers: &[(String, String)]| -> Vec<(String, String)> {
+        comparable(headers, IGNORED_RESPONSE_HEADERS, drop_framing)
+            .into_iter()
+            .filter(|(n, _)| !also_ignored.contains(&n.as_str()))
+            .collect()
+    };
     diff_headers(
         "client response headers",
-        &comparable(&envoy.headers, IGNORED_RESPONSE_HEADERS, drop_framing),
-        &comparable(&wasmgate.headers, IGNORED_RESPONSE_HEADERS, drop_framing),
+        &client(&envoy.headers),
+        &client(&wasmgate.headers),
         &mut out,
     );
     match (echo_envoy, echo_wasmgate) {
@@ -262,6 +274,13 @@ pub fn compare(
                     let (a, b) = (short_json(a), short_json(b));
                     out.push(format!("{what}: Envoy {a}, wasmgate {b}"));
                 }
+            }
+            if e.before != w.before {
+                out.push(format!(
+                    "client body before the echo report: Envoy {:?}, wasmgate {:?}",
+                    String::from_utf8_lossy(&e.before),
+                    String::from_utf8_lossy(&w.before)
+                ));
             }
             if e.rest != w.rest {
                 out.push(format!(
@@ -353,5 +372,27 @@ mod tests {
             compare(false, &chunked_e, &response(&[], "y"), &[]).len(),
             1
         );
+    }
+
+    #[test]
+    fn text_around_an_echo_report_is_compared_and_the_report_masked() {
+        let report = |id: &str| {
+            format!(
+                r#"{{"method":"GET","path":"/","body":"","headers":{{"x-request-id":"{id}"}}}}"#
+            )
+        };
+        let e = response(&[], &format!("[{}]|end", report("a")));
+        let w = response(&[], &format!("[{}]|end", report("b")));
+        assert_eq!(compare(false, &e, &w, &[]), Vec::<String>::new());
+        let other = response(&[], &format!("<{}]|end", report("b")));
+        assert_eq!(compare(false, &e, &other, &[]).len(), 1);
+    }
+
+    #[test]
+    fn also_ignored_names_leave_out_client_headers_too() {
+        let e = response(&[("x-late", "1"), ("x-a", "1")], "x");
+        let w = response(&[("x-late", "2"), ("x-a", "1")], "x");
+        assert_eq!(compare(false, &e, &w, &[]).len(), 1);
+        assert!(compare(false, &e, &w, &["x-late"]).is_empty());
     }
 }

@@ -34,7 +34,7 @@ use wasmgate_proxy::echo::EchoServer;
 use wasmgate_proxy::{ClusterSpec, Gateway, GatewayConfig, PathMatch, PluginSpec, RouteSpec};
 
 pub use client::{Request, Response};
-pub use wasmgate_testkit::examples::{example, Lang};
+pub use wasmgate_testkit::examples::{conformance_go, example, Lang};
 
 /// The route's name on both sides (`route_name`).
 pub const ROUTE_NAME: &str = "conformance-route";
@@ -68,6 +68,15 @@ impl Plugin {
         Plugin {
             name: name.to_string(),
             wasm: example(lang, name),
+            config: config.to_string(),
+        }
+    }
+
+    /// A Go plugin written for the suite (`tests/conformance/go/<name>`) with a configuration.
+    pub fn conformance_go(name: &str, config: &str) -> Plugin {
+        Plugin {
+            name: name.to_string(),
+            wasm: conformance_go(name),
             config: config.to_string(),
         }
     }
@@ -130,11 +139,12 @@ pub enum Expect {
     Same,
     /// A known difference, listed in `docs/conformance.md` with its reason. The case fails
     /// if the answers become the same (so the table is kept up to date). When `only` names
-    /// upstream headers, the answers must differ in those and agree in everything else.
+    /// headers (of the upstream request or of the client's answer), the answers must differ
+    /// in those and agree in everything else.
     Different {
         /// Why (a wasmgate bug, a Higress-only behaviour, a documented Envoy behaviour).
         reason: &'static str,
-        /// The upstream headers the difference is confined to (empty: anywhere).
+        /// The headers the difference is confined to (empty: anywhere).
         only: Vec<&'static str>,
     },
 }
@@ -263,8 +273,9 @@ impl Case {
         self
     }
 
-    /// Marks the case as a known, documented difference confined to the upstream headers
-    /// `only`: everything else must agree.
+    /// Marks the case as a known, documented difference confined to the headers `only`
+    /// (upstream request or client answer; [`PLUGIN_LOGS`] for the log lines): everything
+    /// else must agree.
     pub fn expect_different_in(mut self, only: &[&'static str], reason: &'static str) -> Case {
         self.expect = Expect::Different {
             reason,
@@ -376,8 +387,9 @@ impl Case {
         out
     }
 
-    /// Runs the case and fails (printing both sides) unless the result is as expected.
-    pub fn check(&self) {
+    /// Runs the case and fails (printing both sides) unless the result is as expected;
+    /// returns the exchanges (e.g. to compare twin plugins' answers).
+    pub fn check(&self) -> Vec<Exchange> {
         let (exchanges, metrics) = self.exchanges();
         if std::env::var_os("WASMGATE_CONFORMANCE_VERBOSE").is_some() {
             for exchange in &exchanges {
@@ -429,6 +441,7 @@ impl Case {
                 );
             }
         }
+        exchanges
     }
 }
 

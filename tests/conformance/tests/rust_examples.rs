@@ -66,7 +66,7 @@ fn hello_mock_true() {
 
 const PROPS_HIGRESS_ONLY: &str = "Higress-only: Higress (and wasmgate) give `route_name`, \
     `cluster_name` and `x_request_id` at request headers; upstream Envoy has no `x_request_id` \
-    property and sets the route and cluster names only when its router runs";
+    property and gives its wasm filter no route or cluster name";
 
 fn probe(case: &str) -> Case {
     Case::new(
