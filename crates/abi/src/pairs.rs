@@ -20,6 +20,9 @@ impl std::error::Error for DecodeError {}
 /// A decoded header map: ordered (name, value) byte pairs.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// A decoded header map that borrows its names and values from the wire bytes.
+pub type BorrowedPairs<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// Encodes pairs into the wire format.
 pub fn encode<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
     let data: usize = pairs
@@ -43,6 +46,15 @@ pub fn encode<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
 
 /// Decodes the wire format. An empty buffer (or a lone `0x00`) is the empty map.
 pub fn decode(buf: &[u8]) -> Result<Pairs, DecodeError> {
+    Ok(decode_borrowed(buf)?
+        .into_iter()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect())
+}
+
+/// Decodes the wire format into slices of `buf`, copying nothing: for readers that keep
+/// only a few entries.
+pub fn decode_borrowed(buf: &[u8]) -> Result<BorrowedPairs<'_>, DecodeError> {
     if buf.len() < 4 {
         return if buf.iter().all(|b| *b == 0) {
             Ok(Vec::new())
@@ -63,7 +75,7 @@ pub fn decode(buf: &[u8]) -> Result<Pairs, DecodeError> {
         let value_len = read_u32(buf, 8 + i * 8) as usize;
         let key = take(buf, &mut at, key_len)?;
         let value = take(buf, &mut at, value_len)?;
-        pairs.push((key.to_vec(), value.to_vec()));
+        pairs.push((key, value));
     }
     Ok(pairs)
 }

@@ -78,7 +78,11 @@ fn build_plugins(root: &Path, out_dir: &Path) {
 
 fn runtime() -> Runtime {
     // No on-disk module cache: the bench compiles its plugins itself and leaves no files.
-    Runtime::new(RuntimeConfig { cache_dir: None }).expect("wasmtime engine")
+    Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        ..RuntimeConfig::default()
+    })
+    .expect("wasmtime engine")
 }
 
 fn vm(
@@ -154,29 +158,43 @@ fn minimal_request(
 
 fn bench_request(c: &mut Criterion) {
     let runtime = runtime();
-    let mut vm = vm(&runtime, "minimal", "", Box::new(NoCallouts));
+    let mut minimal = vm(&runtime, "minimal", "", Box::new(NoCallouts));
     let (info, mut req, mut resp) = (stream_info(), request_headers(), response_headers());
 
     // Check once, outside the measurement, that the plugin does what the bench assumes.
-    let id = vm.create_stream(info.clone()).unwrap();
-    vm.stream_mut(id).unwrap().request_headers = req.clone();
+    let id = minimal.create_stream(info.clone()).unwrap();
+    minimal.stream_mut(id).unwrap().request_headers = req.clone();
     assert_eq!(
-        vm.on_request_headers(id, true).unwrap(),
+        minimal.on_request_headers(id, true).unwrap(),
         PhaseOutcome::Continue
     );
-    vm.stream_mut(id).unwrap().response_headers = resp.clone();
+    minimal.stream_mut(id).unwrap().response_headers = resp.clone();
     assert_eq!(
-        vm.on_response_headers(id, true).unwrap(),
+        minimal.on_response_headers(id, true).unwrap(),
         PhaseOutcome::Continue
     );
-    let stream = vm.stream(id).unwrap();
+    let stream = minimal.stream(id).unwrap();
     assert_eq!(stream.request_headers.get_str("x-minimal"), Some("1"));
     assert_eq!(stream.response_headers.get_str("x-minimal"), Some("1"));
-    vm.finish_stream(id).unwrap();
+    minimal.finish_stream(id).unwrap();
+
+    let mut sdk = vm(
+        &runtime,
+        "sdk-hello",
+        r#"{"mockEnable": false}"#,
+        Box::new(NoCallouts),
+    );
+    assert_eq!(
+        minimal_request(&mut sdk, &info, &mut req, &mut resp),
+        PhaseOutcome::Continue
+    );
 
     let mut group = c.benchmark_group("request");
     group.bench_function("minimal_plugin", |b| {
-        b.iter(|| minimal_request(&mut vm, &info, &mut req, &mut resp))
+        b.iter(|| minimal_request(&mut minimal, &info, &mut req, &mut resp))
+    });
+    group.bench_function("sdk_hello", |b| {
+        b.iter(|| minimal_request(&mut sdk, &info, &mut req, &mut resp))
     });
     group.finish();
 }

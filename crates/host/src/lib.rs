@@ -29,7 +29,7 @@ pub use callout::{
 };
 pub use error::HostError;
 pub use module::PluginModule;
-pub use runtime::{Runtime, RuntimeConfig, VmLimits};
+pub use runtime::{Runtime, RuntimeConfig, Tier, VmLimits, QUICK_START_MIN_BYTES};
 pub use shared::Shared;
 pub use state::{LogRecord, LogSink, TracingLogSink};
 pub use stream::{HeaderMap, LocalReply, StreamInfo};

@@ -1,16 +1,20 @@
 //! Loading a plugin `.wasm`: validation, the ABI version marker, and the on-disk cache of
 //! compiled modules (keyed by the wasm's SHA-256 and the engine's settings), so a second
-//! start with the same plugin does not compile again.
+//! start with the same plugin does not compile again. A large plugin missing from the cache
+//! starts on baseline code while its optimized code is compiled into the cache in the
+//! background (the quick start of [`RuntimeConfig`](crate::RuntimeConfig)).
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use wasmgate_abi::AbiVersion;
 use wasmtime::Module;
 
 use crate::error::HostError;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Tier, QUICK_START_MIN_BYTES};
 
 /// A compiled plugin, ready to be instantiated into VMs. Cheap to clone.
 #[derive(Clone)]
@@ -18,6 +22,7 @@ pub struct PluginModule {
     pub(crate) module: Module,
     pub(crate) abi: AbiVersion,
     pub(crate) runtime: Runtime,
+    tier: Tier,
     from_cache: bool,
     sha256: String,
 }
@@ -62,22 +67,25 @@ impl PluginModule {
             .as_deref()
             .and_then(|file| load_cached(runtime, file));
         let from_cache = cached.is_some();
-        let module = match cached {
-            Some(module) => module,
-            None => {
-                let module = Module::new(runtime.engine(), bytes)
-                    .map_err(|e| not_wasm(one_line(&format!("{e:#}"))))?;
-                if let Some(file) = &cache_file {
-                    store_cached(&module, file);
+        let (module, tier) = match (cached, cache_file) {
+            (Some(module), _) => (module, Tier::Optimized),
+            (None, Some(file)) if bytes.len() >= QUICK_START_MIN_BYTES => {
+                match quick_start(runtime, name, bytes, file) {
+                    Some(module) => (module, Tier::Baseline),
+                    None => (compile(runtime, name, bytes, None)?, Tier::Optimized),
                 }
-                module
             }
+            (None, file) => (
+                compile(runtime, name, bytes, file.as_deref())?,
+                Tier::Optimized,
+            ),
         };
         let abi = abi_version(name, &module)?;
         Ok(PluginModule {
             module,
             abi,
             runtime: runtime.clone(),
+            tier,
             from_cache,
             sha256,
         })
@@ -86,6 +94,11 @@ impl PluginModule {
     /// The ABI version the module declares.
     pub fn abi(&self) -> AbiVersion {
         self.abi
+    }
+
+    /// Which compiler's code the module runs.
+    pub fn tier(&self) -> Tier {
+        self.tier
     }
 
     /// Whether the compiled code came from the on-disk cache.
@@ -102,6 +115,77 @@ impl PluginModule {
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
+}
+
+/// Compiles optimized code, and stores it in the cache when `cache_file` is given.
+fn compile(
+    runtime: &Runtime,
+    name: &str,
+    bytes: &[u8],
+    cache_file: Option<&Path>,
+) -> Result<Module, HostError> {
+    let module = Module::new(runtime.engine(), bytes).map_err(|e| HostError::NotWasm {
+        name: name.to_string(),
+        reason: one_line(&format!("{e:#}")),
+    })?;
+    if let Some(file) = cache_file {
+        store_cached(&module, file);
+    }
+    Ok(module)
+}
+
+/// Compiles baseline code to start with, and optimized code into `cache_file` on a thread
+/// of its own (once per file at a time). `None` when there is no baseline compiler or it
+/// cannot compile this module: the caller compiles optimized code instead.
+fn quick_start(runtime: &Runtime, name: &str, bytes: &[u8], cache_file: PathBuf) -> Option<Module> {
+    let baseline = runtime.compiler(Tier::Baseline)?;
+    let started = Instant::now();
+    let module = match Module::new(&baseline.engine, bytes) {
+        Ok(module) => module,
+        Err(e) => {
+            tracing::info!("{name}: no quick start, the baseline compiler refused it: {e}");
+            return None;
+        }
+    };
+    tracing::info!(
+        "{name}: started on baseline code (compiled in {} ms); optimized code is being compiled into the cache for the next start",
+        started.elapsed().as_millis()
+    );
+    static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let claimed = IN_FLIGHT.lock().ok().is_some_and(|mut files| {
+        let free = !files.contains(&cache_file);
+        if free {
+            files.push(cache_file.clone());
+        }
+        free
+    });
+    if claimed {
+        let (engine, bytes, owned_name) =
+            (runtime.engine().clone(), bytes.to_vec(), name.to_string());
+        let spawned = std::thread::Builder::new()
+            .name("wasmgate-compile".into())
+            .spawn(move || {
+                let name = owned_name;
+                let started = Instant::now();
+                match Module::new(&engine, &bytes) {
+                    Ok(module) => {
+                        store_cached(&module, &cache_file);
+                        tracing::info!(
+                            "{name}: optimized code cached after {} ms",
+                            started.elapsed().as_millis()
+                        );
+                    }
+                    Err(e) => tracing::warn!("{name}: optimized compile failed: {e}"),
+                }
+                if let Ok(mut files) = IN_FLIGHT.lock() {
+                    files.retain(|f| f != &cache_file);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("{name}: cannot compile optimized code in the background: {e}");
+        }
+    }
+    Some(module)
 }
 
 fn abi_version(name: &str, module: &Module) -> Result<AbiVersion, HostError> {

@@ -54,7 +54,9 @@ fn plugin_property(scope: &PropertyScope<'_>, path: &[&str]) -> Option<Vec<u8>> 
 fn stream_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
     let info = &stream.info;
     let req = &stream.request_headers;
-    let text = |s: &Option<String>| s.as_ref().map(|s| s.as_bytes().to_vec());
+    fn text<S: AsRef<str>>(s: &Option<S>) -> Option<Vec<u8>> {
+        s.as_ref().map(|s| s.as_ref().as_bytes().to_vec())
+    }
     match path {
         ["route_name"] | ["xds", "route_name"] => text(&info.route_name),
         ["cluster_name"] | ["xds", "cluster_name"] => text(&info.cluster_name),
@@ -85,10 +87,13 @@ fn request_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
         ["url_path"] => {
             full_path.map(|p| p.split(|b| *b == b'?').next().unwrap_or_default().to_vec())
         }
+        // Envoy: the part after `?`, empty (not absent) when the path has none.
         ["query"] => {
             let p = full_path?;
-            let at = p.iter().position(|b| *b == b'?')?;
-            Some(p[at + 1..].to_vec())
+            Some(match p.iter().position(|b| *b == b'?') {
+                Some(at) => p[at + 1..].to_vec(),
+                None => Vec::new(),
+            })
         }
         ["host"] => req.get(b":authority"),
         ["scheme"] => req.get(b":scheme"),
@@ -178,6 +183,12 @@ mod tests {
             Some(b"bar".to_vec())
         );
         assert_eq!(resolve(&s, &[b"plugin_name"]), Some(b"p".to_vec()));
+        let no_query = HttpStream {
+            request_headers: HeaderMap::from_pairs(&[(":path", "/a/b")]),
+            ..HttpStream::default()
+        };
+        let s = scope(&no_query);
+        assert_eq!(resolve(&s, &[b"request", b"query"]), Some(Vec::new()));
         assert_eq!(
             resolve(&s, &[b"plugin_vm_memory"]),
             Some(65536u64.to_le_bytes().to_vec())

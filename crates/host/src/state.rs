@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use wasmgate_abi::{AbiVersion, LogLevel, Status};
 use wasmtime::{Memory, StoreLimits, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -85,7 +87,8 @@ pub struct HostState {
     pub(crate) shared: Shared,
     pub(crate) callouts: Box<dyn CalloutHandler + Send>,
     pub(crate) foreign: HashMap<String, ForeignFunction>,
-    pub(crate) streams: HashMap<u32, HttpStream>,
+    /// Keyed by context id, which the host hands out: a fast hasher is enough.
+    pub(crate) streams: FxHashMap<u32, HttpStream>,
     /// The context host calls act on (`proxy_set_effective_context` changes it).
     pub(crate) current_context: u32,
     /// The stream whose own phase callback is running, if any.
@@ -100,7 +103,8 @@ pub struct HostState {
     pub(crate) rebuild_requested: bool,
     pub(crate) upstream_hosts: Vec<(String, String)>,
     pub(crate) memory: Option<Memory>,
-    pub(crate) alloc: Option<TypedFunc<u32, u32>>,
+    /// The guest allocator, shared so a host call can call it without cloning the function.
+    pub(crate) alloc: Option<Arc<TypedFunc<u32, u32>>>,
 }
 
 impl HostState {

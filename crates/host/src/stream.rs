@@ -3,6 +3,7 @@
 //! set, and the actions it asked for that take effect when its callback returns.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A header map as proxy-wasm sees it: ordered pairs of bytes, lower-case names,
 /// pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`, `:status`) as entries.
@@ -95,21 +96,22 @@ impl HeaderMap {
     }
 }
 
-/// Facts about a request that plugins read as properties and that no header carries.
+/// Facts about a request that plugins read as properties and that no header carries. The
+/// fixed facts are shared strings: each plugin's stream gets a copy without allocating.
 #[derive(Debug, Clone, Default)]
 pub struct StreamInfo {
     /// `route_name` / `xds.route_name`.
-    pub route_name: Option<String>,
+    pub route_name: Option<Arc<str>>,
     /// `cluster_name` / `xds.cluster_name` (Higress-style `outbound|port|subset|fqdn`).
-    pub cluster_name: Option<String>,
+    pub cluster_name: Option<Arc<str>>,
     /// `source.address` (`ip:port`).
-    pub source_address: Option<String>,
+    pub source_address: Option<Arc<str>>,
     /// `destination.address` (`ip:port`).
-    pub destination_address: Option<String>,
+    pub destination_address: Option<Arc<str>>,
     /// `connection.id`.
     pub connection_id: u64,
     /// `request.protocol` (`HTTP/1.1`, `HTTP/2`).
-    pub protocol: Option<String>,
+    pub protocol: Option<Arc<str>>,
     /// `upstream.address` once known.
     pub upstream_address: Option<String>,
     /// `response.code_details` once known (`via_upstream` for an upstream reply).

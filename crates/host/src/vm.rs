@@ -162,7 +162,7 @@ impl PluginVm {
             shared: config.shared,
             callouts,
             foreign: config.foreign,
-            streams: HashMap::new(),
+            streams: Default::default(),
             current_context: ROOT_ID,
             in_phase_of: None,
             signaled: Vec::new(),
@@ -176,12 +176,14 @@ impl PluginVm {
             memory: None,
             alloc: None,
         };
-        let mut store = Store::new(runtime.engine(), state);
+        let compiler = runtime
+            .compiler(module.tier())
+            .ok_or_else(|| HostError::Engine("the module's compiler is gone".into()))?;
+        let mut store = Store::new(&compiler.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(ticks(settings.start_timeout));
         let name = config.plugin_name;
-        let instance = runtime
-            .inner
+        let instance = compiler
             .linker
             .instantiate(&mut store, &module.module)
             .map_err(|e| HostError::Instantiate {
@@ -197,7 +199,7 @@ impl PluginVm {
             })
             .map_err(|_| HostError::NoAllocator { name: name.clone() })?;
         store.data_mut().memory = memory;
-        store.data_mut().alloc = Some(alloc);
+        store.data_mut().alloc = Some(Arc::new(alloc));
         let mut vm = PluginVm {
             store,
             exports,

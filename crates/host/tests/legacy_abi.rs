@@ -52,7 +52,11 @@ const COMMAND: &str = r#"
 "#;
 
 fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig { cache_dir: None }).unwrap()
+    Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
 }
 
 #[test]
@@ -88,6 +92,7 @@ fn compiled_modules_are_cached_on_disk() {
     let _ = std::fs::remove_dir_all(&dir);
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(dir.clone()),
+        ..RuntimeConfig::default()
     })
     .unwrap();
     let bytes = wat::parse_str(LEGACY).unwrap();
@@ -98,6 +103,7 @@ fn compiled_modules_are_cached_on_disk() {
     // A second start (a new engine, as a new process would have) loads it from disk.
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(dir.clone()),
+        ..RuntimeConfig::default()
     })
     .unwrap();
     let second = PluginModule::from_bytes(&runtime, "legacy", &bytes).unwrap();

@@ -197,8 +197,13 @@ impl GatewayConfig {
 
     /// The first route a request takes.
     pub fn route(&self, host: &str, path: &str) -> Option<&RouteSpec> {
+        self.route_index(host, path).map(|i| &self.routes[i])
+    }
+
+    /// The position in `routes` of the route [`route`](Self::route) picks.
+    pub fn route_index(&self, host: &str, path: &str) -> Option<usize> {
         let path = path.split('?').next().unwrap_or(path);
-        self.routes.iter().find(|r| r.matches(host, path))
+        self.routes.iter().position(|r| r.matches(host, path))
     }
 }
 

@@ -775,9 +775,13 @@ pub(crate) fn escape_log_json(value: &Value) -> String {
 }
 
 pub(crate) fn is_binary(content_type: &str, content_encoding: &str) -> bool {
-    content_type.contains("octet-stream")
-        || content_type.contains("grpc")
-        || !content_encoding.is_empty()
+    let has = |needle: &[u8]| {
+        content_type
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w == needle)
+    };
+    !content_encoding.is_empty() || has(b"octet-stream") || has(b"grpc")
 }
 
 #[cfg(test)]

@@ -177,12 +177,16 @@ pub fn set_buffer(buffer: BufferType, start: usize, size: usize, value: &[u8]) -
 
 /// Every pair of a header map, as bytes (header values are not always UTF-8).
 pub fn get_map(map: MapType) -> Result<pairs::Pairs> {
-    let bytes = returned("proxy_get_header_map_pairs", |p, l| unsafe {
+    pairs::decode(&get_map_bytes(map)?).map_err(|e| Error::Decode(e.to_string()))
+}
+
+/// A whole header map in the wire format, undecoded (see [`pairs::decode_borrowed`]).
+pub fn get_map_bytes(map: MapType) -> Result<Vec<u8>> {
+    Ok(returned("proxy_get_header_map_pairs", |p, l| unsafe {
         // SAFETY: p and l are valid out-slots.
         raw::proxy_get_header_map_pairs(map.raw(), p, l)
     })?
-    .unwrap_or_default();
-    pairs::decode(&bytes).map_err(|e| Error::Decode(e.to_string()))
+    .unwrap_or_default())
 }
 
 /// Replaces a whole header map.

@@ -33,7 +33,7 @@ use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use wasmgate_abi::{BufferType, DataAction, HeaderAction, MapType};
+use wasmgate_abi::{pairs, BufferType, DataAction, HeaderAction, MapType};
 
 use crate::context::{HttpContext, Phase};
 use crate::error::Result;
@@ -674,11 +674,51 @@ impl<C: 'static> Runtime<C> {
     }
 }
 
-fn header_text(pairs: &[(Vec<u8>, Vec<u8>)], name: &str) -> Option<String> {
-    pairs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+/// The request headers the SDK keeps, each the first value of its name, as text (invalid
+/// UTF-8 replaced).
+#[derive(Default)]
+struct RequestHead {
+    scheme: Option<String>,
+    authority: Option<String>,
+    path: Option<String>,
+    method: Option<String>,
+    connection: Option<String>,
+    upgrade: Option<String>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    request_id: Option<String>,
+}
+
+impl RequestHead {
+    /// One pass over the pairs. Hosts hand names lower-cased; others are lowered first.
+    fn read(pairs: &[(&[u8], &[u8])]) -> Self {
+        let mut head = RequestHead::default();
+        for (name, value) in pairs {
+            let lowered;
+            let name: &[u8] = if name.iter().any(u8::is_ascii_uppercase) {
+                lowered = name.to_ascii_lowercase();
+                &lowered
+            } else {
+                name
+            };
+            let slot = match name {
+                b":scheme" => &mut head.scheme,
+                b":authority" => &mut head.authority,
+                b":path" => &mut head.path,
+                b":method" => &mut head.method,
+                b"connection" => &mut head.connection,
+                b"upgrade" => &mut head.upgrade,
+                b"content-type" => &mut head.content_type,
+                b"content-encoding" => &mut head.content_encoding,
+                b"x-request-id" => &mut head.request_id,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(String::from_utf8_lossy(value).into_owned());
+            }
+        }
+        head
+    }
 }
 
 fn property_text(path: &str) -> Option<String> {
@@ -700,22 +740,24 @@ impl<C: 'static> Dispatch for Runtime<C> {
     }
 
     fn request_headers(&self, ctx: &mut HttpContext, end_of_stream: bool) -> u32 {
-        let headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
-        let request_id = header_text(&headers, "x-request-id");
+        // Decoded in place: the SDK keeps only the few headers below.
+        let raw = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+        let head = RequestHead::read(&pairs::decode_borrowed(&raw).unwrap_or_default());
+        let request_id = head.request_id.clone();
+        let host = head.authority.clone();
         {
             let mut d = ctx.data();
             d.phase = Phase::RequestHeaders;
             d.has_request_body = !end_of_stream;
-            let get = |n: &str| header_text(&headers, n).unwrap_or_default();
-            d.scheme = get(":scheme");
-            d.host = get(":authority");
-            d.path = get(":path");
-            d.method = get(":method");
-            d.connection = get("connection");
-            d.upgrade = get("upgrade");
-            d.request_content_type = get("content-type");
-            d.request_content_encoding = get("content-encoding");
-            d.request_id = request_id.clone();
+            d.scheme = head.scheme.unwrap_or_default();
+            d.host = head.authority.unwrap_or_default();
+            d.path = head.path.unwrap_or_default();
+            d.method = head.method.unwrap_or_default();
+            d.connection = head.connection.unwrap_or_default();
+            d.upgrade = head.upgrade.unwrap_or_default();
+            d.request_content_type = head.content_type.unwrap_or_default();
+            d.request_content_encoding = head.content_encoding.unwrap_or_default();
+            d.request_id = head.request_id;
         }
         if let Some(id) = &request_id {
             let _ = hostcalls::set_property(&["x_request_id"], id.as_bytes());
@@ -727,13 +769,20 @@ impl<C: 'static> Dispatch for Runtime<C> {
             ctx.data().skipped = true;
             return continue_raw;
         };
-        let Some(host) = header_text(&headers, ":authority") else {
+        let Some(host) = host else {
             crate::error!("get match config failed: the request has no :authority");
             ctx.data().skipped = true;
             return continue_raw;
         };
-        let route = property_text("route_name").unwrap_or_default();
-        let cluster = property_text("cluster_name").unwrap_or_default();
+        // Only route and service rules look at these: a global-only config skips the reads.
+        let (route, cluster) = if rules.rules.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (
+                property_text("route_name").unwrap_or_default(),
+                property_text("cluster_name").unwrap_or_default(),
+            )
+        };
         let key = RequestKey {
             route: &route,
             host: &host,
@@ -770,13 +819,19 @@ impl<C: 'static> Dispatch for Runtime<C> {
         let Some(config) = self.config_of(ctx) else {
             return continue_raw;
         };
-        let headers = hostcalls::get_map(MapType::HttpResponseHeaders).unwrap_or_default();
         {
+            let text = |name| {
+                hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
+                    .ok()
+                    .flatten()
+                    .map(|v| String::from_utf8_lossy(&v).into_owned())
+                    .unwrap_or_default()
+            };
+            let (content_type, content_encoding) = (text("content-type"), text("content-encoding"));
             let mut d = ctx.data();
             d.has_response_body = !end_of_stream;
-            d.response_content_type = header_text(&headers, "content-type").unwrap_or_default();
-            d.response_content_encoding =
-                header_text(&headers, "content-encoding").unwrap_or_default();
+            d.response_content_type = content_type;
+            d.response_content_encoding = content_encoding;
         }
         if ctx.is_binary_response_body() {
             ctx.dont_read_response_body();

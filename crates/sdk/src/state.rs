@@ -4,7 +4,7 @@
 //! held while plugin code runs: accessors copy or clone what they return.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::context::HttpContext;
 use crate::hostcalls;
@@ -15,7 +15,8 @@ struct Globals {
     plugin_id: RefCell<Option<String>>,
     root_id: Cell<u32>,
     current: Cell<u32>,
-    streams: RefCell<HashMap<u32, HttpContext>>,
+    // A B-tree: a few live ids, no hashing on every callback.
+    streams: RefCell<BTreeMap<u32, HttpContext>>,
 }
 
 thread_local! {

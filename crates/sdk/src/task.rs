@@ -8,7 +8,7 @@
 //! locally or resumed it itself. A task that ends in `Err` fails its request with a 500.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
@@ -28,7 +28,7 @@ struct Slot {
 
 #[derive(Default)]
 struct Executor {
-    tasks: RefCell<HashMap<u64, Slot>>,
+    tasks: RefCell<BTreeMap<u64, Slot>>,
     ready: RefCell<VecDeque<u64>>,
     next: Cell<u64>,
 }

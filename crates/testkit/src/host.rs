@@ -141,13 +141,13 @@ impl TestHostBuilder {
 
     /// `route_name` of every request (default `test-route-default`).
     pub fn route_name(mut self, name: &str) -> Self {
-        self.info.route_name = Some(name.to_string());
+        self.info.route_name = Some(name.into());
         self
     }
 
     /// `cluster_name` of every request (default `test-cluster-default`).
     pub fn cluster_name(mut self, name: &str) -> Self {
-        self.info.cluster_name = Some(name.to_string());
+        self.info.cluster_name = Some(name.into());
         self
     }
 

@@ -42,6 +42,22 @@ pub(crate) struct Worker {
     pub(crate) metrics: Arc<GatewayMetrics>,
 }
 
+/// The route a request took: a place in the worker's config, shared rather than copied per
+/// request.
+#[derive(Clone)]
+struct RouteRef {
+    config: Arc<GatewayConfig>,
+    index: usize,
+}
+
+impl std::ops::Deref for RouteRef {
+    type Target = RouteSpec;
+
+    fn deref(&self) -> &RouteSpec {
+        &self.config.routes[self.index]
+    }
+}
+
 /// The connection a request came on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Connection {
@@ -99,7 +115,7 @@ struct Walk {
     response_headers: HeaderMap,
     head: bool,
     request_id: String,
-    route: Option<RouteSpec>,
+    route: Option<RouteRef>,
     upstream: Option<String>,
     custom_log: serde_json::Map<String, serde_json::Value>,
 }
@@ -166,8 +182,17 @@ impl Walk {
     async fn run(&mut self, connection: Connection, mut request_body: Source) -> Outcome {
         let host = convert::pseudo(&self.request_headers, ":authority").unwrap_or("");
         let path = convert::pseudo(&self.request_headers, ":path").unwrap_or("/");
-        self.route = self.worker.config.route(host, path).cloned();
-        let info = self.stream_info(connection);
+        let config = &self.worker.config;
+        self.route = config.route_index(host, path).map(|index| RouteRef {
+            config: config.clone(),
+            index,
+        });
+        // Only plugins read it: a request with none skips building it.
+        let info = if self.worker.slots.is_empty() {
+            StreamInfo::default()
+        } else {
+            self.stream_info(connection)
+        };
         let mut held = match self.header_phases(0, &info, request_body.is_empty()).await {
             Ok(held) => held,
             Err(outcome) => return outcome,
@@ -272,10 +297,10 @@ impl Walk {
 
     fn stream_info(&self, connection: Connection) -> StreamInfo {
         StreamInfo {
-            route_name: self.route.as_ref().map(|r| r.name.clone()),
-            cluster_name: self.route.as_ref().map(|r| r.cluster.clone()),
-            source_address: Some(connection.remote.to_string()),
-            destination_address: Some(connection.local.to_string()),
+            route_name: self.route.as_ref().map(|r| r.name.as_str().into()),
+            cluster_name: self.route.as_ref().map(|r| r.cluster.as_str().into()),
+            source_address: Some(connection.remote.to_string().into()),
+            destination_address: Some(connection.local.to_string().into()),
             connection_id: connection.id,
             protocol: Some("HTTP/1.1".into()),
             upstream_address: None,
@@ -839,11 +864,20 @@ fn reply(status: http::StatusCode, body: &str) -> LocalReply {
     }
 }
 
+/// A local reply sent from a response phase, straight to the client. Like Envoy, a body
+/// without a `content-type` is marked `text/plain`.
 fn reply_response(reply: LocalReply) -> http::Response<Body> {
+    let typed = reply.body.is_empty() || reply.headers.get(b"content-type").is_some();
     let mut response = http::Response::new(full(reply.body));
     *response.status_mut() = http::StatusCode::from_u16(reply.status as u16)
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     *response.headers_mut() = convert::http_headers(&reply.headers);
+    if !typed {
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
+    }
     response
 }
 
