@@ -1,7 +1,8 @@
-//! `wasmgate new NAME`: a plugin project that builds and passes its own scenario test as
-//! generated. Rust projects are cdylib crates on wasmgate-sdk; Go projects are wasm-go
-//! modules. The plugin sources are the repository's examples, so a template is always a
-//! plugin this project builds and tests.
+//! `wasmgate new NAME`: a plugin project that builds and passes its own tests as generated.
+//! Rust projects are cdylib crates on wasmgate-sdk with a wasmgate-testkit test
+//! (`tests/plugin.rs`, run by `cargo test`); Go projects are wasm-go modules. Both carry a
+//! `wasmgate test` scenario (`tests/scenario.yaml`). The plugin sources are the repository's
+//! examples, so a template is always a plugin this project builds and tests.
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,12 @@ const RUST_REDIS: &str = include_str!("../../../examples/rust/cluster-key-rate-l
 const GO_HELLO: &str = include_str!("../../../examples/go/hello/main.go");
 const GO_HTTP_CALL: &str = include_str!("../../../examples/go/http-call/main.go");
 const GO_REDIS: &str = include_str!("../../../examples/go/redis-counter/main.go");
+const RUST_HELLO_TEST: &str = include_str!("../templates/rust/hello.rs");
+const RUST_HTTP_CALL_TEST: &str = include_str!("../templates/rust/http-call.rs");
+const RUST_REDIS_TEST: &str = include_str!("../templates/rust/redis.rs");
+const RUST_BLANK_TEST: &str = include_str!("../templates/rust/blank.rs");
+/// The workspace manifest: its `[profile.dev.package.*]` settings go into Rust projects.
+const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
 const GO_MOD: &str = include_str!("../../../examples/go/go.mod");
 const GO_SUM: &str = include_str!("../../../examples/go/go.sum");
 
@@ -121,6 +128,9 @@ pub fn new(args: NewArgs) -> Result<()> {
         "next: cd {} && wasmgate build && wasmgate test tests/scenario.yaml",
         dir.display()
     );
+    if args.lang == Lang::Rust {
+        println!("      and cargo test (tests/plugin.rs runs the plugin with wasmgate-testkit)");
+    }
     Ok(())
 }
 
@@ -132,24 +142,49 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The SDK of the wasmgate this binary was built from.
-fn sdk_path() -> Result<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
-    path.canonicalize().with_context(|| {
+/// The checkout this binary was built from: its crates (the SDK and the testkit are not on
+/// crates.io yet) and its `Cargo.lock`.
+fn checkout() -> Result<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let found = path.canonicalize().ok().filter(|root| {
+        root.join("crates/sdk/Cargo.toml").is_file()
+            && root.join("crates/testkit/Cargo.toml").is_file()
+    });
+    found.with_context(|| {
         format!(
-            "the wasmgate-sdk sources are not at {} (wasmgate-sdk is not on crates.io yet: build wasmgate from its repository)",
+            "the wasmgate-sdk and wasmgate-testkit sources are not in {} any more: \
+             wasmgate new points projects at the checkout wasmgate was built from \
+             (the crates are not on crates.io yet), so build wasmgate from a checkout you keep",
             path.display()
         )
     })
 }
 
+/// The workspace's `[profile.dev.package.*]` sections: the tests compile the plugin with
+/// Cranelift, which is slow unoptimized.
+fn dev_profile() -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in WORKSPACE_MANIFEST.lines() {
+        if line.starts_with('[') {
+            inside = line.starts_with("[profile.dev.package.");
+        }
+        if inside && !line.trim().is_empty() {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 fn rust_project(dir: &Path, name: &str, template: Template) -> Result<()> {
-    let source = match template {
-        Template::Hello => RUST_HELLO,
-        Template::HttpCall => RUST_HTTP_CALL,
-        Template::Redis => RUST_REDIS,
-        Template::Blank => RUST_BLANK,
+    let (source, test) = match template {
+        Template::Hello => (RUST_HELLO, RUST_HELLO_TEST),
+        Template::HttpCall => (RUST_HTTP_CALL, RUST_HTTP_CALL_TEST),
+        Template::Redis => (RUST_REDIS, RUST_REDIS_TEST),
+        Template::Blank => (RUST_BLANK, RUST_BLANK_TEST),
     };
+    let checkout = checkout()?;
     let regex_lite = if source.contains("regex_lite") {
         "regex-lite = \"0.1\"\n"
     } else {
@@ -169,6 +204,10 @@ wasmgate-sdk = {{ path = "{sdk}" }}
 serde = {{ version = "1", features = ["derive"] }}
 serde_json = "1"
 {regex_lite}
+[dev-dependencies]
+# tests/plugin.rs builds the plugin and runs it in-process.
+wasmgate-testkit = {{ path = "{testkit}" }}
+
 [profile.release]
 opt-level = "s"
 lto = true
@@ -176,16 +215,42 @@ codegen-units = 1
 strip = true
 panic = "abort"
 
+# The tests compile the plugin with Cranelift (in wasmgate-testkit), which is slow
+# unoptimized: these keep `cargo test` fast.
+{dev_profile}
 [workspace]
 "#,
-        sdk = sdk_path()?.display()
+        sdk = checkout.join("crates/sdk").display(),
+        testkit = checkout.join("crates/testkit").display(),
+        dev_profile = dev_profile(),
     );
     write(&dir.join("Cargo.toml"), &cargo)?;
     write(
         &dir.join("src/lib.rs"),
-        &source.replace("\"NAME\"", &format!("{name:?}")),
+        &named(source, "wasmgate_sdk::plugin!", "name: ", name),
     )?;
+    write(&dir.join("tests/plugin.rs"), test)?;
+    // Start from the dependency versions wasmgate is built and tested with.
+    let lock = checkout.join("Cargo.lock");
+    if lock.is_file() {
+        std::fs::copy(&lock, dir.join("Cargo.lock"))
+            .with_context(|| format!("cannot copy {}", lock.display()))?;
+    }
     write(&dir.join(".gitignore"), "/target\n/main.wasm\n")
+}
+
+/// `source` with the plugin's registered name (the first string literal after `at`, then
+/// `key`) replaced by the project's: it prefixes the plugin's log lines.
+fn named(source: &str, at: &str, key: &str, name: &str) -> String {
+    let literal = |from: usize| -> Option<(usize, usize)> {
+        let open = from + source[from..].find(&format!("{key}\""))? + key.len();
+        let close = open + 1 + source[open + 1..].find('"')?;
+        Some((open, close + 1))
+    };
+    match source.find(at).and_then(literal) {
+        Some((open, end)) => format!("{}{name:?}{}", &source[..open], &source[end..]),
+        None => source.to_string(),
+    }
 }
 
 fn go_project(dir: &Path, name: &str, template: Template) -> Result<()> {
@@ -204,7 +269,7 @@ fn go_project(dir: &Path, name: &str, template: Template) -> Result<()> {
     write(&dir.join("go.sum"), GO_SUM)?;
     write(
         &dir.join("main.go"),
-        &source.replace("\"NAME\"", &format!("{name:?}")),
+        &named(source, "wrapper.SetCtx(", "", name),
     )?;
     write(&dir.join(".gitignore"), "/main.wasm\n")
 }
@@ -269,4 +334,32 @@ cases:
         }
     };
     format!("plugin: ../main.wasm\n{cases}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_is_renamed_to_the_project() {
+        for source in [RUST_HELLO, RUST_HTTP_CALL, RUST_REDIS, RUST_BLANK] {
+            let renamed = named(source, "wasmgate_sdk::plugin!", "name: ", "my-proj");
+            assert!(renamed.contains("name: \"my-proj\""), "{renamed}");
+        }
+        for source in [GO_HELLO, GO_HTTP_CALL, GO_REDIS, GO_BLANK] {
+            let renamed = named(source, "wrapper.SetCtx(", "", "my-proj");
+            assert!(
+                renamed.contains("wrapper.SetCtx(\n\t\t\"my-proj\","),
+                "{renamed}"
+            );
+        }
+    }
+
+    #[test]
+    fn rust_projects_get_the_workspace_dev_profile() {
+        let profile = dev_profile();
+        assert!(profile.starts_with("[profile.dev.package."), "{profile}");
+        assert!(profile.contains("opt-level = 2"), "{profile}");
+        assert!(!profile.contains("[profile.release]"), "{profile}");
+    }
 }

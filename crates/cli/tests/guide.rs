@@ -14,6 +14,11 @@
 //!
 //! The guide's ports (`127.0.0.1:10000`, `:8081`, `--port 6379`, …) are replaced with free
 //! ones everywhere, files included, so the test runs beside anything else.
+//!
+//! Every command builds in the target directory this test was built in: the generated
+//! projects' `cargo test` compiles wasmtime and the rest of wasmgate-testkit's dependencies
+//! once for all of them and for the next run (`wasmgate new` gives them the workspace's
+//! `Cargo.lock` and dev profile), and shares its `wasm32-wasip1` builds with `wasmgate build`.
 
 mod common;
 
@@ -39,13 +44,17 @@ const SKIPPED: &[(&str, &str)] = &[
         "installs the wasm target; `wasmgate build` checks it is there",
     ),
     (
-        "cargo install --path crates/cli",
+        "cargo install --locked --path crates/cli",
         "installs wasmgate; the test uses the binary cargo built for it",
+    ),
+    (
+        "export CARGO_TARGET_DIR=\"$HOME/.cache/wasmgate-plugins\"",
+        "the test gives every command the target directory it was built in",
     ),
 ];
 
 /// Programs other than `wasmgate` and `curl` the guide runs.
-const ALSO_RUN: &[&str] = &["redis-server"];
+const ALSO_RUN: &[&str] = &["redis-server", "cargo"];
 
 /// The ports the guide uses; each becomes a free port.
 const GUIDE_PORTS: &[u16] = &[10000, 8081, 6379];
@@ -240,17 +249,27 @@ impl Drop for Jobs {
     }
 }
 
+/// The target directory this test was built in (`…/target` of `…/target/debug/wasmgate`).
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_wasmgate"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
+}
+
 fn command(program: &str, args: &[String], work: &Path) -> Command {
-    let program = if program == "wasmgate" {
-        PathBuf::from(env!("CARGO_BIN_EXE_wasmgate"))
-    } else {
-        PathBuf::from(program)
+    let program = match program {
+        "wasmgate" => PathBuf::from(env!("CARGO_BIN_EXE_wasmgate")),
+        // The cargo that runs this test.
+        "cargo" => std::env::var_os("CARGO").map_or_else(|| "cargo".into(), PathBuf::from),
+        other => PathBuf::from(other),
     };
     let mut command = Command::new(program);
     command
         .args(args)
         .current_dir(work)
-        .env("CARGO_TARGET_DIR", repo_root().join("target/examples"))
+        .env("CARGO_TARGET_DIR", target_dir())
         .env(
             "WASMGATE_CACHE_DIR",
             repo_root().join("target/wasmgate-cache"),
@@ -441,6 +460,10 @@ fn every_command_of_the_guide_runs() {
                 if background {
                     words.pop();
                 }
+                if skipped.remove(line_only.as_str()).is_some() {
+                    eprintln!("skipped: {line_only}");
+                    continue;
+                }
                 let at = Instant::now();
                 match words[0].as_str() {
                     "curl" if words.iter().any(|w| w.starts_with("http://127.0.0.1:")) => {
@@ -477,14 +500,9 @@ fn every_command_of_the_guide_runs() {
                             );
                         }
                     }
-                    _ => {
-                        assert!(
-                            skipped.remove(line_only.as_str()).is_some(),
-                            "the guide has a command the test neither runs nor lists as skipped: `{line}`"
-                        );
-                        eprintln!("skipped: {line_only}");
-                        continue;
-                    }
+                    _ => panic!(
+                        "the guide has a command the test neither runs nor lists as skipped: `{line}`"
+                    ),
                 }
                 ran += 1;
                 eprintln!("{:>6.1}s  {line}", at.elapsed().as_secs_f64());
@@ -506,5 +524,13 @@ fn every_command_of_the_guide_runs() {
         "only {ran} commands ran: is the guide parsed right?"
     );
     eprintln!("{ran} commands in {:.1}s", started.elapsed().as_secs_f64());
+    // The projects' test binaries each hold a copy of wasmtime (hundreds of MB): only the
+    // dependencies they share stay in the target directory.
+    for entry in std::fs::read_dir(&work).unwrap().flatten() {
+        if entry.path().join("Cargo.toml").is_file() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let _ = command("cargo", &["clean".into(), "-p".into(), name], &entry.path()).output();
+        }
+    }
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -1,16 +1,30 @@
-//! `wasmgate new`, then `wasmgate build` and `wasmgate test` on what it made: each template
-//! in each language builds and passes its own scenario as generated.
+//! `wasmgate new`, then `wasmgate build`, `wasmgate test` and (Rust) `cargo test` on what it
+//! made: each template in each language builds and passes its own tests as generated.
+//!
+//! The generated projects build in this build's target directory, from the workspace's
+//! `Cargo.lock` and with its dev profile (`wasmgate new` writes both): wasmtime and the rest
+//! of wasmgate-testkit's dependencies are compiled once for all of them (and for the next
+//! run), not once per project.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use wasmgate_testkit::examples::repo_root;
 
-fn wasmgate(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
-        .args(args)
+/// The target directory this test was built in (`…/target` of `…/target/debug/wasmgate`).
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_wasmgate"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
+}
+
+fn run(command: &mut Command, dir: &Path, target: &Path) -> (bool, String) {
+    let out = command
         .current_dir(dir)
-        .env("CARGO_TARGET_DIR", repo_root().join("target/examples"))
+        .env("CARGO_TARGET_DIR", target)
         .env(
             "WASMGATE_CACHE_DIR",
             repo_root().join("target/wasmgate-cache"),
@@ -27,6 +41,14 @@ fn wasmgate(args: &[&str], dir: &Path) -> (bool, String) {
     )
 }
 
+fn wasmgate(args: &[&str], dir: &Path) -> (bool, String) {
+    run(
+        Command::new(env!("CARGO_BIN_EXE_wasmgate")).args(args),
+        dir,
+        &repo_root().join("target/examples"),
+    )
+}
+
 fn workdir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("wasmgate-new-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -34,8 +56,11 @@ fn workdir() -> std::path::PathBuf {
 }
 
 #[test]
-fn every_template_builds_and_passes_its_scenario() {
+fn every_template_builds_and_passes_its_tests() {
     let work = workdir();
+    let target = target_dir();
+    let in_target = |command: &mut Command, dir: &Path| run(command, dir, &target);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let cases = [
         ("rust", "hello"),
         ("rust", "http-call"),
@@ -54,12 +79,47 @@ fn every_template_builds_and_passes_its_scenario() {
         );
         assert!(ok, "{name}: {out}");
         let project = work.join(&name);
-        let (ok, out) = wasmgate(&["build"], &project);
+        let source = if lang == "rust" {
+            "src/lib.rs"
+        } else {
+            "main.go"
+        };
+        let source = std::fs::read_to_string(project.join(source)).unwrap();
+        assert!(
+            source.contains(&format!("{name:?}")),
+            "{name}: the plugin registers itself under the project's name:\n{source}"
+        );
+        let wasmgate = || Command::new(env!("CARGO_BIN_EXE_wasmgate"));
+        let at = Instant::now();
+        let (ok, out) = in_target(wasmgate().arg("build"), &project);
         assert!(ok, "{name} build: {out}");
         assert!(out.contains("0 missing host functions"), "{name}: {out}");
-        let (ok, out) = wasmgate(&["test", "tests/scenario.yaml"], &project);
+        let (ok, out) = in_target(wasmgate().args(["test", "tests/scenario.yaml"]), &project);
         assert!(ok, "{name} test: {out}");
         assert!(out.contains(" passed, 0 failed"), "{name}: {out}");
+        eprintln!(
+            "{name}: built and its scenario passed in {:.1}s",
+            at.elapsed().as_secs_f64()
+        );
+        if lang == "rust" {
+            let at = Instant::now();
+            let (ok, out) = in_target(Command::new(&cargo).arg("test"), &project);
+            assert!(ok, "{name} cargo test: {out}");
+            let passed: usize = out
+                .lines()
+                .filter_map(|l| l.strip_prefix("test result: ok. "))
+                .filter_map(|l| l.split_whitespace().next()?.parse::<usize>().ok())
+                .sum();
+            assert!(passed >= 1, "{name}: cargo test ran no test: {out}");
+            eprintln!(
+                "{name}: cargo test passed {passed} tests in {:.1}s",
+                at.elapsed().as_secs_f64()
+            );
+            // Its test binary holds a copy of wasmtime (hundreds of MB): only the shared
+            // dependencies stay.
+            in_target(Command::new(&cargo).args(["clean", "-p", &name]), &project);
+        }
+        let _ = std::fs::remove_dir_all(&project);
     }
 }
 

@@ -3,9 +3,11 @@
 //! - [`host`]: [`TestHost`], one plugin VM with one request at a time, callouts recorded and
 //!   answered by the test, logs captured.
 //! - [`scenario`]: declarative YAML scenarios (`wasmgate test`), for plugins in any language.
+//! - [`build`]: builds a Rust plugin crate for `wasm32-wasip1`, for the crate's own tests.
 //! - [`examples`]: builds the repository's example plugins on first use (for this
 //!   project's own tests).
 
+pub mod build;
 pub mod examples;
 pub mod host;
 pub mod scenario;
