@@ -1,7 +1,7 @@
 //! The example plugins on wasmgate-sdk (Higress's `0_2_100` marker; Envoy gets a copy with
 //! the standard marker, see `marker`).
 
-use wasmgate_conformance::{edge_requests, Case, Lang, Plugin, Request};
+use wasmgate_conformance::{edge_requests, Case, Endpoint, Lang, Plugin, Request};
 
 fn sdk(name: &str, config: &str) -> Vec<Plugin> {
     vec![Plugin::example(Lang::Rust, name, config)]
@@ -94,5 +94,61 @@ fn cors() {
             .header("Access-Control-Request-Method", "POST")
             .header("Access-Control-Request-Headers", "x-other"),
     ])
+    .check();
+}
+
+#[test]
+fn hello_mock_false() {
+    Case::new(
+        "sdk/sdk-hello mockEnable=false",
+        sdk("sdk-hello", r#"{"mockEnable": false}"#),
+        edge_requests(&[]),
+    )
+    .check();
+}
+
+#[test]
+fn hello_mock_true() {
+    Case::new(
+        "sdk/sdk-hello mockEnable=true",
+        sdk("sdk-hello", r#"{"mockEnable": true}"#),
+        edge_requests(&[]),
+    )
+    .check();
+}
+
+/// sdk-http-call calling `outbound|8080||auth.dns` (its `DnsCluster` name), as the Go
+/// http-call example does.
+fn sdk_http_call() -> Vec<Plugin> {
+    sdk(
+        "sdk-http-call",
+        r#"{"serviceSource": "dns", "serviceName": "auth", "servicePort": 8080, "domain": "auth.test", "requestPath": "/token", "tokenHeader": "x-token"}"#,
+    )
+}
+
+const AUTH_CLUSTER: &str = "outbound|8080||auth.dns";
+
+#[test]
+fn http_call() {
+    Case::new(
+        "sdk/sdk-http-call",
+        sdk_http_call(),
+        edge_requests(&[("x-token", "from-client")]),
+    )
+    .callouts(&[AUTH_CLUSTER])
+    .check();
+}
+
+#[test]
+fn http_call_refused() {
+    Case::new(
+        "sdk/sdk-http-call, callout refused",
+        sdk_http_call(),
+        vec![
+            Request::get("/").header("x-token", "from-client"),
+            Request::new("POST", "/submit").body("hello body"),
+        ],
+    )
+    .callout_to(AUTH_CLUSTER, Endpoint::Refused)
     .check();
 }

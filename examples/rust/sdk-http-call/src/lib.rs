@@ -85,7 +85,9 @@ fn on_request_headers(ctx: &mut HttpContext, config: &MyConfig) -> Result<Header
         error!("http call failed: {e}");
         return Ok(HeaderAction::Continue);
     }
-    Ok(HeaderAction::StopIteration)
+    // As the Go guide: hold the headers and the body until the call's answer resumes the
+    // request (a plain StopIteration would let a POST body, and the request, go on).
+    Ok(HeaderAction::StopAllIterationAndWatermark)
 }
 
 wasmgate_sdk::plugin! {
