@@ -151,7 +151,19 @@ fn quick_start(runtime: &Runtime, name: &str, bytes: &[u8], cache_file: PathBuf)
         "{name}: started on baseline code (compiled in {} ms); optimized code is being compiled into the cache for the next start",
         started.elapsed().as_millis()
     );
+    compile_in_background(runtime, name, bytes, cache_file);
+    Some(module)
+}
+
+/// Compiles optimized code into `cache_file` on a thread of its own, unless a compile of that
+/// file is already under way in this process.
+fn compile_in_background(runtime: &Runtime, name: &str, bytes: &[u8], cache_file: PathBuf) {
     static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let release = |file: &PathBuf| {
+        if let Ok(mut files) = IN_FLIGHT.lock() {
+            files.retain(|f| f != file);
+        }
+    };
     let claimed = IN_FLIGHT.lock().ok().is_some_and(|mut files| {
         let free = !files.contains(&cache_file);
         if free {
@@ -159,33 +171,33 @@ fn quick_start(runtime: &Runtime, name: &str, bytes: &[u8], cache_file: PathBuf)
         }
         free
     });
-    if claimed {
-        let (engine, bytes, owned_name) =
-            (runtime.engine().clone(), bytes.to_vec(), name.to_string());
-        let spawned = std::thread::Builder::new()
-            .name("wasmgate-compile".into())
-            .spawn(move || {
-                let name = owned_name;
-                let started = Instant::now();
-                match Module::new(&engine, &bytes) {
-                    Ok(module) => {
-                        store_cached(&module, &cache_file);
-                        tracing::info!(
-                            "{name}: optimized code cached after {} ms",
-                            started.elapsed().as_millis()
-                        );
-                    }
-                    Err(e) => tracing::warn!("{name}: optimized compile failed: {e}"),
-                }
-                if let Ok(mut files) = IN_FLIGHT.lock() {
-                    files.retain(|f| f != &cache_file);
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!("{name}: cannot compile optimized code in the background: {e}");
-        }
+    if !claimed {
+        return;
     }
-    Some(module)
+    let (runtime, task_name, bytes, file) = (
+        runtime.clone(),
+        name.to_string(),
+        bytes.to_vec(),
+        cache_file.clone(),
+    );
+    let spawned = std::thread::Builder::new()
+        .name("wasmgate-compile".into())
+        .spawn(move || {
+            let name = task_name;
+            let started = Instant::now();
+            match compile(&runtime, &name, &bytes, Some(&file)) {
+                Ok(_) => tracing::info!(
+                    "{name}: optimized code cached after {} ms",
+                    started.elapsed().as_millis()
+                ),
+                Err(e) => tracing::warn!("{name}: optimized compile failed: {e}"),
+            }
+            release(&file);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("{name}: cannot compile optimized code in the background: {e}");
+        release(&cache_file);
+    }
 }
 
 fn abi_version(name: &str, module: &Module) -> Result<AbiVersion, HostError> {

@@ -108,3 +108,24 @@ fn a_small_plugin_or_no_cache_gets_optimized_code_at_once() {
     let large = PluginModule::from_bytes(&no_cache, "large", &large_plugin()).expect("compiles");
     assert_eq!(large.tier(), Tier::Optimized);
 }
+
+#[test]
+fn perf_map_names_the_compiled_functions_for_perf() {
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", std::process::id()));
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        perf_map: true,
+        ..RuntimeConfig::default()
+    })
+    .expect("engine");
+    let bytes = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+             (func (export "proxy_abi_version_0_2_1"))
+             (func $named_for_perf (export "proxy_on_memory_allocate") (param i32) (result i32) i32.const 1024))"#,
+    )
+    .expect("valid wat");
+    PluginModule::from_bytes(&runtime, "mapped", &bytes).expect("compiles");
+    let text = std::fs::read_to_string(&map).expect("wasmtime wrote the perf map");
+    assert!(text.contains("named_for_perf"), "perf map: {text}");
+    let _ = std::fs::remove_file(&map);
+}

@@ -902,3 +902,29 @@ impl<C> WithoutSerde<C> for &ParserProbe<C> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_head_keeps_the_first_value_of_each_name_in_any_case() {
+        let pairs: Vec<(&[u8], &[u8])> = vec![
+            (b":authority", b"example.com"),
+            (b":path", b"/a?b=1"),
+            (b"Content-Type", b"application/json"),
+            (b"x-request-id", b"first"),
+            (b"X-Request-Id", b"second"),
+            (b"upgrade", &[0xff, b'w']),
+            (b"x-other", b"ignored"),
+        ];
+        let head = RequestHead::read(&pairs);
+        assert_eq!(head.authority.as_deref(), Some("example.com"));
+        assert_eq!(head.path.as_deref(), Some("/a?b=1"));
+        assert_eq!(head.content_type.as_deref(), Some("application/json"));
+        assert_eq!(head.request_id.as_deref(), Some("first"));
+        assert_eq!(head.upgrade.as_deref(), Some("\u{fffd}w"));
+        assert_eq!(head.method, None);
+        assert_eq!(head.scheme, None);
+    }
+}
