@@ -79,8 +79,26 @@ fn stream_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
     }
 }
 
+/// A header map as properties see it: only while the plugin can reach it, or in `on_log`
+/// (Envoy's properties have no Higress read fallback).
+fn visible(map: &HeaderMap, reachable: bool, logging: bool) -> Option<&HeaderMap> {
+    (reachable || logging).then_some(map)
+}
+
 fn request_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
-    let req = &stream.request_headers;
+    let scope = stream.maps;
+    let Some(req) = visible(
+        &stream.request_headers,
+        scope.request_headers,
+        scope.logging,
+    ) else {
+        return match path {
+            ["protocol" | "time" | "size"] => request_fact(stream, path),
+            // Envoy serves the headers out of reach as an empty map.
+            ["headers"] => Some(HeaderMap::new().encode()),
+            _ => None,
+        };
+    };
     let full_path = req.get(b":path");
     match path {
         ["path"] => full_path,
@@ -101,21 +119,38 @@ fn request_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
         ["referer"] => req.get(b"referer"),
         ["useragent"] => req.get(b"user-agent"),
         ["id"] => req.get(b"x-request-id"),
-        ["protocol"] => stream.info.protocol.as_ref().map(|p| p.as_bytes().to_vec()),
-        ["time"] => Some(stream.info.start_time_nanos.to_le_bytes().to_vec()),
         ["headers"] => Some(req.encode()),
         ["headers", name] => req.get(name.as_bytes()),
         ["headers_bytes"] => Some(header_bytes(req).to_le_bytes().to_vec()),
+        _ => request_fact(stream, path),
+    }
+}
+
+/// The request properties that come from the stream, not its headers.
+fn request_fact(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
+    match path {
+        ["protocol"] => stream.info.protocol.as_ref().map(|p| p.as_bytes().to_vec()),
+        ["time"] => Some(stream.info.start_time_nanos.to_le_bytes().to_vec()),
         ["size"] => Some((stream.request_body.len() as i64).to_le_bytes().to_vec()),
         _ => None,
     }
 }
 
 fn response_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
-    let resp = &stream.response_headers;
+    let scope = stream.maps;
+    let resp = visible(
+        &stream.response_headers,
+        scope.response_headers,
+        scope.logging,
+    );
     match path {
+        // The status is a fact of the stream in Envoy, readable at any time.
         ["code"] => {
-            let status = resp.get_str(":status")?.parse::<i64>().ok()?;
+            let status = stream
+                .response_headers
+                .get_str(":status")?
+                .parse::<i64>()
+                .ok()?;
             Some(status.to_le_bytes().to_vec())
         }
         ["code_details"] => stream
@@ -123,8 +158,11 @@ fn response_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
             .response_code_details
             .as_ref()
             .map(|d| d.as_bytes().to_vec()),
-        ["headers"] => Some(resp.encode()),
-        ["headers", name] => resp.get(name.as_bytes()),
+        ["headers"] => Some(
+            resp.map(HeaderMap::encode)
+                .unwrap_or_else(|| HeaderMap::new().encode()),
+        ),
+        ["headers", name] => resp?.get(name.as_bytes()),
         ["trailers"] => Some(stream.response_trailers.encode()),
         ["trailers", name] => stream.response_trailers.get(name.as_bytes()),
         ["size"] => Some((stream.response_body.len() as i64).to_le_bytes().to_vec()),
@@ -147,6 +185,7 @@ fn port(address: Option<&str>) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::MapScope;
 
     fn scope(stream: &HttpStream) -> PropertyScope<'_> {
         PropertyScope {
@@ -160,7 +199,12 @@ mod tests {
 
     #[test]
     fn request_properties_come_from_headers() {
+        let open = MapScope {
+            request_headers: true,
+            ..MapScope::default()
+        };
         let stream = HttpStream {
+            maps: open,
             request_headers: HeaderMap::from_pairs(&[
                 (":path", "/a/b?x=1"),
                 (":method", "GET"),
@@ -184,6 +228,7 @@ mod tests {
         );
         assert_eq!(resolve(&s, &[b"plugin_name"]), Some(b"p".to_vec()));
         let no_query = HttpStream {
+            maps: open,
             request_headers: HeaderMap::from_pairs(&[(":path", "/a/b")]),
             ..HttpStream::default()
         };
@@ -194,6 +239,54 @@ mod tests {
             Some(65536u64.to_le_bytes().to_vec())
         );
         assert_eq!(resolve(&s, &[b"route_name"]), None);
+    }
+
+    #[test]
+    fn header_properties_follow_the_map_scope() {
+        let mut stream = HttpStream {
+            request_headers: HeaderMap::from_pairs(&[(":path", "/a"), ("x-a", "1")]),
+            response_headers: HeaderMap::from_pairs(&[(":status", "200"), ("x-b", "2")]),
+            ..HttpStream::default()
+        };
+        stream.info.protocol = Some("HTTP/1.1".into());
+        let closed = |stream: &HttpStream| {
+            let s = scope(stream);
+            assert_eq!(resolve(&s, &[b"request", b"path"]), None);
+            assert_eq!(resolve(&s, &[b"request", b"headers", b"x-a"]), None);
+            assert_eq!(
+                resolve(&s, &[b"request", b"headers"]),
+                Some(HeaderMap::new().encode())
+            );
+            assert_eq!(resolve(&s, &[b"response", b"headers", b"x-b"]), None);
+            assert_eq!(
+                resolve(&s, &[b"request", b"protocol"]),
+                Some(b"HTTP/1.1".to_vec())
+            );
+            assert_eq!(
+                resolve(&s, &[b"response", b"code"]),
+                Some(200i64.to_le_bytes().to_vec())
+            );
+        };
+        closed(&stream);
+        stream.maps.logging = true;
+        let s = scope(&stream);
+        assert_eq!(resolve(&s, &[b"request", b"path"]), Some(b"/a".to_vec()));
+        assert_eq!(
+            resolve(&s, &[b"response", b"headers", b"x-b"]),
+            Some(b"2".to_vec())
+        );
+        stream.maps = MapScope {
+            response_headers: true,
+            ..MapScope::default()
+        };
+        let s = scope(&stream);
+        assert_eq!(resolve(&s, &[b"request", b"path"]), None);
+        assert_eq!(
+            resolve(&s, &[b"response", b"headers", b"x-b"]),
+            Some(b"2".to_vec())
+        );
+        stream.maps = MapScope::default();
+        closed(&stream);
     }
 
     #[test]

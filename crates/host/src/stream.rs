@@ -94,6 +94,15 @@ impl HeaderMap {
     pub fn encode(&self) -> Vec<u8> {
         wasmgate_abi::pairs::encode(&self.pairs)
     }
+
+    /// The wire encoding, or no bytes at all for an empty map (as Envoy returns one).
+    pub fn encode_nonempty(&self) -> Vec<u8> {
+        if self.pairs.is_empty() {
+            Vec::new()
+        } else {
+            self.encode()
+        }
+    }
 }
 
 /// Facts about a request that plugins read as properties and that no header carries. The
@@ -155,6 +164,21 @@ impl Deferred {
     }
 }
 
+/// Which of a stream's header maps the plugin can reach, as Envoy scopes them: a header map
+/// is handed to the plugin when its headers callback starts and taken back when that callback
+/// returns Continue; a stop keeps it until the stream resumes (`proxy_continue_stream`, of
+/// either direction, takes back the request map; Envoy does the same). `on_log` reads both
+/// again. The host keeps this; an embedder has no need to touch it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MapScope {
+    /// The request headers are the plugin's to read and change.
+    pub request_headers: bool,
+    /// The response headers are the plugin's to read and change.
+    pub response_headers: bool,
+    /// `proxy_on_log` is running: both header maps are readable, not writable.
+    pub logging: bool,
+}
+
 /// The stream state a VM keeps for one HTTP context.
 #[derive(Debug, Default)]
 pub struct HttpStream {
@@ -182,6 +206,8 @@ pub struct HttpStream {
     pub upstream_override_host: Option<String>,
     /// Whether `proxy_on_done` returned false and `proxy_done` has not come yet.
     pub done_pending: bool,
+    /// Which header maps the plugin can reach now.
+    pub maps: MapScope,
 }
 
 impl HttpStream {

@@ -482,19 +482,35 @@ impl PluginVm {
             stream.map(|s| s.response_headers.len())
         }
         .unwrap_or(0) as u32;
+        self.set_header_map_reach(id, request, true);
         let (raw, deferred) = self.phase(id, request, during, |s| match callback {
             Some(HeaderCallback::Current(f)) => f.call(s, (id, n, eos as u32)).map(Some),
             Some(HeaderCallback::Legacy(f)) => f.call(s, (id, n)).map(Some),
             None => Ok(None),
         })?;
+        let action = raw.map(HeaderAction::from_guest);
+        if !action.is_some_and(HeaderAction::is_stop) {
+            self.set_header_map_reach(id, request, false);
+        }
         let higress_request = request && self.module.abi() == AbiVersion::V0_2_100;
-        let action = raw.map(HeaderAction::from_guest).map(|a| match a {
+        let action = action.map(|a| match a {
             HeaderAction::StopIteration if !higress_request => {
                 HeaderAction::StopAllIterationAndWatermark
             }
             other => other,
         });
         Ok(header_outcome(action, deferred, request))
+    }
+
+    /// Hands the plugin a stream's request or response header map, or takes it back.
+    fn set_header_map_reach(&mut self, id: u32, request: bool, reachable: bool) {
+        if let Some(stream) = self.stream_mut(id) {
+            if request {
+                stream.maps.request_headers = reachable;
+            } else {
+                stream.maps.response_headers = reachable;
+            }
+        }
     }
 
     /// Runs a phase callback with the stream as the current context and collects the
@@ -521,16 +537,18 @@ impl PluginVm {
         Ok((raw, deferred))
     }
 
-    /// Ends a stream: `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`, then forgets it.
-    pub fn finish_stream(&mut self, id: u32) -> Result<(), HostError> {
+    /// Ends a stream: `proxy_on_done`, `proxy_on_log` (which reads both header maps),
+    /// `proxy_on_delete`, then forgets it and hands back its last state (`None` for an
+    /// unknown stream). A failed callback drops the state with the error.
+    pub fn finish_stream(&mut self, id: u32) -> Result<Option<HttpStream>, HostError> {
         if !self.store.data().streams.contains_key(&id) {
-            return Ok(());
+            return Ok(None);
         }
         let result = self.finish_calls(id);
         let state = self.store.data_mut();
-        state.streams.remove(&id);
+        let stream = state.streams.remove(&id);
         state.signaled.retain(|s| *s != id);
-        result
+        result.map(|()| stream)
     }
 
     fn finish_calls(&mut self, id: u32) -> Result<(), HostError> {
@@ -543,13 +561,22 @@ impl PluginVm {
         }
         let exports = self.exports.clone();
         if let Some(f) = exports.log.as_ref() {
-            self.guest("proxy_on_log", id, |s| f.call(s, id))?;
+            self.set_logging(id, true);
+            let logged = self.guest("proxy_on_log", id, |s| f.call(s, id));
+            self.set_logging(id, false);
+            logged?;
         }
         let exports = self.exports.clone();
         if let Some(f) = exports.delete.as_ref() {
             self.guest("proxy_on_delete", id, |s| f.call(s, id))?;
         }
         Ok(())
+    }
+
+    fn set_logging(&mut self, id: u32, logging: bool) {
+        if let Some(stream) = self.stream_mut(id) {
+            stream.maps.logging = logging;
+        }
     }
 
     /// Runs `proxy_on_tick`.

@@ -413,7 +413,8 @@ impl TestHost {
     pub fn complete(&mut self) -> Result<(), HostError> {
         self.forwarded = Default::default();
         if let Some(id) = self.stream.take() {
-            self.vm.finish_stream(id)?;
+            // The stream's last state goes with it; its headers were read above.
+            let _finished = self.vm.finish_stream(id)?;
         }
         self.state = StreamState::Running;
         Ok(())

@@ -239,3 +239,33 @@ fn abi_probe_log_level_foreign_ticks_and_callouts() {
         Some("pong")
     );
 }
+
+/// Envoy's header-map lifetimes: a map is the plugin's while its headers callback runs and,
+/// if that stops the stream, until it resumes; `on_log` reads both again.
+#[test]
+fn abi_probe_header_maps_are_scoped_as_in_envoy() {
+    let mut host = host("abi-probe", "");
+    probe(&mut host, "map-scope");
+    host.request_body(b"data", true).unwrap();
+    host.response_headers(&[(":status", "200")], true).unwrap();
+    let h = |n: &str| host.response_header(n).unwrap_or_default();
+    // Request headers after Continue: BadArgument (2), no pairs, no `request.*` from them.
+    assert_eq!(h("x-scope-request-header"), "status:2");
+    assert_eq!(h("x-scope-request-pairs"), "0");
+    assert_eq!(h("x-scope-request-path"), "<missing>");
+    assert_eq!(h("x-scope-body-add"), "status:2");
+    assert_eq!(host.request_header("x-from-body"), None);
+    // Its own response headers, in their callback: reachable.
+    assert_eq!(h("x-scope-response-header"), "0");
+
+    // After `resume_http_request()` in the callout callback the request headers are gone.
+    probe(&mut host, "pause-resume");
+    let call = host.http_callouts().pop().unwrap();
+    host.answer_http(call.token, Some(HttpCalloutResponse::new(200, &[], "")))
+        .unwrap();
+    assert_eq!(
+        host.request_header("x-callout-status").as_deref(),
+        Some("200")
+    );
+    assert_eq!(host.request_header("x-after-resume"), None);
+}

@@ -135,6 +135,8 @@ fn continue_stream(c: &mut C<'_>, stream: Option<StreamType>) -> HostResult {
         Some(StreamType::HttpResponse) => http.deferred.resume_response = true,
         _ => return Err(Status::BadArgument.into()),
     }
+    // Envoy takes back the request headers on a resume of either direction.
+    http.maps.request_headers = false;
     state.signal_current();
     Ok(())
 }

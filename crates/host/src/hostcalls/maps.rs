@@ -1,5 +1,11 @@
 //! Header-map host functions: request and response headers and trailers of the current
 //! stream, and the headers and trailers of the HTTP callout being answered.
+//!
+//! A stream's header maps are reachable only while Envoy would hand them to the filter (see
+//! [`MapScope`]). Out of reach, reads of a value and all changes fail with BadArgument, the
+//! pairs come back empty and the size fails, as in Envoy. Higress's Envoy keeps serving
+//! reads of the request headers for the rest of the stream (its `getConstMap` falls back to
+//! the stream's request headers), so `0_2_100` plugins read them, read-only, as there.
 
 use wasmgate_abi::{pairs, AbiVersion, MapType, Status};
 use wasmtime::{Caller, Linker};
@@ -7,7 +13,7 @@ use wasmtime::{Caller, Linker};
 use super::memory::{read, return_bytes, write_u32};
 use super::{finish, HostResult};
 use crate::state::HostState;
-use crate::stream::HeaderMap;
+use crate::stream::{HeaderMap, MapScope};
 
 type C<'a> = Caller<'a, HostState>;
 
@@ -16,17 +22,15 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_get_header_map_size",
         |mut c: C<'_>, map: u32, ret: u32| {
-            let size = with_map(&mut c, map, |m| Ok(m.encode().len() as u32));
+            // Envoy sizes the writable map: not reachable in `on_log` either.
+            let size = with_map(&mut c, map, Access::Write, |m| Ok(m.encode().len() as u32));
             finish(size.and_then(|size| write_u32(&mut c, ret, size)))
         },
     )?;
     linker.func_wrap(
         "env",
         "proxy_get_header_map_pairs",
-        |mut c: C<'_>, map: u32, rp: u32, rl: u32| {
-            let bytes = with_map(&mut c, map, |m| Ok(m.encode()));
-            finish(bytes.and_then(|bytes| return_bytes(&mut c, &bytes, rp, rl)))
-        },
+        |mut c: C<'_>, map: u32, rp: u32, rl: u32| finish(get_pairs(&mut c, map, rp, rl)),
     )?;
     linker.func_wrap(
         "env",
@@ -70,34 +74,68 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// Runs `f` on the map a call names, or fails with NotFound/BadArgument.
+/// What a host call does with a map: Envoy serves reads and changes from different views.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// Runs `f` on the map a call names, or fails with BadArgument when the map is unknown or
+/// out of reach.
 fn with_map<T>(
     c: &mut C<'_>,
     map: u32,
+    access: Access,
     f: impl FnOnce(&mut HeaderMap) -> Result<T, super::Fault>,
 ) -> Result<T, super::Fault> {
     let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
     let state = c.data_mut();
+    let higress = state.abi == AbiVersion::V0_2_100;
     let target = match map {
         MapType::HttpCallResponseHeaders => state.buffers.callout.as_mut().map(|r| &mut r.headers),
         MapType::HttpCallResponseTrailers => {
             state.buffers.callout.as_mut().map(|r| &mut r.trailers)
         }
         MapType::GrpcCallInitialMetadata | MapType::GrpcCallTrailingMetadata => None,
-        stream_map => state.current_stream().map(|s| match stream_map {
-            MapType::HttpRequestHeaders => &mut s.request_headers,
-            MapType::HttpRequestTrailers => &mut s.request_trailers,
-            MapType::HttpResponseHeaders => &mut s.response_headers,
-            _ => &mut s.response_trailers,
-        }),
+        stream_map => state
+            .current_stream()
+            .filter(|s| reachable(s.maps, stream_map, access, higress))
+            .map(|s| match stream_map {
+                MapType::HttpRequestHeaders => &mut s.request_headers,
+                MapType::HttpRequestTrailers => &mut s.request_trailers,
+                MapType::HttpResponseHeaders => &mut s.response_headers,
+                _ => &mut s.response_trailers,
+            }),
     };
-    f(target.ok_or(Status::NotFound)?)
+    f(target.ok_or(Status::BadArgument)?)
+}
+
+/// Whether a stream's map is the plugin's to use now (trailers always are).
+fn reachable(scope: MapScope, map: MapType, access: Access, higress: bool) -> bool {
+    let read = access == Access::Read;
+    match map {
+        MapType::HttpRequestHeaders => {
+            scope.request_headers || (read && (scope.logging || higress))
+        }
+        MapType::HttpResponseHeaders => scope.response_headers || (read && scope.logging),
+        _ => true,
+    }
+}
+
+/// The pairs of a map; a map out of reach gives no pairs (Envoy answers Ok, empty).
+fn get_pairs(c: &mut C<'_>, map: u32, rp: u32, rl: u32) -> HostResult {
+    if MapType::from_raw(map).is_none() {
+        return Err(Status::BadArgument.into());
+    }
+    let bytes = with_map(c, map, Access::Read, |m| Ok(m.encode_nonempty())).unwrap_or_default();
+    return_bytes(c, &bytes, rp, rl)
 }
 
 fn set_pairs(c: &mut C<'_>, map: u32, ptr: u32, len: u32) -> HostResult {
     let raw = read(c, ptr, len)?;
     let decoded = pairs::decode(&raw).map_err(|_| Status::ParseFailure)?;
-    with_map(c, map, |m| {
+    with_map(c, map, Access::Write, |m| {
         *m = HeaderMap::from_pairs(&decoded);
         Ok(())
     })
@@ -106,7 +144,7 @@ fn set_pairs(c: &mut C<'_>, map: u32, ptr: u32, len: u32) -> HostResult {
 fn get_value(c: &mut C<'_>, map: u32, key: (u32, u32), rp: u32, rl: u32) -> HostResult {
     let key = read(c, key.0, key.1)?;
     let legacy = c.data().abi == AbiVersion::V0_1_0;
-    let value = with_map(c, map, |m| Ok(m.get(&key)))?;
+    let value = with_map(c, map, Access::Read, |m| Ok(m.get(&key)))?;
     match value {
         Some(value) => return_bytes(c, &value, rp, rl),
         None if legacy => return_bytes(c, &[], rp, rl),
@@ -126,7 +164,7 @@ fn edit(
         Some((p, l)) => read(c, p, l)?,
         None => Vec::new(),
     };
-    with_map(c, map, |m| {
+    with_map(c, map, Access::Write, |m| {
         op(m, &key, &value);
         Ok(())
     })

@@ -776,23 +776,31 @@ impl Walk {
     }
 
     /// Ends every plugin stream of the request (`on_done`, `on_log`, `on_delete`), keeping
-    /// their `custom_log` attributes for the access log.
+    /// their `custom_log` attributes for the access log. Each plugin's `on_log` reads the
+    /// request and response headers, as in Envoy.
     fn finish(&mut self) {
-        for active in self.actives.drain(..) {
+        let actives = std::mem::take(&mut self.actives);
+        for active in actives {
             let mut s = active.slot.borrow_mut();
             if s.generation != active.generation {
                 continue;
             }
             s.forget(active.id);
-            if let Some(custom) =
-                s.vm.stream(active.id)
-                    .and_then(|st| st.property("custom_log"))
-            {
+            let Some(stream) = s.vm.stream_mut(active.id) else {
+                continue;
+            };
+            if let Some(custom) = stream.property("custom_log") {
                 log::merge_custom_log(&mut self.custom_log, custom);
             }
-            if let Err(e) = s.vm.finish_stream(active.id) {
-                tracing::error!(request_id = %self.request_id, "{e}");
-                s.recover(&e);
+            self.swap_headers(stream);
+            match s.vm.finish_stream(active.id) {
+                Ok(Some(mut stream)) => self.swap_headers(&mut stream),
+                Ok(None) => {}
+                // The headers went with the failed stream: later plugins log without them.
+                Err(e) => {
+                    tracing::error!(request_id = %self.request_id, "{e}");
+                    s.recover(&e);
+                }
             }
         }
     }

@@ -40,7 +40,10 @@ impl RootContext for ProbeRoot {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Probe { case: Case::None }))
+        Some(Box::new(Probe {
+            case: Case::None,
+            body_add: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -54,10 +57,58 @@ enum Case {
     Body,
     RespHeaders,
     PauseResume,
+    MapScope,
 }
 
 struct Probe {
     case: Case,
+    /// `map-scope`: the status of adding a request header from the request body.
+    body_add: Option<u32>,
+}
+
+// Raw imports: the SDK's wrappers trap on statuses this probe wants to see (BadArgument).
+extern "C" {
+    fn proxy_get_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+}
+
+const MAP_REQUEST_HEADERS: u32 = 0;
+const MAP_RESPONSE_HEADERS: u32 = 2;
+
+/// `proxy_get_header_map_value` as text: the value, or `status:<n>` when it is not Ok.
+fn raw_header(map: u32, key: &str) -> String {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer it allocated with `proxy_on_memory_allocate` (or
+    // null) and its length into the two out-slots, which live on this stack frame.
+    let status = unsafe { proxy_get_header_map_value(map, key.as_ptr(), key.len(), &mut data, &mut size) };
+    if status != 0 {
+        return format!("status:{status}");
+    }
+    if data.is_null() {
+        return String::new();
+    }
+    // SAFETY: an Ok answer hands over `size` bytes the guest allocator gave the host.
+    let bytes = unsafe { Vec::from_raw_parts(data, size, size) };
+    header_value(&bytes)
+}
+
+/// The status of `proxy_add_header_map_value` (0 is Ok).
+fn raw_add(map: u32, key: &str, value: &str) -> u32 {
+    // SAFETY: both slices are live for the call; the host only reads them.
+    unsafe { proxy_add_header_map_value(map, key.as_ptr(), key.len(), value.as_ptr(), value.len()) }
 }
 
 fn parse_counter(value: Option<&[u8]>) -> u64 {
@@ -197,6 +248,26 @@ impl Probe {
         }
     }
 
+    /// `map-scope` at response headers: what of the request (its headers continued long
+    /// ago) the plugin can still reach, reported as response headers.
+    fn report_map_scope(&self) {
+        let header = raw_header(MAP_REQUEST_HEADERS, "x-probe");
+        self.add_http_response_header("x-scope-request-header", &header);
+        let pairs = hostcalls::get_map(proxy_wasm::types::MapType::HttpRequestHeaders)
+            .map_or(0, |pairs| pairs.len());
+        self.add_http_response_header("x-scope-request-pairs", &pairs.to_string());
+        let path = match self.get_property(vec!["request", "path"]) {
+            Some(path) => header_value(&path),
+            None => "<missing>".to_string(),
+        };
+        self.add_http_response_header("x-scope-request-path", &path);
+        if let Some(status) = self.body_add {
+            self.add_http_response_header("x-scope-body-add", &format!("status:{status}"));
+        }
+        let own = raw_header(MAP_RESPONSE_HEADERS, "x-scope-request-pairs");
+        self.add_http_response_header("x-scope-response-header", &own);
+    }
+
     fn probe_callout(&mut self) -> Action {
         match self.dispatch_http_call(
             "callout",
@@ -245,6 +316,9 @@ impl Context for Probe {
             self.add_http_request_header("x-callout-body", &header_value(&body));
         }
         self.resume_http_request();
+        // Resumed: the request headers are no longer the plugin's (Envoy answers
+        // BadArgument), so this header must not reach the upstream.
+        raw_add(MAP_REQUEST_HEADERS, "x-after-resume", "1");
     }
 }
 
@@ -269,6 +343,7 @@ impl HttpContext for Probe {
                 self.case = Case::Body;
             }
             "resp-headers" => self.case = Case::RespHeaders,
+            "map-scope" => self.case = Case::MapScope,
             "log-level" => {
                 let level = hostcalls::get_log_level().unwrap();
                 self.add_http_request_header("x-log-level", &(level as u32).to_string());
@@ -291,6 +366,9 @@ impl HttpContext for Probe {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.case == Case::MapScope && self.body_add.is_none() {
+            self.body_add = Some(raw_add(MAP_REQUEST_HEADERS, "x-from-body", "1"));
+        }
         if self.case != Case::Body {
             return Action::Continue;
         }
@@ -309,6 +387,7 @@ impl HttpContext for Probe {
                 self.remove_http_response_header("server");
             }
             Case::Body => self.remove_http_response_header("content-length"),
+            Case::MapScope => self.report_map_scope(),
             _ => {}
         }
         Action::Continue
