@@ -23,9 +23,14 @@ use crate::slot::Slot;
 /// The HTTP client callouts and upstream requests use.
 pub(crate) type Client = hyper_util::client::legacy::Client<HttpConnector, crate::chain::Body>;
 
-/// A new pooled HTTP/1 client.
+/// A new pooled HTTP/1 client. Its connections send without Nagle's delay: a request head
+/// and its body go out as separate writes, and the second would otherwise wait for the
+/// upstream's delayed ACK (about 40 ms on Linux).
 pub(crate) fn client() -> Client {
-    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector)
 }
 
 /// The cluster table: names (and aliases) to endpoints, picked round robin. Plugins name

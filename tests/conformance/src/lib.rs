@@ -326,13 +326,13 @@ impl Case {
             let started = std::time::Instant::now();
             let on_wasmgate = client::send(gateway.local_addr(), request)
                 .unwrap_or_else(|e| panic!("case {}: wasmgate: {request}: {e}", self.name));
+            let wasmgate_took = started.elapsed();
             std::thread::sleep(LOG_SETTLE);
             let wasmgate_logs = logs::take_wasmgate();
             if std::env::var_os("WASMGATE_CONFORMANCE_VERBOSE").is_some() {
                 eprintln!(
-                    "case {}: {request}: envoy {envoy_took:?}, wasmgate {:?}",
+                    "case {}: {request}: envoy {envoy_took:?}, wasmgate {wasmgate_took:?}",
                     self.name,
-                    started.elapsed()
                 );
             }
             exchanges.push(Exchange {

@@ -171,6 +171,13 @@ fn abi_probe_log_level() {
     probe("log-level").check();
 }
 
+/// Header-map lifetimes: the request headers after they continued (read, pairs, `request.path`,
+/// an add from the request body), and, through `pause-resume`, an add after the resume.
+#[test]
+fn abi_probe_map_scope() {
+    probe("map-scope").check();
+}
+
 #[test]
 fn abi_probe_pause_resume() {
     probe("pause-resume").callouts(&["callout"]).check();
