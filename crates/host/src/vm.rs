@@ -280,13 +280,8 @@ impl PluginVm {
         result.map_err(|e| {
             self.poisoned = true;
             let name = self.store.data().plugin_name.clone();
+            // The embedder reports the error (it is not one of the plugin's own log lines).
             let reason = trap_reason(&e, self.limits.call_timeout);
-            self.store.data().log_sink.log(&crate::state::LogRecord {
-                plugin: name.clone(),
-                level: LogLevel::Critical,
-                message: format!("crashed in {during}: {reason}"),
-                request_id: self.store.data().current_request_id(),
-            });
             HostError::Trap {
                 name,
                 during,

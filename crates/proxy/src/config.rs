@@ -18,7 +18,7 @@ pub struct PluginSpec {
     pub wasm: PathBuf,
     /// Its configuration as the plugin reads it (JSON, with `_rules_` for Higress plugins).
     pub config: Vec<u8>,
-    /// On a crash, pass the request on instead of failing it with 500.
+    /// On a crash, pass the request on instead of failing it with 503 (as Envoy).
     pub fail_open: bool,
 }
 

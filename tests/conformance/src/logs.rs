@@ -75,12 +75,12 @@ pub fn take_wasmgate() -> Vec<Line> {
     std::mem::take(&mut *lock())
 }
 
-/// The plugin lines in Envoy's log text (`--log-format %l|%n|%v`).
+/// The plugin lines in Envoy's log text (`--log-format %l|%n|%v`). A message with newlines
+/// spans several lines of text; the lines after the first carry no `level|logger|` prefix.
 pub fn envoy_lines(log: &str) -> Vec<Line> {
-    log.lines()
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, '|');
-            let (level, logger, text) = (parts.next()?, parts.next()?, parts.next()?);
+    records(log)
+        .into_iter()
+        .filter_map(|(level, logger, text)| {
             if logger != "wasm" {
                 return None;
             }
@@ -96,6 +96,27 @@ pub fn envoy_lines(log: &str) -> Vec<Line> {
         .collect()
 }
 
+/// Envoy's log records as (level, logger, message), continuation lines joined back.
+fn records(log: &str) -> Vec<(&str, &str, String)> {
+    const LEVELS: &[&str] = &["trace", "debug", "info", "warning", "error", "critical"];
+    let mut records: Vec<(&str, &str, String)> = Vec::new();
+    for line in log.lines() {
+        let mut parts = line.splitn(3, '|');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(level), Some(logger), Some(text)) if LEVELS.contains(&level) => {
+                records.push((level, logger, text.to_string()));
+            }
+            _ => {
+                if let Some((_, _, text)) = records.last_mut() {
+                    text.push('\n');
+                    text.push_str(line);
+                }
+            }
+        }
+    }
+    records
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +126,15 @@ mod tests {
         let log = "warning|main|something\ninfo|wasm|wasm log p  : hello: there\n\
                    critical|wasm|wasm log p r v: boom\ninfo|wasm|other";
         assert_eq!(envoy_lines(log), vec!["info hello: there", "error boom"]);
+    }
+
+    #[test]
+    fn a_message_with_newlines_is_one_line() {
+        let log = "error|wasm|wasm log p r v: panicked at src/lib.rs:5:9:\nfault requested\n\
+                   info|main|next";
+        assert_eq!(
+            envoy_lines(log),
+            vec!["error panicked at src/lib.rs:5:9:\nfault requested"]
+        );
     }
 }

@@ -241,3 +241,49 @@ fn http_call_timeout() {
     .callout_to("outbound|8080||auth.dns", Endpoint::Silent)
     .check();
 }
+
+#[test]
+fn abi_probe_shared() {
+    probe("shared").check();
+}
+
+#[test]
+fn abi_probe_queue() {
+    probe("queue").check();
+}
+
+#[test]
+fn abi_probe_foreign() {
+    probe("foreign")
+        .expect_different_in(
+            &["x-foreign-len", "x-foreign-error"],
+            "Higress-only: Higress's Envoy provides the foreign function `get_log_level` \
+             (wasm-go's logger calls it; wasmgate provides it too); upstream Envoy answers \
+             NotFound",
+        )
+        .check();
+}
+
+#[test]
+fn abi_probe_ticks() {
+    // Three plain requests first (each waits 50 ms for log lines), so the 100 ms tick has
+    // run in both hosts before the probe reads it.
+    let warm_up = vec![Request::get("/"), Request::get("/"), Request::get("/")];
+    let mut requests = warm_up;
+    requests.extend(edge_requests(&[("x-probe", "ticks")]));
+    Case::new("rust/abi-probe ticks", rust("abi-probe", ""), requests).check();
+}
+
+/// A plugin that misbehaves: out-of-bounds pointers get INVALID_MEMORY_ACCESS, a panic
+/// fails its request with 503 and no body. The crash comes last: after it Envoy fails every
+/// request (its default `failure_policy`, FAIL_CLOSED) or reloads the VM after a backoff of at
+/// least 1 s (FAIL_RELOAD), where wasmgate serves the next request from a rebuilt VM. `loop`
+/// and `oom` are left out: Envoy's V8 has no time limit (the worker would spin forever).
+#[test]
+fn faults() {
+    let requests = ["oob", "none", "trap"]
+        .into_iter()
+        .map(|fault| Request::get("/f").header("x-fault", fault))
+        .collect();
+    Case::new("rust/faults", rust("faults", ""), requests).check();
+}

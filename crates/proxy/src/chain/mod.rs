@@ -275,10 +275,7 @@ impl Walk {
     ) -> Result<Option<usize>, Outcome> {
         for index in from..self.worker.slots.len() {
             if !self.open(index, info) {
-                return Err(Outcome::Direct(plain(
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "plugin failed",
-                )));
+                return Err(Outcome::Direct(plain(PLUGIN_FAILED, "")));
             }
             let last = self.actives.len() - 1;
             match self.phase(last, Phase::RequestHeaders, end_of_stream).await {
@@ -848,11 +845,12 @@ fn outcome_step(outcome: PhaseOutcome, name: &str) -> Step {
     }
 }
 
+/// A plugin that crashed (or could not start its stream) fails the request as Envoy's
+/// wasm filter does: 503 with no body. The log line says which plugin and why.
+const PLUGIN_FAILED: http::StatusCode = http::StatusCode::SERVICE_UNAVAILABLE;
+
 fn failed() -> Step {
-    Step::Fail(
-        http::StatusCode::INTERNAL_SERVER_ERROR,
-        "plugin failed".into(),
-    )
+    Step::Fail(PLUGIN_FAILED, String::new())
 }
 
 fn closed(name: &str) -> Step {
@@ -892,10 +890,12 @@ fn reply_response(reply: LocalReply) -> http::Response<Body> {
 fn plain(status: http::StatusCode, body: &str) -> http::Response<Body> {
     let mut response = http::Response::new(full(body.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain"),
-    );
+    if !body.is_empty() {
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
+    }
     response
 }
 
