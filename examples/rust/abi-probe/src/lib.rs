@@ -93,7 +93,8 @@ fn raw_header(map: u32, key: &str) -> String {
     let mut size: usize = 0;
     // SAFETY: the host writes a pointer it allocated with `proxy_on_memory_allocate` (or
     // null) and its length into the two out-slots, which live on this stack frame.
-    let status = unsafe { proxy_get_header_map_value(map, key.as_ptr(), key.len(), &mut data, &mut size) };
+    let status =
+        unsafe { proxy_get_header_map_value(map, key.as_ptr(), key.len(), &mut data, &mut size) };
     if status != 0 {
         return format!("status:{status}");
     }
