@@ -532,7 +532,7 @@ impl PluginVm {
         Ok((raw, deferred))
     }
 
-    /// Ends a stream: `proxy_on_done`, `proxy_on_log` (which reads both header maps),
+    /// Ends a stream: `proxy_on_log` (which reads both header maps), `proxy_on_done`,
     /// `proxy_on_delete`, then forgets it and hands back its last state (`None` for an
     /// unknown stream). A failed callback drops the state with the error.
     pub fn finish_stream(&mut self, id: u32) -> Result<Option<HttpStream>, HostError> {
@@ -546,14 +546,9 @@ impl PluginVm {
         result.map(|()| stream)
     }
 
+    /// `on_log` comes first, as in Envoy (its access log runs before the filters are
+    /// destroyed), then `on_done` and `on_delete`.
     fn finish_calls(&mut self, id: u32) -> Result<(), HostError> {
-        let exports = self.exports.clone();
-        if let Some(f) = exports.done.as_ref() {
-            let done = self.guest("proxy_on_done", id, |s| f.call(s, id))?;
-            if let Some(stream) = self.stream_mut(id) {
-                stream.done_pending = done == 0;
-            }
-        }
         let exports = self.exports.clone();
         if let Some(f) = exports.log.as_ref() {
             self.set_logging(id, true);
@@ -561,7 +556,12 @@ impl PluginVm {
             self.set_logging(id, false);
             logged?;
         }
-        let exports = self.exports.clone();
+        if let Some(f) = exports.done.as_ref() {
+            let done = self.guest("proxy_on_done", id, |s| f.call(s, id))?;
+            if let Some(stream) = self.stream_mut(id) {
+                stream.done_pending = done == 0;
+            }
+        }
         if let Some(f) = exports.delete.as_ref() {
             self.guest("proxy_on_delete", id, |s| f.call(s, id))?;
         }

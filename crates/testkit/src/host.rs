@@ -409,7 +409,7 @@ impl TestHost {
         self.stream_id()
     }
 
-    /// Ends the request (`on_done`, `on_log`, `on_delete`); the next call starts a new one.
+    /// Ends the request (`on_log`, `on_done`, `on_delete`); the next call starts a new one.
     pub fn complete(&mut self) -> Result<(), HostError> {
         self.forwarded = Default::default();
         if let Some(id) = self.stream.take() {

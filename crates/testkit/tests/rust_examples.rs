@@ -257,6 +257,17 @@ fn abi_probe_header_maps_are_scoped_as_in_envoy() {
     assert_eq!(host.request_header("x-from-body"), None);
     // Its own response headers, in their callback: reachable.
     assert_eq!(h("x-scope-response-header"), "0");
+    // `on_log` (first, as in Envoy) reads both maps but changes neither; `on_done` neither.
+    host.complete().unwrap();
+    assert_eq!(
+        host.log_messages(LogLevel::Info),
+        vec![
+            "map-scope on_log: request x-probe=map-scope response :status=200 \
+             request.path=/ add=2",
+            "map-scope on_done: request x-probe=status:2 response :status=status:2 \
+             request.path=<missing> add=2",
+        ]
+    );
 
     // After `resume_http_request()` in the callout callback the request headers are gone.
     probe(&mut host, "pause-resume");

@@ -751,8 +751,9 @@ impl Walk {
         changed: bool,
         body_tx: &mut Option<mpsc::Sender<Result<Bytes, BodyError>>>,
     ) -> http::Response<Body> {
-        let headers = std::mem::take(&mut self.response_headers);
-        let status = convert::pseudo(&headers, ":status")
+        // The headers stay: each plugin's `on_log` reads them.
+        let headers = &self.response_headers;
+        let status = convert::pseudo(headers, ":status")
             .and_then(|s| s.parse::<u16>().ok())
             .and_then(|s| http::StatusCode::from_u16(s).ok())
             .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -768,11 +769,11 @@ impl Walk {
         };
         let mut response = http::Response::new(body);
         *response.status_mut() = status;
-        *response.headers_mut() = convert::http_headers(&headers);
+        *response.headers_mut() = convert::http_headers(headers);
         finish_head(response, self.head, complete || changed)
     }
 
-    /// Ends every plugin stream of the request (`on_done`, `on_log`, `on_delete`), keeping
+    /// Ends every plugin stream of the request (`on_log`, `on_done`, `on_delete`), keeping
     /// their `custom_log` attributes for the access log. Each plugin's `on_log` reads the
     /// request and response headers, as in Envoy.
     fn finish(&mut self) {
@@ -786,12 +787,15 @@ impl Walk {
             let Some(stream) = s.vm.stream_mut(active.id) else {
                 continue;
             };
-            if let Some(custom) = stream.property("custom_log") {
-                log::merge_custom_log(&mut self.custom_log, custom);
-            }
             self.swap_headers(stream);
             match s.vm.finish_stream(active.id) {
-                Ok(Some(mut stream)) => self.swap_headers(&mut stream),
+                Ok(Some(mut stream)) => {
+                    self.swap_headers(&mut stream);
+                    // Read after `on_log`, where plugins write their access-log attributes.
+                    if let Some(custom) = stream.property("custom_log") {
+                        log::merge_custom_log(&mut self.custom_log, custom);
+                    }
+                }
                 Ok(None) => {}
                 // The headers went with the failed stream: later plugins log without them.
                 Err(e) => {

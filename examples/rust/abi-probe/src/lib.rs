@@ -249,6 +249,22 @@ impl Probe {
         }
     }
 
+    /// `map-scope` in `on_done` and `on_log`: which maps and properties are readable, and
+    /// whether the request headers take an add.
+    fn map_scope_line(&self) -> String {
+        let path = match self.get_property(vec!["request", "path"]) {
+            Some(path) => header_value(&path),
+            None => "<missing>".to_string(),
+        };
+        format!(
+            "request x-probe={} response :status={} request.path={} add={}",
+            raw_header(MAP_REQUEST_HEADERS, "x-probe"),
+            raw_header(MAP_RESPONSE_HEADERS, ":status"),
+            path,
+            raw_add(MAP_REQUEST_HEADERS, "x-late", "1"),
+        )
+    }
+
     /// `map-scope` at response headers: what of the request (its headers continued long
     /// ago) the plugin can still reach, reported as response headers.
     fn report_map_scope(&self) {
@@ -297,6 +313,13 @@ impl Probe {
 }
 
 impl Context for Probe {
+    fn on_done(&mut self) -> bool {
+        if self.case == Case::MapScope {
+            log::info!("map-scope on_done: {}", self.map_scope_line());
+        }
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         _token_id: u32,
@@ -324,6 +347,12 @@ impl Context for Probe {
 }
 
 impl HttpContext for Probe {
+    fn on_log(&mut self) {
+        if self.case == Case::MapScope {
+            log::info!("map-scope on_log: {}", self.map_scope_line());
+        }
+    }
+
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(case) = self.get_http_request_header("x-probe") else {
             return Action::Continue;
