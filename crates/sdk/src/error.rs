@@ -70,7 +70,17 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Host { call, status } => write!(f, "{call} failed: {status:?}"),
+            Error::Host { call, status } => {
+                write!(f, "{call} failed: {status:?}")?;
+                if *status == Status::BadArgument && call.contains("header_map") {
+                    // The usual cause: the map's time is over (Envoy's lifetimes).
+                    f.write_str(
+                        " (a header map can be changed only in its headers phase, or while \
+                         that phase holds the stream; on_log can read it)",
+                    )?;
+                }
+                Ok(())
+            }
             Error::UnknownStatus { call, raw } => write!(f, "{call} failed: status {raw}"),
             Error::Decode(m) => write!(f, "malformed data from the host: {m}"),
             Error::Config(m) => write!(f, "invalid configuration: {m}"),
@@ -114,5 +124,17 @@ mod tests {
         let e = Error::from_status("proxy_log", 99);
         assert_eq!(e.status(), None);
         assert_eq!(e.to_string(), "proxy_log failed: status 99");
+    }
+
+    #[test]
+    fn a_refused_header_map_call_says_why() {
+        let e = Error::from_status("proxy_add_header_map_value", 2);
+        assert!(
+            e.to_string()
+                .starts_with("proxy_add_header_map_value failed: BadArgument (a header map"),
+            "{e}"
+        );
+        let e = Error::from_status("proxy_http_call", 2);
+        assert_eq!(e.to_string(), "proxy_http_call failed: BadArgument");
     }
 }
