@@ -53,7 +53,8 @@ impl Default for RuntimeConfig {
 pub enum Tier {
     /// Cranelift: optimized code.
     Optimized,
-    /// Winch: compiled fast, runs slower; replaced by optimized code at the next start.
+    /// Winch: compiled fast, runs slower; replaced by optimized code once that is cached
+    /// (see [`PluginModule::optimized`](crate::PluginModule::optimized)).
     Baseline,
 }
 

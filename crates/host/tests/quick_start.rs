@@ -62,22 +62,22 @@ fn a_large_plugin_starts_on_baseline_code_and_caches_optimized_code() {
     assert!(!first.from_cache());
     adds_the_header(&first);
 
+    // The running module learns when its optimized code is in the cache.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let cached = || {
-        std::fs::read_dir(&dir)
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
-            })
-            .unwrap_or(false)
-    };
-    while !cached() {
+    let upgraded = loop {
+        if let Some(upgraded) = first.optimized() {
+            break upgraded;
+        }
         assert!(
             Instant::now() < deadline,
             "no optimized code in the cache after 120 s"
         );
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    assert_eq!(upgraded.tier(), Tier::Optimized);
+    assert_eq!(upgraded.sha256(), first.sha256());
+    assert!(upgraded.optimized().is_none(), "already optimized");
+    adds_the_header(&upgraded);
 
     let second = PluginModule::from_bytes(&runtime(&dir), "large", &bytes).expect("loads");
     assert_eq!(second.tier(), Tier::Optimized);

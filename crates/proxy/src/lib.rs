@@ -25,6 +25,7 @@ pub mod plugins;
 pub mod rules;
 pub mod server;
 mod slot;
+mod tier_up;
 
 pub use callouts::Clusters;
 pub use config::{AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginSpec, RouteSpec};

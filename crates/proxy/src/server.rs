@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc as async_mpsc, watch};
 use wasmgate_host::abi::Status;
 use wasmgate_host::{
-    CalloutHandler, HostError, HttpCallout, PluginVm, RedisCallout, RedisInit, Shared,
+    CalloutHandler, HostError, HttpCallout, PluginVm, RedisCallout, RedisInit, Shared, Tier,
 };
 
 use crate::admin;
@@ -27,6 +27,7 @@ use crate::config::GatewayConfig;
 use crate::metrics::GatewayMetrics;
 use crate::plugins::{self, LoadedPlugin};
 use crate::slot::Slot;
+use crate::tier_up;
 
 /// Why a gateway did not start or reload.
 #[derive(Debug, thiserror::Error)]
@@ -48,24 +49,66 @@ pub enum GatewayError {
 }
 
 /// A configuration generation, compiled and checked, on its way to the workers.
-struct Generation {
-    config: Arc<GatewayConfig>,
-    plugins: Vec<Arc<LoadedPlugin>>,
-    clusters: Arc<Clusters>,
+pub(crate) struct Generation {
+    pub(crate) config: Arc<GatewayConfig>,
+    pub(crate) plugins: Vec<Arc<LoadedPlugin>>,
+    pub(crate) clusters: Arc<Clusters>,
 }
 
 type Ack = mpsc::Sender<Result<(), String>>;
+
+/// How generations reach the workers: their channels, the generation they serve, and the
+/// lock that takes changes one at a time (reloads, and the move to optimized code).
+pub(crate) struct Control {
+    reloads: Vec<async_mpsc::UnboundedSender<(Arc<Generation>, Ack)>>,
+    current: Mutex<Arc<Generation>>,
+    pub(crate) lock: Mutex<()>,
+}
+
+impl Control {
+    /// The generation the workers serve.
+    pub(crate) fn current(&self) -> Arc<Generation> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Hands `generation` to every worker and waits until each serves it. The caller holds
+    /// `lock`.
+    pub(crate) fn install(&self, generation: Arc<Generation>) -> Result<(), GatewayError> {
+        let (ack, acks) = mpsc::channel();
+        for worker in &self.reloads {
+            worker
+                .send((generation.clone(), ack.clone()))
+                .map_err(|_| GatewayError::Worker("a worker has stopped".into()))?;
+        }
+        drop(ack);
+        for _ in 0..self.reloads.len() {
+            match acks.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => return Err(GatewayError::Worker(message)),
+                Err(_) => {
+                    return Err(GatewayError::Worker(
+                        "a worker stopped during the reload".into(),
+                    ))
+                }
+            }
+        }
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = generation;
+        Ok(())
+    }
+}
 
 /// A running gateway.
 pub struct Gateway {
     address: SocketAddr,
     admin_address: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
-    reloads: Vec<async_mpsc::UnboundedSender<(Arc<Generation>, Ack)>>,
+    control: Arc<Control>,
     threads: Vec<JoinHandle<()>>,
     shared: Shared,
     metrics: Arc<GatewayMetrics>,
-    reload_lock: Mutex<()>,
 }
 
 impl Gateway {
@@ -117,17 +160,21 @@ impl Gateway {
             threads.push(handle);
         }
         drop(ack);
+        let workers = reloads.len();
         let gateway = Gateway {
             address,
             admin_address,
             shutdown,
-            reloads,
+            control: Arc::new(Control {
+                reloads,
+                current: Mutex::new(generation.clone()),
+                lock: Mutex::new(()),
+            }),
             threads,
             shared,
             metrics,
-            reload_lock: Mutex::new(()),
         };
-        for _ in 0..gateway.reloads.len() {
+        for _ in 0..workers {
             match acks.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(message)) => return Err(GatewayError::Worker(message)),
@@ -139,6 +186,7 @@ impl Gateway {
             }
         }
         ready.store(true, Ordering::SeqCst);
+        tier_up::watch(&gateway.control, generation);
         Ok(gateway)
     }
 
@@ -146,27 +194,22 @@ impl Gateway {
     /// use it, requests in flight finish on the old one. On error nothing changes.
     /// Listening addresses and the worker count are kept from the start.
     pub fn reload(&self, config: GatewayConfig) -> Result<(), GatewayError> {
-        let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.control.lock.lock().unwrap_or_else(|p| p.into_inner());
         let generation = Arc::new(compile(config, &self.shared)?);
-        let (ack, acks) = mpsc::channel();
-        for worker in &self.reloads {
-            worker
-                .send((generation.clone(), ack.clone()))
-                .map_err(|_| GatewayError::Worker("a worker has stopped".into()))?;
-        }
-        drop(ack);
-        for _ in 0..self.reloads.len() {
-            match acks.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(message)) => return Err(GatewayError::Worker(message)),
-                Err(_) => {
-                    return Err(GatewayError::Worker(
-                        "a worker stopped during the reload".into(),
-                    ))
-                }
-            }
-        }
+        self.control.install(generation.clone())?;
+        tier_up::watch(&self.control, generation);
         Ok(())
+    }
+
+    /// Each plugin's name and the compiler tier its VMs run (baseline right after a quick
+    /// start, optimized once that code is cached; see [`wasmgate_host::RuntimeConfig`]).
+    pub fn plugin_tiers(&self) -> Vec<(String, Tier)> {
+        self.control
+            .current()
+            .plugins
+            .iter()
+            .map(|p| (p.spec.name.clone(), p.module.tier()))
+            .collect()
     }
 
     /// The address the gateway listens on.
