@@ -1,0 +1,78 @@
+//! Plugin chains: several plugins on one route, in Envoy as several wasm filters in order,
+//! in wasmgate as its plugin list. Requests pass them in order, responses in reverse; a
+//! local reply passes the response phases of the plugins that saw the request.
+
+use wasmgate_conformance::{edge_requests, Case, Lang, Plugin, Request};
+
+/// abi-probe under another name, so one chain can hold it twice.
+fn probe_named(name: &str) -> Plugin {
+    Plugin {
+        name: name.to_string(),
+        ..Plugin::example(Lang::Rust, "abi-probe", "")
+    }
+}
+
+#[test]
+fn go_and_rust_plugins_add_headers_in_order() {
+    Case::new(
+        "chain go/hello + rust/minimal + sdk/sdk-hello",
+        vec![
+            Plugin::example(Lang::Go, "hello", r#"{"mockEnable": false}"#),
+            Plugin::example(Lang::Rust, "minimal", ""),
+            Plugin::example(Lang::Rust, "sdk-hello", r#"{"mockEnable": false}"#),
+        ],
+        edge_requests(&[]),
+    )
+    .check();
+}
+
+#[test]
+fn a_local_reply_passes_the_plugins_before_it() {
+    let block = r#"{"block_urls": ["/blocked"], "blocked_code": 403, "blocked_message": "blocked in a chain"}"#;
+    let requests = vec![
+        Request::get("/blocked").header("x-probe", "resp-headers"),
+        Request::get("/open").header("x-probe", "resp-headers"),
+    ];
+    Case::new(
+        "chain rust/abi-probe + sdk/request-block",
+        vec![
+            probe_named("abi-probe"),
+            Plugin::example(Lang::Rust, "request-block", block),
+        ],
+        requests.clone(),
+    )
+    .check();
+    Case::new(
+        "chain sdk/request-block + rust/abi-probe",
+        vec![
+            Plugin::example(Lang::Rust, "request-block", block),
+            probe_named("abi-probe"),
+        ],
+        requests,
+    )
+    .check();
+}
+
+#[test]
+fn bodies_pass_two_plugins_each_way() {
+    Case::new(
+        "chain rust/abi-probe body twice",
+        vec![probe_named("probe-a"), probe_named("probe-b")],
+        edge_requests(&[("x-probe", "body")]),
+    )
+    .check();
+}
+
+#[test]
+fn two_instances_of_one_plugin() {
+    Case::new(
+        "chain rust/abi-probe twice, resp-headers and shared",
+        vec![probe_named("probe-a"), probe_named("probe-b")],
+        vec![
+            Request::get("/").header("x-probe", "resp-headers"),
+            Request::get("/").header("x-probe", "shared"),
+            Request::get("/").header("x-probe", "shared"),
+        ],
+    )
+    .check();
+}
