@@ -14,6 +14,8 @@ pub struct Request {
     pub method: String,
     /// The path with its query.
     pub path: String,
+    /// The `Host` header (default: [`crate::HOST`]).
+    pub host: String,
     /// Headers besides `Host`, `Content-Length` and `Connection`, as written.
     pub headers: Vec<(String, String)>,
     /// The body (sent with `Content-Length`, or chunked, see `chunked`), if any.
@@ -37,6 +39,7 @@ impl Request {
         Request {
             method: method.to_string(),
             path: path.to_string(),
+            host: crate::HOST.to_string(),
             headers: Vec::new(),
             body: None,
             byte_headers: Vec::new(),
@@ -48,6 +51,12 @@ impl Request {
     /// A GET.
     pub fn get(path: &str) -> Request {
         Request::new("GET", path)
+    }
+
+    /// Sends another `Host`.
+    pub fn host(mut self, host: &str) -> Request {
+        self.host = host.to_string();
+        self
     }
 
     /// Adds a header (repeat to send a name twice).
@@ -95,9 +104,7 @@ impl Request {
     fn encode_head(&self) -> Vec<u8> {
         let mut out = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\n",
-            self.method,
-            self.path,
-            crate::HOST
+            self.method, self.path, self.host
         );
         for (name, value) in &self.headers {
             out.push_str(&format!("{name}: {value}\r\n"));
@@ -144,6 +151,9 @@ impl Request {
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.method, self.path)?;
+        if self.host != crate::HOST {
+            write!(f, " [host: {}]", self.host)?;
+        }
         for (name, value) in &self.headers {
             write!(f, " [{name}: {value}]")?;
         }

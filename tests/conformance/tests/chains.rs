@@ -76,3 +76,27 @@ fn two_instances_of_one_plugin() {
     )
     .check();
 }
+
+/// Higress's per-domain configuration (`_rules_` with `_match_domain_`), which the plugin's
+/// SDK applies itself: the same in both hosts for wasm-go and wasmgate-sdk plugins.
+#[test]
+fn domain_rules_pick_the_configuration() {
+    let config = r#"{"mockEnable": false, "_rules_": [{"_match_domain_": ["mock.test", "*.wild.test"], "mockEnable": true}]}"#;
+    let requests = vec![
+        Request::get("/"),
+        Request::get("/").host("mock.test"),
+        Request::get("/").host("a.wild.test"),
+        Request::get("/").host("other.test"),
+    ];
+    for plugin in [
+        Plugin::example(Lang::Go, "hello", config),
+        Plugin::example(Lang::Rust, "sdk-hello", config),
+    ] {
+        Case::new(
+            &format!("rules {} by domain", plugin.name),
+            vec![plugin],
+            requests.clone(),
+        )
+        .check();
+    }
+}
