@@ -33,6 +33,24 @@ pub(crate) fn client() -> Client {
         .build(connector)
 }
 
+/// Envoy's reset reason for an upstream that closed the connection before its answer.
+pub(crate) const TERMINATED: &str = "connection termination";
+
+/// Envoy's reset reason for an upstream exchange that failed before the response head.
+pub(crate) fn reset_reason(error: &hyper_util::client::legacy::Error) -> &'static str {
+    if error.is_connect() {
+        "remote connection failure"
+    } else {
+        TERMINATED
+    }
+}
+
+/// The body of the 503 Envoy's router answers for an upstream that failed before its
+/// response head.
+pub(crate) fn reset_body(reason: &str) -> String {
+    format!("upstream connect error or disconnect/reset before headers. reset reason: {reason}")
+}
+
 /// The cluster table: names (and aliases) to endpoints, picked round robin. Plugins name
 /// clusters Higress's way (`outbound|PORT|SUBSET|FQDN`); such a name finds a cluster whose
 /// name or alias is the whole name, the FQDN, or the FQDN's service (`auth` in `auth.dns`),
@@ -260,10 +278,17 @@ async fn http_call(
     };
     let timeout = Duration::from_millis(call.timeout_ms.max(1) as u64);
     let exchange = async {
-        let response = client.request(request).await.map_err(|e| e.to_string())?;
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| (e.to_string(), reset_reason(&e)))?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok::<_, String>((parts, body))
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| (e.to_string(), TERMINATED))?
+            .to_bytes();
+        Ok::<_, (String, &str)>((parts, body))
     };
     // As Envoy does, a call that fails reaches the plugin as the local reply its router
     // would send: 503 when the service cannot be reached, 504 past the timeout.
@@ -273,9 +298,9 @@ async fn http_call(
             body: body.to_vec(),
             trailers: Default::default(),
         }),
-        Ok(Err(e)) => {
+        Ok(Err((e, reason))) => {
             tracing::warn!("HTTP callout to {} ({uri}) failed: {e}", call.upstream);
-            Some(failure(503, "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure"))
+            Some(failure(503, &reset_body(reason)))
         }
         Err(_) => {
             tracing::warn!(

@@ -164,6 +164,8 @@ pub struct Case {
     pub expect: Expect,
     /// Metrics the plugins define, compared after the last request.
     pub metrics: Vec<String>,
+    /// What answers at the route's upstream (the echo upstream unless said otherwise).
+    pub upstream: Endpoint,
 }
 
 /// One request's answers from both hosts, normalized.
@@ -235,7 +237,14 @@ impl Case {
             callouts: Vec::new(),
             expect: Expect::Same,
             metrics: Vec::new(),
+            upstream: Endpoint::Echo,
         }
+    }
+
+    /// Puts `endpoint` at the route's upstream instead of the echo upstream.
+    pub fn upstream(mut self, endpoint: Endpoint) -> Case {
+        self.upstream = endpoint;
+        self
     }
 
     /// Adds clusters the plugins call out to (answered by the echo upstream).
@@ -293,21 +302,20 @@ impl Case {
             EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("echo upstream starts");
         let silent = Silent::start();
         let refused = SocketAddr::from(([127, 0, 0, 1], envoy::free_port()));
+        let address = |endpoint: &Endpoint| match endpoint {
+            Endpoint::Echo => echo.local_addr(),
+            Endpoint::Refused => refused,
+            Endpoint::Silent => silent.address,
+        };
         let callouts: Vec<(String, SocketAddr)> = self
             .callouts
             .iter()
-            .map(|(name, endpoint)| {
-                let address = match endpoint {
-                    Endpoint::Echo => echo.local_addr(),
-                    Endpoint::Refused => refused,
-                    Endpoint::Silent => silent.address,
-                };
-                (name.clone(), address)
-            })
+            .map(|(name, endpoint)| (name.clone(), address(endpoint)))
             .collect();
-        let envoy = envoy::Envoy::start(&self.name, &self.plugins, echo.local_addr(), &callouts)
+        let upstream = address(&self.upstream);
+        let envoy = envoy::Envoy::start(&self.name, &self.plugins, upstream, &callouts)
             .unwrap_or_else(|e| panic!("case {}: {e}", self.name));
-        let gateway = Gateway::start(gateway_config(&self.plugins, echo.local_addr(), &callouts))
+        let gateway = Gateway::start(gateway_config(&self.plugins, upstream, &callouts))
             .unwrap_or_else(|e| panic!("case {}: wasmgate does not start: {e}", self.name));
         let mut exchanges = Vec::new();
         // Lines logged while starting (each host builds its VMs its own way) are not compared.

@@ -2,7 +2,7 @@
 //! in wasmgate as its plugin list. Requests pass them in order, responses in reverse; a
 //! local reply passes the response phases of the plugins that saw the request.
 
-use wasmgate_conformance::{edge_requests, Case, Lang, Plugin, Request};
+use wasmgate_conformance::{edge_requests, Case, Endpoint, Lang, Plugin, Request};
 
 /// abi-probe under another name, so one chain can hold it twice.
 fn probe_named(name: &str) -> Plugin {
@@ -99,4 +99,18 @@ fn domain_rules_pick_the_configuration() {
         )
         .check();
     }
+}
+
+/// The route's upstream refuses connections: both hosts answer 503 themselves, and the
+/// plugins' response phases see that answer (abi-probe adds `x-resp-probe`, reads nothing of
+/// the upstream).
+#[test]
+fn a_dead_upstream_answers_through_the_response_phases() {
+    Case::new(
+        "rust/abi-probe resp-headers, upstream refused",
+        vec![probe_named("abi-probe")],
+        edge_requests(&[("x-probe", "resp-headers")]),
+    )
+    .upstream(Endpoint::Refused)
+    .check();
 }

@@ -26,7 +26,7 @@ use wasmgate_host::{HeaderMap, HostError, LocalReply, PhaseOutcome, StreamInfo, 
 use body::{channel, Source};
 pub(crate) use body::{full, Body, BodyError};
 
-use crate::callouts::{Client, Clusters};
+use crate::callouts::{reset_body, reset_reason, Client, Clusters, TERMINATED};
 use crate::config::{GatewayConfig, RouteSpec};
 use crate::convert;
 use crate::metrics::GatewayMetrics;
@@ -568,9 +568,13 @@ impl Walk {
         let request = http::Request::builder().method(method).uri(&uri).body(body);
         let client = self.worker.client.clone();
         let exchange = tokio::task::spawn_local(async move {
-            let mut request = request.map_err(|e| format!("the request is not valid HTTP: {e}"))?;
+            let mut request =
+                request.map_err(|e| (format!("the request is not valid HTTP: {e}"), TERMINATED))?;
             *request.headers_mut() = out;
-            client.request(request).await.map_err(|e| e.to_string())
+            client
+                .request(request)
+                .await
+                .map_err(|e| (e.to_string(), reset_reason(&e)))
         });
         Upstream { sender, exchange }
     }
@@ -592,13 +596,10 @@ impl Walk {
                 self.set_stream_facts("via_upstream", Some(address));
                 self.response_phases(seen, Source::incoming(body)).await
             }
-            Ok(Ok(Err(e))) => {
+            Ok(Ok(Err((e, reason)))) => {
                 tracing::warn!(request_id = %self.request_id, "upstream {address}: {e}");
                 self.set_stream_facts("upstream_reset_before_response_started", None);
-                let reply = reply(
-                    http::StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream connect error or disconnect/reset before headers",
-                );
+                let reply = reply(http::StatusCode::SERVICE_UNAVAILABLE, &reset_body(reason));
                 self.local_reply(reply, seen).await
             }
             Ok(Err(join)) => {
@@ -810,7 +811,8 @@ impl Walk {
 /// The request sent upstream: the rest of its body goes through `sender`.
 struct Upstream {
     sender: Option<mpsc::Sender<Result<Bytes, BodyError>>>,
-    exchange: tokio::task::JoinHandle<Result<http::Response<Incoming>, String>>,
+    /// The response head, or why there is none (a message and Envoy's reset reason).
+    exchange: tokio::task::JoinHandle<Result<http::Response<Incoming>, (String, &'static str)>>,
 }
 
 impl Upstream {
