@@ -122,6 +122,14 @@ fn request_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
         ["headers"] => Some(req.encode()),
         ["headers", name] => req.get(name.as_bytes()),
         ["headers_bytes"] => Some(header_bytes(req).to_le_bytes().to_vec()),
+        // Envoy: the `content-length` while the headers are there, else the bytes received.
+        ["size"] => match req
+            .get_str("content-length")
+            .and_then(|n| n.parse::<i64>().ok())
+        {
+            Some(length) => Some(length.to_le_bytes().to_vec()),
+            None => request_fact(stream, path),
+        },
         _ => request_fact(stream, path),
     }
 }
@@ -131,7 +139,11 @@ fn request_fact(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
     match path {
         ["protocol"] => stream.info.protocol.as_ref().map(|p| p.as_bytes().to_vec()),
         ["time"] => Some(stream.info.start_time_nanos.to_le_bytes().to_vec()),
-        ["size"] => Some((stream.request_body.len() as i64).to_le_bytes().to_vec()),
+        ["size"] => Some(
+            (stream.info.request_body_bytes as i64)
+                .to_le_bytes()
+                .to_vec(),
+        ),
         _ => None,
     }
 }

@@ -127,6 +127,9 @@ pub struct StreamInfo {
     pub response_code_details: Option<String>,
     /// `request.time`, nanoseconds since the Unix epoch.
     pub start_time_nanos: i64,
+    /// The request body bytes received so far: `request.size` when the request headers
+    /// (and their `content-length`) are out of reach, as Envoy's bytes received.
+    pub request_body_bytes: u64,
 }
 
 /// A reply the plugin produced itself with `proxy_send_local_response`.

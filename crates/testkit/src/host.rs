@@ -381,6 +381,9 @@ impl TestHost {
         let request = phase == Phase::RequestBody;
         if let Some(stream) = self.vm.stream_mut(id) {
             held(stream, request).extend_from_slice(chunk);
+            if request {
+                stream.info.request_body_bytes += chunk.len() as u64;
+            }
         }
         let outcome = if request {
             self.vm.on_request_body(id, end_of_stream)?

@@ -188,7 +188,7 @@ impl Walk {
             index,
         });
         // Only plugins read it: a request with none skips building it.
-        let info = if self.worker.slots.is_empty() {
+        let mut info = if self.worker.slots.is_empty() {
             StreamInfo::default()
         } else {
             self.stream_info(connection)
@@ -219,6 +219,8 @@ impl Walk {
                     "cannot read the request body",
                 ));
             };
+            info.request_body_bytes += chunk.len() as u64;
+            self.count_request_bytes(chunk.len() as u64);
             let order: Vec<usize> = (0..self.actives.len()).collect();
             let mut released = self
                 .body_chunk(Phase::RequestBody, &order, chunk, eos)
@@ -306,6 +308,7 @@ impl Walk {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_nanos() as i64)
                 .unwrap_or(0),
+            request_body_bytes: 0,
         }
     }
 
@@ -619,6 +622,18 @@ impl Walk {
                     seen,
                 )
                 .await
+            }
+        }
+    }
+
+    /// Counts request body bytes received in every plugin's stream (`request.size`).
+    fn count_request_bytes(&self, bytes: u64) {
+        for active in &self.actives {
+            let mut s = active.slot.borrow_mut();
+            if s.generation == active.generation {
+                if let Some(stream) = s.vm.stream_mut(active.id) {
+                    stream.info.request_body_bytes += bytes;
+                }
             }
         }
     }

@@ -129,7 +129,7 @@ fn property(ctx: &HttpContext, path: &[&str]) -> String {
         _ => return "<missing>".into(),
     };
     match path {
-        ["response", "code"] | ["source", "port"] | ["upstream", "port"] => {
+        ["response", "code"] | ["source", "port"] | ["upstream", "port"] | ["request", "size"] => {
             if let Ok(bytes) = <[u8; 8]>::try_from(value.as_slice()) {
                 return i64::from_le_bytes(bytes).to_string();
             }
@@ -166,6 +166,9 @@ const RESPONSE_PROPERTIES: &[&[&str]] = &[
     &["plugin_name"],
     &["source", "address"],
     &["upstream", "address"],
+    &["response", "code_details"],
+    &["response", "headers", "content-type"],
+    &["request", "size"],
 ];
 
 /// At response headers: what comes from the request headers, the route and the cluster.
