@@ -129,7 +129,11 @@ fn property(ctx: &HttpContext, path: &[&str]) -> String {
         _ => return "<missing>".into(),
     };
     match path {
-        ["response", "code"] | ["source", "port"] | ["upstream", "port"] | ["request", "size"] => {
+        ["response", "code"]
+        | ["source", "port"]
+        | ["upstream", "port"]
+        | ["request", "size"]
+        | ["response", "size"] => {
             if let Ok(bytes) = <[u8; 8]>::try_from(value.as_slice()) {
                 return i64::from_le_bytes(bytes).to_string();
             }
@@ -169,6 +173,7 @@ const RESPONSE_PROPERTIES: &[&[&str]] = &[
     &["response", "code_details"],
     &["response", "headers", "content-type"],
     &["request", "size"],
+    &["response", "size"],
 ];
 
 /// At response headers: what comes from the request headers, the route and the cluster.

@@ -125,7 +125,7 @@ func property(path ...string) string {
 	}
 	name := strings.Join(path, ".")
 	switch name {
-	case "response.code", "source.port", "upstream.port", "request.size":
+	case "response.code", "source.port", "upstream.port", "request.size", "response.size":
 		if len(value) == 8 {
 			return strconv.FormatInt(int64(binary.LittleEndian.Uint64(value)), 10)
 		}
@@ -153,7 +153,7 @@ func responseProperties() {
 	for _, path := range [][]string{
 		{"response", "code"}, {"request", "protocol"}, {"plugin_name"}, {"source", "address"},
 		{"upstream", "address"}, {"response", "code_details"},
-		{"response", "headers", "content-type"}, {"request", "size"},
+		{"response", "headers", "content-type"}, {"request", "size"}, {"response", "size"},
 	} {
 		warnOn("add", proxywasm.AddHttpResponseHeader("x-resp-prop-"+strings.Join(path, "."), property(path...)))
 	}
