@@ -263,9 +263,11 @@ fn abi_probe_header_maps_are_scoped_as_in_envoy() {
         host.log_messages(LogLevel::Info),
         vec![
             "map-scope on_log: request x-probe=map-scope response :status=200 \
-             request.path=/ add=2",
+             request.path=/ add=2 response.code=200 request.size=4 \
+             response.code_details=via_upstream",
             "map-scope on_done: request x-probe=status:2 response :status=status:2 \
-             request.path=<missing> add=2",
+             request.path=<missing> add=2 response.code=200 request.size=4 \
+             response.code_details=via_upstream",
         ]
     );
 

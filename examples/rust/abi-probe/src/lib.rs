@@ -256,12 +256,25 @@ impl Probe {
             Some(path) => header_value(&path),
             None => "<missing>".to_string(),
         };
+        let number = |path: Vec<&str>| match self.get_property(path) {
+            Some(bytes) if bytes.len() == 8 => {
+                let mut le = [0u8; 8];
+                le.copy_from_slice(&bytes);
+                i64::from_le_bytes(le).to_string()
+            }
+            Some(bytes) => header_value(&bytes),
+            None => "<missing>".to_string(),
+        };
         format!(
-            "request x-probe={} response :status={} request.path={} add={}",
+            "request x-probe={} response :status={} request.path={} add={} \
+             response.code={} request.size={} response.code_details={}",
             raw_header(MAP_REQUEST_HEADERS, "x-probe"),
             raw_header(MAP_RESPONSE_HEADERS, ":status"),
             path,
             raw_add(MAP_REQUEST_HEADERS, "x-late", "1"),
+            number(vec!["response", "code"]),
+            number(vec!["request", "size"]),
+            number(vec!["response", "code_details"]),
         )
     }
 
