@@ -178,6 +178,24 @@ fn abi_probe_bodies_and_properties_over_real_http() {
     assert_eq!(response.status, 418);
     assert_eq!(response.header("x-local"), Some("yes"));
     assert_eq!(response.text(), "teapot");
+
+    // A header read after its phase is refused as in Envoy, and the log says so once.
+    let response = gateway.get("/", &[("x-probe", "map-scope"), ("x-request-id", "rid-s")]);
+    assert_eq!(response.header("x-scope-request-header"), Some("status:2"));
+    let expected = "proxy_get_header_map_value on the request headers was refused";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let log = gateway.stderr.lock().unwrap().clone();
+        if let Some(line) = log.lines().find(|l| l.contains(expected)) {
+            assert!(
+                line.contains("rid-s") && line.contains("abi-probe"),
+                "{line}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no report in {log}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -101,6 +101,8 @@ pub struct HostState {
     pub(crate) queue_ready: Vec<u32>,
     pub(crate) registered_queues: Vec<u32>,
     pub(crate) rebuild_requested: bool,
+    /// A header-map call refused for coming out of the map's time was reported (once a VM).
+    pub(crate) reported_out_of_reach: bool,
     pub(crate) upstream_hosts: Vec<(String, String)>,
     pub(crate) memory: Option<Memory>,
     /// The guest allocator, shared so a host call can call it without cloning the function.

@@ -172,6 +172,7 @@ impl PluginVm {
             queue_ready: Vec::new(),
             registered_queues: Vec::new(),
             rebuild_requested: false,
+            reported_out_of_reach: false,
             upstream_hosts: Vec::new(),
             memory: None,
             alloc: None,

@@ -13,7 +13,7 @@ use wasmtime::{Caller, Linker};
 use super::memory::{read, return_bytes, write_u32};
 use super::{finish, HostResult};
 use crate::state::HostState;
-use crate::stream::{HeaderMap, MapScope};
+use crate::stream::{HeaderMap, HttpStream, MapScope};
 
 type C<'a> = Caller<'a, HostState>;
 
@@ -23,7 +23,10 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_get_header_map_size",
         |mut c: C<'_>, map: u32, ret: u32| {
             // Envoy sizes the writable map: not reachable in `on_log` either.
-            let size = with_map(&mut c, map, Access::Write, |m| Ok(m.encode().len() as u32));
+            let call = "proxy_get_header_map_size";
+            let size = with_map(&mut c, call, map, Access::Write, |m| {
+                Ok(m.encode().len() as u32)
+            });
             finish(size.and_then(|size| write_u32(&mut c, ret, size)))
         },
     )?;
@@ -48,7 +51,15 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_add_header_map_value",
         |mut c: C<'_>, map: u32, kp: u32, kl: u32, vp: u32, vl: u32| {
-            finish(edit(&mut c, map, (kp, kl), Some((vp, vl)), HeaderMap::add))
+            let call = "proxy_add_header_map_value";
+            finish(edit(
+                &mut c,
+                call,
+                map,
+                (kp, kl),
+                Some((vp, vl)),
+                HeaderMap::add,
+            ))
         },
     )?;
     linker.func_wrap(
@@ -57,6 +68,7 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut c: C<'_>, map: u32, kp: u32, kl: u32, vp: u32, vl: u32| {
             finish(edit(
                 &mut c,
+                "proxy_replace_header_map_value",
                 map,
                 (kp, kl),
                 Some((vp, vl)),
@@ -68,7 +80,10 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_remove_header_map_value",
         |mut c: C<'_>, map: u32, kp: u32, kl: u32| {
-            finish(edit(&mut c, map, (kp, kl), None, |m, k, _| m.remove(k)))
+            let call = "proxy_remove_header_map_value";
+            finish(edit(&mut c, call, map, (kp, kl), None, |m, k, _| {
+                m.remove(k)
+            }))
         },
     )?;
     Ok(())
@@ -82,9 +97,11 @@ enum Access {
 }
 
 /// Runs `f` on the map a call names, or fails with BadArgument when the map is unknown or
-/// out of reach.
+/// out of reach (the first such call of a VM is reported: Envoy refuses it silently, and it
+/// is the usual cause of a header that never arrives).
 fn with_map<T>(
     c: &mut C<'_>,
+    call: &'static str,
     map: u32,
     access: Access,
     f: impl FnOnce(&mut HeaderMap) -> Result<T, super::Fault>,
@@ -98,17 +115,47 @@ fn with_map<T>(
             state.buffers.callout.as_mut().map(|r| &mut r.trailers)
         }
         MapType::GrpcCallInitialMetadata | MapType::GrpcCallTrailingMetadata => None,
-        stream_map => state
-            .current_stream()
-            .filter(|s| reachable(s.maps, stream_map, access, higress))
-            .map(|s| match stream_map {
+        stream_map => match state.streams.get_mut(&state.current_context) {
+            Some(s) if reachable(s.maps, stream_map, access, higress) => Some(match stream_map {
                 MapType::HttpRequestHeaders => &mut s.request_headers,
                 MapType::HttpRequestTrailers => &mut s.request_trailers,
                 MapType::HttpResponseHeaders => &mut s.response_headers,
                 _ => &mut s.response_trailers,
             }),
+            Some(s) => {
+                if !state.reported_out_of_reach {
+                    state.reported_out_of_reach = true;
+                    report_out_of_reach(&state.plugin_name, s, call, stream_map);
+                }
+                None
+            }
+            None => None,
+        },
     };
     f(target.ok_or(Status::BadArgument)?)
+}
+
+/// One line for the operator: which call reached which map too late.
+fn report_out_of_reach(plugin: &str, stream: &HttpStream, call: &str, map: MapType) {
+    let request_id = stream
+        .request_headers
+        .get_str("x-request-id")
+        .unwrap_or("-");
+    let (map, when) = match map {
+        MapType::HttpRequestHeaders => (
+            "request headers",
+            "in the request-headers phase or while it holds the request",
+        ),
+        _ => (
+            "response headers",
+            "in the response-headers phase or while it holds the response",
+        ),
+    };
+    tracing::warn!(
+        plugin = %plugin,
+        request_id = %request_id,
+        "{call} on the {map} was refused (BadArgument, as Envoy does): a plugin reaches them only {when}, and reads them in on_log; later refusals of this VM are not reported"
+    );
 }
 
 /// Whether a stream's map is the plugin's to use now (trailers always are).
@@ -128,14 +175,16 @@ fn get_pairs(c: &mut C<'_>, map: u32, rp: u32, rl: u32) -> HostResult {
     if MapType::from_raw(map).is_none() {
         return Err(Status::BadArgument.into());
     }
-    let bytes = with_map(c, map, Access::Read, |m| Ok(m.encode_nonempty())).unwrap_or_default();
+    let call = "proxy_get_header_map_pairs";
+    let bytes =
+        with_map(c, call, map, Access::Read, |m| Ok(m.encode_nonempty())).unwrap_or_default();
     return_bytes(c, &bytes, rp, rl)
 }
 
 fn set_pairs(c: &mut C<'_>, map: u32, ptr: u32, len: u32) -> HostResult {
     let raw = read(c, ptr, len)?;
     let decoded = pairs::decode(&raw).map_err(|_| Status::ParseFailure)?;
-    with_map(c, map, Access::Write, |m| {
+    with_map(c, "proxy_set_header_map_pairs", map, Access::Write, |m| {
         *m = HeaderMap::from_pairs(&decoded);
         Ok(())
     })
@@ -144,7 +193,8 @@ fn set_pairs(c: &mut C<'_>, map: u32, ptr: u32, len: u32) -> HostResult {
 fn get_value(c: &mut C<'_>, map: u32, key: (u32, u32), rp: u32, rl: u32) -> HostResult {
     let key = read(c, key.0, key.1)?;
     let legacy = c.data().abi == AbiVersion::V0_1_0;
-    let value = with_map(c, map, Access::Read, |m| Ok(m.get(&key)))?;
+    let call = "proxy_get_header_map_value";
+    let value = with_map(c, call, map, Access::Read, |m| Ok(m.get(&key)))?;
     match value {
         Some(value) => return_bytes(c, &value, rp, rl),
         None if legacy => return_bytes(c, &[], rp, rl),
@@ -154,6 +204,7 @@ fn get_value(c: &mut C<'_>, map: u32, key: (u32, u32), rp: u32, rl: u32) -> Host
 
 fn edit(
     c: &mut C<'_>,
+    call: &'static str,
     map: u32,
     key: (u32, u32),
     value: Option<(u32, u32)>,
@@ -164,7 +215,7 @@ fn edit(
         Some((p, l)) => read(c, p, l)?,
         None => Vec::new(),
     };
-    with_map(c, map, Access::Write, |m| {
+    with_map(c, call, map, Access::Write, |m| {
         op(m, &key, &value);
         Ok(())
     })
