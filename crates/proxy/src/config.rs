@@ -148,6 +148,10 @@ pub struct GatewayConfig {
     pub limits: VmLimits,
     /// Where compiled plugins are cached (`None`: no cache).
     pub cache_dir: Option<PathBuf>,
+    /// Start large plugins missing from the cache on baseline code, then move to optimized
+    /// code (see [`wasmgate_host::RuntimeConfig::quick_start`]; `WASMGATE_QUICK_START=0` is
+    /// the default's off switch).
+    pub quick_start: bool,
     /// The access log's format.
     pub access_log: AccessLog,
 }
@@ -172,6 +176,7 @@ impl GatewayConfig {
             log_level: LogLevel::Info,
             limits: VmLimits::default(),
             cache_dir: wasmgate_host::runtime::default_cache_dir(),
+            quick_start: wasmgate_host::RuntimeConfig::default().quick_start,
             access_log: AccessLog::Text,
         }
     }

@@ -28,6 +28,7 @@ pub fn load_all(
 ) -> Result<Vec<Arc<LoadedPlugin>>, HostError> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: config.cache_dir.clone(),
+        quick_start: config.quick_start,
         ..RuntimeConfig::default()
     })?;
     config

@@ -34,6 +34,7 @@ fn a_plugin_started_on_baseline_code_moves_to_optimized_code() {
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.workers = 1;
     config.cache_dir = Some(cache.clone());
+    config.quick_start = true;
     // The Go hello plugin (about 6 MB) is past the quick-start size.
     config.plugins.push(PluginSpec {
         name: "hello".into(),

@@ -469,6 +469,9 @@ pub fn gateway_config(
     if let Some(dir) = std::env::var_os("WASMGATE_CACHE_DIR") {
         config.cache_dir = Some(PathBuf::from(dir));
     }
+    // Optimized code from the start: moving to it later restarts the VMs in the middle of a
+    // case (their start-up log lines would land among a request's).
+    config.quick_start = false;
     config.clusters.push(ClusterSpec {
         name: CLUSTER_NAME.to_string(),
         endpoints: vec![upstream.to_string()],
