@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use criterion::{criterion_group, criterion_main, Criterion};
 use wasmgate_host::abi::{pairs, Status};
 use wasmgate_host::properties::{self, PropertyScope};
-use wasmgate_host::stream::HttpStream;
+use wasmgate_host::stream::{HttpStream, MapScope};
 use wasmgate_host::{
     CalloutHandler, HeaderMap, HttpCallout, HttpCalloutResponse, NoCallouts, PhaseOutcome,
     PluginModule, PluginVm, RedisCallout, RedisInit, Runtime, RuntimeConfig, StreamInfo,
@@ -219,10 +219,15 @@ fn bench_codec(c: &mut Criterion) {
 }
 
 fn bench_property(c: &mut Criterion) {
+    // As in the request-headers phase: the request headers are the plugin's.
     let stream = HttpStream {
         request_headers: request_headers(),
         response_headers: response_headers(),
         info: stream_info(),
+        maps: MapScope {
+            request_headers: true,
+            ..MapScope::default()
+        },
         ..HttpStream::default()
     };
     let scope = PropertyScope {
