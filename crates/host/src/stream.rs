@@ -28,7 +28,17 @@ impl HeaderMap {
         map
     }
 
-    /// The values of `name` joined with `,` (as Envoy answers a single-header lookup).
+    /// The first value of `name`: what Envoy's `proxy_get_header_map_value` answers when a
+    /// name has several.
+    pub fn first(&self, name: &[u8]) -> Option<&[u8]> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The values of `name` joined with `,`: what Envoy's `request.headers.<name>` property
+    /// answers.
     pub fn get(&self, name: &[u8]) -> Option<Vec<u8>> {
         let mut values = self
             .pairs
@@ -228,6 +238,7 @@ mod tests {
     fn header_map_is_case_insensitive_and_joins_repeats() {
         let mut map = HeaderMap::from_pairs(&[("X-A", "1"), ("x-b", "2"), ("x-a", "3")]);
         assert_eq!(map.get(b"x-a"), Some(b"1,3".to_vec()));
+        assert_eq!(map.first(b"X-a"), Some(b"1".as_slice()));
         map.replace(b"X-A", b"9");
         assert_eq!(
             map.pairs,

@@ -194,7 +194,10 @@ fn get_value(c: &mut C<'_>, map: u32, key: (u32, u32), rp: u32, rl: u32) -> Host
     let key = read(c, key.0, key.1)?;
     let legacy = c.data().abi == AbiVersion::V0_1_0;
     let call = "proxy_get_header_map_value";
-    let value = with_map(c, call, map, Access::Read, |m| Ok(m.get(&key)))?;
+    // Envoy answers the first value of a repeated name (its properties join them).
+    let value = with_map(c, call, map, Access::Read, |m| {
+        Ok(m.first(&key).map(<[u8]>::to_vec))
+    })?;
     match value {
         Some(value) => return_bytes(c, &value, rp, rl),
         None if legacy => return_bytes(c, &[], rp, rl),

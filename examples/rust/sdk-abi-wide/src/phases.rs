@@ -18,9 +18,22 @@ pub fn request_headers(ctx: &HttpContext) -> Result<()> {
         .request_header("x-mixed-case")
         .unwrap_or_else(|| "<missing>".into());
     ctx.add_request_header("x-seen-mixed", mixed)?;
+    // Through the host, as wasm-go reads it (the SDK's cached head keeps the first value).
+    let repeated = host_value(MapType::HttpRequestHeaders, "x-repeat");
+    ctx.add_request_header("x-seen-repeat", repeated)?;
+    let repeated = property(ctx, &["request", "headers", "x-repeat"]);
+    ctx.add_request_header("x-seen-repeat-prop", repeated)?;
     let method = ctx.request_header(":method").unwrap_or_default();
     let path = ctx.request_header(":path").unwrap_or_default();
     ctx.add_request_header("x-seen-pseudo", format!("{method} {path}"))
+}
+
+/// A header read through the host call, lossy; `<missing>` when absent or refused.
+fn host_value(map: MapType, name: &str) -> String {
+    match wasmgate_sdk::hostcalls::get_map_value(map, name) {
+        Ok(Some(value)) => String::from_utf8_lossy(&value).into_owned(),
+        _ => "<missing>".into(),
+    }
 }
 
 /// The same on the response side.
@@ -29,6 +42,8 @@ pub fn response_headers(ctx: &HttpContext) -> Result<()> {
     ctx.add_response_header("x-resp-status", status)?;
     ctx.add_response_header("x-resp-added", "1")?;
     ctx.add_response_header("x-resp-added", "2")?;
+    let added = host_value(MapType::HttpResponseHeaders, "x-resp-added");
+    ctx.add_response_header("x-resp-read-added", added)?;
     ctx.replace_response_header("content-type", "text/probe")?;
     ctx.add_response_header("x-resp-temp", "gone")?;
     ctx.remove_response_header("x-resp-temp")

@@ -12,7 +12,8 @@ import (
 	"github.com/higress-group/wasm-go/pkg/wrapper"
 )
 
-// requestHeaders: add, add to a repeated name, replace (present and absent), remove, read.
+// requestHeaders: add, add to a repeated name, replace (present and absent), remove, read
+// (a mixed-case name, a repeated name, the pseudo-headers).
 func requestHeaders() {
 	warnOn("add", proxywasm.AddHttpRequestHeader("x-added", "1"))
 	warnOn("add repeated", proxywasm.AddHttpRequestHeader("x-repeat", "c"))
@@ -25,6 +26,12 @@ func requestHeaders() {
 		mixed = "<missing>"
 	}
 	warnOn("add", proxywasm.AddHttpRequestHeader("x-seen-mixed", mixed))
+	repeated, err := proxywasm.GetHttpRequestHeader("x-repeat")
+	if err != nil {
+		repeated = "<missing>"
+	}
+	warnOn("add", proxywasm.AddHttpRequestHeader("x-seen-repeat", repeated))
+	warnOn("add", proxywasm.AddHttpRequestHeader("x-seen-repeat-prop", property("request", "headers", "x-repeat")))
 	method, _ := proxywasm.GetHttpRequestHeader(":method")
 	path, _ := proxywasm.GetHttpRequestHeader(":path")
 	warnOn("add", proxywasm.AddHttpRequestHeader("x-seen-pseudo", method+" "+path))
@@ -36,6 +43,8 @@ func responseHeaders() {
 	warnOn("add", proxywasm.AddHttpResponseHeader("x-resp-status", status))
 	warnOn("add", proxywasm.AddHttpResponseHeader("x-resp-added", "1"))
 	warnOn("add", proxywasm.AddHttpResponseHeader("x-resp-added", "2"))
+	added, _ := proxywasm.GetHttpResponseHeader("x-resp-added")
+	warnOn("add", proxywasm.AddHttpResponseHeader("x-resp-read-added", added))
 	warnOn("replace", proxywasm.ReplaceHttpResponseHeader("content-type", "text/probe"))
 	warnOn("add", proxywasm.AddHttpResponseHeader("x-resp-temp", "gone"))
 	warnOn("remove", proxywasm.RemoveHttpResponseHeader("x-resp-temp"))
