@@ -790,3 +790,37 @@ fn a_plugin_may_set_up_redis_at_start() {
         "{err}"
     );
 }
+
+/// A plugin that rewrites `:path` sends the request to the route the new path matches (Envoy
+/// clears its route cache on a header change); later phases see the new `route_name`.
+#[test]
+fn a_rewritten_path_picks_its_route_again() {
+    let default = echo();
+    let other = common::fixed_upstream(200, &[("x-from", "other")], "from the other route");
+    let dir = tempdir("reroute");
+    let config = write(
+        &dir,
+        "wasmgate.yaml",
+        &format!(
+            "listen: 127.0.0.1:{}\nclusters:\n  - name: echo\n    endpoints: [{}]\n  - name: other\n    endpoints: [{other}]\nroutes:\n  - name: to-other\n    path_prefix: /other\n    cluster: other\n  - name: default\n    cluster: echo\nplugins:\n  - name: probe\n    wasm: {}\n",
+            free_port(),
+            default.local_addr(),
+            example(Lang::Rust, "abi-probe").display()
+        ),
+    );
+    let gateway = Running::start_file(&config);
+    let moved = gateway.get(
+        "/start",
+        &[("x-probe", "rewrite"), ("x-rewrite-to", "/other/x")],
+    );
+    assert_eq!(moved.status, 200);
+    assert_eq!(moved.header("x-from"), Some("other"), "{}", moved.text());
+    assert_eq!(moved.text(), "from the other route");
+
+    let stayed = gateway.get("/start", &[("x-probe", "rewrite"), ("x-rewrite-to", "/b")]);
+    assert_eq!(stayed.echoed()["path"], "/b");
+    assert_eq!(
+        stayed.upstream_header("x-route-before").as_deref(),
+        Some("default")
+    );
+}

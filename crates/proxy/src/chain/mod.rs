@@ -180,13 +180,7 @@ async fn serve(
 
 impl Walk {
     async fn run(&mut self, connection: Connection, mut request_body: Source) -> Outcome {
-        let host = convert::pseudo(&self.request_headers, ":authority").unwrap_or("");
-        let path = convert::pseudo(&self.request_headers, ":path").unwrap_or("/");
-        let config = &self.worker.config;
-        self.route = config.route_index(host, path).map(|index| RouteRef {
-            config: config.clone(),
-            index,
-        });
+        self.route = self.matching_route();
         // Only plugins read it: a request with none skips building it.
         let mut info = if self.worker.slots.is_empty() {
             StreamInfo::default()
@@ -197,6 +191,11 @@ impl Walk {
             Ok(held) => held,
             Err(outcome) => return outcome,
         };
+        // Envoy clears its route cache when a plugin changes the request headers: a new
+        // `:authority` or `:path` can pick another route (and cluster) for the upstream.
+        if !self.actives.is_empty() {
+            self.rematch_route(&mut info);
+        }
         let route = match self.route.clone() {
             Some(route) => route,
             None => {
@@ -622,6 +621,40 @@ impl Walk {
                     seen,
                 )
                 .await
+            }
+        }
+    }
+
+    /// The route the request's `:authority` and `:path` match now.
+    fn matching_route(&self) -> Option<RouteRef> {
+        let host = convert::pseudo(&self.request_headers, ":authority").unwrap_or("");
+        let path = convert::pseudo(&self.request_headers, ":path").unwrap_or("/");
+        let config = &self.worker.config;
+        config.route_index(host, path).map(|index| RouteRef {
+            config: config.clone(),
+            index,
+        })
+    }
+
+    /// Matches the route again after the plugins' request headers; when it changed, the
+    /// plugins' `route_name` and `cluster_name` follow.
+    fn rematch_route(&mut self, info: &mut StreamInfo) {
+        let route = self.matching_route();
+        if route.as_ref().map(|r| r.index) == self.route.as_ref().map(|r| r.index) {
+            return;
+        }
+        self.route = route;
+        let name = self.route.as_ref().map(|r| Arc::from(r.name.as_str()));
+        let cluster = self.route.as_ref().map(|r| Arc::from(r.cluster.as_str()));
+        info.route_name = name.clone();
+        info.cluster_name = cluster.clone();
+        for active in &self.actives {
+            let mut s = active.slot.borrow_mut();
+            if s.generation == active.generation {
+                if let Some(stream) = s.vm.stream_mut(active.id) {
+                    stream.info.route_name = name.clone();
+                    stream.info.cluster_name = cluster.clone();
+                }
             }
         }
     }

@@ -387,6 +387,15 @@ impl HttpContext for Probe {
             }
             "resp-headers" => self.case = Case::RespHeaders,
             "map-scope" => self.case = Case::MapScope,
+            "rewrite" => {
+                // The route is matched again with the new path (Envoy clears its route cache).
+                let to = self.get_http_request_header("x-rewrite-to");
+                self.set_http_request_header(":path", Some(to.as_deref().unwrap_or("/")));
+                let route = self
+                    .get_property(vec!["route_name"])
+                    .map_or("<missing>".to_string(), |r| header_value(&r));
+                self.add_http_request_header("x-route-before", &route);
+            }
             "log-level" => {
                 let level = hostcalls::get_log_level().unwrap();
                 self.add_http_request_header("x-log-level", &(level as u32).to_string());
