@@ -792,7 +792,8 @@ fn a_plugin_may_set_up_redis_at_start() {
 }
 
 /// A plugin that rewrites `:path` sends the request to the route the new path matches (Envoy
-/// clears its route cache on a header change); later phases see the new `route_name`.
+/// clears its route cache on a header change), unless it turned that off (Higress's
+/// `clear_route_cache: off`).
 #[test]
 fn a_rewritten_path_picks_its_route_again() {
     let default = echo();
@@ -823,4 +824,15 @@ fn a_rewritten_path_picks_its_route_again() {
         stayed.upstream_header("x-route-before").as_deref(),
         Some("default")
     );
+
+    // Higress's `clear_route_cache: off`: the plugin's change keeps the route.
+    let kept = gateway.get(
+        "/start",
+        &[
+            ("x-probe", "rewrite"),
+            ("x-rewrite-to", "/other/x"),
+            ("x-keep-route", "1"),
+        ],
+    );
+    assert_eq!(kept.echoed()["path"], "/other/x", "{}", kept.text());
 }

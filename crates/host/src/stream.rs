@@ -221,12 +221,22 @@ pub struct HttpStream {
     pub done_pending: bool,
     /// Which header maps the plugin can reach now.
     pub maps: MapScope,
+    /// The plugin changed the request headers without turning route clearing off (Higress's
+    /// `clear_route_cache: off`): as Envoy, the embedder matches the route again.
+    pub clears_route: bool,
 }
 
 impl HttpStream {
     /// The value a plugin set with `proxy_set_property` for a single-segment name.
     pub fn property(&self, name: &str) -> Option<&[u8]> {
         self.properties.get(name.as_bytes()).map(Vec::as_slice)
+    }
+
+    /// Records a change of the request headers (see [`HttpStream::clears_route`]).
+    pub(crate) fn note_request_headers_changed(&mut self) {
+        if self.property("clear_route_cache") != Some(b"off".as_slice()) {
+            self.clears_route = true;
+        }
     }
 }
 

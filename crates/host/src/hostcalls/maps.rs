@@ -24,7 +24,7 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut c: C<'_>, map: u32, ret: u32| {
             // Envoy sizes the writable map: not reachable in `on_log` either.
             let call = "proxy_get_header_map_size";
-            let size = with_map(&mut c, call, map, Access::Write, |m| {
+            let size = with_map(&mut c, call, map, Access::Size, |m| {
                 Ok(m.encode().len() as u32)
             });
             finish(size.and_then(|size| write_u32(&mut c, ret, size)))
@@ -89,11 +89,13 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// What a host call does with a map: Envoy serves reads and changes from different views.
+/// What a host call does with a map: Envoy serves reads and changes from different views
+/// (and sizes the writable one).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Access {
     Read,
-    Write,
+    Size,
+    Change,
 }
 
 /// Runs `f` on the map a call names, or fails with BadArgument when the map is unknown or
@@ -117,7 +119,12 @@ fn with_map<T>(
         MapType::GrpcCallInitialMetadata | MapType::GrpcCallTrailingMetadata => None,
         stream_map => match state.streams.get_mut(&state.current_context) {
             Some(s) if reachable(s.maps, stream_map, access, higress) => Some(match stream_map {
-                MapType::HttpRequestHeaders => &mut s.request_headers,
+                MapType::HttpRequestHeaders => {
+                    if access == Access::Change {
+                        s.note_request_headers_changed();
+                    }
+                    &mut s.request_headers
+                }
                 MapType::HttpRequestTrailers => &mut s.request_trailers,
                 MapType::HttpResponseHeaders => &mut s.response_headers,
                 _ => &mut s.response_trailers,
@@ -184,7 +191,7 @@ fn get_pairs(c: &mut C<'_>, map: u32, rp: u32, rl: u32) -> HostResult {
 fn set_pairs(c: &mut C<'_>, map: u32, ptr: u32, len: u32) -> HostResult {
     let raw = read(c, ptr, len)?;
     let decoded = pairs::decode(&raw).map_err(|_| Status::ParseFailure)?;
-    with_map(c, "proxy_set_header_map_pairs", map, Access::Write, |m| {
+    with_map(c, "proxy_set_header_map_pairs", map, Access::Change, |m| {
         *m = HeaderMap::from_pairs(&decoded);
         Ok(())
     })
@@ -218,7 +225,7 @@ fn edit(
         Some((p, l)) => read(c, p, l)?,
         None => Vec::new(),
     };
-    with_map(c, call, map, Access::Write, |m| {
+    with_map(c, call, map, Access::Change, |m| {
         op(m, &key, &value);
         Ok(())
     })

@@ -191,9 +191,10 @@ impl Walk {
             Ok(held) => held,
             Err(outcome) => return outcome,
         };
-        // Envoy clears its route cache when a plugin changes the request headers: a new
-        // `:authority` or `:path` can pick another route (and cluster) for the upstream.
-        if !self.actives.is_empty() {
+        // Envoy clears its route cache when a plugin changes the request headers (unless it
+        // set Higress's `clear_route_cache: off`): a new `:authority` or `:path` can pick
+        // another route (and cluster) for the upstream.
+        if self.route_cache_cleared() {
             self.rematch_route(&mut info);
         }
         let route = match self.route.clone() {
@@ -633,6 +634,15 @@ impl Walk {
         config.route_index(host, path).map(|index| RouteRef {
             config: config.clone(),
             index,
+        })
+    }
+
+    /// Whether a plugin changed the request headers with route clearing on.
+    fn route_cache_cleared(&self) -> bool {
+        self.actives.iter().any(|active| {
+            let s = active.slot.borrow();
+            s.generation == active.generation
+                && s.vm.stream(active.id).is_some_and(|st| st.clears_route)
         })
     }
 

@@ -389,6 +389,10 @@ impl HttpContext for Probe {
             "map-scope" => self.case = Case::MapScope,
             "rewrite" => {
                 // The route is matched again with the new path (Envoy clears its route cache).
+                if self.get_http_request_header("x-keep-route").is_some() {
+                    // Higress: this plugin's header changes leave the route as it is.
+                    self.set_property(vec!["clear_route_cache"], Some(b"off"));
+                }
                 let to = self.get_http_request_header("x-rewrite-to");
                 self.set_http_request_header(":path", Some(to.as_deref().unwrap_or("/")));
                 let route = self
