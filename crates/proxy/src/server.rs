@@ -84,17 +84,7 @@ impl Control {
                 .map_err(|_| GatewayError::Worker("a worker has stopped".into()))?;
         }
         drop(ack);
-        for _ in 0..self.reloads.len() {
-            match acks.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(message)) => return Err(GatewayError::Worker(message)),
-                Err(_) => {
-                    return Err(GatewayError::Worker(
-                        "a worker stopped during the reload".into(),
-                    ))
-                }
-            }
-        }
+        await_workers(&acks, self.reloads.len(), "during the reload")?;
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = generation;
         Ok(())
     }
@@ -174,17 +164,7 @@ impl Gateway {
             shared,
             metrics,
         };
-        for _ in 0..workers {
-            match acks.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(message)) => return Err(GatewayError::Worker(message)),
-                Err(_) => {
-                    return Err(GatewayError::Worker(
-                        "a worker stopped while starting".into(),
-                    ))
-                }
-            }
-        }
+        await_workers(&acks, workers, "while starting")?;
         ready.store(true, Ordering::SeqCst);
         tier_up::watch(&gateway.control, generation);
         Ok(gateway)
@@ -239,6 +219,22 @@ impl Gateway {
             let _ = thread.join();
         }
     }
+}
+
+/// Waits for `workers` answers: each worker took the generation, or says why not.
+fn await_workers(
+    acks: &mpsc::Receiver<Result<(), String>>,
+    workers: usize,
+    when: &str,
+) -> Result<(), GatewayError> {
+    for _ in 0..workers {
+        match acks.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => return Err(GatewayError::Worker(message)),
+            Err(_) => return Err(GatewayError::Worker(format!("a worker stopped {when}"))),
+        }
+    }
+    Ok(())
 }
 
 fn bind(address: SocketAddr) -> Result<std::net::TcpListener, GatewayError> {

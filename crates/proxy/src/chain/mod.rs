@@ -637,13 +637,23 @@ impl Walk {
         })
     }
 
+    /// Runs `f` on the stream of every plugin whose VM still holds it.
+    fn each_stream(&self, mut f: impl FnMut(&mut wasmgate_host::stream::HttpStream)) {
+        for active in &self.actives {
+            let mut s = active.slot.borrow_mut();
+            if s.generation == active.generation {
+                if let Some(stream) = s.vm.stream_mut(active.id) {
+                    f(stream);
+                }
+            }
+        }
+    }
+
     /// Whether a plugin changed the request headers with route clearing on.
     fn route_cache_cleared(&self) -> bool {
-        self.actives.iter().any(|active| {
-            let s = active.slot.borrow();
-            s.generation == active.generation
-                && s.vm.stream(active.id).is_some_and(|st| st.clears_route)
-        })
+        let mut cleared = false;
+        self.each_stream(|stream| cleared |= stream.clears_route);
+        cleared
     }
 
     /// Matches the route again after the plugins' request headers; when it changed, the
@@ -658,27 +668,15 @@ impl Walk {
         let cluster = self.route.as_ref().map(|r| Arc::from(r.cluster.as_str()));
         info.route_name = name.clone();
         info.cluster_name = cluster.clone();
-        for active in &self.actives {
-            let mut s = active.slot.borrow_mut();
-            if s.generation == active.generation {
-                if let Some(stream) = s.vm.stream_mut(active.id) {
-                    stream.info.route_name = name.clone();
-                    stream.info.cluster_name = cluster.clone();
-                }
-            }
-        }
+        self.each_stream(|stream| {
+            stream.info.route_name = name.clone();
+            stream.info.cluster_name = cluster.clone();
+        });
     }
 
     /// Counts request body bytes received in every plugin's stream (`request.size`).
     fn count_request_bytes(&self, bytes: u64) {
-        for active in &self.actives {
-            let mut s = active.slot.borrow_mut();
-            if s.generation == active.generation {
-                if let Some(stream) = s.vm.stream_mut(active.id) {
-                    stream.info.request_body_bytes += bytes;
-                }
-            }
-        }
+        self.each_stream(|stream| stream.info.request_body_bytes += bytes);
     }
 
     fn set_code_details(&self, details: &str) {
@@ -687,17 +685,12 @@ impl Walk {
 
     /// Sets `response.code_details` (and `upstream.address`) in every plugin's stream.
     fn set_stream_facts(&self, details: &str, upstream: Option<&str>) {
-        for active in &self.actives {
-            let mut s = active.slot.borrow_mut();
-            if s.generation == active.generation {
-                if let Some(stream) = s.vm.stream_mut(active.id) {
-                    stream.info.response_code_details = Some(details.to_string());
-                    if let Some(address) = upstream {
-                        stream.info.upstream_address = Some(address.to_string());
-                    }
-                }
+        self.each_stream(|stream| {
+            stream.info.response_code_details = Some(details.to_string());
+            if let Some(address) = upstream {
+                stream.info.upstream_address = Some(address.to_string());
             }
-        }
+        });
     }
 
     /// Answers with a local reply, through the response phases of the first `seen` plugins.
