@@ -30,7 +30,7 @@ pub use callout::{
 pub use error::HostError;
 pub use module::PluginModule;
 pub use runtime::{Runtime, RuntimeConfig, Tier, VmLimits, QUICK_START_MIN_BYTES};
-pub use shared::Shared;
+pub use shared::{QueueInbox, QueueWaker, Shared};
 pub use state::{LogRecord, LogSink, TracingLogSink};
 pub use stream::{HeaderMap, LocalReply, StreamInfo};
 pub use vm::{PhaseOutcome, PluginVm, StreamSignal, VmConfig};

@@ -48,8 +48,39 @@ impl PluginModule {
         Self::from_bytes(runtime, &path.display().to_string(), &bytes)
     }
 
+    /// Reads a plugin file; when its bytes are those of one of `known` (modules the caller
+    /// runs already, as before a reload) compiled with the same settings, that module is
+    /// taken again (its optimized code if the cache has it by now) instead of compiling.
+    pub fn from_file_or_known(
+        runtime: &Runtime,
+        path: &Path,
+        known: &[PluginModule],
+    ) -> Result<Self, HostError> {
+        let bytes = std::fs::read(path).map_err(|source| HostError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let same = known
+            .iter()
+            .find(|m| m.sha256 == sha256 && m.runtime.config() == runtime.config());
+        match same {
+            Some(module) => Ok(module.optimized().unwrap_or_else(|| module.clone())),
+            None => Self::compile_bytes(runtime, &path.display().to_string(), &bytes, sha256),
+        }
+    }
+
     /// Compiles plugin bytes (or takes them from the cache); `name` is used in errors.
     pub fn from_bytes(runtime: &Runtime, name: &str, bytes: &[u8]) -> Result<Self, HostError> {
+        Self::compile_bytes(runtime, name, bytes, hex(&Sha256::digest(bytes)))
+    }
+
+    fn compile_bytes(
+        runtime: &Runtime,
+        name: &str,
+        bytes: &[u8],
+        sha256: String,
+    ) -> Result<Self, HostError> {
         let not_wasm = |reason: String| HostError::NotWasm {
             name: name.to_string(),
             reason,
@@ -59,7 +90,6 @@ impl PluginModule {
                 "the file does not start with the wasm magic bytes".into(),
             ));
         }
-        let sha256 = hex(&Sha256::digest(bytes));
         let cache_file = runtime
             .config()
             .cache_dir
@@ -110,6 +140,11 @@ impl PluginModule {
             from_cache: true,
             ..self.clone()
         })
+    }
+
+    /// Whether both hold the same compiled code (one compile, shared).
+    pub fn same_code(&self, other: &PluginModule) -> bool {
+        Module::same(&self.module, &other.module)
     }
 
     /// The ABI version the module declares.

@@ -20,7 +20,7 @@ use crate::state::HostState;
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Settings of a [`Runtime`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeConfig {
     /// Where compiled modules are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,

@@ -1,8 +1,12 @@
 //! Process-wide state every VM of a runtime sees: shared data (with compare-and-swap),
 //! shared queues, and the metrics plugins define. Keyed by VM id, as in Envoy.
+//!
+//! A queue's `proxy_on_queue_ready` goes, as in Envoy, to the root context of the VM that
+//! registered the queue last, whichever VM (or worker) enqueued: each VM has a
+//! [`QueueInbox`] the enqueue posts to, and the VM's embedder is woken to deliver it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use wasmgate_abi::{MetricType, Status};
 
@@ -24,7 +28,42 @@ struct SharedData {
 struct Queues {
     by_name: HashMap<(String, Vec<u8>), u32>,
     items: HashMap<u32, VecDeque<Vec<u8>>>,
+    /// The inbox of the VM that registered each queue last; gone when that VM is.
+    owners: HashMap<u32, Weak<Inbox>>,
     next_id: u32,
+}
+
+/// Where one VM receives the ids of its queues that got items. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct QueueInbox(Arc<Inbox>);
+
+/// What wakes a VM's embedder when its inbox gets an id (it may run on another thread).
+pub type QueueWaker = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
+struct Inbox {
+    ready: Mutex<Vec<u32>>,
+    waker: Mutex<Option<QueueWaker>>,
+}
+
+impl QueueInbox {
+    /// Sets what is called after an id is posted, so the owner delivers it soon.
+    pub fn set_waker(&self, waker: QueueWaker) {
+        *lock(&self.0.waker) = Some(waker);
+    }
+
+    /// The posted ids, oldest first; one per enqueue, as Envoy calls `on_queue_ready`.
+    pub fn take(&self) -> Vec<u32> {
+        std::mem::take(&mut *lock(&self.0.ready))
+    }
+
+    fn post(inbox: &Inbox, id: u32) {
+        lock(&inbox.ready).push(id);
+        let waker = lock(&inbox.waker).clone();
+        if let Some(wake) = waker {
+            wake();
+        }
+    }
 }
 
 /// One metric a plugin defined.
@@ -81,17 +120,22 @@ impl Shared {
         Status::Ok
     }
 
-    /// `proxy_register_shared_queue`: the queue id (the same for the same name).
-    pub fn register_queue(&self, vm_id: &str, name: &[u8]) -> u32 {
+    /// `proxy_register_shared_queue`: the queue id (the same for the same name). `owner`
+    /// becomes the queue's one receiver of `on_queue_ready`, replacing an earlier one.
+    pub fn register_queue(&self, vm_id: &str, name: &[u8], owner: &QueueInbox) -> u32 {
         let mut queues = lock(&self.queues);
         let key = (vm_id.to_string(), name.to_vec());
-        if let Some(id) = queues.by_name.get(&key) {
-            return *id;
-        }
-        queues.next_id += 1;
-        let id = queues.next_id;
-        queues.by_name.insert(key, id);
-        queues.items.insert(id, VecDeque::new());
+        let id = match queues.by_name.get(&key) {
+            Some(id) => *id,
+            None => {
+                queues.next_id += 1;
+                let id = queues.next_id;
+                queues.by_name.insert(key, id);
+                queues.items.insert(id, VecDeque::new());
+                id
+            }
+        };
+        queues.owners.insert(id, Arc::downgrade(&owner.0));
         id
     }
 
@@ -103,15 +147,21 @@ impl Shared {
             .copied()
     }
 
-    /// `proxy_enqueue_shared_queue`.
+    /// `proxy_enqueue_shared_queue`: the item is queued and the queue's owner told.
     pub fn enqueue(&self, id: u32, value: &[u8]) -> Status {
-        match lock(&self.queues).items.get_mut(&id) {
-            Some(items) => {
-                items.push_back(value.to_vec());
-                Status::Ok
-            }
-            None => Status::NotFound,
+        let owner = {
+            let mut queues = lock(&self.queues);
+            let Some(items) = queues.items.get_mut(&id) else {
+                return Status::NotFound;
+            };
+            items.push_back(value.to_vec());
+            queues.owners.get(&id).and_then(Weak::upgrade)
+        };
+        // Posted outside the queues' lock: the waker may take locks of its own.
+        if let Some(inbox) = owner {
+            QueueInbox::post(&inbox, id);
         }
+        Status::Ok
     }
 
     /// `proxy_dequeue_shared_queue`: `Err(Empty)` when there is nothing.
@@ -211,14 +261,41 @@ mod tests {
     #[test]
     fn queues_are_fifo_and_named() {
         let shared = Shared::default();
-        let id = shared.register_queue("vm", b"q");
-        assert_eq!(shared.register_queue("vm", b"q"), id);
+        let inbox = QueueInbox::default();
+        let id = shared.register_queue("vm", b"q", &inbox);
+        assert_eq!(shared.register_queue("vm", b"q", &inbox), id);
         assert_eq!(shared.resolve_queue("vm", b"q"), Some(id));
         assert_eq!(shared.dequeue(id), Err(Status::Empty));
         shared.enqueue(id, b"a");
         shared.enqueue(id, b"b");
         assert_eq!(shared.dequeue(id).unwrap(), b"a");
         assert_eq!(shared.enqueue(999, b"x"), Status::NotFound);
+    }
+
+    #[test]
+    fn queue_ready_goes_to_the_last_registrant_once_per_item() {
+        let shared = Shared::default();
+        let (first, last) = (QueueInbox::default(), QueueInbox::default());
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = woken.clone();
+        last.set_waker(Arc::new(move || {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+        let id = shared.register_queue("vm", b"q", &first);
+        shared.register_queue("vm", b"q", &last);
+        shared.enqueue(id, b"a");
+        shared.enqueue(id, b"b");
+        assert_eq!(first.take(), Vec::<u32>::new());
+        assert_eq!(last.take(), vec![id, id]);
+        assert_eq!(woken.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_gone_owner_leaves_items_queued() {
+        let shared = Shared::default();
+        let id = shared.register_queue("vm", b"q", &QueueInbox::default());
+        assert_eq!(shared.enqueue(id, b"a"), Status::Ok);
+        assert_eq!(shared.dequeue(id).unwrap(), b"a");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use wasmtime::{Memory, StoreLimits, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::callout::{CalloutHandler, HttpCalloutResponse};
-use crate::shared::Shared;
+use crate::shared::{QueueInbox, Shared};
 use crate::stream::HttpStream;
 
 /// One line a plugin logged.
@@ -98,8 +98,8 @@ pub struct HostState {
     pub(crate) buffers: CallBuffers,
     pub(crate) tick_period_ms: u32,
     pub(crate) next_token: u32,
-    pub(crate) queue_ready: Vec<u32>,
-    pub(crate) registered_queues: Vec<u32>,
+    /// Where enqueues to this VM's queues post their ids, for `proxy_on_queue_ready`.
+    pub(crate) queue_inbox: QueueInbox,
     pub(crate) rebuild_requested: bool,
     /// A header-map call refused for coming out of the map's time was reported (once a VM).
     pub(crate) reported_out_of_reach: bool,

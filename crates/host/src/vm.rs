@@ -17,7 +17,7 @@ use crate::callout::{CalloutHandler, HttpCalloutResponse};
 use crate::error::HostError;
 use crate::module::{one_line, PluginModule};
 use crate::runtime::{ticks, VmLimits};
-use crate::shared::Shared;
+use crate::shared::{QueueInbox, QueueWaker, Shared};
 use crate::state::{CallBuffers, ForeignFunction, HostState, LogSink, TracingLogSink};
 use crate::stream::{Deferred, HttpStream, LocalReply, StreamInfo};
 
@@ -169,8 +169,7 @@ impl PluginVm {
             buffers: CallBuffers::default(),
             tick_period_ms: 0,
             next_token: 0,
-            queue_ready: Vec::new(),
-            registered_queues: Vec::new(),
+            queue_inbox: QueueInbox::default(),
             rebuild_requested: false,
             reported_out_of_reach: false,
             upstream_hosts: Vec::new(),
@@ -291,20 +290,32 @@ impl PluginVm {
         })
     }
 
-    /// Delivers `proxy_on_queue_ready` for queues of this VM that got items.
-    fn deliver_queue_ready(&mut self) -> Result<(), HostError> {
-        while !self.store.data().queue_ready.is_empty() {
-            let ready = std::mem::take(&mut self.store.data_mut().queue_ready);
-            let exports = self.exports.clone();
-            if let Some(f) = exports.queue_ready.as_ref() {
-                for id in ready {
-                    self.guest("proxy_on_queue_ready", ROOT_ID, |s| {
-                        f.call(s, (ROOT_ID, id))
-                    })?;
-                }
+    /// Delivers `proxy_on_queue_ready`, once per item enqueued, for the queues this VM
+    /// registered last. The VM does it after each of its callbacks; an embedder whose other
+    /// VMs enqueue calls it when the [`Self::set_queue_waker`] waker fires.
+    pub fn deliver_queue_ready(&mut self) -> Result<(), HostError> {
+        let inbox = self.store.data().queue_inbox.clone();
+        let exports = self.exports.clone();
+        loop {
+            let ready = inbox.take();
+            if ready.is_empty() {
+                return Ok(());
+            }
+            let Some(f) = exports.queue_ready.as_ref() else {
+                continue;
+            };
+            for id in ready {
+                self.guest("proxy_on_queue_ready", ROOT_ID, |s| {
+                    f.call(s, (ROOT_ID, id))
+                })?;
             }
         }
-        Ok(())
+    }
+
+    /// Sets what wakes the embedder when another VM (maybe on another thread) enqueues
+    /// to a queue this VM registered; the embedder then calls [`Self::deliver_queue_ready`].
+    pub fn set_queue_waker(&self, waker: QueueWaker) {
+        self.store.data().queue_inbox.set_waker(waker);
     }
 
     /// The plugin's name.

@@ -110,6 +110,48 @@ fn a_small_plugin_or_no_cache_gets_optimized_code_at_once() {
 }
 
 #[test]
+fn a_file_with_known_bytes_takes_the_known_module() {
+    let dir = std::env::temp_dir().join(format!("wasmgate-known-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let no_cache = || {
+        Runtime::new(RuntimeConfig {
+            cache_dir: None,
+            ..RuntimeConfig::default()
+        })
+        .expect("engine")
+    };
+    let file = dir.join("large.wasm");
+    std::fs::write(&file, large_plugin()).expect("written");
+    let running = PluginModule::from_file(&no_cache(), &file).expect("compiles");
+
+    let again =
+        PluginModule::from_file_or_known(&no_cache(), &file, &[running.clone()]).expect("loads");
+    assert!(again.same_code(&running), "compiled again");
+    adds_the_header(&again);
+
+    // Other settings (here a cache) or other bytes: compiled anew.
+    let other_settings =
+        PluginModule::from_file_or_known(&runtime(&dir), &file, &[running.clone()])
+            .expect("compiles");
+    assert!(!other_settings.same_code(&running));
+    let small = dir.join("small.wasm");
+    std::fs::write(
+        &small,
+        wat::parse_str(
+            r#"(module (memory (export "memory") 1)
+                 (func (export "proxy_abi_version_0_2_1"))
+                 (func (export "proxy_on_memory_allocate") (param i32) (result i32) i32.const 1024))"#,
+        )
+        .expect("valid wat"),
+    )
+    .expect("written");
+    let other_bytes = PluginModule::from_file_or_known(&no_cache(), &small, &[running.clone()])
+        .expect("compiles");
+    assert!(!other_bytes.same_code(&running));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn perf_map_names_the_compiled_functions_for_perf() {
     let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", std::process::id()));
     let runtime = Runtime::new(RuntimeConfig {

@@ -20,21 +20,24 @@ pub struct LoadedPlugin {
     pub vm_config: VmConfig,
 }
 
-/// Compiles every plugin of the configuration and checks that each starts with its
-/// configuration (a VM is built once here, so a bad plugin fails before any request).
+/// Compiles every plugin of the configuration. A plugin whose file holds the same bytes as
+/// one of `running` (the plugins served before a reload) takes that compiled module again:
+/// a reload that changes only configuration compiles nothing.
 pub fn load_all(
     config: &GatewayConfig,
     shared: &Shared,
+    running: &[Arc<LoadedPlugin>],
 ) -> Result<Vec<Arc<LoadedPlugin>>, HostError> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: config.cache_dir.clone(),
         quick_start: config.quick_start,
         ..RuntimeConfig::default()
     })?;
+    let known: Vec<PluginModule> = running.iter().map(|p| p.module.clone()).collect();
     config
         .plugins
         .iter()
-        .map(|spec| load(&runtime, config, spec, shared).map(Arc::new))
+        .map(|spec| load(&runtime, config, spec, shared, &known).map(Arc::new))
         .collect()
 }
 
@@ -43,8 +46,9 @@ fn load(
     config: &GatewayConfig,
     spec: &PluginSpec,
     shared: &Shared,
+    known: &[PluginModule],
 ) -> Result<LoadedPlugin, HostError> {
-    let module = PluginModule::from_file(runtime, Path::new(&spec.wasm))?;
+    let module = PluginModule::from_file_or_known(runtime, Path::new(&spec.wasm), known)?;
     let mut vm_config = VmConfig::new(spec.name.clone(), spec.config.clone());
     vm_config.log_level = config.log_level;
     vm_config.log_sink = Arc::new(TracingLogSink);

@@ -107,7 +107,7 @@ impl Gateway {
     pub fn start(config: GatewayConfig) -> Result<Gateway, GatewayError> {
         let shared = Shared::default();
         let metrics = Arc::new(GatewayMetrics::default());
-        let generation = Arc::new(compile(config, &shared)?);
+        let generation = Arc::new(compile(config, &shared, &[])?);
         let config = generation.config.clone();
         let listener = bind(config.listen)?;
         let address = local_addr(&listener, config.listen)?;
@@ -175,7 +175,8 @@ impl Gateway {
     /// Listening addresses and the worker count are kept from the start.
     pub fn reload(&self, config: GatewayConfig) -> Result<(), GatewayError> {
         let _one_at_a_time = self.control.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let generation = Arc::new(compile(config, &self.shared)?);
+        let running = self.control.current().plugins.clone();
+        let generation = Arc::new(compile(config, &self.shared, &running)?);
         self.control.install(generation.clone())?;
         tier_up::watch(&self.control, generation);
         Ok(())
@@ -260,8 +261,12 @@ fn local_addr(
 /// own (a lease or counter it takes must not hold the real VMs back) and a callout handler
 /// that knows the clusters (a Redis init at start succeeds as it will on the workers) but
 /// sends nothing.
-fn compile(config: GatewayConfig, shared: &Shared) -> Result<Generation, GatewayError> {
-    let plugins = plugins::load_all(&config, shared)?;
+fn compile(
+    config: GatewayConfig,
+    shared: &Shared,
+    running: &[Arc<LoadedPlugin>],
+) -> Result<Generation, GatewayError> {
+    let plugins = plugins::load_all(&config, shared, running)?;
     let clusters = Arc::new(Clusters::new(&config.clusters));
     for plugin in &plugins {
         let mut check = plugin.vm_config.clone();

@@ -1,5 +1,5 @@
 //! One plugin's VM on one worker: the streams it holds paused and their waiters, the
-//! delivery of callout answers and ticks, and the rebuild after a crash.
+//! delivery of callout answers, ticks and queue notices, and the rebuild after a crash.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use wasmgate_host::{HostError, HttpCalloutResponse, PluginVm, StreamSignal};
+use wasmgate_host::{HostError, HttpCalloutResponse, PluginVm, QueueWaker, StreamSignal};
 
 use crate::callouts::{Clusters, Outbound, SlotCallouts};
 use crate::plugins::LoadedPlugin;
@@ -24,10 +24,12 @@ pub(crate) struct Slot {
     waiters: HashMap<u32, oneshot::Sender<StreamSignal>>,
     outbound: mpsc::UnboundedSender<Outbound>,
     clusters: Arc<Clusters>,
+    /// Wakes this slot's queue task when another VM enqueues to a queue this VM owns.
+    queue_waker: QueueWaker,
 }
 
 impl Slot {
-    /// Builds the VM and starts the tasks that deliver its callouts and ticks.
+    /// Builds the VM and starts the tasks that deliver its callouts, ticks and queue notices.
     pub(crate) fn start(
         plugin: Arc<LoadedPlugin>,
         clusters: Arc<Clusters>,
@@ -36,6 +38,12 @@ impl Slot {
         let (outbound, inbox) = mpsc::unbounded_channel();
         let handler = SlotCallouts::new(outbound.clone(), clusters.clone(), 0);
         let vm = PluginVm::new(&plugin.module, plugin.vm_config.clone(), Box::new(handler))?;
+        // One pending wake is enough: the VM delivers everything posted when it runs.
+        let (wake, woken) = mpsc::channel(1);
+        let queue_waker: QueueWaker = Arc::new(move || {
+            let _ = wake.try_send(());
+        });
+        vm.set_queue_waker(queue_waker.clone());
         let slot = Rc::new(RefCell::new(Slot {
             plugin,
             vm,
@@ -43,9 +51,11 @@ impl Slot {
             waiters: HashMap::new(),
             outbound,
             clusters,
+            queue_waker,
         }));
         tokio::task::spawn_local(crate::callouts::serve(Rc::downgrade(&slot), inbox, client));
         tokio::task::spawn_local(tick_loop(Rc::downgrade(&slot)));
+        tokio::task::spawn_local(queue_loop(Rc::downgrade(&slot), woken));
         Ok(slot)
     }
 
@@ -65,6 +75,7 @@ impl Slot {
         ) {
             Ok(vm) => {
                 tracing::warn!(plugin = %self.plugin.spec.name, "plugin VM rebuilt after a crash");
+                vm.set_queue_waker(self.queue_waker.clone());
                 self.vm = vm;
             }
             Err(e) => {
@@ -117,12 +128,8 @@ impl Slot {
         if generation != self.generation {
             return;
         }
-        if let Err(e) = self.vm.on_http_call_response(token, response) {
-            tracing::error!(plugin = %self.plugin.spec.name, "{e}");
-            self.recover(&e);
-            return;
-        }
-        self.dispatch();
+        let delivered = self.vm.on_http_call_response(token, response);
+        self.after_root_callback(delivered);
     }
 
     /// Delivers a Redis reply to the VM that made the call.
@@ -136,21 +143,41 @@ impl Slot {
         if generation != self.generation {
             return;
         }
-        if let Err(e) = self.vm.on_redis_call_response(token, status, reply) {
-            tracing::error!(plugin = %self.plugin.spec.name, "{e}");
-            self.recover(&e);
-            return;
-        }
-        self.dispatch();
+        let delivered = self.vm.on_redis_call_response(token, status, reply);
+        self.after_root_callback(delivered);
     }
 
     fn tick(&mut self) {
-        if let Err(e) = self.vm.on_tick() {
-            tracing::error!(plugin = %self.plugin.spec.name, "{e}");
-            self.recover(&e);
-            return;
+        let ticked = self.vm.on_tick();
+        self.after_root_callback(ticked);
+    }
+
+    fn queue_ready(&mut self) {
+        let delivered = self.vm.deliver_queue_ready();
+        self.after_root_callback(delivered);
+    }
+
+    /// After a callback on the root context: a failure is logged and the VM rebuilt if it
+    /// must be; otherwise the streams it resumed or answered get their signals.
+    fn after_root_callback(&mut self, result: Result<(), HostError>) {
+        match result {
+            Ok(()) => self.dispatch(),
+            Err(e) => {
+                tracing::error!(plugin = %self.plugin.spec.name, "{e}");
+                self.recover(&e);
+            }
         }
-        self.dispatch();
+    }
+}
+
+/// Delivers `proxy_on_queue_ready` when another VM enqueued to a queue this slot's VM
+/// owns; ends when the slot and its VMs (which hold the waker) are gone.
+async fn queue_loop(slot: Weak<RefCell<Slot>>, mut woken: mpsc::Receiver<()>) {
+    while woken.recv().await.is_some() {
+        match slot.upgrade() {
+            Some(slot) => slot.borrow_mut().queue_ready(),
+            None => return,
+        }
     }
 }
 

@@ -576,6 +576,14 @@ impl TestHost {
         Ok(self.follow_signals())
     }
 
+    /// Delivers `proxy_on_queue_ready` for items another host (sharing this one's
+    /// [`SharedState`]) enqueued to a queue this plugin registered last. Items this
+    /// plugin enqueues itself are delivered after each of its callbacks, as in Envoy.
+    pub fn queue_ready(&mut self) -> Result<StreamState, HostError> {
+        self.vm.deliver_queue_ready()?;
+        Ok(self.follow_signals())
+    }
+
     /// The tick period the plugin asked for.
     pub fn tick_period(&self) -> Duration {
         Duration::from_millis(self.vm.tick_period_ms() as u64)

@@ -167,6 +167,56 @@ fn abi_probe_shared_data_cas_queue_and_metrics() {
     assert_eq!(host.metric("probe_hist").unwrap().count, 2);
 }
 
+/// abi-probe under `name`, on the shared state of `shared` if given.
+fn probe_host(name: &str, config: &str, shared: Option<&TestHost>) -> TestHost {
+    let mut builder = TestHost::builder(example(Lang::Rust, "abi-probe"))
+        .plugin_name(name)
+        .config_bytes(config);
+    if let Some(other) = shared {
+        builder = builder.shared(other.shared().clone());
+    }
+    builder.start().expect("plugin starts")
+}
+
+#[test]
+fn queue_ready_reaches_the_vm_that_registered_the_queue() {
+    let mut owner = probe_host("owner", "queue-owner", None);
+    let mut producer = probe_host("producer", "", Some(&owner));
+    // The owner's own item is delivered to it after its callback.
+    probe(&mut owner, "enqueue");
+    assert_eq!(owner.request_header("x-enqueued").as_deref(), Some("ok"));
+    probe(&mut owner, "work-seen");
+    assert_eq!(
+        owner.request_header("x-work-seen").as_deref(),
+        Some("calls=1 items=owner")
+    );
+    // Another VM's items wait for the owner, never for the VM that enqueued.
+    probe(&mut producer, "enqueue");
+    probe(&mut producer, "enqueue");
+    probe(&mut producer, "work-seen");
+    assert_eq!(
+        producer.request_header("x-work-seen").as_deref(),
+        Some("calls=1 items=owner")
+    );
+    owner.queue_ready().unwrap();
+    probe(&mut owner, "work-seen");
+    assert_eq!(
+        owner.request_header("x-work-seen").as_deref(),
+        Some("calls=3 items=owner,producer,producer")
+    );
+    assert_eq!(owner.metric("probe_work_items").unwrap().value, 3);
+}
+
+#[test]
+fn a_queue_nobody_registered_cannot_be_resolved() {
+    let mut host = probe_host("producer", "", None);
+    probe(&mut host, "enqueue");
+    assert_eq!(
+        host.request_header("x-enqueued").as_deref(),
+        Some("<no-queue>")
+    );
+}
+
 #[test]
 fn abi_probe_local_reply_bodies_and_response_headers() {
     let mut host = host("abi-probe", "");

@@ -77,6 +77,27 @@ fn two_instances_of_one_plugin() {
     .check();
 }
 
+/// A shared queue between two plugins: `on_queue_ready` goes to the root context that
+/// registered the queue (`queue-owner`), for items either plugin enqueued, once per item.
+#[test]
+fn a_queue_owner_hears_of_every_enqueue() {
+    let owner = Plugin {
+        config: "queue-owner".to_string(),
+        ..probe_named("probe-owner")
+    };
+    Case::new(
+        "chain rust/abi-probe queue owner + producer",
+        vec![owner, probe_named("probe-producer")],
+        vec![
+            Request::get("/").header("x-probe", "enqueue"),
+            Request::get("/").header("x-probe", "work-seen"),
+            Request::get("/").header("x-probe", "enqueue"),
+            Request::get("/").header("x-probe", "work-seen"),
+        ],
+    )
+    .check();
+}
+
 /// Higress's per-domain configuration (`_rules_` with `_match_domain_`), which the plugin's
 /// SDK applies itself: the same in both hosts for wasm-go and wasmgate-sdk plugins.
 #[test]

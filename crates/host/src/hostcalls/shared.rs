@@ -39,11 +39,10 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut c: C<'_>, np: u32, nl: u32, ret: u32| {
             let result = (|| {
                 let name = read(&mut c, np, nl)?;
-                let state = c.data_mut();
-                let id = state.shared.register_queue(&state.vm_id, &name);
-                if !state.registered_queues.contains(&id) {
-                    state.registered_queues.push(id);
-                }
+                let state = c.data();
+                let id = state
+                    .shared
+                    .register_queue(&state.vm_id, &name, &state.queue_inbox);
                 write_u32(&mut c, ret, id)
             })();
             finish(result)
@@ -73,15 +72,8 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut c: C<'_>, id: u32, vp: u32, vl: u32| {
             let result = (|| {
                 let value = read(&mut c, vp, vl)?;
-                let state = c.data_mut();
-                match state.shared.enqueue(id, &value) {
-                    Status::Ok => {
-                        if state.registered_queues.contains(&id) && !state.queue_ready.contains(&id)
-                        {
-                            state.queue_ready.push(id);
-                        }
-                        Ok(())
-                    }
+                match c.data().shared.enqueue(id, &value) {
+                    Status::Ok => Ok(()),
                     status => Err(Fault::Status(status)),
                 }
             })();

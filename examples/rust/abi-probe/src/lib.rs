@@ -4,8 +4,10 @@
 //! request goes upstream (or as a local reply). See examples/rust/README.md
 //! for the exact contract of every case.
 //!
-//! Always on: `on_configure` sets a 100 ms tick period and every `on_tick`
-//! increments the shared-data key `probe-ticks` (a decimal string).
+//! `on_configure` sets a 100 ms tick period and every `on_tick` increments the
+//! shared-data key `probe-ticks` (a decimal string). With the configuration
+//! `queue-owner` instead, the root context does not tick: it registers the queue
+//! `probe-work` and records what its `on_queue_ready` calls take from it.
 
 use std::time::Duration;
 
@@ -15,21 +17,56 @@ use proxy_wasm::types::{Action, Bytes, ContextType, LogLevel, MetricType, Status
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(ProbeRoot) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(ProbeRoot::default()) });
 }}
 
 const TICKS_KEY: &str = "probe-ticks";
 const COUNTER_KEY: &str = "probe-counter";
 const QUEUE_NAME: &str = "probe-q";
+const WORK_QUEUE: &str = "probe-work";
+const WORK_CALLS_KEY: &str = "probe-work-calls";
+const WORK_ITEMS_KEY: &str = "probe-work-items";
 
-struct ProbeRoot;
+#[derive(Default)]
+struct ProbeRoot {
+    /// `queue-owner`: the queue this root registered, and its item counter.
+    work: Option<(u32, u32)>,
+}
 
 impl Context for ProbeRoot {}
 
 impl RootContext for ProbeRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        self.set_tick_period(Duration::from_millis(100));
+        if self.get_plugin_configuration().as_deref() == Some(b"queue-owner".as_slice()) {
+            // No ticks: a queue notice must not ride on a tick's callback.
+            let id = self.register_shared_queue(WORK_QUEUE);
+            let items = hostcalls::define_metric(MetricType::Counter, "probe_work_items");
+            self.work = items.ok().map(|items| (id, items));
+        } else {
+            self.set_tick_period(Duration::from_millis(100));
+        }
         true
+    }
+
+    /// One call per enqueue (as Envoy posts them): counts the call, takes every item
+    /// there is, and appends them to the shared-data record.
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        let Some((id, items_metric)) = self.work.filter(|(id, _)| *id == queue_id) else {
+            return;
+        };
+        let (calls, _) = self.get_shared_data(WORK_CALLS_KEY);
+        let calls = parse_counter(calls.as_deref()) + 1;
+        let _ = self.set_shared_data(WORK_CALLS_KEY, Some(calls.to_string().as_bytes()), None);
+        let (seen, _) = self.get_shared_data(WORK_ITEMS_KEY);
+        let mut seen = seen.unwrap_or_default();
+        while let Ok(Some(item)) = self.dequeue_shared_queue(id) {
+            if !seen.is_empty() {
+                seen.push(b',');
+            }
+            seen.extend_from_slice(&item);
+            let _ = hostcalls::increment_metric(items_metric, 1);
+        }
+        let _ = self.set_shared_data(WORK_ITEMS_KEY, Some(&seen), None);
     }
 
     fn on_tick(&mut self) {
@@ -209,6 +246,31 @@ impl Probe {
         self.add_http_request_header("x-queue", &result);
     }
 
+    /// `enqueue`: puts this plugin's name on the queue `probe-work` of VM id "".
+    fn probe_enqueue(&self) {
+        let name = self.prop_value(&["plugin_name"]);
+        let result = match self.resolve_shared_queue("", WORK_QUEUE) {
+            None => "<no-queue>".to_string(),
+            Some(id) => match self.enqueue_shared_queue(id, Some(name.as_bytes())) {
+                Ok(()) => "ok".to_string(),
+                Err(s) => format!("<enqueue-error:{}>", status_name(s)),
+            },
+        };
+        self.add_http_request_header("x-enqueued", &result);
+    }
+
+    /// `work-seen`: what the queue owner's `on_queue_ready` calls recorded.
+    fn probe_work_seen(&self) {
+        let (calls, _) = self.get_shared_data(WORK_CALLS_KEY);
+        let (items, _) = self.get_shared_data(WORK_ITEMS_KEY);
+        let seen = format!(
+            "calls={} items={}",
+            parse_counter(calls.as_deref()),
+            header_value(&items.unwrap_or_default())
+        );
+        self.add_http_request_header("x-work-seen", &seen);
+    }
+
     fn probe_metrics(&self) {
         let counter = hostcalls::define_metric(MetricType::Counter, "probe_requests_total");
         let gauge = hostcalls::define_metric(MetricType::Gauge, "probe_gauge");
@@ -374,6 +436,8 @@ impl HttpContext for Probe {
             "props" => self.probe_props(),
             "shared" => self.probe_shared(),
             "queue" => self.probe_queue(),
+            "enqueue" => self.probe_enqueue(),
+            "work-seen" => self.probe_work_seen(),
             "metrics" => self.probe_metrics(),
             "local-reply" => {
                 self.send_http_response(418, vec![("x-local", "yes")], Some(b"teapot"));
