@@ -803,10 +803,10 @@ fn a_rewritten_path_picks_its_route_again() {
         &dir,
         "wasmgate.yaml",
         &format!(
-            "listen: 127.0.0.1:{}\nclusters:\n  - name: echo\n    endpoints: [{}]\n  - name: other\n    endpoints: [{other}]\nroutes:\n  - name: to-other\n    path_prefix: /other\n    cluster: other\n  - name: default\n    cluster: echo\nplugins:\n  - name: probe\n    wasm: {}\n",
+            "listen: 127.0.0.1:{}\nclusters:\n  - name: echo\n    endpoints: [{}]\n  - name: other\n    endpoints: [{other}]\nroutes:\n  - name: to-other\n    path_prefix: /other\n    cluster: other\n  - name: to-b\n    path_prefix: /b\n    cluster: echo\n  - name: default\n    cluster: echo\nplugins:\n  - name: probe\n    wasm: {probe}\n  - name: probe-2\n    wasm: {probe}\n",
             free_port(),
             default.local_addr(),
-            example(Lang::Rust, "abi-probe").display()
+            probe = example(Lang::Rust, "abi-probe").display()
         ),
     );
     let gateway = Running::start_file(&config);
@@ -818,11 +818,12 @@ fn a_rewritten_path_picks_its_route_again() {
     assert_eq!(moved.header("x-from"), Some("other"), "{}", moved.text());
     assert_eq!(moved.text(), "from the other route");
 
+    // The second plugin already reads the route the first one's rewrite picked.
     let stayed = gateway.get("/start", &[("x-probe", "rewrite"), ("x-rewrite-to", "/b")]);
     assert_eq!(stayed.echoed()["path"], "/b");
     assert_eq!(
         stayed.upstream_header("x-route-before").as_deref(),
-        Some("default")
+        Some("default,to-b")
     );
 
     // Higress's `clear_route_cache: off`: the plugin's change keeps the route.

@@ -187,16 +187,13 @@ impl Walk {
         } else {
             self.stream_info(connection)
         };
-        let mut held = match self.header_phases(0, &info, request_body.is_empty()).await {
+        let mut held = match self
+            .header_phases(0, &mut info, request_body.is_empty())
+            .await
+        {
             Ok(held) => held,
             Err(outcome) => return outcome,
         };
-        // Envoy clears its route cache when a plugin changes the request headers (unless it
-        // set Higress's `clear_route_cache: off`): a new `:authority` or `:path` can pick
-        // another route (and cluster) for the upstream.
-        if self.route_cache_cleared() {
-            self.rematch_route(&mut info);
-        }
         let route = match self.route.clone() {
             Some(route) => route,
             None => {
@@ -230,7 +227,7 @@ impl Walk {
             while let (Ok(Some((data, _))), Some(next_slot)) = (&released, held) {
                 let data = Bytes::from(data.clone());
                 let first_new = self.actives.len();
-                held = match self.header_phases(next_slot, &info, false).await {
+                held = match self.header_phases(next_slot, &mut info, false).await {
                     Ok(held) => held,
                     Err(outcome) => return outcome,
                 };
@@ -269,10 +266,15 @@ impl Walk {
     /// phases. Returns the slot to go on from when a plugin holds only the headers (Higress's
     /// `StopIteration` under `0_2_100`, with a body to come), `None` when every plugin let
     /// the headers through, or the answer when one replied or failed.
+    ///
+    /// Envoy clears its route cache when a plugin changes the request headers (unless it set
+    /// Higress's `clear_route_cache: off`): after each such plugin the route is matched
+    /// again, so the next plugins read the new `route_name` and the upstream is the new
+    /// route's cluster.
     async fn header_phases(
         &mut self,
         from: usize,
-        info: &StreamInfo,
+        info: &mut StreamInfo,
         end_of_stream: bool,
     ) -> Result<Option<usize>, Outcome> {
         for index in from..self.worker.slots.len() {
@@ -280,7 +282,11 @@ impl Walk {
                 return Err(Outcome::Direct(plain(PLUGIN_FAILED, "")));
             }
             let last = self.actives.len() - 1;
-            match self.phase(last, Phase::RequestHeaders, end_of_stream).await {
+            let step = self.phase(last, Phase::RequestHeaders, end_of_stream).await;
+            if matches!(step, Step::Continue | Step::Held) && self.clears_route(last) {
+                self.rematch_route(info);
+            }
+            match step {
                 Step::Continue => {}
                 Step::Held => return Ok(Some(index + 1)),
                 Step::Reply(reply) => {
@@ -649,15 +655,19 @@ impl Walk {
         }
     }
 
-    /// Whether a plugin changed the request headers with route clearing on.
-    fn route_cache_cleared(&self) -> bool {
-        let mut cleared = false;
-        self.each_stream(|stream| cleared |= stream.clears_route);
-        cleared
+    /// Whether the plugin of `actives[index]` changed the request headers with route
+    /// clearing on.
+    fn clears_route(&self, index: usize) -> bool {
+        let active = &self.actives[index];
+        let mut s = active.slot.borrow_mut();
+        s.generation == active.generation
+            && s.vm
+                .stream_mut(active.id)
+                .is_some_and(|stream| stream.clears_route)
     }
 
-    /// Matches the route again after the plugins' request headers; when it changed, the
-    /// plugins' `route_name` and `cluster_name` follow.
+    /// Matches the route again; when it changed, the plugins' `route_name` and
+    /// `cluster_name` follow.
     fn rematch_route(&mut self, info: &mut StreamInfo) {
         let route = self.matching_route();
         if route.as_ref().map(|r| r.index) == self.route.as_ref().map(|r| r.index) {
