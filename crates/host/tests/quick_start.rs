@@ -125,13 +125,14 @@ fn a_file_with_known_bytes_takes_the_known_module() {
     let running = PluginModule::from_file(&no_cache(), &file).expect("compiles");
 
     let again =
-        PluginModule::from_file_or_known(&no_cache(), &file, &[running.clone()]).expect("loads");
+        PluginModule::from_file_or_known(&no_cache(), &file, std::slice::from_ref(&running))
+            .expect("loads");
     assert!(again.same_code(&running), "compiled again");
     adds_the_header(&again);
 
     // Other settings (here a cache) or other bytes: compiled anew.
     let other_settings =
-        PluginModule::from_file_or_known(&runtime(&dir), &file, &[running.clone()])
+        PluginModule::from_file_or_known(&runtime(&dir), &file, std::slice::from_ref(&running))
             .expect("compiles");
     assert!(!other_settings.same_code(&running));
     let small = dir.join("small.wasm");
@@ -145,8 +146,9 @@ fn a_file_with_known_bytes_takes_the_known_module() {
         .expect("valid wat"),
     )
     .expect("written");
-    let other_bytes = PluginModule::from_file_or_known(&no_cache(), &small, &[running.clone()])
-        .expect("compiles");
+    let other_bytes =
+        PluginModule::from_file_or_known(&no_cache(), &small, std::slice::from_ref(&running))
+            .expect("compiles");
     assert!(!other_bytes.same_code(&running));
     let _ = std::fs::remove_dir_all(&dir);
 }
