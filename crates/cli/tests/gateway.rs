@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,10 +19,83 @@ fn echo() -> EchoServer {
     EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap()
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, contents).unwrap();
     path
+}
+
+/// Writes `DIR/wasmgate.yaml` and starts `wasmgate run -c` on it.
+fn start_with(dir: &Path, text: &str) -> Running {
+    Running::start_file(&write(dir, "wasmgate.yaml", text))
+}
+
+/// A `wasmgate.yaml` that listens on a free port, with the top-level settings, clusters,
+/// routes and plugins a test adds (one of each at least). An entry's further lines (`more`,
+/// such as `aliases: [auth]` or `config: {...}`) are given as they stand under its `name`.
+#[derive(Clone, Default)]
+struct Config {
+    head: String,
+    clusters: String,
+    routes: String,
+    plugins: String,
+}
+
+impl Config {
+    fn new() -> Config {
+        Config {
+            head: format!("listen: 127.0.0.1:{}\n", free_port()),
+            ..Config::default()
+        }
+    }
+
+    /// A top-level line, such as `access_log: json`.
+    fn setting(mut self, line: &str) -> Config {
+        self.head += &format!("{line}\n");
+        self
+    }
+
+    fn cluster(mut self, name: &str, endpoint: impl Display, more: &[&str]) -> Config {
+        self.clusters += &format!("  - name: {name}\n    endpoints: [{endpoint}]\n");
+        self.clusters += &under(more);
+        self
+    }
+
+    fn route(mut self, name: &str, cluster: &str, more: &[&str]) -> Config {
+        self.routes += &format!("  - name: {name}\n    cluster: {cluster}\n");
+        self.routes += &under(more);
+        self
+    }
+
+    fn plugin(mut self, name: &str, wasm: impl AsRef<Path>, more: &[&str]) -> Config {
+        let wasm = wasm.as_ref().display();
+        self.plugins += &format!("  - name: {name}\n    wasm: {wasm}\n");
+        self.plugins += &under(more);
+        self
+    }
+
+    /// A plugin given by a WasmPlugin resource file.
+    fn wasmplugin(mut self, file: &str) -> Config {
+        self.plugins += &format!("  - wasmplugin: {file}\n");
+        self
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "{}clusters:\n{}routes:\n{}plugins:\n{}",
+            self.head, self.clusters, self.routes, self.plugins
+        )
+    }
+
+    /// Writes it as `DIR/wasmgate.yaml` and starts `wasmgate run -c` on it.
+    fn start(&self, dir: &Path) -> Running {
+        start_with(dir, &self.text())
+    }
+}
+
+/// Lines under a list entry's first line.
+fn under(lines: &[&str]) -> String {
+    lines.iter().map(|line| format!("    {line}\n")).collect()
 }
 
 fn two_route_config(echo: SocketAddr, hello: &Path, admin: bool) -> String {
@@ -110,12 +184,10 @@ fn rules_pick_the_config_per_route_domain_and_service() {
         } else {
             "sdk-hello"
         };
-        let config = write(
+        let gateway = start_with(
             &dir,
-            "wasmgate.yaml",
             &two_route_config(upstream.local_addr(), &example(lang, name), false),
         );
-        let gateway = Running::start_file(&config);
         let cases = [
             ("api.example.com", "/api/x", true, "route rule"),
             (
@@ -150,7 +222,7 @@ fn a_wasmplugin_resource_is_used_as_it_is() {
     write(
         &dir,
         "hello-plugin.yaml",
-        &format!(
+        format!(
             r#"apiVersion: extensions.higress.io/v1alpha1
 kind: WasmPlugin
 metadata:
@@ -175,28 +247,12 @@ spec:
             hello.display()
         ),
     );
-    let config = write(
-        &dir,
-        "wasmgate.yaml",
-        &format!(
-            r#"listen: 127.0.0.1:{}
-clusters:
-  - name: echo
-    endpoints: [{}]
-routes:
-  - name: api
-    path_prefix: /api
-    cluster: echo
-  - name: default
-    cluster: echo
-plugins:
-  - wasmplugin: hello-plugin.yaml
-"#,
-            free_port(),
-            upstream.local_addr()
-        ),
-    );
-    let gateway = Running::start_file(&config);
+    let gateway = Config::new()
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("api", "echo", &["path_prefix: /api"])
+        .route("default", "echo", &[])
+        .wasmplugin("hello-plugin.yaml")
+        .start(&dir);
     assert!(mocked(&get_host(&gateway, "a.com", "/api")));
     assert!(!mocked(&get_host(&gateway, "a.com", "/web")));
     assert!(
@@ -210,31 +266,16 @@ fn callouts_reach_a_named_cluster_by_alias() {
     let upstream = echo();
     let token = common::fixed_upstream(200, &[("x-token", "from-cluster")], "");
     let dir = tempdir("callout");
-    let config = write(
-        &dir,
-        "wasmgate.yaml",
-        &format!(
-            r#"listen: 127.0.0.1:{}
-clusters:
-  - name: echo
-    endpoints: [{}]
-  - name: auth-service
-    endpoints: [{token}]
-    aliases: [auth]
-routes:
-  - name: default
-    cluster: echo
-plugins:
-  - name: go-http-call
-    wasm: {}
-    config: {{ serviceSource: dns, serviceName: auth, servicePort: 8080, domain: auth.local, path: /token }}
-"#,
-            free_port(),
-            upstream.local_addr(),
-            example(Lang::Go, "http-call").display()
-        ),
-    );
-    let gateway = Running::start_file(&config);
+    let gateway = Config::new()
+        .cluster("echo", upstream.local_addr(), &[])
+        .cluster("auth-service", token, &["aliases: [auth]"])
+        .route("default", "echo", &[])
+        .plugin(
+            "go-http-call",
+            example(Lang::Go, "http-call"),
+            &["config: { serviceSource: dns, serviceName: auth, servicePort: 8080, domain: auth.local, path: /token }"],
+        )
+        .start(&dir);
     let response = gateway.get("/", &[]);
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(
@@ -247,12 +288,10 @@ plugins:
 fn metrics_count_requests_and_admin_answers() {
     let upstream = echo();
     let dir = tempdir("metrics");
-    let config = write(
+    let gateway = start_with(
         &dir,
-        "wasmgate.yaml",
         &two_route_config(upstream.local_addr(), &example(Lang::Go, "hello"), true),
     );
-    let gateway = Running::start_file(&config);
     let admin = gateway.admin.expect("an admin address");
     for _ in 0..5 {
         assert_eq!(get_host(&gateway, "plain.com", "/").status, 200);
@@ -311,16 +350,14 @@ fn a_reload_under_traffic_loses_no_request() {
     let upstream = echo();
     let dir = tempdir("reload");
     let hello = example(Lang::Go, "hello");
-    let port = free_port();
+    let routed = Config::new()
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("default", "echo", &[]);
     let config_text = |mock: bool| {
-        format!(
-            "listen: 127.0.0.1:{port}\nclusters:\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: default\n    cluster: echo\nplugins:\n  - name: hello\n    wasm: {}\n    config: {{ mockEnable: {mock} }}\n",
-            upstream.local_addr(),
-            hello.display()
-        )
+        let config = format!("config: {{ mockEnable: {mock} }}");
+        routed.clone().plugin("hello", &hello, &[&config]).text()
     };
-    let config = write(&dir, "wasmgate.yaml", &config_text(false));
-    let gateway = Running::start_file(&config);
+    let gateway = start_with(&dir, &config_text(false));
     let address = gateway.address;
     let stop = Arc::new(AtomicBool::new(false));
     let traffic = {
@@ -337,7 +374,7 @@ fn a_reload_under_traffic_loses_no_request() {
     };
     std::thread::sleep(Duration::from_millis(300));
     // The file changes: the gateway notices and reloads.
-    write(&dir, "wasmgate.yaml", &config_text(true));
+    write(&dir, "wasmgate.yaml", config_text(true));
     let deadline = Instant::now() + Duration::from_secs(20);
     while request(address, "GET", "/", &[], b"").text() != "hello world" {
         assert!(
@@ -348,7 +385,7 @@ fn a_reload_under_traffic_loses_no_request() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // SIGHUP reloads too.
-    write(&dir, "wasmgate.yaml", &config_text(false));
+    write(&dir, "wasmgate.yaml", config_text(false));
     let pid = gateway.child.id().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-HUP", &pid])
@@ -392,17 +429,12 @@ fn a_reload_under_traffic_loses_no_request() {
 fn bodies_stream_unless_a_plugin_buffers_past_the_limit_and_unrouted_requests_get_404() {
     let upstream = echo();
     let dir = tempdir("limits");
-    let config = write(
-        &dir,
-        "wasmgate.yaml",
-        &format!(
-            "listen: 127.0.0.1:{}\nbody_limit_bytes: 100\nclusters:\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: only-a\n    domains: [a.com]\n    cluster: echo\nplugins:\n  - name: probe\n    wasm: {}\n",
-            free_port(),
-            upstream.local_addr(),
-            example(Lang::Rust, "abi-probe").display()
-        ),
-    );
-    let gateway = Running::start_file(&config);
+    let gateway = Config::new()
+        .setting("body_limit_bytes: 100")
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("only-a", "echo", &["domains: [a.com]"])
+        .plugin("probe", example(Lang::Rust, "abi-probe"), &[])
+        .start(&dir);
     let big = vec![b'x'; 5000];
     // No plugin holds the body: it streams through, whatever its size.
     let response = post_host(&gateway, "a.com", &[], &big);
@@ -482,7 +514,7 @@ fn post_host(
 fn config_error(text: &str, extra: &[(&str, &[u8])]) -> String {
     let dir = tempdir("badconfig");
     for (name, contents) in extra {
-        std::fs::write(dir.join(name), contents).unwrap();
+        write(&dir, name, contents);
     }
     let file = write(&dir, "wasmgate.yaml", text);
     match Running::try_start_file(&file) {
@@ -547,17 +579,12 @@ fn bad_configurations_are_refused_with_file_line_and_reason() {
 fn the_access_log_carries_custom_log_attributes() {
     let upstream = echo();
     let dir = tempdir("accesslog");
-    let config = write(
-        &dir,
-        "wasmgate.yaml",
-        &format!(
-            "listen: 127.0.0.1:{}\naccess_log: json\nclusters:\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: r1\n    cluster: echo\nplugins:\n  - name: probe\n    wasm: {}\n",
-            free_port(),
-            upstream.local_addr(),
-            example(Lang::Rust, "abi-probe").display()
-        ),
-    );
-    let gateway = Running::start_file(&config);
+    let gateway = Config::new()
+        .setting("access_log: json")
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("r1", "echo", &[])
+        .plugin("probe", example(Lang::Rust, "abi-probe"), &[])
+        .start(&dir);
     assert_eq!(
         gateway
             .get(
@@ -609,16 +636,11 @@ fn a_response_streams_through_the_plugins_as_it_arrives() {
         stream.write_all(b"7\r\nsecond\n\r\n0\r\n\r\n").unwrap();
     });
     let dir = tempdir("stream");
-    let config = write(
-        &dir,
-        "wasmgate.yaml",
-        &format!(
-            "listen: 127.0.0.1:{}\nclusters:\n  - name: sse\n    endpoints: [{upstream}]\nroutes:\n  - name: r\n    cluster: sse\nplugins:\n  - name: minimal\n    wasm: {}\n",
-            free_port(),
-            example(Lang::Rust, "minimal").display()
-        ),
-    );
-    let gateway = Running::start_file(&config);
+    let gateway = Config::new()
+        .cluster("sse", upstream, &[])
+        .route("r", "sse", &[])
+        .plugin("minimal", example(Lang::Rust, "minimal"), &[])
+        .start(&dir);
     let mut stream = std::net::TcpStream::connect(gateway.address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -665,18 +687,14 @@ fn a_slow_upstream_is_a_504_and_route_buffer_limits_apply() {
     });
     let upstream = echo();
     let dir = tempdir("timeouts");
-    let config = write(
-        &dir,
-        "wasmgate.yaml",
-        &format!(
-            "listen: 127.0.0.1:{}\nclusters:\n  - name: silent\n    endpoints: [{silent}]\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: slow\n    path_prefix: /slow\n    cluster: silent\n    timeout_ms: 300\n  - name: small\n    cluster: echo\n    buffer_limit_bytes: 10\nplugins:\n  - name: minimal\n    wasm: {}\n  - name: probe\n    wasm: {}\n",
-            free_port(),
-            upstream.local_addr(),
-            example(Lang::Rust, "minimal").display(),
-            example(Lang::Rust, "abi-probe").display()
-        ),
-    );
-    let gateway = Running::start_file(&config);
+    let gateway = Config::new()
+        .cluster("silent", silent, &[])
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("slow", "silent", &["path_prefix: /slow", "timeout_ms: 300"])
+        .route("small", "echo", &["buffer_limit_bytes: 10"])
+        .plugin("minimal", example(Lang::Rust, "minimal"), &[])
+        .plugin("probe", example(Lang::Rust, "abi-probe"), &[])
+        .start(&dir);
     let response = gateway.get("/slow", &[]);
     assert_eq!(response.status, 504);
     assert_eq!(
@@ -715,22 +733,17 @@ const HEADERS_WAIT_FOR_BODY: &str = r#"
 fn higress_stop_iteration_holds_headers_while_the_body_reaches_the_plugin() {
     let upstream = echo();
     let dir = tempdir("stopiteration");
-    std::fs::write(
-        dir.join("hold.wasm"),
-        wat::parse_str(HEADERS_WAIT_FOR_BODY).unwrap(),
-    )
-    .unwrap();
-    let config = write(
+    write(
         &dir,
-        "wasmgate.yaml",
-        &format!(
-            "listen: 127.0.0.1:{}\nclusters:\n  - name: echo\n    endpoints: [{}]\nroutes:\n  - name: r\n    cluster: echo\nplugins:\n  - name: hold\n    wasm: hold.wasm\n  - name: minimal\n    wasm: {}\n",
-            free_port(),
-            upstream.local_addr(),
-            example(Lang::Rust, "minimal").display()
-        ),
+        "hold.wasm",
+        wat::parse_str(HEADERS_WAIT_FOR_BODY).unwrap(),
     );
-    let gateway = Running::start_file(&config);
+    let gateway = Config::new()
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("r", "echo", &[])
+        .plugin("hold", "hold.wasm", &[])
+        .plugin("minimal", example(Lang::Rust, "minimal"), &[])
+        .start(&dir);
     let response = post_chunked(&gateway, "a.com", &[], &[b"part-1/", b"part-2"]);
     assert_eq!(response.status, 200, "{}", response.text());
     let echoed = response.echoed();
@@ -761,27 +774,17 @@ const REDIS_AT_START: &str = r#"
 fn a_plugin_may_set_up_redis_at_start() {
     let upstream = echo();
     let dir = tempdir("redisinit");
-    std::fs::write(
-        dir.join("init.wasm"),
-        wat::parse_str(REDIS_AT_START).unwrap(),
-    )
-    .unwrap();
-    let base = format!(
-        "listen: 127.0.0.1:{}\nclusters:\n  - name: echo\n    endpoints: [{}]\n",
-        free_port(),
-        upstream.local_addr()
-    );
-    let routes =
-        "routes:\n  - name: r\n    cluster: echo\nplugins:\n  - name: init\n    wasm: init.wasm\n";
-    let with_redis = write(
-        &dir,
-        "with.yaml",
-        &format!("{base}  - name: redis\n    endpoints: [127.0.0.1:6379]\n{routes}"),
-    );
+    write(&dir, "init.wasm", wat::parse_str(REDIS_AT_START).unwrap());
+    let without = Config::new()
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("r", "echo", &[])
+        .plugin("init", "init.wasm", &[]);
+    let with_redis = without.clone().cluster("redis", "127.0.0.1:6379", &[]);
+    let with_redis = write(&dir, "with.yaml", with_redis.text());
     let gateway = Running::start_file(&with_redis);
     assert_eq!(gateway.get("/", &[]).status, 200);
     drop(gateway);
-    let without = write(&dir, "without.yaml", &format!("{base}{routes}"));
+    let without = write(&dir, "without.yaml", without.text());
     let err = Running::try_start_file(&without)
         .err()
         .expect("no redis cluster: the plugin refuses to start");
@@ -799,17 +802,16 @@ fn a_rewritten_path_picks_its_route_again() {
     let default = echo();
     let other = common::fixed_upstream(200, &[("x-from", "other")], "from the other route");
     let dir = tempdir("reroute");
-    let config = write(
-        &dir,
-        "wasmgate.yaml",
-        &format!(
-            "listen: 127.0.0.1:{}\nclusters:\n  - name: echo\n    endpoints: [{}]\n  - name: other\n    endpoints: [{other}]\nroutes:\n  - name: to-other\n    path_prefix: /other\n    cluster: other\n  - name: to-b\n    path_prefix: /b\n    cluster: echo\n  - name: default\n    cluster: echo\nplugins:\n  - name: probe\n    wasm: {probe}\n  - name: probe-2\n    wasm: {probe}\n",
-            free_port(),
-            default.local_addr(),
-            probe = example(Lang::Rust, "abi-probe").display()
-        ),
-    );
-    let gateway = Running::start_file(&config);
+    let probe = example(Lang::Rust, "abi-probe");
+    let gateway = Config::new()
+        .cluster("echo", default.local_addr(), &[])
+        .cluster("other", other, &[])
+        .route("to-other", "other", &["path_prefix: /other"])
+        .route("to-b", "echo", &["path_prefix: /b"])
+        .route("default", "echo", &[])
+        .plugin("probe", &probe, &[])
+        .plugin("probe-2", &probe, &[])
+        .start(&dir);
     let moved = gateway.get(
         "/start",
         &[("x-probe", "rewrite"), ("x-rewrite-to", "/other/x")],

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{dead_address, fixed_upstream, Running};
+use std::net::SocketAddr;
+
+use common::{dead_address, fixed_upstream, tempdir, Running};
 use wasmgate_testkit::examples::{example, Lang};
 
 fn wasm(lang: Lang, name: &str) -> String {
@@ -14,14 +16,10 @@ fn wasm(lang: Lang, name: &str) -> String {
 fn hello_in_go_and_rust_adds_its_header_or_answers_itself() {
     for lang in [Lang::Go, Lang::Rust] {
         let plugin = wasm(lang, "hello");
-        let gateway = Running::start(&[
-            "--plugin",
-            &plugin,
-            "--config-json",
-            r#"{"mockEnable": false}"#,
-            "--upstream",
-            "echo",
-        ]);
+        let start = |flag: &str, config: &str| {
+            Running::start(&["--plugin", &plugin, flag, config, "--upstream", "echo"])
+        };
+        let gateway = start("--config-json", r#"{"mockEnable": false}"#);
         let response = gateway.get("/anything", &[]);
         assert_eq!(response.status, 200, "{lang:?}: {}", response.text());
         assert_eq!(
@@ -31,17 +29,10 @@ fn hello_in_go_and_rust_adds_its_header_or_answers_itself() {
         );
         assert_eq!(response.echoed()["path"], "/anything");
 
-        let dir = tempdir();
+        let dir = tempdir("cli");
         let config = dir.join("config.yaml");
         std::fs::write(&config, "mockEnable: true\n").unwrap();
-        let gateway = Running::start(&[
-            "--plugin",
-            &plugin,
-            "--config",
-            config.to_str().unwrap(),
-            "--upstream",
-            "echo",
-        ]);
+        let gateway = start("--config", config.to_str().unwrap());
         let response = gateway.get("/", &[]);
         assert_eq!(response.status, 200, "{lang:?}");
         assert_eq!(response.text(), "hello world", "{lang:?}");
@@ -61,17 +52,21 @@ fn http_call_in_go_and_rust_copies_the_token_and_fails_with_500_when_the_service
         (Lang::Rust, "sdk-http-call", sdk_config),
     ] {
         let plugin = wasm(lang, name);
-        let up = format!("outbound|8080||auth.dns={token_service}");
-        let gateway = Running::start(&[
-            "--plugin",
-            &plugin,
-            "--config-json",
-            config,
-            "--upstream",
-            "echo",
-            "--cluster",
-            &up,
-        ]);
+        // The gateway, with the plugin's auth service at `auth`.
+        let start = |auth: SocketAddr| {
+            let cluster = format!("outbound|8080||auth.dns={auth}");
+            Running::start(&[
+                "--plugin",
+                &plugin,
+                "--config-json",
+                config,
+                "--upstream",
+                "echo",
+                "--cluster",
+                &cluster,
+            ])
+        };
+        let gateway = start(token_service);
         let response = gateway.get("/api", &[]);
         assert_eq!(response.status, 200, "{lang:?}: {}", response.text());
         assert_eq!(
@@ -80,17 +75,7 @@ fn http_call_in_go_and_rust_copies_the_token_and_fails_with_500_when_the_service
             "{lang:?}"
         );
 
-        let down_cluster = format!("outbound|8080||auth.dns={down}");
-        let gateway = Running::start(&[
-            "--plugin",
-            &plugin,
-            "--config-json",
-            config,
-            "--upstream",
-            "echo",
-            "--cluster",
-            &down_cluster,
-        ]);
+        let gateway = start(down);
         let response = gateway.get("/api", &[]);
         assert_eq!(response.status, 500, "{lang:?}");
         assert_eq!(response.text(), "http call failed", "{lang:?}");
@@ -266,16 +251,4 @@ fn ctrl_c_stops_cleanly() {
         .success());
     let status = gateway.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-}
-
-fn tempdir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "wasmgate-cli-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

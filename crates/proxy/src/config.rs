@@ -4,10 +4,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmgate_host::abi::LogLevel;
-use wasmgate_host::VmLimits;
+use wasmgate_host::{LogSink, TracingLogSink, VmLimits};
 
 /// One plugin of the chain.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,6 +155,25 @@ pub struct GatewayConfig {
     pub quick_start: bool,
     /// The access log's format.
     pub access_log: AccessLog,
+    /// Where the plugins' log lines go.
+    pub plugin_logs: PluginLogs,
+}
+
+/// Where the plugins' log lines go: `tracing` (target `plugin`, with the plugin's name and
+/// the request id) unless the embedder, a test say, takes them itself.
+#[derive(Clone)]
+pub struct PluginLogs(pub Arc<dyn LogSink>);
+
+impl Default for PluginLogs {
+    fn default() -> Self {
+        PluginLogs(Arc::new(TracingLogSink))
+    }
+}
+
+impl std::fmt::Debug for PluginLogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PluginLogs")
+    }
 }
 
 /// The cluster and route names `wasmgate run --upstream` uses.
@@ -178,6 +198,7 @@ impl GatewayConfig {
             cache_dir: wasmgate_host::runtime::default_cache_dir(),
             quick_start: wasmgate_host::RuntimeConfig::default().quick_start,
             access_log: AccessLog::Text,
+            plugin_logs: PluginLogs::default(),
         }
     }
 

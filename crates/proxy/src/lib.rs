@@ -28,6 +28,8 @@ mod slot;
 mod tier_up;
 
 pub use callouts::Clusters;
-pub use config::{AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginSpec, RouteSpec};
+pub use config::{
+    AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginLogs, PluginSpec, RouteSpec,
+};
 pub use file::ConfigError;
 pub use server::{Gateway, GatewayError};

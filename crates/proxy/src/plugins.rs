@@ -4,9 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmgate_host::{
-    HostError, PluginModule, Runtime, RuntimeConfig, Shared, TracingLogSink, VmConfig,
-};
+use wasmgate_host::{HostError, PluginModule, Runtime, RuntimeConfig, Shared, VmConfig};
 
 use crate::config::{GatewayConfig, PluginSpec};
 
@@ -51,7 +49,7 @@ fn load(
     let module = PluginModule::from_file_or_known(runtime, Path::new(&spec.wasm), known)?;
     let mut vm_config = VmConfig::new(spec.name.clone(), spec.config.clone());
     vm_config.log_level = config.log_level;
-    vm_config.log_sink = Arc::new(TracingLogSink);
+    vm_config.log_sink = config.plugin_logs.0.clone();
     vm_config.limits = config.limits;
     vm_config.shared = shared.clone();
     tracing::info!(

@@ -27,11 +27,13 @@ pub mod marker;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use wasmgate_proxy::echo::EchoServer;
-use wasmgate_proxy::{ClusterSpec, Gateway, GatewayConfig, PathMatch, PluginSpec, RouteSpec};
+use wasmgate_proxy::{
+    ClusterSpec, Gateway, GatewayConfig, PathMatch, PluginLogs, PluginSpec, RouteSpec,
+};
 
 pub use client::{Request, Response};
 pub use wasmgate_testkit::examples::{conformance_go, example, Lang};
@@ -297,7 +299,6 @@ impl Case {
     /// of the metrics named in [`Case::metrics`] afterwards.
     pub fn exchanges(&self) -> (Vec<Exchange>, Vec<String>) {
         let _one = one_at_a_time();
-        logs::capture();
         let echo =
             EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("echo upstream starts");
         let silent = Silent::start();
@@ -315,13 +316,16 @@ impl Case {
         let upstream = address(&self.upstream);
         let envoy = envoy::Envoy::start(&self.name, &self.plugins, upstream, &callouts)
             .unwrap_or_else(|e| panic!("case {}: {e}", self.name));
-        let gateway = Gateway::start(gateway_config(&self.plugins, upstream, &callouts))
+        let recorder = Arc::new(logs::Recorder::default());
+        let mut config = gateway_config(&self.plugins, upstream, &callouts);
+        config.plugin_logs = PluginLogs(recorder.clone());
+        let gateway = Gateway::start(config)
             .unwrap_or_else(|e| panic!("case {}: wasmgate does not start: {e}", self.name));
         let mut exchanges = Vec::new();
         // Lines logged while starting (each host builds its VMs its own way) are not compared.
         std::thread::sleep(LOG_SETTLE);
         let mut envoy_seen = envoy.plugin_lines().len();
-        logs::take_wasmgate();
+        recorder.take();
         for request in &self.requests {
             let started = std::time::Instant::now();
             let on_envoy = client::send(envoy.address(), request)
@@ -336,7 +340,7 @@ impl Case {
                 .unwrap_or_else(|e| panic!("case {}: wasmgate: {request}: {e}", self.name));
             let wasmgate_took = started.elapsed();
             std::thread::sleep(LOG_SETTLE);
-            let wasmgate_logs = logs::take_wasmgate();
+            let wasmgate_logs = recorder.take();
             if std::env::var_os("WASMGATE_CONFORMANCE_VERBOSE").is_some() {
                 eprintln!(
                     "case {}: {request}: envoy {envoy_took:?}, wasmgate {wasmgate_took:?}",

@@ -2,77 +2,47 @@
 //!
 //! - Envoy runs with `-l warn --component-log-level wasm:info` and `--log-format %l|%n|%v`;
 //!   a plugin's line is `info|wasm|wasm log <plugin> <root id> <vm id>: <message>`.
-//! - wasmgate's plugins log through `wasmgate_host::TracingLogSink` (the gateway sets it; it
-//!   has no log sink of its own to configure): tracing events with target `plugin`. The
-//!   suite installs a process-wide tracing subscriber that records them ([`capture`]).
+//! - wasmgate's go to a [`Recorder`], the gateway's `plugin_logs` sink.
 //!
-//! Both are masked with [`crate::ignore::mask_log_line`] and reduced to `<level> <message>` with the level one of `trace`, `debug`, `info`,
-//! `warn`, `error` (Envoy's `warning` and `critical` mapped to `warn` and `error`, as
-//! wasmgate's tracing has no `critical`).
+//! Both are masked with [`crate::ignore::mask_log_line`] and reduced to `<level> <message>`
+//! with the level one of `trace`, `debug`, `info`, `warn`, `error` (Envoy's `warning` and
+//! `critical` mapped to `warn` and `error`, as wasmgate's default `tracing` sink does).
 
-use std::fmt::Write as _;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
-use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::Layer;
+use wasmgate_abi::LogLevel;
+use wasmgate_host::{LogRecord, LogSink};
 
 /// One plugin log line: `<level> <message>`.
 pub type Line = String;
 
-static LINES: Mutex<Vec<Line>> = Mutex::new(Vec::new());
-
-struct Capture;
-
+/// Records the plugin lines of one wasmgate gateway.
 #[derive(Default)]
-struct Message(String);
+pub struct Recorder(Mutex<Vec<Line>>);
 
-impl Visit for Message {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.0, "{value:?}");
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.0.push_str(value);
-        }
-    }
-}
-
-impl<S: Subscriber> Layer<S> for Capture {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        if event.metadata().target() != "plugin" {
-            return;
-        }
-        let mut message = Message::default();
-        event.record(&mut message);
-        let level = event.metadata().level().as_str().to_ascii_lowercase();
-        lock().push(crate::ignore::mask_log_line(&format!(
-            "{level} {}",
-            message.0
-        )));
+impl LogSink for Recorder {
+    fn log(&self, record: &LogRecord) {
+        let level = match record.level {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error | LogLevel::Critical => "error",
+        };
+        let line = crate::ignore::mask_log_line(&format!("{level} {}", record.message));
+        self.lines().push(line);
     }
 }
 
-fn lock() -> std::sync::MutexGuard<'static, Vec<Line>> {
-    LINES.lock().unwrap_or_else(|p| p.into_inner())
-}
+impl Recorder {
+    /// The lines recorded since the last call (and forgets them).
+    pub fn take(&self) -> Vec<Line> {
+        std::mem::take(&mut *self.lines())
+    }
 
-/// Installs the recording subscriber (once per process).
-pub fn capture() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let subscriber = tracing_subscriber::registry().with(Capture);
-        let _ = tracing::subscriber::set_global_default(subscriber);
-    });
-}
-
-/// The wasmgate plugin lines recorded since the last call (and forgets them).
-pub fn take_wasmgate() -> Vec<Line> {
-    std::mem::take(&mut *lock())
+    fn lines(&self) -> std::sync::MutexGuard<'_, Vec<Line>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The plugin lines in Envoy's log text (`--log-format %l|%n|%v`). A message with newlines
