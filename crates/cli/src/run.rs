@@ -344,7 +344,7 @@ impl Reloader {
                 reload |= changed(wasm);
                 if reload {
                     match gateway.reload(GatewayConfig::clone(config)) {
-                        Ok(()) => println!("reloaded the plugins"),
+                        Ok(_) => println!("reloaded the plugins"),
                         Err(e) => tracing::error!(
                             "reload refused, still serving the previous plugins: {e}"
                         ),
@@ -376,13 +376,16 @@ fn reload_from(gateway: &Gateway, file: &Path, watched: &mut Vec<(PathBuf, Optio
             std::iter::once(file.to_path_buf())
                 .chain(config.plugins.iter().map(|p| p.wasm.clone())),
         );
-        gateway.reload(config)?;
-        Ok(files)
+        let kept = gateway.reload(config)?;
+        Ok((files, kept))
     });
     match result {
-        Ok(files) => {
+        Ok((files, kept)) => {
             *watched = files;
             tracing::info!("reloaded {}", file.display());
+            for setting in kept {
+                tracing::warn!("{}: {setting}", file.display());
+            }
         }
         Err(e) => tracing::error!(
             "reload of {} refused, still serving the previous configuration: {}",

@@ -99,6 +99,59 @@ pub struct Gateway {
     threads: Vec<JoinHandle<()>>,
     shared: Shared,
     metrics: Arc<GatewayMetrics>,
+    /// The sockets and threads made at the start, as configured then.
+    started: Started,
+}
+
+/// The settings a reload cannot change: the gateway binds and spawns once.
+#[derive(Clone, Copy, PartialEq)]
+struct Started {
+    listen: SocketAddr,
+    admin: Option<SocketAddr>,
+    workers: usize,
+}
+
+impl Started {
+    fn of(config: &GatewayConfig) -> Started {
+        Started {
+            listen: config.listen,
+            admin: config.admin,
+            workers: config.workers.max(1),
+        }
+    }
+
+    /// What `config` asks of these settings in vain, a message each; `listening` and
+    /// `admin_listening` are the addresses bound at the start.
+    fn unchanged_by(
+        &self,
+        config: &GatewayConfig,
+        listening: SocketAddr,
+        admin_listening: Option<SocketAddr>,
+    ) -> Vec<String> {
+        let asked = Started::of(config);
+        let mut kept = Vec::new();
+        if asked.listen != self.listen {
+            kept.push(format!(
+                "listen: {} takes a restart; still listening on {}",
+                asked.listen, listening
+            ));
+        }
+        if asked.admin != self.admin {
+            let shown = |a: Option<SocketAddr>| a.map_or("none".to_string(), |a| a.to_string());
+            kept.push(format!(
+                "admin: {} takes a restart; still {}",
+                shown(asked.admin),
+                shown(admin_listening)
+            ));
+        }
+        if asked.workers != self.workers {
+            kept.push(format!(
+                "workers: {} takes a restart; still {} workers",
+                asked.workers, self.workers
+            ));
+        }
+        kept
+    }
 }
 
 impl Gateway {
@@ -109,6 +162,7 @@ impl Gateway {
         let metrics = Arc::new(GatewayMetrics::default());
         let generation = Arc::new(compile(config, &shared, &[])?);
         let config = generation.config.clone();
+        let started = Started::of(&config);
         let listener = bind(config.listen)?;
         let address = local_addr(&listener, config.listen)?;
         let (shutdown, stop) = watch::channel(false);
@@ -163,6 +217,7 @@ impl Gateway {
             threads,
             shared,
             metrics,
+            started,
         };
         await_workers(&acks, workers, "while starting")?;
         ready.store(true, Ordering::SeqCst);
@@ -172,14 +227,18 @@ impl Gateway {
 
     /// Checks and compiles a new configuration, then hands it to every worker: new requests
     /// use it, requests in flight finish on the old one. On error nothing changes.
-    /// Listening addresses and the worker count are kept from the start.
-    pub fn reload(&self, config: GatewayConfig) -> Result<(), GatewayError> {
+    /// Listening addresses and the worker count are kept from the start: the answer lists
+    /// those the new configuration changes, which take a restart, a message each.
+    pub fn reload(&self, config: GatewayConfig) -> Result<Vec<String>, GatewayError> {
         let _one_at_a_time = self.control.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = self
+            .started
+            .unchanged_by(&config, self.address, self.admin_address);
         let running = self.control.current().plugins.clone();
         let generation = Arc::new(compile(config, &self.shared, &running)?);
         self.control.install(generation.clone())?;
         tier_up::watch(&self.control, generation);
-        Ok(())
+        Ok(kept)
     }
 
     /// Each plugin's name and the compiler tier its VMs run (baseline right after a quick
