@@ -6,6 +6,7 @@
 //! [`QueueInbox`] the enqueue posts to, and the VM's embedder is woken to deliver it.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use wasmgate_abi::{MetricType, Status};
@@ -43,6 +44,8 @@ pub type QueueWaker = Arc<dyn Fn() + Send + Sync>;
 #[derive(Default)]
 struct Inbox {
     ready: Mutex<Vec<u32>>,
+    /// Whether `ready` has ids: a VM looks after every callback, mostly to find none.
+    posted: AtomicBool,
     waker: Mutex<Option<QueueWaker>>,
 }
 
@@ -54,11 +57,20 @@ impl QueueInbox {
 
     /// The posted ids, oldest first; one per enqueue, as Envoy calls `on_queue_ready`.
     pub fn take(&self) -> Vec<u32> {
-        std::mem::take(&mut *lock(&self.0.ready))
+        if !self.0.posted.load(AtomicOrdering::Acquire) {
+            return Vec::new();
+        }
+        let mut ready = lock(&self.0.ready);
+        self.0.posted.store(false, AtomicOrdering::Release);
+        std::mem::take(&mut *ready)
     }
 
     fn post(inbox: &Inbox, id: u32) {
-        lock(&inbox.ready).push(id);
+        {
+            let mut ready = lock(&inbox.ready);
+            ready.push(id);
+            inbox.posted.store(true, AtomicOrdering::Release);
+        }
         let waker = lock(&inbox.waker).clone();
         if let Some(wake) = waker {
             wake();

@@ -294,13 +294,12 @@ impl PluginVm {
     /// registered last. The VM does it after each of its callbacks; an embedder whose other
     /// VMs enqueue calls it when the [`Self::set_queue_waker`] waker fires.
     pub fn deliver_queue_ready(&mut self) -> Result<(), HostError> {
-        let inbox = self.store.data().queue_inbox.clone();
-        let exports = self.exports.clone();
         loop {
-            let ready = inbox.take();
+            let ready = self.store.data().queue_inbox.take();
             if ready.is_empty() {
                 return Ok(());
             }
+            let exports = self.exports.clone();
             let Some(f) = exports.queue_ready.as_ref() else {
                 continue;
             };
