@@ -26,18 +26,17 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
+use std::future::IntoFuture;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 use wasmgate_abi::{BufferType, MapType};
 
 use crate::cluster::Cluster;
 use crate::context::HttpContext;
 use crate::error::{Error, Result};
+use crate::hostcalls;
 use crate::outcome::IntoOutcome;
-use crate::{hostcalls, state, task};
+use crate::waiter::{CalloutFuture, Waiter};
 
 /// The default callout timeout of wasm-go, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u32 = 500;
@@ -105,22 +104,12 @@ impl HttpResponse {
     }
 }
 
-type RequestCallback = Box<dyn FnOnce(&mut HttpContext, Result<HttpResponse>) -> Result<()>>;
-type PluginCallback = Box<dyn FnOnce(Result<HttpResponse>)>;
-
-struct FutureSlot {
-    result: Option<Result<HttpResponse>>,
-    waker: Option<Waker>,
-}
-
-enum Pending {
-    Request(u32, RequestCallback),
-    Plugin(PluginCallback),
-    Future(Rc<RefCell<FutureSlot>>),
-}
-
 thread_local! {
-    static PENDING: RefCell<HashMap<u32, Pending>> = RefCell::new(HashMap::new());
+    static PENDING: RefCell<HashMap<u32, Waiter<HttpResponse>>> = RefCell::new(HashMap::new());
+}
+
+fn park(token: u32, waiter: Waiter<HttpResponse>) {
+    PENDING.with(|p| p.borrow_mut().insert(token, waiter));
 }
 
 /// Sends requests to one cluster. Cheap to clone.
@@ -265,13 +254,7 @@ impl HttpRequest {
     ) -> Result<u32> {
         ctx.enter()?;
         let token = self.dispatch()?;
-        task::work_started(ctx.id());
-        let boxed: RequestCallback =
-            Box::new(move |ctx, reply| callback(ctx, reply).into_outcome());
-        PENDING.with(|p| {
-            p.borrow_mut()
-                .insert(token, Pending::Request(ctx.id(), boxed))
-        });
+        park(token, Waiter::for_request(ctx, callback));
         Ok(token)
     }
 
@@ -281,10 +264,7 @@ impl HttpRequest {
         callback: impl FnOnce(Result<HttpResponse>) + 'static,
     ) -> Result<u32> {
         let token = self.dispatch()?;
-        PENDING.with(|p| {
-            p.borrow_mut()
-                .insert(token, Pending::Plugin(Box::new(callback)))
-        });
+        park(token, Waiter::for_plugin(callback));
         Ok(token)
     }
 }
@@ -295,71 +275,21 @@ impl IntoFuture for HttpRequest {
 
     /// Sends the request now; the future resolves with the answer.
     fn into_future(self) -> HttpFuture {
-        let slot = Rc::new(RefCell::new(FutureSlot {
-            result: None,
-            waker: None,
-        }));
-        match self.dispatch() {
-            Ok(token) => {
-                PENDING.with(|p| p.borrow_mut().insert(token, Pending::Future(slot.clone())));
-            }
-            Err(e) => slot.borrow_mut().result = Some(Err(e)),
-        }
-        HttpFuture { slot }
+        CalloutFuture::new(self.dispatch(), park)
     }
 }
 
 /// The answer to an awaited [`HttpRequest`].
-pub struct HttpFuture {
-    slot: Rc<RefCell<FutureSlot>>,
-}
-
-impl Future for HttpFuture {
-    type Output = Result<HttpResponse>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = self.slot.borrow_mut();
-        match slot.result.take() {
-            Some(result) => Poll::Ready(result),
-            None => {
-                slot.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
-}
+pub type HttpFuture = CalloutFuture<HttpResponse>;
 
 /// `proxy_on_http_call_response`: routes the answer to its callback or future.
 pub(crate) fn on_response(token: u32, num_headers: usize, body_size: usize) {
-    let Some(pending) = PENDING.with(|p| p.borrow_mut().remove(&token)) else {
+    let Some(waiter) = PENDING.with(|p| p.borrow_mut().remove(&token)) else {
         return;
     };
     // The response buffers are readable only now, in the root context.
     let reply = HttpResponse::from_host(num_headers, body_size);
-    match pending {
-        Pending::Request(owner, callback) => {
-            // A request that ended in the meantime gets no callback.
-            if let Some(mut ctx) = state::stream(owner) {
-                let result = match ctx.enter() {
-                    Ok(()) => callback(&mut ctx, reply),
-                    Err(e) => Err(e),
-                };
-                task::work_finished(owner, result, "http callback");
-            }
-        }
-        Pending::Plugin(callback) => callback(reply),
-        Pending::Future(slot) => {
-            let waker = {
-                let mut slot = slot.borrow_mut();
-                slot.result = Some(reply);
-                slot.waker.take()
-            };
-            if let Some(w) = waker {
-                w.wake();
-            }
-        }
-    }
-    task::run_ready();
+    waiter.deliver(reply, "http callback");
 }
 
 /// The parts of a callout URL: an optional host and the escaped path and query.

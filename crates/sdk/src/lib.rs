@@ -32,7 +32,7 @@
 //! - [`plugin`](mod@plugin): the [`Plugin`] builder behind [`plugin!`], the start sequence and phases.
 //! - [`context`]: [`HttpContext`], one request in every phase and in callbacks.
 //! - [`rules`]: Higress's `_rules_` matching.
-//! - [`http`] and [`cluster`]: callouts with callbacks or `.await`.
+//! - [`http`] and [`cluster`]: callouts with callbacks or `.await` (a [`CalloutFuture`]).
 //! - [`redis`] and [`resp`]: the Redis client (Higress extension), RESP encoding and decoding.
 //! - [`task`]: the executor for `async` tasks; pausing and resuming requests.
 //! - [`tick`]: tick functions and queue callbacks.
@@ -60,6 +60,7 @@ pub mod rules;
 mod state;
 pub mod task;
 pub mod tick;
+mod waiter;
 
 pub use cluster::{
     Cluster, ConsulCluster, DnsCluster, FqdnCluster, K8sCluster, NacosCluster, RouteCluster,
@@ -72,6 +73,7 @@ pub use metrics::{Counter, Gauge, Histogram};
 pub use plugin::{NoConfig, Plugin, PluginContext};
 pub use redis::{RedisClient, RedisOptions, RedisRequest};
 pub use resp::RespValue;
+pub use waiter::CalloutFuture;
 pub use wasmgate_abi::{DataAction, HeaderAction, LogLevel};
 
 /// What most plugins need: `use wasmgate_sdk::prelude::*;`.

@@ -33,20 +33,19 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
+use std::future::IntoFuture;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Waker};
 
 use wasmgate_abi::BufferType;
 
 use crate::cluster::Cluster;
 use crate::context::HttpContext;
 use crate::error::{Error, Result};
+use crate::hostcalls;
 use crate::outcome::IntoOutcome;
 use crate::resp::{self, RespValue, ToArg};
-use crate::{hostcalls, state, task};
+use crate::waiter::{CalloutFuture, Waiter};
 
 /// How long a client that is not ready waits before trying `proxy_redis_init` again.
 pub const REINIT_BACKOFF_MS: u64 = 1000;
@@ -539,24 +538,14 @@ pub struct RedisRequest {
     query: Vec<u8>,
 }
 
-type RequestCallback = Box<dyn FnOnce(&mut HttpContext, Result<RespValue>) -> Result<()>>;
-type PluginCallback = Box<dyn FnOnce(Result<RespValue>)>;
+/// What a request's failed callback is called in the log.
+const CALLBACK: &str = "redis callback";
 
-struct FutureSlot {
-    result: Option<Result<RespValue>>,
-    waker: Option<Waker>,
-}
-
-enum Waiter {
-    Request(u32, RequestCallback),
-    Plugin(PluginCallback),
-    Future(Rc<RefCell<FutureSlot>>),
-}
-
+/// A sent command: kept with its waiter to send it again after `NOAUTH`.
 struct Pending {
     request: RedisRequest,
     retried: bool,
-    waiter: Waiter,
+    waiter: Waiter<RespValue>,
 }
 
 thread_local! {
@@ -602,11 +591,7 @@ impl RedisRequest {
     ) -> Result<u32> {
         ctx.enter()?;
         let token = self.dispatch()?;
-        task::work_started(ctx.id());
-        let waiter = Waiter::Request(
-            ctx.id(),
-            Box::new(move |ctx, reply| callback(ctx, reply).into_outcome()),
-        );
+        let waiter = Waiter::for_request(ctx, callback);
         self.park(token, false, waiter);
         Ok(token)
     }
@@ -614,11 +599,11 @@ impl RedisRequest {
     /// Sends the command on behalf of the plugin (from a tick, say), not of a request.
     pub fn send_detached(self, callback: impl FnOnce(Result<RespValue>) + 'static) -> Result<u32> {
         let token = self.dispatch()?;
-        self.park(token, false, Waiter::Plugin(Box::new(callback)));
+        self.park(token, false, Waiter::for_plugin(callback));
         Ok(token)
     }
 
-    fn park(self, token: u32, retried: bool, waiter: Waiter) {
+    fn park(self, token: u32, retried: bool, waiter: Waiter<RespValue>) {
         HANDLER.store(true, Ordering::Relaxed);
         PENDING.with(|p| {
             p.borrow_mut().insert(
@@ -639,37 +624,13 @@ impl IntoFuture for RedisRequest {
 
     /// Sends the command now; the future resolves with the reply.
     fn into_future(self) -> RedisFuture {
-        let slot = Rc::new(RefCell::new(FutureSlot {
-            result: None,
-            waker: None,
-        }));
-        match self.dispatch() {
-            Ok(token) => self.park(token, false, Waiter::Future(slot.clone())),
-            Err(e) => slot.borrow_mut().result = Some(Err(e)),
-        }
-        RedisFuture { slot }
+        let sent = self.dispatch();
+        CalloutFuture::new(sent, |token, waiter| self.park(token, false, waiter))
     }
 }
 
 /// The reply to an awaited [`RedisRequest`].
-pub struct RedisFuture {
-    slot: Rc<RefCell<FutureSlot>>,
-}
-
-impl Future for RedisFuture {
-    type Output = Result<RespValue>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = self.slot.borrow_mut();
-        match slot.result.take() {
-            Some(result) => Poll::Ready(result),
-            None => {
-                slot.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
-}
+pub type RedisFuture = CalloutFuture<RespValue>;
 
 fn read_reply(cluster: &str, status: i32, size: usize) -> Result<RespValue> {
     if status != 0 {
@@ -700,41 +661,14 @@ fn on_response(token: u32, status: i32, size: usize) {
                 pending.request.park(token, true, pending.waiter);
                 return;
             }
-            Err(e) => return deliver(pending.waiter, Err(e)),
+            Err(e) => return pending.waiter.deliver(Err(e), CALLBACK),
         }
     }
     let reply = match reply {
         Ok(RespValue::Error(message)) => Err(Error::RedisReply(message)),
         other => other,
     };
-    deliver(pending.waiter, reply);
-}
-
-fn deliver(waiter: Waiter, reply: Result<RespValue>) {
-    match waiter {
-        Waiter::Request(owner, callback) => {
-            // A request that ended in the meantime gets no callback.
-            if let Some(mut ctx) = state::stream(owner) {
-                let result = match ctx.enter() {
-                    Ok(()) => callback(&mut ctx, reply),
-                    Err(e) => Err(e),
-                };
-                task::work_finished(owner, result, "redis callback");
-            }
-        }
-        Waiter::Plugin(callback) => callback(reply),
-        Waiter::Future(slot) => {
-            let waker = {
-                let mut slot = slot.borrow_mut();
-                slot.result = Some(reply);
-                slot.waker.take()
-            };
-            if let Some(w) = waker {
-                w.wake();
-            }
-        }
-    }
-    task::run_ready();
+    pending.waiter.deliver(reply, CALLBACK);
 }
 
 #[cfg(test)]
