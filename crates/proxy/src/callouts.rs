@@ -45,6 +45,22 @@ pub(crate) fn reset_reason(error: &hyper_util::client::legacy::Error) -> &'stati
     }
 }
 
+/// An error and its causes on one line (hyper's own text, `client error (Connect)`, does
+/// not say that the connection was refused).
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The body of the 503 Envoy's router answers for an upstream that failed before its
 /// response head.
 pub(crate) fn reset_body(reason: &str) -> String {
@@ -281,7 +297,7 @@ async fn http_call(
         let response = client
             .request(request)
             .await
-            .map_err(|e| (e.to_string(), reset_reason(&e)))?;
+            .map_err(|e| (with_causes(&e), reset_reason(&e)))?;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()
@@ -462,6 +478,30 @@ fn resp_end(buf: &[u8], at: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_error_says_its_causes() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(
+            with_causes(&Outer(refused)),
+            "client error (Connect): refused"
+        );
+    }
 
     #[test]
     fn resolves_names_aliases_and_real_domains() {

@@ -26,7 +26,7 @@ use wasmgate_host::{HeaderMap, HostError, LocalReply, PhaseOutcome, StreamInfo, 
 use body::{channel, Source};
 pub(crate) use body::{full, Body, BodyError};
 
-use crate::callouts::{reset_body, reset_reason, Client, Clusters, TERMINATED};
+use crate::callouts::{reset_body, reset_reason, with_causes, Client, Clusters, TERMINATED};
 use crate::config::{GatewayConfig, RouteSpec};
 use crate::convert;
 use crate::metrics::GatewayMetrics;
@@ -583,7 +583,7 @@ impl Walk {
             client
                 .request(request)
                 .await
-                .map_err(|e| (e.to_string(), reset_reason(&e)))
+                .map_err(|e| (with_causes(&e), reset_reason(&e)))
         });
         Upstream { sender, exchange }
     }
