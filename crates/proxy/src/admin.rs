@@ -39,7 +39,7 @@ pub(crate) fn spawn(
             };
             loop {
                 tokio::select! {
-                    Ok((stream, _)) = listener.accept() => {
+                    (stream, _) = crate::server::accept(&listener) => {
                         let state = state.clone();
                         tokio::spawn(async move {
                             let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {

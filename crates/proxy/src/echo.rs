@@ -44,7 +44,8 @@ async fn serve(listener: std::net::TcpListener) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
     };
-    while let Ok((stream, _)) = listener.accept().await {
+    loop {
+        let (stream, _) = crate::server::accept(&listener).await;
         tokio::spawn(async move {
             let service = service_fn(|request: http::Request<hyper::body::Incoming>| async move {
                 let (parts, body) = request.into_parts();

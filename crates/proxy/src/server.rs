@@ -414,6 +414,22 @@ fn build_worker(
     }))
 }
 
+/// The next connection. An accept error (out of file descriptors, say) is logged and
+/// waited out for 100 ms, so that connections can close, instead of spinning on it.
+pub(crate) async fn accept(
+    listener: &tokio::net::TcpListener,
+) -> (tokio::net::TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                tracing::warn!("accept failed, pausing 100 ms: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
 async fn serve(listener: std::net::TcpListener, mut setup: WorkerSetup) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(listener) => listener,
@@ -434,27 +450,24 @@ async fn serve(listener: std::net::TcpListener, mut setup: WorkerSetup) {
     static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, remote)) => {
-                    let _ = stream.set_nodelay(true);
-                    let connection = Connection {
-                        id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
-                        remote,
-                        local: stream.local_addr().unwrap_or(remote),
-                    };
-                    let current = current.clone();
-                    tokio::task::spawn_local(async move {
-                        let service = service_fn(move |request| {
-                            // Each request takes the generation current when it arrives.
-                            let worker = current.borrow().clone();
-                            async move { Ok::<_, std::convert::Infallible>(chain::handle(worker, request, connection).await) }
-                        });
-                        if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
-                            tracing::debug!("connection from {remote}: {e}");
-                        }
+            (stream, remote) = accept(&listener) => {
+                let _ = stream.set_nodelay(true);
+                let connection = Connection {
+                    id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+                    remote,
+                    local: stream.local_addr().unwrap_or(remote),
+                };
+                let current = current.clone();
+                tokio::task::spawn_local(async move {
+                    let service = service_fn(move |request| {
+                        // Each request takes the generation current when it arrives.
+                        let worker = current.borrow().clone();
+                        async move { Ok::<_, std::convert::Infallible>(chain::handle(worker, request, connection).await) }
                     });
-                }
-                Err(e) => tracing::warn!("accept failed: {e}"),
+                    if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                        tracing::debug!("connection from {remote}: {e}");
+                    }
+                });
             },
             Some((generation, ack)) = setup.reloads.recv() => {
                 match build_worker(&generation, &setup.metrics, &client) {
