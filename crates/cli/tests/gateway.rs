@@ -4,99 +4,16 @@
 
 mod common;
 
-use std::fmt::Display;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, request, tempdir, Running};
-use wasmgate_proxy::echo::EchoServer;
+use common::{
+    echo, exchange, free_port, request, start_with, tempdir, write, Body, Config, Running,
+};
 use wasmgate_testkit::examples::{example, Lang};
-
-fn echo() -> EchoServer {
-    EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap()
-}
-
-fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
-}
-
-/// Writes `DIR/wasmgate.yaml` and starts `wasmgate run -c` on it.
-fn start_with(dir: &Path, text: &str) -> Running {
-    Running::start_file(&write(dir, "wasmgate.yaml", text))
-}
-
-/// A `wasmgate.yaml` that listens on a free port, with the top-level settings, clusters,
-/// routes and plugins a test adds (one of each at least). An entry's further lines (`more`,
-/// such as `aliases: [auth]` or `config: {...}`) are given as they stand under its `name`.
-#[derive(Clone, Default)]
-struct Config {
-    head: String,
-    clusters: String,
-    routes: String,
-    plugins: String,
-}
-
-impl Config {
-    fn new() -> Config {
-        Config {
-            head: format!("listen: 127.0.0.1:{}\n", free_port()),
-            ..Config::default()
-        }
-    }
-
-    /// A top-level line, such as `access_log: json`.
-    fn setting(mut self, line: &str) -> Config {
-        self.head += &format!("{line}\n");
-        self
-    }
-
-    fn cluster(mut self, name: &str, endpoint: impl Display, more: &[&str]) -> Config {
-        self.clusters += &format!("  - name: {name}\n    endpoints: [{endpoint}]\n");
-        self.clusters += &under(more);
-        self
-    }
-
-    fn route(mut self, name: &str, cluster: &str, more: &[&str]) -> Config {
-        self.routes += &format!("  - name: {name}\n    cluster: {cluster}\n");
-        self.routes += &under(more);
-        self
-    }
-
-    fn plugin(mut self, name: &str, wasm: impl AsRef<Path>, more: &[&str]) -> Config {
-        let wasm = wasm.as_ref().display();
-        self.plugins += &format!("  - name: {name}\n    wasm: {wasm}\n");
-        self.plugins += &under(more);
-        self
-    }
-
-    /// A plugin given by a WasmPlugin resource file.
-    fn wasmplugin(mut self, file: &str) -> Config {
-        self.plugins += &format!("  - wasmplugin: {file}\n");
-        self
-    }
-
-    fn text(&self) -> String {
-        format!(
-            "{}clusters:\n{}routes:\n{}plugins:\n{}",
-            self.head, self.clusters, self.routes, self.plugins
-        )
-    }
-
-    /// Writes it as `DIR/wasmgate.yaml` and starts `wasmgate run -c` on it.
-    fn start(&self, dir: &Path) -> Running {
-        start_with(dir, &self.text())
-    }
-}
-
-/// Lines under a list entry's first line.
-fn under(lines: &[&str]) -> String {
-    lines.iter().map(|line| format!("    {line}\n")).collect()
-}
 
 fn two_route_config(echo: SocketAddr, hello: &Path, admin: bool) -> String {
     let port = free_port();
@@ -142,21 +59,14 @@ plugins:
 }
 
 fn get_host(gateway: &Running, host: &str, path: &str) -> common::Response {
-    // The request line's host header is the gateway address; a second host header would be
-    // ambiguous, so send the request by hand with this host.
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(gateway.address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    common::parse_response(&raw)
+    // `Running::get` sends the gateway address as the host; a second host header would be
+    // ambiguous, so this sends the given host instead.
+    exchange(gateway.address, host, "GET", path, &[], Body::Whole(b""))
+}
+
+/// A `POST /` to the gateway with this host.
+fn post(gateway: &Running, host: &str, headers: &[(&str, &str)], body: Body) -> common::Response {
+    exchange(gateway.address, host, "POST", "/", headers, body)
 }
 
 /// Whether the hello plugin answered itself (its rule config had mockEnable) or let the
@@ -386,12 +296,7 @@ fn a_reload_under_traffic_loses_no_request() {
     }
     // SIGHUP reloads too.
     write(&dir, "wasmgate.yaml", config_text(false));
-    let pid = gateway.child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::signal(&gateway.child, "HUP");
     let deadline = Instant::now() + Duration::from_secs(20);
     while request(address, "GET", "/", &[], b"").text() == "hello world" {
         assert!(Instant::now() < deadline, "SIGHUP did not reload");
@@ -437,87 +342,47 @@ fn bodies_stream_unless_a_plugin_buffers_past_the_limit_and_unrouted_requests_ge
         .start(&dir);
     let big = vec![b'x'; 5000];
     // No plugin holds the body: it streams through, whatever its size.
-    let response = post_host(&gateway, "a.com", &[], &big);
+    let response = post(&gateway, "a.com", &[], Body::Whole(&big));
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.echoed()["body"].as_str().unwrap().len(), 5000);
     // The probe buffers the body until its end: holding more than the limit is a 413.
-    let response = post_chunked(&gateway, "a.com", &[("x-probe", "body")], &[&big, &big]);
+    let response = post(
+        &gateway,
+        "a.com",
+        &[("x-probe", "body")],
+        Body::Chunked(&[&big, &big]),
+    );
     assert_eq!(response.status, 413, "{}", response.text());
     // Streamed in chunks without a plugin holding them, the body arrives whole.
-    let response = post_chunked(&gateway, "a.com", &[], &[b"one-", b"two-", b"three"]);
+    let response = post(
+        &gateway,
+        "a.com",
+        &[],
+        Body::Chunked(&[b"one-", b"two-", b"three"]),
+    );
     assert_eq!(response.echoed()["body"], "one-two-three");
     // Under the limit the buffered body is replaced.
-    let response = post_host(&gateway, "a.com", &[("x-probe", "body")], b"small");
+    let response = post(
+        &gateway,
+        "a.com",
+        &[("x-probe", "body")],
+        Body::Whole(b"small"),
+    );
     assert_eq!(response.status, 200);
     assert!(response.text().ends_with("-tail"));
     assert_eq!(get_host(&gateway, "b.com", "/").status, 404);
 }
 
-fn post_chunked(
-    gateway: &Running,
-    host: &str,
-    headers: &[(&str, &str)],
-    chunks: &[&[u8]],
-) -> common::Response {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(gateway.address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut head = format!(
-        "POST / HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ntransfer-encoding: chunked\r\n"
-    );
-    for (k, v) in headers {
-        head += &format!("{k}: {v}\r\n");
-    }
-    head += "\r\n";
-    stream.write_all(head.as_bytes()).unwrap();
-    for chunk in chunks {
-        let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
-        let _ = stream.write_all(chunk);
-        let _ = stream.write_all(b"\r\n");
-        let _ = stream.flush();
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = stream.write_all(b"0\r\n\r\n");
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    common::parse_response(&raw)
-}
-
-fn post_host(
-    gateway: &Running,
-    host: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> common::Response {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(gateway.address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut head = format!(
-        "POST / HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head += &format!("{k}: {v}\r\n");
-    }
-    head += "\r\n";
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    common::parse_response(&raw)
-}
-
-fn config_error(text: &str, extra: &[(&str, &[u8])]) -> String {
+/// Asserts that `wasmgate run -c` refuses `text` (with the `extra` files beside it) with an
+/// error line that names `place` (`file:line`) and says `reason`.
+#[track_caller]
+fn assert_refused(text: &str, extra: &[(&str, &[u8])], place: &str, reason: &str) {
     let dir = tempdir("badconfig");
     for (name, contents) in extra {
         write(&dir, name, contents);
     }
     let file = write(&dir, "wasmgate.yaml", text);
-    match Running::try_start_file(&file) {
+    let line = match Running::try_start_file(&file) {
         Ok(_) => panic!("started with a bad configuration:\n{text}"),
         Err(e) => {
             let at = e
@@ -525,53 +390,49 @@ fn config_error(text: &str, extra: &[(&str, &[u8])]) -> String {
                 .unwrap_or_else(|| panic!("no error line: {e}"));
             e[at..].lines().next().unwrap().to_string()
         }
-    }
+    };
+    assert!(line.contains(place) && line.contains(reason), "{line}");
 }
 
 #[test]
 fn bad_configurations_are_refused_with_file_line_and_reason() {
     let hello = example(Lang::Rust, "hello").display().to_string();
-    let line = config_error("listen: 127.0.0.1:0\nlisen: oops\n", &[]);
-    assert!(
-        line.contains("wasmgate.yaml:2") && line.contains("unknown field `lisen`"),
-        "{line}"
+    assert_refused(
+        "listen: 127.0.0.1:0\nlisen: oops\n",
+        &[],
+        "wasmgate.yaml:2",
+        "unknown field `lisen`",
     );
-
-    let line = config_error("routes:\n  - name: r\n    cluster: nowhere\n", &[]);
-    assert!(
-        line.contains("wasmgate.yaml:3") && line.contains("nowhere"),
-        "{line}"
+    assert_refused(
+        "routes:\n  - name: r\n    cluster: nowhere\n",
+        &[],
+        "wasmgate.yaml:3",
+        "nowhere",
     );
-
-    let line = config_error("plugins:\n  - name: p\n    wasm: missing.wasm\n", &[]);
-    assert!(
-        line.contains("wasmgate.yaml:3") && line.contains("missing.wasm"),
-        "{line}"
+    assert_refused(
+        "plugins:\n  - name: p\n    wasm: missing.wasm\n",
+        &[],
+        "wasmgate.yaml:3",
+        "missing.wasm",
     );
-
-    let line = config_error(
+    assert_refused(
         "plugins:\n  - name: p\n    wasm: text.wasm\n",
         &[("text.wasm", b"not wasm")],
+        "wasmgate.yaml:3",
+        "is not a wasm module",
     );
-    assert!(
-        line.contains("wasmgate.yaml:3") && line.contains("is not a wasm module"),
-        "{line}"
-    );
-
     let text = format!("plugins:\n  - name: p\n    wasm: {hello}\n    rules:\n      - config: {{ mockEnable: true }}\n");
-    let line = config_error(&text, &[]);
-    assert!(
-        line.contains("wasmgate.yaml:4") && line.contains("no routes, domains or services"),
-        "{line}"
+    assert_refused(
+        &text,
+        &[],
+        "wasmgate.yaml:4",
+        "no routes, domains or services",
     );
-
-    let line = config_error(
+    assert_refused(
         "plugins:\n  - wasmplugin: remote.yaml\n",
         &[("remote.yaml", b"spec:\n  url: oci://registry/plugin:1.0\n")],
-    );
-    assert!(
-        line.contains("remote.yaml:2") && line.contains("not supported locally"),
-        "{line}"
+        "remote.yaml:2",
+        "not supported locally",
     );
 }
 
@@ -594,24 +455,15 @@ fn the_access_log_carries_custom_log_attributes() {
             .status,
         200
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let log = gateway.stderr.lock().unwrap().clone();
-        if let Some(line) = log
-            .lines()
-            .find(|l| l.contains("rid-42") && l.contains("\"path\":\"/logged\""))
-        {
-            let json = &line[line.find('{').unwrap()..];
-            let entry: serde_json::Value = serde_json::from_str(json).unwrap();
-            assert_eq!(entry["k"], "v", "{line}");
-            assert_eq!(entry["route"], "r1");
-            assert_eq!(entry["status"], 200);
-            assert_eq!(entry["upstream"], upstream.local_addr().to_string());
-            break;
-        }
-        assert!(Instant::now() < deadline, "no access log line in {log}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let line = gateway.log_line("access log line", |l| {
+        l.contains("rid-42") && l.contains("\"path\":\"/logged\"")
+    });
+    let json = &line[line.find('{').unwrap()..];
+    let entry: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(entry["k"], "v", "{line}");
+    assert_eq!(entry["route"], "r1");
+    assert_eq!(entry["status"], 200);
+    assert_eq!(entry["upstream"], upstream.local_addr().to_string());
 }
 
 #[test]
@@ -702,11 +554,11 @@ fn a_slow_upstream_is_a_504_and_route_buffer_limits_apply() {
         Some("1"),
         "plugins see the local reply"
     );
-    let response = post_chunked(
+    let response = post(
         &gateway,
         "a.com",
         &[("x-probe", "body")],
-        &[b"0123456789", b"abcdef"],
+        Body::Chunked(&[b"0123456789", b"abcdef"]),
     );
     assert_eq!(response.status, 413);
 }
@@ -744,7 +596,12 @@ fn higress_stop_iteration_holds_headers_while_the_body_reaches_the_plugin() {
         .plugin("hold", "hold.wasm", &[])
         .plugin("minimal", example(Lang::Rust, "minimal"), &[])
         .start(&dir);
-    let response = post_chunked(&gateway, "a.com", &[], &[b"part-1/", b"part-2"]);
+    let response = post(
+        &gateway,
+        "a.com",
+        &[],
+        Body::Chunked(&[b"part-1/", b"part-2"]),
+    );
     assert_eq!(response.status, 200, "{}", response.text());
     let echoed = response.echoed();
     assert_eq!(echoed["body"], "part-1/part-2");

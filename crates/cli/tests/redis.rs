@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, tempdir, Running};
-use wasmgate_proxy::echo::EchoServer;
+use common::{echo, free_port, tempdir, Config};
 use wasmgate_testkit::examples::{example, Lang};
 
 /// A `redis-server` on a free loopback port, stopped when dropped.
@@ -62,38 +60,29 @@ impl Drop for Redis {
 #[test]
 fn cluster_key_rate_limit_counts_in_redis_and_fails_open_without_it() {
     let mut redis = Redis::start();
-    let upstream = EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let upstream = echo();
     let dir = tempdir("redis");
-    let config = dir.join("wasmgate.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"listen: 127.0.0.1:{}
-clusters:
-  - name: echo
-    endpoints: [{}]
-  - name: outbound|{port}||redis.static
-    endpoints: [127.0.0.1:{port}]
-routes:
-  - name: default
-    cluster: echo
-plugins:
-  - name: cluster-key-rate-limit
-    wasm: {}
-    config:
-      rule_name: per-minute
-      global_threshold: {{ query_per_minute: 3 }}
-      show_limit_quota_header: true
-      redis: {{ service_name: redis.static, service_port: {port}, timeout: 1000 }}
-"#,
-            free_port(),
-            upstream.local_addr(),
-            example(Lang::Rust, "cluster-key-rate-limit").display(),
-            port = redis.port
-        ),
-    )
-    .unwrap();
-    let gateway = Running::start_file(&config);
+    let port = redis.port;
+    let gateway = Config::new()
+        .cluster("echo", upstream.local_addr(), &[])
+        .cluster(
+            &format!("outbound|{port}||redis.static"),
+            format!("127.0.0.1:{port}"),
+            &[],
+        )
+        .route("default", "echo", &[])
+        .plugin(
+            "cluster-key-rate-limit",
+            example(Lang::Rust, "cluster-key-rate-limit"),
+            &[
+                "config:",
+                "  rule_name: per-minute",
+                "  global_threshold: { query_per_minute: 3 }",
+                "  show_limit_quota_header: true",
+                &format!("  redis: {{ service_name: redis.static, service_port: {port}, timeout: 1000 }}"),
+            ],
+        )
+        .start(&dir);
     let statuses: Vec<u16> = (0..5).map(|_| gateway.get("/", &[]).status).collect();
     assert_eq!(
         statuses,

@@ -168,19 +168,11 @@ fn abi_probe_bodies_and_properties_over_real_http() {
     let response = gateway.get("/", &[("x-probe", "map-scope"), ("x-request-id", "rid-s")]);
     assert_eq!(response.header("x-scope-request-header"), Some("status:2"));
     let expected = "proxy_get_header_map_value on the request headers was refused";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let log = gateway.stderr.lock().unwrap().clone();
-        if let Some(line) = log.lines().find(|l| l.contains(expected)) {
-            assert!(
-                line.contains("rid-s") && line.contains("abi-probe"),
-                "{line}"
-            );
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no report in {log}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let line = gateway.log_line("report", |l| l.contains(expected));
+    assert!(
+        line.contains("rid-s") && line.contains("abi-probe"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -243,12 +235,7 @@ fn ctrl_c_stops_cleanly() {
     let minimal = wasm(Lang::Rust, "minimal");
     let mut gateway = Running::start(&["--plugin", &minimal, "--upstream", "echo"]);
     assert_eq!(gateway.get("/", &[]).status, 200);
-    let pid = gateway.child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::signal(&gateway.child, "INT");
     let status = gateway.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }

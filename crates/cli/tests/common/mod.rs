@@ -3,10 +3,15 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
+use std::fmt::Display;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use wasmgate_proxy::echo::EchoServer;
 
 /// A running `wasmgate run`.
 pub struct Running {
@@ -24,16 +29,7 @@ impl Running {
 
     /// Like [`Running::start_file`], returning the error output when it exits instead.
     pub fn try_start_file(file: &std::path::Path) -> Result<Running, String> {
-        let child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
-            .arg("run")
-            .arg("-c")
-            .arg(file)
-            .env("WASMGATE_CACHE_DIR", cache_dir())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn wasmgate");
-        Self::wait_ready(child)
+        Self::spawn([OsStr::new("-c"), file.as_os_str()])
     }
 
     /// Starts `wasmgate run ARGS --listen 127.0.0.1:0` and waits for its address.
@@ -43,15 +39,23 @@ impl Running {
 
     /// Like [`Running::start`], returning the error output when it exits instead.
     pub fn try_start(args: &[&str]) -> Result<Running, String> {
+        let workers = if args.contains(&"--workers") {
+            &[][..]
+        } else {
+            &["--workers", "2"][..]
+        };
+        Self::spawn(
+            args.iter()
+                .chain(&["--listen", "127.0.0.1:0"])
+                .chain(workers),
+        )
+    }
+
+    /// Starts `wasmgate run ARGS` with the tests' module cache and waits until it listens.
+    fn spawn(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Result<Running, String> {
         let child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
             .arg("run")
             .args(args)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(if args.contains(&"--workers") {
-                &[][..]
-            } else {
-                &["--workers", "2"][..]
-            })
             .env("WASMGATE_CACHE_DIR", cache_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -124,6 +128,21 @@ impl Running {
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
         self.request("GET", path, headers, b"")
     }
+
+    /// Waits up to 5 s for a line of the error output that `wanted` picks, and returns it;
+    /// panics with `no WHAT in …` (the whole output) when none comes.
+    #[track_caller]
+    pub fn log_line(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.stderr.lock().unwrap().clone();
+            if let Some(line) = log.lines().find(|l| wanted(l)) {
+                return line.to_string();
+            }
+            assert!(Instant::now() < deadline, "no {what} in {log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Running {
@@ -178,22 +197,66 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
+    let host = address.to_string();
+    exchange(address, &host, method, path, headers, Body::Whole(body))
+}
+
+/// A request body as it goes on the wire.
+#[derive(Clone, Copy)]
+pub enum Body<'a> {
+    /// In one piece with its `content-length` (none when it is empty).
+    Whole(&'a [u8]),
+    /// With `transfer-encoding: chunked`, a chunk every 100 ms. The gateway may answer and
+    /// close before the last one: errors writing the chunks and reading the answer are not
+    /// failures (the answer is what arrived).
+    Chunked(&'a [&'a [u8]]),
+}
+
+/// One HTTP/1.1 exchange with `Connection: close` on a new connection to `address`, with a
+/// `host` header of its own (not necessarily `address`).
+pub fn exchange(
+    address: SocketAddr,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Body,
+) -> Response {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
     for (k, v) in headers {
         head += &format!("{k}: {v}\r\n");
     }
-    if !body.is_empty() {
-        head += &format!("content-length: {}\r\n", body.len());
+    match body {
+        Body::Whole(body) if !body.is_empty() => {
+            head += &format!("content-length: {}\r\n", body.len())
+        }
+        Body::Whole(_) => {}
+        Body::Chunked(_) => head += "transfer-encoding: chunked\r\n",
     }
     head += "\r\n";
     stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read the response");
+    match body {
+        Body::Whole(body) => {
+            stream.write_all(body).unwrap();
+            stream.read_to_end(&mut raw).expect("read the response");
+        }
+        Body::Chunked(chunks) => {
+            for chunk in chunks {
+                let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
+                let _ = stream.write_all(chunk);
+                let _ = stream.write_all(b"\r\n");
+                let _ = stream.flush();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = stream.write_all(b"0\r\n\r\n");
+            let _ = stream.read_to_end(&mut raw);
+        }
+    }
     parse_response(&raw)
 }
 
@@ -300,4 +363,99 @@ pub fn tempdir(tag: &str) -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Writes `DIR/NAME` and returns its path.
+pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+/// Writes `DIR/wasmgate.yaml` and starts `wasmgate run -c` on it.
+pub fn start_with(dir: &Path, text: &str) -> Running {
+    Running::start_file(&write(dir, "wasmgate.yaml", text))
+}
+
+/// The echo upstream (it answers with a JSON report of the request) on a free port.
+pub fn echo() -> EchoServer {
+    EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap()
+}
+
+/// Sends `SIG{NAME}` (such as `HUP`) to a child with `kill`.
+#[track_caller]
+pub fn signal(child: &Child, name: &str) {
+    assert!(Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// A `wasmgate.yaml` that listens on a free port, with the top-level settings, clusters,
+/// routes and plugins a test adds (one of each at least). An entry's further lines (`more`,
+/// such as `aliases: [auth]` or `config: {...}`) are given as they stand under its `name`.
+#[derive(Clone, Default)]
+pub struct Config {
+    head: String,
+    clusters: String,
+    routes: String,
+    plugins: String,
+}
+
+impl Config {
+    pub fn new() -> Config {
+        Config {
+            head: format!("listen: 127.0.0.1:{}\n", free_port()),
+            ..Config::default()
+        }
+    }
+
+    /// A top-level line, such as `access_log: json`.
+    pub fn setting(mut self, line: &str) -> Config {
+        self.head += &format!("{line}\n");
+        self
+    }
+
+    pub fn cluster(mut self, name: &str, endpoint: impl Display, more: &[&str]) -> Config {
+        self.clusters += &format!("  - name: {name}\n    endpoints: [{endpoint}]\n");
+        self.clusters += &under(more);
+        self
+    }
+
+    pub fn route(mut self, name: &str, cluster: &str, more: &[&str]) -> Config {
+        self.routes += &format!("  - name: {name}\n    cluster: {cluster}\n");
+        self.routes += &under(more);
+        self
+    }
+
+    pub fn plugin(mut self, name: &str, wasm: impl AsRef<Path>, more: &[&str]) -> Config {
+        let wasm = wasm.as_ref().display();
+        self.plugins += &format!("  - name: {name}\n    wasm: {wasm}\n");
+        self.plugins += &under(more);
+        self
+    }
+
+    /// A plugin given by a WasmPlugin resource file.
+    pub fn wasmplugin(mut self, file: &str) -> Config {
+        self.plugins += &format!("  - wasmplugin: {file}\n");
+        self
+    }
+
+    pub fn text(&self) -> String {
+        format!(
+            "{}clusters:\n{}routes:\n{}plugins:\n{}",
+            self.head, self.clusters, self.routes, self.plugins
+        )
+    }
+
+    /// Writes it as `DIR/wasmgate.yaml` and starts `wasmgate run -c` on it.
+    pub fn start(&self, dir: &Path) -> Running {
+        start_with(dir, &self.text())
+    }
+}
+
+/// Lines under a list entry's first line.
+fn under(lines: &[&str]) -> String {
+    lines.iter().map(|line| format!("    {line}\n")).collect()
 }
