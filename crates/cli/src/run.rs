@@ -29,13 +29,16 @@ pub struct RunArgs {
     /// The configuration, inline, of the --plugin before it.
     #[arg(long = "config-json", id = "config_json", value_name = "JSON")]
     config_json: Vec<String>,
-    /// Where requests go: http://HOST:PORT, or `echo` for a built-in echo service.
+    /// Where requests go: http://HOST:PORT, https://HOST[:PORT] (TLS, checked against the
+    /// public roots; the upstream gets its own host as Host), or `echo` for a built-in echo
+    /// service.
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:10000")]
     listen: SocketAddr,
-    /// A cluster plugins may call: NAME=HOST:PORT (e.g. 'outbound|8080||auth.dns=127.0.0.1:8080').
+    /// A cluster plugins may call: NAME=HOST:PORT, or NAME=https://HOST:PORT for TLS (e.g.
+    /// 'outbound|8080||auth.dns=127.0.0.1:8080').
     #[arg(long = "cluster", value_name = "NAME=HOST:PORT")]
     clusters: Vec<String>,
     /// Worker threads (default: one per core).
@@ -214,12 +217,18 @@ fn flags_config(
         bail!("give at least one --plugin WASM, or a configuration file with -c wasmgate.yaml");
     }
     let (upstream, echo) = upstream(upstream_arg)?;
-    let authority = upstream
-        .authority()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let mut config =
-        GatewayConfig::single_upstream(&authority, &args.route_name, &args.cluster_name);
+    let tls = upstream.scheme_str() == Some("https");
+    let authority = upstream.authority().context("--upstream needs a host")?;
+    let address = match authority.port_u16() {
+        Some(_) => authority.to_string(),
+        None => format!("{}:443", authority.host()),
+    };
+    let mut config = GatewayConfig::single_upstream(&address, &args.route_name, &args.cluster_name);
+    if tls {
+        // A service behind TLS is someone's server by name: it gets its own host.
+        config.clusters[0].tls = true;
+        config.routes[0].host_rewrite = Some(authority.to_string());
+    }
     config.listen = args.listen;
     config.plugins = plugins;
     config.clusters.extend(clusters(&args.clusters)?);
@@ -413,10 +422,13 @@ fn upstream(text: &str) -> Result<(http::Uri, Option<EchoServer>)> {
         return Ok((uri, Some(server)));
     }
     let uri: http::Uri = text.parse().with_context(|| {
-        format!("--upstream {text:?} is not a URL; use http://HOST:PORT or echo")
+        format!("--upstream {text:?} is not a URL; use http://HOST:PORT, https://HOST or echo")
     })?;
-    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-        bail!("--upstream {text:?} must be http://HOST:PORT (or echo)");
+    let port_given = uri.port_u16().is_some();
+    match uri.scheme_str() {
+        Some("http") if port_given => {}
+        Some("https") if uri.host().is_some() => {}
+        _ => bail!("--upstream {text:?} must be http://HOST:PORT, https://HOST[:PORT] (or echo)"),
     }
     Ok((uri, None))
 }
@@ -428,13 +440,18 @@ fn clusters(entries: &[String]) -> Result<Vec<ClusterSpec>> {
             let (name, address) = entry
                 .rsplit_once('=')
                 .with_context(|| format!("--cluster {entry:?} must be NAME=HOST:PORT"))?;
+            let (address, tls) = match address.strip_prefix("https://") {
+                Some(rest) => (rest, true),
+                None => (address, false),
+            };
             if !address.contains(':') {
                 bail!("--cluster {entry:?}: the address needs a port (HOST:PORT)");
             }
             Ok(ClusterSpec {
                 name: name.to_string(),
                 endpoints: vec![address.to_string()],
-                aliases: Vec::new(),
+                tls,
+                ..ClusterSpec::default()
             })
         })
         .collect()

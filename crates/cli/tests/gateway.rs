@@ -429,6 +429,12 @@ fn bad_configurations_are_refused_with_file_line_and_reason() {
         "no routes, domains or services",
     );
     assert_refused(
+        "clusters:\n  - name: c\n    endpoints: [127.0.0.1:1]\n    ca_file: ca.pem\n",
+        &[("ca.pem", b"not a certificate")],
+        "wasmgate.yaml:4",
+        "holds no PEM certificate",
+    );
+    assert_refused(
         "plugins:\n  - wasmplugin: remote.yaml\n",
         &[("remote.yaml", b"spec:\n  url: oci://registry/plugin:1.0\n")],
         "remote.yaml:2",

@@ -21,16 +21,43 @@ use crate::convert;
 use crate::slot::Slot;
 
 /// The HTTP client callouts and upstream requests use.
-pub(crate) type Client = hyper_util::client::legacy::Client<HttpConnector, crate::chain::Body>;
+pub(crate) type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<HttpConnector>,
+    crate::chain::Body,
+>;
 
-/// A new pooled HTTP/1 client. Its connections send without Nagle's delay: a request head
-/// and its body go out as separate writes, and the second would otherwise wait for the
-/// upstream's delayed ACK (about 40 ms on Linux).
-pub(crate) fn client() -> Client {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
+/// A new pooled HTTP/1 client for `http://` and (with `tls`) `https://` URIs. Its
+/// connections send without Nagle's delay: a request head and its body go out as separate
+/// writes, and the second would otherwise wait for the upstream's delayed ACK (about 40 ms
+/// on Linux).
+pub(crate) fn client(tls: &rustls::ClientConfig) -> Client {
+    let mut plain = HttpConnector::new();
+    plain.set_nodelay(true);
+    plain.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls.clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(plain);
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(connector)
+}
+
+/// Where a request to a cluster goes: one endpoint's `host:port`, over TLS or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `host:port`.
+    pub address: String,
+    /// Whether HTTP goes over TLS (`https://`).
+    pub tls: bool,
+}
+
+impl Endpoint {
+    /// The URI of `path` (with its query) at this endpoint.
+    pub(crate) fn uri(&self, path: &str) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.address)
+    }
 }
 
 /// Envoy's reset reason for an upstream that closed the connection before its answer.
@@ -119,18 +146,25 @@ impl Clusters {
         })
     }
 
-    /// The next endpoint (`host:port`) for a name, or `None` for an unknown cluster.
-    pub fn resolve(&self, name: &str) -> Option<String> {
+    /// The next endpoint for a name, or `None` for an unknown cluster. A real domain with
+    /// no cluster is reached over TLS at port 443.
+    pub fn resolve(&self, name: &str) -> Option<Endpoint> {
         if let Some(cluster) = self.find(name) {
             let (_, next) = self.list.iter().find(|(c, _)| c.name == cluster.name)?;
             let at = next.fetch_add(1, Ordering::Relaxed) % cluster.endpoints.len().max(1);
-            return cluster.endpoints.get(at).cloned();
+            return cluster.endpoints.get(at).map(|address| Endpoint {
+                address: address.clone(),
+                tls: cluster.tls,
+            });
         }
         let (port, fqdn) = higress_name(name.split('?').next().unwrap_or(name))?;
         if REGISTRY_SUFFIXES.iter().any(|s| fqdn.ends_with(s)) {
             return None;
         }
-        Some(format!("{fqdn}:{port}"))
+        Some(Endpoint {
+            address: format!("{fqdn}:{port}"),
+            tls: port == 443,
+        })
     }
 }
 
@@ -153,7 +187,8 @@ fn higress_name(name: &str) -> Option<(u16, &str)> {
 
 /// A call queued by a VM, tagged with the VM generation it belongs to.
 pub(crate) enum Outbound {
-    Http(u64, HttpCallout, String),
+    Http(u64, HttpCallout, Endpoint),
+    /// Redis goes over plain TCP to the endpoint's address.
     Redis(u64, RedisCallout, String, Option<RedisInit>),
 }
 
@@ -182,12 +217,12 @@ impl SlotCallouts {
 
 impl CalloutHandler for SlotCallouts {
     fn http_call(&mut self, call: HttpCallout) -> Result<(), Status> {
-        let address = self.clusters.resolve(&call.upstream).ok_or_else(|| {
+        let endpoint = self.clusters.resolve(&call.upstream).ok_or_else(|| {
             tracing::warn!("HTTP callout to unknown cluster {:?}", call.upstream);
             Status::BadArgument
         })?;
         self.outbound
-            .send(Outbound::Http(self.generation, call, address))
+            .send(Outbound::Http(self.generation, call, endpoint))
             .map_err(|_| Status::InternalFailure)
     }
 
@@ -210,7 +245,8 @@ impl CalloutHandler for SlotCallouts {
         let address = self
             .clusters
             .resolve(&call.upstream)
-            .ok_or(Status::BadArgument)?;
+            .ok_or(Status::BadArgument)?
+            .address;
         let init = self.redis.get(&call.upstream).cloned();
         self.outbound
             .send(Outbound::Redis(self.generation, call, address, init))
@@ -231,9 +267,9 @@ pub(crate) async fn serve(
         let pool = pool.clone();
         tokio::task::spawn_local(async move {
             match call {
-                Outbound::Http(generation, call, address) => {
+                Outbound::Http(generation, call, endpoint) => {
                     let token = call.token;
-                    let response = http_call(&client, call, &address).await;
+                    let response = http_call(&client, call, &endpoint).await;
                     if let Some(slot) = slot.upgrade() {
                         slot.borrow_mut().deliver_http(generation, token, response);
                     }
@@ -263,7 +299,7 @@ pub(crate) async fn serve(
 async fn http_call(
     client: &Client,
     call: HttpCallout,
-    address: &str,
+    endpoint: &Endpoint,
 ) -> Option<HttpCalloutResponse> {
     let path = convert::pseudo(&call.headers, ":path")
         .unwrap_or("/")
@@ -272,9 +308,9 @@ async fn http_call(
         .unwrap_or("GET")
         .to_string();
     let authority = convert::pseudo(&call.headers, ":authority")
-        .unwrap_or(address)
+        .unwrap_or(&endpoint.address)
         .to_string();
-    let uri = format!("http://{address}{path}");
+    let uri = endpoint.uri(&path);
     let mut request = http::Request::builder().method(method.as_str()).uri(&uri);
     if let Some(headers) = request.headers_mut() {
         *headers = convert::http_headers(&call.headers);
@@ -510,21 +546,38 @@ mod tests {
                 name: "outbound|80||httpbin.dns".into(),
                 endpoints: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
                 aliases: vec!["httpbin".into()],
+                ..ClusterSpec::default()
             },
             ClusterSpec {
                 name: "redis".into(),
                 endpoints: vec!["127.0.0.1:6379".into()],
-                aliases: vec![],
+                ..ClusterSpec::default()
+            },
+            ClusterSpec {
+                name: "secure".into(),
+                endpoints: vec!["127.0.0.1:8443".into()],
+                tls: true,
+                ..ClusterSpec::default()
             },
         ]);
+        let endpoint = |address: &str, tls: bool| {
+            Some(Endpoint {
+                address: address.to_string(),
+                tls,
+            })
+        };
         assert_eq!(
-            clusters.resolve("outbound|80||httpbin.dns").as_deref(),
-            Some("127.0.0.1:1")
+            clusters.resolve("outbound|80||httpbin.dns"),
+            endpoint("127.0.0.1:1", false)
         );
         assert_eq!(
-            clusters.resolve("httpbin").as_deref(),
-            Some("127.0.0.1:2"),
+            clusters.resolve("httpbin"),
+            endpoint("127.0.0.1:2", false),
             "round robin"
+        );
+        assert_eq!(
+            clusters.resolve("outbound|8443||secure.dns"),
+            endpoint("127.0.0.1:8443", true)
         );
         assert_eq!(
             clusters.find("outbound|8080||httpbin.static").unwrap().name,
@@ -545,8 +598,12 @@ mod tests {
             "redis"
         );
         assert_eq!(
-            clusters.resolve("outbound|443||api.example.com").as_deref(),
-            Some("api.example.com:443")
+            clusters.resolve("outbound|443||api.example.com"),
+            endpoint("api.example.com:443", true)
+        );
+        assert_eq!(
+            clusters.resolve("outbound|8080||api.example.com"),
+            endpoint("api.example.com:8080", false)
         );
         assert_eq!(clusters.resolve("outbound|80||other.dns"), None);
         assert_eq!(clusters.resolve("nope"), None);

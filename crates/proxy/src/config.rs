@@ -24,7 +24,7 @@ pub struct PluginSpec {
 }
 
 /// A named group of endpoints (round robin).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClusterSpec {
     /// The name plugins see as `cluster_name` (Higress-style names welcome).
     pub name: String,
@@ -32,6 +32,12 @@ pub struct ClusterSpec {
     pub endpoints: Vec<String>,
     /// Other names routes and callouts may use.
     pub aliases: Vec<String>,
+    /// HTTP requests and callouts to it go over TLS (the endpoint's host is the server
+    /// name checked).
+    pub tls: bool,
+    /// A PEM file of CA certificates trusted besides the public roots (for a private or
+    /// self-signed upstream). The gateway trusts every cluster's CAs for all of them.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How a route matches the path.
@@ -77,6 +83,9 @@ pub struct RouteSpec {
     /// The most body data plugins may hold for a request on this route (default: the
     /// gateway's `body_limit`).
     pub buffer_limit: Option<usize>,
+    /// The `Host` the upstream gets, in place of the client's (Envoy's
+    /// `host_rewrite_literal`; plugins still see the client's `:authority`).
+    pub host_rewrite: Option<String>,
 }
 
 impl RouteSpec {
@@ -209,6 +218,7 @@ impl GatewayConfig {
             name: cluster_name.to_string(),
             endpoints: vec![upstream.to_string()],
             aliases: vec![RUN_CLUSTER.to_string()],
+            ..ClusterSpec::default()
         });
         config.routes.push(RouteSpec {
             name: route_name.to_string(),
@@ -217,6 +227,7 @@ impl GatewayConfig {
             cluster: cluster_name.to_string(),
             timeout: Duration::from_secs(15),
             buffer_limit: None,
+            host_rewrite: None,
         });
         config
     }
@@ -262,6 +273,7 @@ mod tests {
             cluster: "c".into(),
             timeout: Duration::from_secs(1),
             buffer_limit: None,
+            host_rewrite: None,
         };
         assert!(route.matches("api.example.com:8080", "/api/x"));
         assert!(!route.matches("other.com", "/api/x"));

@@ -52,6 +52,9 @@ struct FileCluster {
     endpoints: Vec<String>,
     #[serde(default)]
     aliases: Vec<String>,
+    #[serde(default)]
+    tls: bool,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +69,7 @@ struct FileRoute {
     cluster: String,
     timeout_ms: Option<u64>,
     buffer_limit_bytes: Option<usize>,
+    host_rewrite: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -205,7 +209,7 @@ pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
     if let Some(ms) = file.plugin_call_timeout_ms {
         config.limits.call_timeout = Duration::from_millis(ms);
     }
-    config.clusters = clusters(&at, file.clusters)?;
+    config.clusters = clusters(&at, base, file.clusters)?;
     config.routes = routes(&at, file.routes, &config.clusters)?;
     let mut plugins = Vec::new();
     for plugin in file.plugins {
@@ -242,7 +246,25 @@ fn parse_level(text: &str) -> Option<LogLevel> {
     .find(|l| l.name() == text.to_ascii_lowercase())
 }
 
-fn clusters(at: &Locator<'_>, list: Vec<FileCluster>) -> Result<Vec<ClusterSpec>, ConfigError> {
+/// A cluster's `ca_file`, relative to the configuration file: it must hold PEM certificates.
+fn ca_file(
+    at: &Locator<'_>,
+    cluster: &str,
+    base: &Path,
+    file: &Path,
+) -> Result<PathBuf, ConfigError> {
+    let path = base.join(file);
+    let shown = file.display().to_string();
+    crate::tls::read_ca_file(&path)
+        .map_err(|e| at.error(&shown, &format!("ca_file of cluster {cluster}: {e}")))?;
+    Ok(path)
+}
+
+fn clusters(
+    at: &Locator<'_>,
+    base: &Path,
+    list: Vec<FileCluster>,
+) -> Result<Vec<ClusterSpec>, ConfigError> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for cluster in list {
@@ -274,10 +296,16 @@ fn clusters(at: &Locator<'_>, list: Vec<FileCluster>) -> Result<Vec<ClusterSpec>
                 ));
             }
         }
+        let ca_file = match &cluster.ca_file {
+            Some(file) => Some(ca_file(at, &cluster.name, base, file)?),
+            None => None,
+        };
         out.push(ClusterSpec {
             name: cluster.name,
             endpoints: cluster.endpoints,
             aliases: cluster.aliases,
+            tls: cluster.tls || ca_file.is_some(),
+            ca_file,
         });
     }
     Ok(out)
@@ -327,6 +355,7 @@ fn routes(
             cluster: cluster.name.clone(),
             timeout: Duration::from_millis(route.timeout_ms.unwrap_or(15_000)),
             buffer_limit: route.buffer_limit_bytes,
+            host_rewrite: route.host_rewrite,
         });
     }
     Ok(out)

@@ -11,6 +11,7 @@
 //! - `chain`: a request's walk through the plugin chain and the upstream; the access log.
 //! - `callouts`: the cluster table, HTTP callouts and Redis calls from plugins.
 //! - `convert`: between hyper's types and the plugin's header maps.
+//! - `tls`: the roots trusted for TLS upstreams and callouts.
 //! - [`echo`]: an upstream that answers with what it received.
 
 mod admin;
@@ -26,8 +27,9 @@ pub mod rules;
 pub mod server;
 mod slot;
 mod tier_up;
+mod tls;
 
-pub use callouts::Clusters;
+pub use callouts::{Clusters, Endpoint};
 pub use config::{
     AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginLogs, PluginSpec, RouteSpec,
 };

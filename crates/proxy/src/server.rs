@@ -46,6 +46,9 @@ pub enum GatewayError {
     /// A worker thread could not start or take the new configuration.
     #[error("worker: {0}")]
     Worker(String),
+    /// The trusted roots for TLS upstreams could not be set up (a bad `ca_file`).
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// A configuration generation, compiled and checked, on its way to the workers.
@@ -53,6 +56,8 @@ pub(crate) struct Generation {
     pub(crate) config: Arc<GatewayConfig>,
     pub(crate) plugins: Vec<Arc<LoadedPlugin>>,
     pub(crate) clusters: Arc<Clusters>,
+    /// What TLS upstreams and callouts trust.
+    pub(crate) tls: Arc<rustls::ClientConfig>,
 }
 
 type Ack = mpsc::Sender<Result<(), String>>;
@@ -336,10 +341,12 @@ fn compile(
             Box::new(CheckCallouts(clusters.clone())),
         )?;
     }
+    let tls = crate::tls::client_config(&config.clusters).map_err(GatewayError::Tls)?;
     Ok(Generation {
         clusters,
         config: Arc::new(config),
         plugins,
+        tls,
     })
 }
 
@@ -396,8 +403,8 @@ fn run_worker(listener: std::net::TcpListener, setup: WorkerSetup) {
 fn build_worker(
     generation: &Generation,
     metrics: &Arc<GatewayMetrics>,
-    client: &callouts::Client,
 ) -> Result<Rc<Worker>, String> {
+    let client = callouts::client(&generation.tls);
     let mut slots = Vec::new();
     for plugin in &generation.plugins {
         slots.push(
@@ -438,8 +445,7 @@ async fn serve(listener: std::net::TcpListener, mut setup: WorkerSetup) {
             return;
         }
     };
-    let client = callouts::client();
-    let current = match build_worker(&setup.generation, &setup.metrics, &client) {
+    let current = match build_worker(&setup.generation, &setup.metrics) {
         Ok(worker) => Rc::new(RefCell::new(worker)),
         Err(e) => {
             let _ = setup.ready.send(Err(e));
@@ -470,7 +476,7 @@ async fn serve(listener: std::net::TcpListener, mut setup: WorkerSetup) {
                 });
             },
             Some((generation, ack)) = setup.reloads.recv() => {
-                match build_worker(&generation, &setup.metrics, &client) {
+                match build_worker(&generation, &setup.metrics) {
                     Ok(worker) => {
                         *current.borrow_mut() = worker;
                         let _ = ack.send(Ok(()));

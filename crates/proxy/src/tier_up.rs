@@ -54,6 +54,7 @@ fn run(control: Weak<Control>, generation: Arc<Generation>) {
             config: generation.config.clone(),
             plugins,
             clusters: generation.clusters.clone(),
+            tls: generation.tls.clone(),
         });
         match control.install(upgraded) {
             Ok(()) => tracing::info!("the plugins now run optimized code"),

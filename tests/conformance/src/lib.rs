@@ -479,13 +479,13 @@ pub fn gateway_config(
     config.clusters.push(ClusterSpec {
         name: CLUSTER_NAME.to_string(),
         endpoints: vec![upstream.to_string()],
-        aliases: Vec::new(),
+        ..ClusterSpec::default()
     });
     for (name, endpoint) in callouts {
         config.clusters.push(ClusterSpec {
             name: name.clone(),
             endpoints: vec![endpoint.to_string()],
-            aliases: Vec::new(),
+            ..ClusterSpec::default()
         });
     }
     config.routes.push(RouteSpec {
@@ -495,6 +495,7 @@ pub fn gateway_config(
         cluster: CLUSTER_NAME.to_string(),
         timeout: Duration::from_secs(15),
         buffer_limit: None,
+        host_rewrite: None,
     });
     config.plugins = plugins
         .iter()

@@ -26,7 +26,9 @@ use wasmgate_host::{HeaderMap, HostError, LocalReply, PhaseOutcome, StreamInfo, 
 use body::{channel, Source};
 pub(crate) use body::{full, Body, BodyError};
 
-use crate::callouts::{reset_body, reset_reason, with_causes, Client, Clusters, TERMINATED};
+use crate::callouts::{
+    reset_body, reset_reason, with_causes, Client, Clusters, Endpoint, TERMINATED,
+};
 use crate::config::{GatewayConfig, RouteSpec};
 use crate::convert;
 use crate::metrics::GatewayMetrics;
@@ -202,12 +204,12 @@ impl Walk {
                 return self.local_reply(reply, self.actives.len()).await;
             }
         };
-        let Some(address) = self.worker.clusters.resolve(&route.cluster) else {
+        let Some(endpoint) = self.worker.clusters.resolve(&route.cluster) else {
             self.set_code_details("cluster_not_found");
             let reply = reply(http::StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream");
             return self.local_reply(reply, self.actives.len()).await;
         };
-        self.upstream = Some(address.clone());
+        self.upstream = Some(endpoint.address.clone());
         let mut upstream: Option<Upstream> = None;
         while let Some(next) = request_body.next().await {
             let Ok((chunk, eos)) = next else {
@@ -251,15 +253,16 @@ impl Walk {
                 continue;
             };
             match upstream.as_mut() {
-                None => upstream = Some(self.start_upstream(&address, data, eos, changed)),
+                None => upstream = Some(self.start_upstream(&endpoint, data, eos, changed)),
                 Some(up) => up.send(data).await,
             }
         }
         let upstream = match upstream {
             Some(upstream) => upstream,
-            None => self.start_upstream(&address, Vec::new(), true, false),
+            None => self.start_upstream(&endpoint, Vec::new(), true, false),
         };
-        self.await_upstream(upstream, &route, &address).await
+        self.await_upstream(upstream, &route, &endpoint.address)
+            .await
     }
 
     /// Opens the streams of the plugins from slot `from` on and runs their request-header
@@ -533,7 +536,7 @@ impl Walk {
     /// original `content-length` no longer holds and the body goes chunked.
     fn start_upstream(
         &mut self,
-        address: &str,
+        endpoint: &Endpoint,
         first: Vec<u8>,
         complete: bool,
         changed: bool,
@@ -541,11 +544,13 @@ impl Walk {
         let headers = &self.request_headers;
         let path = convert::pseudo(headers, ":path").unwrap_or("/");
         let method = convert::pseudo(headers, ":method").unwrap_or("GET");
-        let uri = format!("http://{address}{path}");
+        let uri = endpoint.uri(path);
         let mut out = convert::http_headers(headers);
         strip_hop_by_hop(&mut out);
-        if let Some(host) =
-            convert::pseudo(headers, ":authority").and_then(|a| http::HeaderValue::from_str(a).ok())
+        let rewrite = self.route.as_ref().and_then(|r| r.host_rewrite.as_deref());
+        if let Some(host) = rewrite
+            .or_else(|| convert::pseudo(headers, ":authority"))
+            .and_then(|a| http::HeaderValue::from_str(a).ok())
         {
             out.insert(http::header::HOST, host);
         }
