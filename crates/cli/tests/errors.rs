@@ -1,6 +1,6 @@
 //! Bad input gets a clear one-line error and a non-zero exit: a missing plugin, a file that
 //! is not wasm, a module without an ABI marker, a configuration that is neither JSON nor
-//! YAML, a plugin that rejects its configuration.
+//! YAML, a plugin that rejects its configuration, an upstream URL of the wrong kind.
 
 mod common;
 
@@ -120,4 +120,16 @@ fn a_config_before_any_plugin() {
         error_line(&out).contains("comes before any --plugin"),
         "{out}"
     );
+}
+
+#[test]
+fn an_upstream_that_is_neither_http_with_a_port_nor_https() {
+    let plugin = example(Lang::Rust, "minimal").display().to_string();
+    for upstream in ["http://127.0.0.1", "ftp://example.com:21"] {
+        let out = start_error(&["--plugin", &plugin, "--upstream", upstream]);
+        assert!(
+            error_line(&out).contains("must be http://HOST:PORT, https://HOST[:PORT]"),
+            "{out}"
+        );
+    }
 }
