@@ -1,37 +1,25 @@
 //! A shared queue across workers: every item enqueued on any worker reaches the one VM that
 //! registered the queue last (as in Envoy), with no further request to wake that VM.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use wasmgate_proxy::config::{GatewayConfig, PluginSpec};
+use wasmgate_proxy::config::PluginSpec;
 use wasmgate_proxy::echo::EchoServer;
 use wasmgate_proxy::server::Gateway;
 use wasmgate_testkit::examples::{example, Lang};
 
-/// A GET with `x-probe: case` on a connection of its own; the whole answer as text.
+/// A GET with `x-probe: case`; the whole answer.
 fn probe(gateway: SocketAddr, case: &str) -> String {
-    let mut stream = TcpStream::connect(gateway).expect("the gateway accepts");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("a timeout");
-    let request =
-        format!("GET / HTTP/1.1\r\nHost: q.test\r\nx-probe: {case}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .expect("the request goes out");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("an answer");
-    answer
+    common::get(gateway, "/", &[("x-probe", case)])
 }
 
 #[test]
 fn items_enqueued_on_any_worker_reach_the_queue_owner() {
     let echo = EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("echo starts");
-    let mut config = GatewayConfig::single_upstream(&echo.local_addr().to_string(), "r", "c");
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.workers = 2;
+    let mut config = common::one_upstream(&echo.local_addr().to_string(), 2);
     config.plugins.push(PluginSpec {
         name: "probe".into(),
         wasm: example(Lang::Rust, "abi-probe"),

@@ -1,38 +1,23 @@
 //! A gateway that started a large plugin on baseline code (the quick start, empty cache)
 //! moves to optimized code once the background compile has cached it, and keeps serving.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use wasmgate_host::Tier;
-use wasmgate_proxy::config::{GatewayConfig, PluginSpec};
+use wasmgate_proxy::config::PluginSpec;
 use wasmgate_proxy::echo::EchoServer;
 use wasmgate_proxy::server::Gateway;
 use wasmgate_testkit::examples::{example, Lang};
-
-/// A GET through the gateway; the whole answer as text.
-fn get(gateway: SocketAddr) -> String {
-    let mut stream = TcpStream::connect(gateway).expect("the gateway accepts");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("a timeout");
-    stream
-        .write_all(b"GET /tier HTTP/1.1\r\nHost: tier.test\r\nConnection: close\r\n\r\n")
-        .expect("the request goes out");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("an answer");
-    answer
-}
 
 #[test]
 fn a_plugin_started_on_baseline_code_moves_to_optimized_code() {
     let cache = std::env::temp_dir().join(format!("wasmgate-tier-up-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&cache);
     let echo = EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("echo starts");
-    let mut config = GatewayConfig::single_upstream(&echo.local_addr().to_string(), "r", "c");
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.workers = 1;
+    let mut config = common::one_upstream(&echo.local_addr().to_string(), 1);
     config.cache_dir = Some(cache.clone());
     config.quick_start = true;
     // The Go hello plugin (about 6 MB) is past the quick-start size.
@@ -51,7 +36,7 @@ fn a_plugin_started_on_baseline_code_moves_to_optimized_code() {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.contains(r#""hello":"world""#), "{answer}");
     };
-    served(get(gateway.local_addr()));
+    served(common::get(gateway.local_addr(), "/tier", &[]));
 
     let deadline = Instant::now() + Duration::from_secs(600);
     while gateway.plugin_tiers() != vec![("hello".to_string(), Tier::Optimized)] {
@@ -61,7 +46,7 @@ fn a_plugin_started_on_baseline_code_moves_to_optimized_code() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    served(get(gateway.local_addr()));
+    served(common::get(gateway.local_addr(), "/tier", &[]));
     gateway.shutdown();
     let _ = std::fs::remove_dir_all(&cache);
 }

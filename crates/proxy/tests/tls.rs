@@ -2,11 +2,11 @@
 //! gateway trusts (the public ones and the clusters' `ca_file`s), for requests and for
 //! plugins' callouts alike; an upstream whose certificate nobody vouches for gets no request.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -22,6 +22,13 @@ use wasmgate_testkit::examples::{example, Lang};
 struct TlsUpstream {
     address: SocketAddr,
     ca_file: PathBuf,
+}
+
+impl TlsUpstream {
+    /// `localhost:PORT`: the name its certificate is for.
+    fn endpoint(&self) -> String {
+        format!("localhost:{}", self.address.port())
+    }
 }
 
 fn tls_upstream(dir: &std::path::Path) -> TlsUpstream {
@@ -82,17 +89,11 @@ fn tls_upstream(dir: &std::path::Path) -> TlsUpstream {
     TlsUpstream { address, ca_file }
 }
 
-/// A GET through the gateway: the status line and the whole answer.
-fn get(gateway: SocketAddr, path: &str) -> String {
-    let mut stream = TcpStream::connect(gateway).expect("the gateway accepts");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("a timeout");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: tls.test\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).expect("sent");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("an answer");
-    answer
+/// The upstream as the gateway's TLS cluster `c`, trusting the public roots only.
+fn tls_config(upstream: &TlsUpstream) -> GatewayConfig {
+    let mut config = common::one_upstream(&upstream.endpoint(), 1);
+    config.clusters[0].tls = true;
+    config
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -105,16 +106,12 @@ fn temp_dir(name: &str) -> PathBuf {
 fn a_tls_cluster_is_reached_over_https_by_requests_and_callouts() {
     let dir = temp_dir("ok");
     let upstream = tls_upstream(&dir);
-    let endpoint = format!("localhost:{}", upstream.address.port());
-    let mut config = GatewayConfig::single_upstream(&endpoint, "r", "secure");
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.workers = 1;
-    config.clusters[0].tls = true;
+    let mut config = tls_config(&upstream);
     config.clusters[0].ca_file = Some(upstream.ca_file.clone());
     config.routes[0].host_rewrite = Some("api.test".into());
     config.clusters.push(ClusterSpec {
         name: "auth".into(),
-        endpoints: vec![endpoint.clone()],
+        endpoints: vec![upstream.endpoint()],
         tls: true,
         ..ClusterSpec::default()
     });
@@ -125,7 +122,7 @@ fn a_tls_cluster_is_reached_over_https_by_requests_and_callouts() {
         fail_open: false,
     });
     let gateway = Gateway::start(config).expect("the gateway starts");
-    let answer = get(gateway.local_addr(), "/api");
+    let answer = common::get(gateway.local_addr(), "/api", &[]);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // The route's Host, and the callout's token fetched over TLS too (else 500).
     assert!(answer.ends_with("host=api.test path=/api"), "{answer}");
@@ -137,13 +134,8 @@ fn a_tls_cluster_is_reached_over_https_by_requests_and_callouts() {
 fn an_upstream_nobody_vouches_for_gets_no_request() {
     let dir = temp_dir("untrusted");
     let upstream = tls_upstream(&dir);
-    let endpoint = format!("localhost:{}", upstream.address.port());
-    let mut config = GatewayConfig::single_upstream(&endpoint, "r", "secure");
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.workers = 1;
-    config.clusters[0].tls = true;
-    let gateway = Gateway::start(config).expect("the gateway starts");
-    let answer = get(gateway.local_addr(), "/api");
+    let gateway = Gateway::start(tls_config(&upstream)).expect("the gateway starts");
+    let answer = common::get(gateway.local_addr(), "/api", &[]);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(
         answer.ends_with("reset reason: remote connection failure"),
@@ -158,8 +150,7 @@ fn a_bad_ca_file_stops_the_start() {
     let dir = temp_dir("bad-ca");
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, "not a certificate").expect("written");
-    let mut config = GatewayConfig::single_upstream("localhost:1", "r", "secure");
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = common::one_upstream("localhost:1", 1);
     config.clusters[0].tls = true;
     config.clusters[0].ca_file = Some(ca_file);
     let error = Gateway::start(config).err().expect("refused");
