@@ -36,10 +36,6 @@ pub const IGNORED_UPSTREAM_HEADERS: &[(&str, &str)] = &[
         "both hosts generate a random one per request",
     ),
     (
-        "x-forwarded-proto",
-        "Envoy adds it (its `use_remote_address` handling); not plugin behaviour",
-    ),
-    (
         "x-envoy-expected-rq-timeout-ms",
         "Envoy tells the upstream its route timeout; not plugin behaviour",
     ),

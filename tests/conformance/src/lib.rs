@@ -510,7 +510,8 @@ pub fn gateway_config(
 }
 
 /// The usual edge requests: no body, a body, HEAD, a query string, repeated headers,
-/// mixed-case header names; `extra` headers go on every one.
+/// mixed-case header names (with a client's `X-Forwarded-Proto`, which Envoy keeps);
+/// `extra` headers go on every one.
 pub fn edge_requests(extra: &[(&str, &str)]) -> Vec<Request> {
     let with = |mut r: Request| {
         for (name, value) in extra {
@@ -528,7 +529,11 @@ pub fn edge_requests(extra: &[(&str, &str)]) -> Vec<Request> {
                 .header("x-repeat", "a")
                 .header("x-repeat", "b"),
         ),
-        with(Request::get("/").header("X-Mixed-Case", "Value")),
+        with(
+            Request::get("/")
+                .header("X-Mixed-Case", "Value")
+                .header("X-Forwarded-Proto", "https"),
+        ),
     ]
 }
 

@@ -152,6 +152,16 @@ async fn serve(
     {
         request_headers.remove(b"expect");
     }
+    // As Envoy's connection manager (a plain listener, `use_remote_address` off): how the
+    // request came in, unless the client said; a valid value the client gave is the scheme.
+    match request_headers.first(b"x-forwarded-proto") {
+        None => request_headers.add(b"x-forwarded-proto", b"http"),
+        Some(proto @ (b"http" | b"https")) => {
+            let proto = proto.to_vec();
+            request_headers.replace(b":scheme", &proto);
+        }
+        Some(_) => {}
+    }
     let request_id = ensure_request_id(&mut request_headers);
     let mut walk = Walk {
         worker: worker.clone(),
