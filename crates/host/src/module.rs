@@ -41,11 +41,7 @@ impl std::fmt::Debug for PluginModule {
 impl PluginModule {
     /// Reads and compiles a plugin file.
     pub fn from_file(runtime: &Runtime, path: &Path) -> Result<Self, HostError> {
-        let bytes = std::fs::read(path).map_err(|source| HostError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(runtime, &path.display().to_string(), &bytes)
+        Self::from_file_or_known(runtime, path, &[])
     }
 
     /// Reads a plugin file; when its bytes are those of one of `known` (modules the caller
