@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 use clap::{ArgMatches, Args};
 use wasmgate_host::abi::LogLevel;
-use wasmgate_proxy::echo::EchoServer;
+use wasmgate_proxy::EchoServer;
 use wasmgate_proxy::{ClusterSpec, Gateway, GatewayConfig};
 
 use crate::plugin_args::plugin_chain;
@@ -117,7 +117,7 @@ pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
     init_logging(args.log_level);
     let (config, _echo, upstream, reloader) = match &args.config_file {
         Some(file) => {
-            let config = wasmgate_proxy::file::load(file)?;
+            let config = wasmgate_proxy::load_config(file)?;
             let watched = watched_files(
                 std::iter::once(file.clone()).chain(config.plugins.iter().map(|p| p.wasm.clone())),
             );
@@ -379,7 +379,7 @@ fn changed(watched: &mut [(PathBuf, Option<SystemTime>)]) -> bool {
 }
 
 fn reload_from(gateway: &Gateway, file: &Path, watched: &mut Vec<(PathBuf, Option<SystemTime>)>) {
-    let loaded = wasmgate_proxy::file::load(file).map_err(anyhow::Error::from);
+    let loaded = wasmgate_proxy::load_config(file).map_err(anyhow::Error::from);
     let result = loaded.and_then(|config| {
         let files = watched_files(
             std::iter::once(file.to_path_buf())

@@ -33,5 +33,6 @@ pub use callouts::{Clusters, Endpoint};
 pub use config::{
     AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginLogs, PluginSpec, RouteSpec,
 };
-pub use file::ConfigError;
+pub use echo::EchoServer;
+pub use file::{load as load_config, parse as parse_config, ConfigError};
 pub use server::{Gateway, GatewayError};

@@ -5,8 +5,8 @@ mod common;
 
 use std::net::SocketAddr;
 
-use wasmgate_proxy::echo::EchoServer;
-use wasmgate_proxy::server::Gateway;
+use wasmgate_proxy::EchoServer;
+use wasmgate_proxy::Gateway;
 
 #[test]
 fn a_reload_says_which_settings_take_a_restart() {

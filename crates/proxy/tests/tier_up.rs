@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use wasmgate_host::Tier;
-use wasmgate_proxy::config::PluginSpec;
-use wasmgate_proxy::echo::EchoServer;
-use wasmgate_proxy::server::Gateway;
+use wasmgate_proxy::PluginSpec;
+use wasmgate_proxy::EchoServer;
+use wasmgate_proxy::Gateway;
 use wasmgate_testkit::examples::{example, Lang};
 
 #[test]

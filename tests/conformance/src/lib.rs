@@ -16,7 +16,7 @@
 //! installs it there); without it every case fails with a message that says how to get it.
 //!
 //! [`Gateway`]: wasmgate_proxy::Gateway
-//! [`EchoServer`]: wasmgate_proxy::echo::EchoServer
+//! [`EchoServer`]: wasmgate_proxy::EchoServer
 
 pub mod client;
 pub mod envoy;
@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use wasmgate_proxy::echo::EchoServer;
+use wasmgate_proxy::EchoServer;
 use wasmgate_proxy::{
     ClusterSpec, Gateway, GatewayConfig, PathMatch, PluginLogs, PluginSpec, RouteSpec,
 };

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wasmgate_proxy::echo::EchoServer;
+use wasmgate_proxy::EchoServer;
 
 /// A running `wasmgate run`.
 pub struct Running {

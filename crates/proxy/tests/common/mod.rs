@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use wasmgate_proxy::config::GatewayConfig;
+use wasmgate_proxy::GatewayConfig;
 
 /// Every request to `upstream` (route `r`, cluster `c`), listening on a free port.
 pub fn one_upstream(upstream: &str, workers: usize) -> GatewayConfig {
