@@ -67,6 +67,44 @@ impl LogLevel {
             LogLevel::Critical => "critical",
         }
     }
+
+    /// Every level, lowest first.
+    pub const ALL: [LogLevel; 6] = [
+        LogLevel::Trace,
+        LogLevel::Debug,
+        LogLevel::Info,
+        LogLevel::Warn,
+        LogLevel::Error,
+        LogLevel::Critical,
+    ];
+}
+
+/// A log level's name that is none of [`LogLevel::ALL`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownLogLevel(pub String);
+
+impl std::fmt::Display for UnknownLogLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown log level {:?}: use trace, debug, info, warn, error or critical",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownLogLevel {}
+
+impl std::str::FromStr for LogLevel {
+    type Err = UnknownLogLevel;
+
+    /// A level by its name, in any case.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        LogLevel::ALL
+            .into_iter()
+            .find(|level| level.name().eq_ignore_ascii_case(text))
+            .ok_or_else(|| UnknownLogLevel(text.to_string()))
+    }
 }
 
 abi_enum! {
@@ -215,6 +253,15 @@ pub const NO_GRPC_STATUS: i32 = -1;
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn log_levels_parse_by_name_in_any_case() {
+        assert_eq!("warn".parse::<LogLevel>(), Ok(LogLevel::Warn));
+        assert_eq!("CRITICAL".parse::<LogLevel>(), Ok(LogLevel::Critical));
+        let err = "loud".parse::<LogLevel>().unwrap_err();
+        assert!(err.to_string().contains("trace, debug"), "{err}");
+    }
+
     use super::*;
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 use clap::{ArgMatches, Args};
 use wasmgate_host::abi::LogLevel;
+use wasmgate_host::RuntimeConfig;
 use wasmgate_proxy::EchoServer;
 use wasmgate_proxy::{ClusterSpec, Gateway, GatewayConfig};
 
@@ -51,7 +52,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "upstream")]
     cluster_name: String,
     /// The plugins' log level: trace, debug, info, warn, error, critical.
-    #[arg(long, default_value = "info", value_parser = parse_level)]
+    #[arg(long, default_value = "info")]
     log_level: LogLevel,
     /// Pass a request on when a plugin crashes, instead of answering 500.
     #[arg(long)]
@@ -79,22 +80,6 @@ pub struct EchoArgs {
     listen: SocketAddr,
 }
 
-fn parse_level(text: &str) -> Result<LogLevel, String> {
-    [
-        LogLevel::Trace,
-        LogLevel::Debug,
-        LogLevel::Info,
-        LogLevel::Warn,
-        LogLevel::Error,
-        LogLevel::Critical,
-    ]
-    .into_iter()
-    .find(|l| l.name() == text.to_ascii_lowercase())
-    .ok_or_else(|| {
-        format!("unknown level {text:?}: use trace, debug, info, warn, error or critical")
-    })
-}
-
 fn init_logging(level: LogLevel) {
     let plugin_level = match level {
         LogLevel::Trace => "trace",
@@ -117,7 +102,7 @@ pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
     init_logging(args.log_level);
     let (config, _echo, upstream, reloader) = match &args.config_file {
         Some(file) => {
-            let config = wasmgate_proxy::load_config(file)?;
+            let config = load_file(file)?;
             let watched = watched_files(
                 std::iter::once(file.clone()).chain(config.plugins.iter().map(|p| p.wasm.clone())),
             );
@@ -238,10 +223,19 @@ fn flags_config(
     config.log_level = args.log_level;
     config.limits.memory = args.memory_limit_mb << 20;
     config.limits.call_timeout = Duration::from_millis(args.call_timeout_ms);
+    config.runtime = RuntimeConfig::from_env();
     if args.no_cache {
-        config.cache_dir = None;
+        config.runtime.cache_dir = None;
     }
     Ok((config, echo, upstream.to_string()))
+}
+
+/// A `wasmgate.yaml`, its plugins compiled as the environment asks (the cache, the quick
+/// start).
+fn load_file(file: &Path) -> Result<GatewayConfig> {
+    let mut config = wasmgate_proxy::load_config(file)?;
+    config.runtime = RuntimeConfig::from_env();
+    Ok(config)
 }
 
 /// Files with their modification times.
@@ -379,7 +373,7 @@ fn changed(watched: &mut [(PathBuf, Option<SystemTime>)]) -> bool {
 }
 
 fn reload_from(gateway: &Gateway, file: &Path, watched: &mut Vec<(PathBuf, Option<SystemTime>)>) {
-    let loaded = wasmgate_proxy::load_config(file).map_err(anyhow::Error::from);
+    let loaded = load_file(file);
     let result = loaded.and_then(|config| {
         let files = watched_files(
             std::iter::once(file.to_path_buf())

@@ -25,12 +25,10 @@ pub struct RuntimeConfig {
     /// Where compiled modules are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
     /// Writes `/tmp/perf-<pid>.map` so `perf report` names the plugins' compiled functions.
-    /// Defaults to whether `$WASMGATE_PERF_MAP` is set (to anything but `0`).
     pub perf_map: bool,
     /// A large plugin (≥ [`QUICK_START_MIN_BYTES`]) with no optimized code in the cache is
     /// compiled by the baseline compiler to start at once, while optimized code is compiled
     /// in the background into the cache for the next start or reload. Needs `cache_dir`.
-    /// Defaults to true unless `$WASMGATE_QUICK_START` is `0`.
     pub quick_start: bool,
 }
 
@@ -39,7 +37,22 @@ pub struct RuntimeConfig {
 pub const QUICK_START_MIN_BYTES: usize = 1 << 20;
 
 impl Default for RuntimeConfig {
+    /// No cache, no perf map, quick start on (it does nothing without a cache).
     fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            perf_map: false,
+            quick_start: true,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// The settings the environment asks for: the cache in [`default_cache_dir`],
+    /// `$WASMGATE_PERF_MAP` (set to anything but `0`) for a perf map, and
+    /// `$WASMGATE_QUICK_START=0` to compile optimized code before starting. For a program's
+    /// edge (the `wasmgate` binary, a test harness); libraries take a `RuntimeConfig`.
+    pub fn from_env() -> Self {
         RuntimeConfig {
             cache_dir: default_cache_dir(),
             perf_map: std::env::var_os("WASMGATE_PERF_MAP").is_some_and(|v| v != "0"),

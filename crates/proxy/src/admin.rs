@@ -39,7 +39,7 @@ pub(crate) fn spawn(
             };
             loop {
                 tokio::select! {
-                    (stream, _) = crate::server::accept(&listener) => {
+                    (stream, _) = crate::edge::listener::accept(&listener) => {
                         let state = state.clone();
                         tokio::spawn(async move {
                             let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {

@@ -45,7 +45,7 @@ async fn serve(listener: std::net::TcpListener) {
         return;
     };
     loop {
-        let (stream, _) = crate::server::accept(&listener).await;
+        let (stream, _) = crate::edge::listener::accept(&listener).await;
         tokio::spawn(async move {
             let service = service_fn(|request: http::Request<hyper::body::Incoming>| async move {
                 let (parts, body) = request.into_parts();

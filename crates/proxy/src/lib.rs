@@ -1,38 +1,44 @@
-//! wasmgate-proxy: the HTTP data plane.
+//! wasmgate-proxy: the HTTP data plane, laid out by a request's walk.
 //!
-//! - [`config`]: what a gateway runs: listeners, clusters, routes, the plugin chain.
-//! - [`file`]: `wasmgate.yaml` and Higress `WasmPlugin` resources, checked with file and line.
-//! - [`rules`]: the `_rules_` plugin configuration Higress's controller builds.
-//! - [`plugins`]: compiling the plugins once and building their VMs.
-//! - [`server`]: worker threads, listeners, reloads, shutdown.
+//! - [`config`]: what a gateway runs: types, the `wasmgate.yaml` loader, Higress
+//!   `WasmPlugin` resources, `_rules_`.
+//! - `edge`: listeners, client connections, what the gateway does to a request before the
+//!   plugins (forwarded headers, request id).
+//! - `chain`: a request's walk through the plugin chain and the upstream.
+//! - `upstream`: clusters, the HTTP client (plain or TLS), one upstream exchange, resets.
+//! - `callouts`: plugins' HTTP and Redis calls.
+//! - `worker`: worker threads, what each serves, one plugin VM per worker (`slot`).
+//! - `control`: configuration generations, compiling plugins, reloads, tier-up.
+//! - `gateway`: [`Gateway`]: starting, reloading and stopping it.
 //! - `admin`: `/metrics`, `/healthz`, `/ready`.
 //! - [`metrics`]: request counters, latency histograms and plugin metrics.
-//! - `slot`: one plugin VM on one worker, with its held streams, ticks and rebuilds.
-//! - `chain`: a request's walk through the plugin chain and the upstream; the access log.
-//! - `callouts`: the cluster table, HTTP callouts and Redis calls from plugins.
-//! - `convert`: between hyper's types and the plugin's header maps.
-//! - `tls`: the roots trusted for TLS upstreams and callouts.
+//! - `access_log`: the access log line.
+//! - `body`, `headers`: the body type the gateway sends; hyper's heads to the plugins'
+//!   header maps and back.
 //! - [`echo`]: an upstream that answers with what it received.
+//! - `error`: [`GatewayError`].
 
+mod access_log;
 mod admin;
+mod body;
 mod callouts;
 mod chain;
 pub mod config;
-mod convert;
+mod control;
 pub mod echo;
-pub mod file;
+mod edge;
+mod error;
+mod gateway;
+mod headers;
 pub mod metrics;
-pub mod plugins;
-pub mod rules;
-pub mod server;
-mod slot;
-mod tier_up;
-mod tls;
+mod upstream;
+mod worker;
 
-pub use callouts::{Clusters, Endpoint};
 pub use config::{
-    AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginLogs, PluginSpec, RouteSpec,
+    load as load_config, parse as parse_config, AccessLog, ClusterSpec, ConfigError, GatewayConfig,
+    PathMatch, PluginLogs, PluginSpec, RouteSpec,
 };
 pub use echo::EchoServer;
-pub use file::{load as load_config, parse as parse_config, ConfigError};
-pub use server::{Gateway, GatewayError};
+pub use error::GatewayError;
+pub use gateway::Gateway;
+pub use upstream::{Clusters, Endpoint};

@@ -6,9 +6,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use wasmgate_proxy::PluginSpec;
 use wasmgate_proxy::EchoServer;
 use wasmgate_proxy::Gateway;
+use wasmgate_proxy::PluginSpec;
 use wasmgate_testkit::examples::{example, Lang};
 
 /// A GET with `x-probe: case`; the whole answer.

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use wasmgate_host::Tier;
-use wasmgate_proxy::PluginSpec;
 use wasmgate_proxy::EchoServer;
 use wasmgate_proxy::Gateway;
+use wasmgate_proxy::PluginSpec;
 use wasmgate_testkit::examples::{example, Lang};
 
 #[test]
@@ -18,8 +18,8 @@ fn a_plugin_started_on_baseline_code_moves_to_optimized_code() {
     let _ = std::fs::remove_dir_all(&cache);
     let echo = EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("echo starts");
     let mut config = common::one_upstream(&echo.local_addr().to_string(), 1);
-    config.cache_dir = Some(cache.clone());
-    config.quick_start = true;
+    config.runtime.cache_dir = Some(cache.clone());
+    config.runtime.quick_start = true;
     // The Go hello plugin (about 6 MB) is past the quick-start size.
     config.plugins.push(PluginSpec {
         name: "hello".into(),

@@ -13,8 +13,8 @@ use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use wasmgate_proxy::{ClusterSpec, GatewayConfig, PluginSpec};
 use wasmgate_proxy::Gateway;
+use wasmgate_proxy::{ClusterSpec, GatewayConfig, PluginSpec};
 use wasmgate_testkit::examples::{example, Lang};
 
 /// A CA, and an HTTPS server for `localhost` with a certificate it signed. It answers

@@ -663,13 +663,15 @@ pub fn text_headers(map: &HeaderMap) -> HashMap<String, String> {
 }
 
 /// One engine for every host of the process (compiled modules are per engine), with the
-/// on-disk cache of compiled modules.
+/// on-disk cache of compiled modules. As a test harness the test kit honours the same
+/// environment as the `wasmgate` binary (`WASMGATE_CACHE_DIR`, `WASMGATE_QUICK_START`), so a
+/// test run shares the cache with the tools.
 fn shared_runtime() -> Result<Runtime, HostError> {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     if let Some(runtime) = RUNTIME.get() {
         return Ok(runtime.clone());
     }
-    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let runtime = Runtime::new(RuntimeConfig::from_env())?;
     Ok(RUNTIME.get_or_init(|| runtime).clone())
 }
 

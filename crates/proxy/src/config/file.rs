@@ -3,28 +3,18 @@
 //! line and what to fix.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use wasmgate_host::abi::LogLevel;
 
-use crate::config::{AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginSpec, RouteSpec};
-use crate::rules::{plugin_json, MatchRule};
-
-/// A configuration error: the file, the line when known, and the reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{}: {reason}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
-pub struct ConfigError {
-    /// The file.
-    pub file: PathBuf,
-    /// The 1-based line, when known.
-    pub line: Option<usize>,
-    /// What is wrong and how to fix it.
-    pub reason: String,
-}
+use super::entry::{check_wasm, file_stem, in_higress_order, phase_rank, yaml_object, Ordered};
+use super::error::{ConfigError, Locator};
+use super::rules::{plugin_json, MatchRule};
+use super::spec::{AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginSpec, RouteSpec};
+use super::wasmplugin::wasmplugin;
+use crate::upstream::tls::read_ca_file;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,56 +93,6 @@ struct FileRule {
     disabled: bool,
 }
 
-/// A Higress `WasmPlugin` resource (`extensions.higress.io/v1alpha1`).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WasmPlugin {
-    api_version: Option<String>,
-    kind: Option<String>,
-    metadata: Option<Metadata>,
-    spec: WasmPluginSpec,
-}
-
-#[derive(Deserialize)]
-struct Metadata {
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WasmPluginSpec {
-    url: Option<String>,
-    default_config: Option<serde_yaml::Value>,
-    #[serde(default)]
-    default_config_disable: bool,
-    #[serde(default)]
-    match_rules: Vec<WasmPluginRule>,
-    phase: Option<String>,
-    priority: Option<i64>,
-    fail_strategy: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WasmPluginRule {
-    #[serde(default)]
-    ingress: Vec<String>,
-    #[serde(default)]
-    domain: Vec<String>,
-    #[serde(default)]
-    service: Vec<String>,
-    config: Option<serde_yaml::Value>,
-    #[serde(default)]
-    config_disable: bool,
-}
-
-/// A plugin before ordering: its spec plus phase and priority.
-struct Ordered {
-    spec: PluginSpec,
-    phase: u8,
-    priority: i64,
-}
-
 /// Reads and checks a `wasmgate.yaml`.
 pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -193,7 +133,7 @@ pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
         };
     }
     if let Some(level) = &file.log_level {
-        config.log_level = parse_level(level).ok_or_else(|| {
+        config.log_level = level.parse::<LogLevel>().map_err(|_| {
             at.error(
                 &format!("log_level: {level}"),
                 "log_level must be trace, debug, info, warn, error or critical",
@@ -215,9 +155,7 @@ pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
     for plugin in file.plugins {
         plugins.push(plugin_entry(&at, base, plugin)?);
     }
-    // Higress's order: by phase, then higher priority first; ties keep the file's order.
-    plugins.sort_by(|a, b| a.phase.cmp(&b.phase).then(b.priority.cmp(&a.priority)));
-    config.plugins = plugins.into_iter().map(|p| p.spec).collect();
+    config.plugins = in_higress_order(plugins);
     let mut names = HashSet::new();
     for plugin in &config.plugins {
         if !names.insert(plugin.name.clone()) {
@@ -233,19 +171,6 @@ pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
     Ok(config)
 }
 
-fn parse_level(text: &str) -> Option<LogLevel> {
-    [
-        LogLevel::Trace,
-        LogLevel::Debug,
-        LogLevel::Info,
-        LogLevel::Warn,
-        LogLevel::Error,
-        LogLevel::Critical,
-    ]
-    .into_iter()
-    .find(|l| l.name() == text.to_ascii_lowercase())
-}
-
 /// A cluster's `ca_file`, relative to the configuration file: it must hold PEM certificates.
 fn ca_file(
     at: &Locator<'_>,
@@ -255,7 +180,7 @@ fn ca_file(
 ) -> Result<PathBuf, ConfigError> {
     let path = base.join(file);
     let shown = file.display().to_string();
-    crate::tls::read_ca_file(&path)
+    read_ca_file(&path)
         .map_err(|e| at.error(&shown, &format!("ca_file of cluster {cluster}: {e}")))?;
     Ok(path)
 }
@@ -361,19 +286,6 @@ fn routes(
     Ok(out)
 }
 
-fn phase_rank(at: &Locator<'_>, phase: Option<&str>) -> Result<u8, ConfigError> {
-    match phase.unwrap_or("UNSPECIFIED_PHASE") {
-        "AUTHN" => Ok(0),
-        "AUTHZ" => Ok(1),
-        "STATS" => Ok(2),
-        "UNSPECIFIED" | "UNSPECIFIED_PHASE" => Ok(3),
-        other => Err(at.error(
-            other,
-            &format!("phase {other:?} is not AUTHN, AUTHZ, STATS or UNSPECIFIED_PHASE"),
-        )),
-    }
-}
-
 fn plugin_entry(at: &Locator<'_>, base: &Path, plugin: FilePlugin) -> Result<Ordered, ConfigError> {
     if let Some(resource) = &plugin.wasmplugin {
         if plugin.wasm.is_some() || plugin.config.is_some() || !plugin.rules.is_empty() {
@@ -419,179 +331,4 @@ fn plugin_entry(at: &Locator<'_>, base: &Path, plugin: FilePlugin) -> Result<Ord
         phase: phase_rank(at, plugin.phase.as_deref())?,
         priority: plugin.priority.unwrap_or(0),
     })
-}
-
-fn wasmplugin(
-    outer: &Locator<'_>,
-    path: &Path,
-    name: Option<String>,
-) -> Result<Ordered, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        outer.error(
-            &path.display().to_string(),
-            &format!(
-                "cannot read the WasmPlugin resource {}: {e}",
-                path.display()
-            ),
-        )
-    })?;
-    let at = Locator {
-        file: path,
-        text: &text,
-    };
-    let resource: WasmPlugin = serde_yaml::from_str(&text).map_err(|e| at.yaml(e))?;
-    if resource.kind.as_deref().is_some_and(|k| k != "WasmPlugin") {
-        return Err(at.error("kind:", "kind must be WasmPlugin"));
-    }
-    if let Some(version) = &resource.api_version {
-        if !version.starts_with("extensions.higress.io/")
-            && !version.starts_with("extensions.istio.io/")
-        {
-            return Err(at.error(
-                "apiVersion:",
-                &format!("apiVersion {version} is not extensions.higress.io/v1alpha1"),
-            ));
-        }
-    }
-    let spec = resource.spec;
-    let url = spec.url.as_deref().ok_or_else(|| {
-        at.error(
-            "spec:",
-            "spec.url is missing: give file:///path/to/plugin.wasm or a path",
-        )
-    })?;
-    if url.starts_with("oci://") || url.starts_with("http://") || url.starts_with("https://") {
-        return Err(at.error(url, &format!("{url}: fetching plugins from a registry is not supported locally; build or pull the .wasm and use url: file:///path/to/plugin.wasm")));
-    }
-    let relative = url.strip_prefix("file://").unwrap_or(url);
-    let wasm_path = path.parent().unwrap_or(Path::new(".")).join(relative);
-    check_wasm(&at, url, &wasm_path)?;
-    let name = name
-        .or(resource.metadata.and_then(|m| m.name))
-        .unwrap_or_else(|| file_stem(&wasm_path));
-    let global = yaml_object(&at, &name, spec.default_config)?;
-    let mut rules = Vec::new();
-    for rule in spec.match_rules {
-        let parsed = MatchRule {
-            routes: rule.ingress,
-            domains: rule.domain,
-            services: rule.service,
-            config: yaml_object(&at, &name, rule.config)?,
-            disabled: rule.config_disable,
-        };
-        if !parsed.has_matcher() {
-            return Err(at.error(
-                "matchRules:",
-                "a matchRules entry has no ingress, domain or service",
-            ));
-        }
-        rules.push(parsed);
-    }
-    let fail_open = match spec.fail_strategy.as_deref() {
-        None | Some("FAIL_CLOSE") => false,
-        Some("FAIL_OPEN") => true,
-        Some(other) => {
-            return Err(at.error(
-                other,
-                &format!("failStrategy {other:?} is not FAIL_OPEN or FAIL_CLOSE"),
-            ))
-        }
-    };
-    let json = plugin_json(global, spec.default_config_disable, &rules);
-    Ok(Ordered {
-        spec: PluginSpec {
-            name,
-            wasm: wasm_path,
-            config: serde_json::to_vec(&json).unwrap_or_default(),
-            fail_open,
-        },
-        phase: phase_rank(&at, spec.phase.as_deref())?,
-        priority: spec.priority.unwrap_or(0),
-    })
-}
-
-fn check_wasm(at: &Locator<'_>, written: &str, path: &Path) -> Result<(), ConfigError> {
-    let mut magic = [0u8; 4];
-    let read =
-        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
-    match read {
-        Err(e) => Err(at.error(written, &format!("plugin file {}: {e}", path.display()))),
-        Ok(()) if &magic != b"\0asm" => {
-            Err(at.error(written, &format!("{} is not a wasm module", path.display())))
-        }
-        Ok(()) => Ok(()),
-    }
-}
-
-fn file_stem(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plugin".into())
-}
-
-fn yaml_object(
-    at: &Locator<'_>,
-    plugin: &str,
-    value: Option<serde_yaml::Value>,
-) -> Result<Map<String, Value>, ConfigError> {
-    let Some(value) = value else {
-        return Ok(Map::new());
-    };
-    let json: Value = serde_json::to_value(&value).map_err(|e| {
-        at.error(
-            "config",
-            &format!("config of plugin {plugin} cannot become JSON: {e}"),
-        )
-    })?;
-    match json {
-        Value::Object(map) => Ok(map),
-        Value::Null => Ok(Map::new()),
-        _ => Err(at.error(
-            "config",
-            &format!("config of plugin {plugin} must be a mapping"),
-        )),
-    }
-}
-
-/// Finds lines for errors found after parsing.
-struct Locator<'a> {
-    file: &'a Path,
-    text: &'a str,
-}
-
-impl Locator<'_> {
-    fn yaml(&self, e: serde_yaml::Error) -> ConfigError {
-        ConfigError {
-            file: self.file.to_path_buf(),
-            line: e.location().map(|l| l.line()),
-            reason: e
-                .to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        }
-    }
-
-    /// An error at the first line that mentions `needle`.
-    fn error(&self, needle: &str, reason: &str) -> ConfigError {
-        ConfigError {
-            file: self.file.to_path_buf(),
-            line: self
-                .text
-                .lines()
-                .position(|l| l.contains(needle))
-                .map(|i| i + 1),
-            reason: reason.to_string(),
-        }
-    }
-
-    fn address(&self, field: &str, text: &str) -> Result<SocketAddr, ConfigError> {
-        text.parse().map_err(|_| {
-            self.error(
-                &format!("{field}:"),
-                &format!("{field} {text:?} is not IP:PORT (e.g. 127.0.0.1:10000)"),
-            )
-        })
-    }
 }

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use wasmgate_host::Tier;
 
-use crate::plugins::LoadedPlugin;
-use crate::server::{Control, Generation};
+use super::generation::Generation;
+use super::plugins::LoadedPlugin;
+use super::rollout::Control;
 
 /// How often the cache is looked at.
 const POLL: Duration = Duration::from_millis(250);
@@ -50,12 +51,7 @@ fn run(control: Weak<Control>, generation: Arc<Generation>) {
         let Some(plugins) = optimized(&generation.plugins) else {
             continue;
         };
-        let upgraded = Arc::new(Generation {
-            config: generation.config.clone(),
-            plugins,
-            clusters: generation.clusters.clone(),
-            tls: generation.tls.clone(),
-        });
+        let upgraded = Arc::new(generation.with_plugins(plugins));
         match control.install(upgraded) {
             Ok(()) => tracing::info!("the plugins now run optimized code"),
             Err(e) => tracing::warn!("plugins stay on baseline code: {e}"),

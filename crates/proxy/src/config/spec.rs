@@ -1,6 +1,6 @@
 //! What a gateway runs, checked and ready: listeners, clusters, routes and the plugin chain
-//! in filter order. Built from a `wasmgate.yaml` by [`crate::file`], or from `wasmgate run`'s
-//! flags by [`GatewayConfig::single_upstream`].
+//! in filter order, and how a request picks its route. Built from a `wasmgate.yaml` by the
+//! `file` loader, or from `wasmgate run`'s flags by [`GatewayConfig::single_upstream`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmgate_host::abi::LogLevel;
-use wasmgate_host::{LogSink, TracingLogSink, VmLimits};
+use wasmgate_host::{LogSink, RuntimeConfig, TracingLogSink, VmLimits};
 
 /// One plugin of the chain.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,12 +156,10 @@ pub struct GatewayConfig {
     pub log_level: LogLevel,
     /// Memory and time limits of each VM.
     pub limits: VmLimits,
-    /// Where compiled plugins are cached (`None`: no cache).
-    pub cache_dir: Option<PathBuf>,
-    /// Start large plugins missing from the cache on baseline code, then move to optimized
-    /// code (see [`wasmgate_host::RuntimeConfig::quick_start`]; `WASMGATE_QUICK_START=0` is
-    /// the default's off switch).
-    pub quick_start: bool,
+    /// How plugins are compiled: the cache of compiled plugins, the quick start on
+    /// baseline code (see [`RuntimeConfig::quick_start`]), the perf map. The default has no
+    /// cache; the binary takes [`RuntimeConfig::from_env`].
+    pub runtime: RuntimeConfig,
     /// The access log's format.
     pub access_log: AccessLog,
     /// Where the plugins' log lines go.
@@ -204,8 +202,7 @@ impl GatewayConfig {
             body_limit: 10 << 20,
             log_level: LogLevel::Info,
             limits: VmLimits::default(),
-            cache_dir: wasmgate_host::runtime::default_cache_dir(),
-            quick_start: wasmgate_host::RuntimeConfig::default().quick_start,
+            runtime: RuntimeConfig::default(),
             access_log: AccessLog::Text,
             plugin_logs: PluginLogs::default(),
         }

@@ -1,58 +1,10 @@
-//! Bodies as they stream: the boxed body type the gateway sends (to clients and upstreams),
-//! a channel body fed chunk by chunk, and [`Source`], which yields a body's chunks with their
-//! end-of-stream flag (a final empty chunk marks the end when the last data frame did not,
-//! as Envoy delivers it).
-
-use std::pin::Pin;
-use std::task::{Context, Poll};
+//! [`Source`]: where a body's chunks come from as the plugins see them (a client's or an
+//! upstream's body, or a local reply's), each with its end-of-stream flag; a final empty
+//! chunk marks the end when the last data frame did not, as Envoy delivers it.
 
 use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Frame, Incoming, SizeHint};
-use tokio::sync::mpsc;
-
-/// Why a streamed body stopped early.
-pub(crate) type BodyError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The body type of every request and response the gateway sends.
-pub(crate) type Body = UnsyncBoxBody<Bytes, BodyError>;
-
-/// A complete body.
-pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// A body fed through the returned sender; dropping the sender ends it, sending an error
-/// aborts it.
-pub(crate) fn channel() -> (mpsc::Sender<Result<Bytes, BodyError>>, Body) {
-    let (tx, rx) = mpsc::channel(8);
-    (tx, ChannelBody { rx }.boxed_unsync())
-}
-
-struct ChannelBody {
-    rx: mpsc::Receiver<Result<Bytes, BodyError>>,
-}
-
-impl hyper::body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|item| item.map(|chunk| chunk.map(Frame::data)))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
-    }
-}
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 
 /// Where a body's chunks come from.
 pub(crate) enum Source {
@@ -83,7 +35,7 @@ impl Source {
     }
 
     /// The next chunk and whether it ends the body; `None` once the end was given.
-    pub(crate) async fn next(&mut self) -> Option<Result<(Bytes, bool), String>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<(Bytes, bool), hyper::Error>> {
         match self {
             Source::Fixed(bytes) => bytes.take().map(|b| Ok((b, true))),
             Source::Incoming { body, done } => {
@@ -98,7 +50,7 @@ impl Source {
                         }
                         Some(Err(e)) => {
                             *done = true;
-                            return Some(Err(e.to_string()));
+                            return Some(Err(e));
                         }
                         Some(Ok(frame)) => {
                             // Trailers are not passed on.

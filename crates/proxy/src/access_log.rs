@@ -1,39 +1,48 @@
 //! The access log line of a request (text or JSON) with the plugins' `custom_log`
 //! attributes.
 
-use crate::config::{AccessLog, GatewayConfig};
+use serde_json::{Map, Value};
 
-use super::Walk;
+use crate::config::AccessLog;
 
-pub(super) fn access_log(
-    config: &GatewayConfig,
-    walk: &Walk,
-    parts: &http::request::Parts,
-    status: http::StatusCode,
-    elapsed: std::time::Duration,
-) {
+/// What the line of one request says.
+pub(crate) struct Entry<'a> {
+    pub(crate) parts: &'a http::request::Parts,
+    pub(crate) status: http::StatusCode,
+    pub(crate) elapsed: std::time::Duration,
+    pub(crate) route: Option<&'a str>,
+    pub(crate) upstream: Option<&'a str>,
+    pub(crate) request_id: &'a str,
+    /// The plugins' `custom_log` attributes.
+    pub(crate) custom_log: &'a Map<String, Value>,
+}
+
+/// Writes the line of `entry` in `format` (target `access`).
+pub(crate) fn write(format: AccessLog, entry: &Entry<'_>) {
+    let parts = entry.parts;
     let path = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let route = walk.route.as_ref().map(|r| r.name.as_str()).unwrap_or("-");
-    let upstream = walk.upstream.as_deref().unwrap_or("-");
-    let millis = elapsed.as_secs_f64() * 1000.0;
-    match config.access_log {
+    let route = entry.route.unwrap_or("-");
+    let upstream = entry.upstream.unwrap_or("-");
+    let status = entry.status;
+    let millis = entry.elapsed.as_secs_f64() * 1000.0;
+    match format {
         AccessLog::Off => {}
         AccessLog::Text => {
-            let custom = if walk.custom_log.is_empty() {
+            let custom = if entry.custom_log.is_empty() {
                 String::new()
             } else {
-                format!(" {}", serde_json::Value::Object(walk.custom_log.clone()))
+                format!(" {}", serde_json::Value::Object(entry.custom_log.clone()))
             };
             tracing::info!(
                 target: "access",
                 "{} {path} {} {millis:.3}ms route={route} upstream={upstream} request_id={}{custom}",
                 parts.method,
                 status.as_u16(),
-                walk.request_id
+                entry.request_id
             );
         }
         AccessLog::Json => {
@@ -44,10 +53,10 @@ pub(super) fn access_log(
                 "duration_ms": (millis * 1000.0).round() / 1000.0,
                 "route": route,
                 "upstream": upstream,
-                "request_id": walk.request_id,
+                "request_id": entry.request_id,
             });
             if let Some(object) = line.as_object_mut() {
-                for (key, value) in &walk.custom_log {
+                for (key, value) in entry.custom_log {
                     object.entry(key.clone()).or_insert(value.clone());
                 }
             }
@@ -58,7 +67,7 @@ pub(super) fn access_log(
 
 /// Adds a plugin's `custom_log` (a JSON object, possibly escaped as a JSON string) to the
 /// access log's attributes; text that is not JSON is kept under `custom_log`.
-pub(super) fn merge_custom_log(into: &mut serde_json::Map<String, serde_json::Value>, raw: &[u8]) {
+pub(crate) fn merge_custom_log(into: &mut serde_json::Map<String, serde_json::Value>, raw: &[u8]) {
     let parsed = serde_json::from_slice::<serde_json::Value>(raw)
         .ok()
         .and_then(|v| match v {

@@ -1,0 +1,234 @@
+//! The request side of the walk: each plugin's request-header phase in order (the route is
+//! matched again after a plugin changed the headers), then the body through their body phases
+//! chunk by chunk and on to the upstream, and the upstream's answer or Envoy's reply for its
+//! failure.
+
+use bytes::Bytes;
+use wasmgate_host::StreamInfo;
+
+use super::reply::{plain, reply};
+use super::response::Answer;
+use super::source::Source;
+use super::step::{failure, Phase, Step, Stop};
+use super::streams::Passage;
+use super::walk::Walk;
+use crate::edge::connection::Connection;
+use crate::headers;
+use crate::upstream::request::{Answer as UpstreamAnswer, Framing, UpstreamRequest};
+use crate::upstream::reset::reset_body;
+use crate::upstream::Endpoint;
+
+/// How the request-header phases of a run of plugins ended.
+enum HeaderPassage {
+    /// Every plugin let the headers through.
+    Through,
+    /// A plugin holds only the headers (Higress's `StopIteration` under `0_2_100`, with a
+    /// body to come); the plugins from this slot on open when it releases data.
+    HeldBefore(usize),
+    /// The request stopped.
+    Stopped(Stop),
+}
+
+impl Walk {
+    /// Runs the request side; the answer is what goes to the response side.
+    pub(crate) async fn request_side(
+        &mut self,
+        connection: &Connection,
+        mut body: Source,
+    ) -> Answer {
+        self.route = self.matching_route();
+        // Only plugins read it: a request with none skips building it.
+        let mut info = if self.worker.slots.is_empty() {
+            StreamInfo::default()
+        } else {
+            self.stream_info(connection)
+        };
+        let mut held_before = match self.header_phases(0, &mut info, body.is_empty()).await {
+            HeaderPassage::Through => None,
+            HeaderPassage::HeldBefore(slot) => Some(slot),
+            HeaderPassage::Stopped(stop) => return self.stopped(stop).await,
+        };
+        let Some(route) = self.route.clone() else {
+            self.set_code_details("route_not_found");
+            let reply = reply(http::StatusCode::NOT_FOUND, "no route matches this request");
+            return self.local_reply(reply, self.streams.len()).await;
+        };
+        let Some(endpoint) = self.worker.clusters.resolve(&route.cluster) else {
+            self.set_code_details("cluster_not_found");
+            let reply = reply(http::StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream");
+            return self.local_reply(reply, self.streams.len()).await;
+        };
+        self.upstream = Some(endpoint.address.clone());
+        let mut upstream: Option<UpstreamRequest> = None;
+        while let Some(next) = body.next().await {
+            let Ok((chunk, eos)) = next else {
+                return Answer::Direct(plain(
+                    http::StatusCode::BAD_REQUEST,
+                    "cannot read the request body",
+                ));
+            };
+            info.request_body_bytes += chunk.len() as u64;
+            self.count_request_bytes(chunk.len() as u64);
+            let (data, changed) = match self
+                .request_chunk(&mut held_before, &mut info, chunk, eos)
+                .await
+            {
+                Passage::Released { data, changed } => (data, changed),
+                Passage::Held => continue,
+                Passage::Stopped(stop) => return self.stopped(stop).await,
+            };
+            match upstream.as_mut() {
+                None => {
+                    let framing = if eos {
+                        Framing::Whole
+                    } else {
+                        Framing::Streamed { changed }
+                    };
+                    upstream = Some(self.start_upstream(&endpoint, data, framing));
+                }
+                Some(up) => up.send(data).await,
+            }
+        }
+        let upstream =
+            upstream.unwrap_or_else(|| self.start_upstream(&endpoint, Vec::new(), Framing::Whole));
+        self.await_upstream(upstream, route.timeout, &endpoint.address)
+            .await
+    }
+
+    /// Opens the streams of the plugins from slot `from` on and runs their request-header
+    /// phases.
+    ///
+    /// Envoy clears its route cache when a plugin changes the request headers (unless it set
+    /// Higress's `clear_route_cache: off`): after each such plugin the route is matched
+    /// again, so the next plugins read the new `route_name` and the upstream is the new
+    /// route's cluster.
+    async fn header_phases(
+        &mut self,
+        from: usize,
+        info: &mut StreamInfo,
+        end_of_stream: bool,
+    ) -> HeaderPassage {
+        let worker = self.worker.clone();
+        for (index, slot) in worker.slots.iter().enumerate().skip(from) {
+            if !self.streams.open(slot, info) {
+                return HeaderPassage::Stopped(failure());
+            }
+            let last = self.streams.len() - 1;
+            let step = self
+                .streams
+                .phase(last, Phase::RequestHeaders, end_of_stream)
+                .await;
+            if matches!(step, Step::Continue | Step::Held) && self.streams.clears_route(last) {
+                self.rematch_route(info);
+            }
+            match step {
+                Step::Continue => {}
+                Step::Held => return HeaderPassage::HeldBefore(index + 1),
+                Step::Stop(stop) => return HeaderPassage::Stopped(stop),
+            }
+        }
+        HeaderPassage::Through
+    }
+
+    /// One request chunk through the body phases of the plugins whose streams are open. A
+    /// plugin that held only the headers lets them go on with the first data it releases:
+    /// the later plugins' header phases run, then they get the data.
+    async fn request_chunk(
+        &mut self,
+        held_before: &mut Option<usize>,
+        info: &mut StreamInfo,
+        chunk: Bytes,
+        eos: bool,
+    ) -> Passage {
+        let limit = self.body_limit();
+        let order: Vec<usize> = (0..self.streams.len()).collect();
+        let mut passage = self
+            .streams
+            .body_chunk(Phase::RequestBody, &order, chunk, eos, limit)
+            .await;
+        while let (Passage::Released { data, .. }, Some(from)) = (&passage, *held_before) {
+            let data = Bytes::from(data.clone());
+            let first_new = self.streams.len();
+            *held_before = match self.header_phases(from, info, false).await {
+                HeaderPassage::Through => None,
+                HeaderPassage::HeldBefore(slot) => Some(slot),
+                HeaderPassage::Stopped(stop) => return Passage::Stopped(stop),
+            };
+            let order: Vec<usize> = (first_new..self.streams.len()).collect();
+            passage = match self
+                .streams
+                .body_chunk(Phase::RequestBody, &order, data, eos, limit)
+                .await
+            {
+                // The data left the plugin that held the headers: it is not the client's.
+                Passage::Released { data, .. } => Passage::Released {
+                    data,
+                    changed: true,
+                },
+                other => other,
+            };
+        }
+        passage
+    }
+
+    /// Sends the request head upstream with the first released body data.
+    fn start_upstream(
+        &self,
+        endpoint: &Endpoint,
+        first: Vec<u8>,
+        framing: Framing,
+    ) -> UpstreamRequest {
+        let rewrite = self.route.as_ref().and_then(|r| r.host_rewrite.as_deref());
+        UpstreamRequest::start(
+            &self.worker.client,
+            endpoint,
+            &self.streams.headers.request,
+            rewrite,
+            first,
+            framing,
+        )
+    }
+
+    /// Waits for the upstream's response head (within the route's timeout) and sends the
+    /// response through the plugins; a failure becomes the local reply Envoy would send.
+    async fn await_upstream(
+        &mut self,
+        upstream: UpstreamRequest,
+        timeout: std::time::Duration,
+        address: &str,
+    ) -> Answer {
+        let seen = self.streams.len();
+        match upstream.answer(timeout).await {
+            UpstreamAnswer::Response(response) => {
+                let (parts, body) = response.into_parts();
+                self.streams.headers.response = headers::response_map(parts.status, &parts.headers);
+                self.set_stream_facts("via_upstream", Some(address));
+                self.response_phases(seen, Source::incoming(body)).await
+            }
+            UpstreamAnswer::Reset(reset) => {
+                tracing::warn!(request_id = %self.streams.request_id(), "upstream {address}: {}", reset.message);
+                self.set_stream_facts("upstream_reset_before_response_started", None);
+                let reply = reply(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    &reset_body(reset.reason),
+                );
+                self.local_reply(reply, seen).await
+            }
+            UpstreamAnswer::Lost(why) => {
+                tracing::error!(request_id = %self.streams.request_id(), "upstream task failed: {why}");
+                Answer::Direct(plain(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error",
+                ))
+            }
+            UpstreamAnswer::Timeout => {
+                self.set_stream_facts("upstream_response_timeout", None);
+                let reply = reply(
+                    http::StatusCode::GATEWAY_TIMEOUT,
+                    "upstream request timeout",
+                );
+                self.local_reply(reply, seen).await
+            }
+        }
+    }
+}

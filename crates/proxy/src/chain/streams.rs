@@ -1,0 +1,373 @@
+//! The plugins' streams of one request, and the request's and response's headers.
+//!
+//! The headers are in the walk's hand between phases and lent to a plugin's stream for each
+//! of its phases (and for as long as that phase pauses, since the plugin's callbacks read and
+//! change them); one swap lends them and the same swap takes them back ([`Headers::swap`]).
+//! A VM that crashed is rebuilt under the request: its streams are gone, which [`live`]
+//! tells in one place.
+
+use std::cell::RefMut;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use wasmgate_host::stream::HttpStream;
+use wasmgate_host::{HeaderMap, HostError, PhaseOutcome, StreamInfo, StreamSignal};
+
+use super::step::{closed, failed, failure, holds_data, outcome_step, Phase, Step, Stop};
+use crate::access_log::merge_custom_log;
+use crate::control::plugins::LoadedPlugin;
+use crate::worker::slot::{Slot, SlotRef};
+
+/// The request and response headers of the walk.
+#[derive(Default)]
+pub(crate) struct Headers {
+    pub(crate) request: HeaderMap,
+    pub(crate) response: HeaderMap,
+}
+
+impl Headers {
+    /// Lends the headers to `stream`, or takes them back from it.
+    fn swap(&mut self, stream: &mut HttpStream) {
+        std::mem::swap(&mut self.request, &mut stream.request_headers);
+        std::mem::swap(&mut self.response, &mut stream.response_headers);
+    }
+
+    fn swap_with(&mut self, slot: &mut Slot, id: u32) {
+        if let Some(stream) = slot.vm.stream_mut(id) {
+            self.swap(stream);
+        }
+    }
+}
+
+/// One plugin's stream in the request.
+struct Active {
+    slot: SlotRef,
+    id: u32,
+    /// The VM's generation when the stream opened.
+    generation: u64,
+}
+
+/// The slot of a stream whose VM still holds it, or the fact that it was rebuilt (with
+/// whether the plugin fails open, so the request goes on without it).
+enum Live<'a> {
+    Holds(RefMut<'a, Slot>),
+    Rebuilt { fail_open: bool },
+}
+
+fn live(active: &Active) -> Live<'_> {
+    let slot = active.slot.borrow_mut();
+    if slot.generation == active.generation {
+        Live::Holds(slot)
+    } else {
+        Live::Rebuilt {
+            fail_open: slot.plugin.spec.fail_open,
+        }
+    }
+}
+
+/// What calling a phase did, before any pause is waited out.
+enum Called {
+    Done(Step),
+    /// The phase paused; the headers stay lent until the waiter answers.
+    Paused(oneshot::Receiver<StreamSignal>, Arc<LoadedPlugin>),
+}
+
+/// A piece of body through the plugins' body phases.
+pub(crate) enum Passage {
+    /// The data left the last plugin; `changed` when a plugin changed or held it.
+    Released { data: Vec<u8>, changed: bool },
+    /// A plugin holds the data.
+    Held,
+    /// The request stops.
+    Stopped(Stop),
+}
+
+/// The plugins' streams of one request, in the order they opened.
+pub(crate) struct Streams {
+    actives: Vec<Active>,
+    pub(crate) headers: Headers,
+    request_id: String,
+    pause_timeout: Duration,
+}
+
+impl Streams {
+    pub(crate) fn new(request: HeaderMap, request_id: String, pause_timeout: Duration) -> Self {
+        Streams {
+            actives: Vec::new(),
+            headers: Headers {
+                request,
+                response: HeaderMap::new(),
+            },
+            request_id,
+            pause_timeout,
+        }
+    }
+
+    /// How many streams are open.
+    pub(crate) fn len(&self) -> usize {
+        self.actives.len()
+    }
+
+    pub(crate) fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// Opens a stream on `slot`. A plugin that cannot is skipped when it fails open;
+    /// otherwise the request fails (false).
+    pub(crate) fn open(&mut self, slot: &SlotRef, info: &StreamInfo) -> bool {
+        let created = {
+            let mut s = slot.borrow_mut();
+            let generation = s.generation;
+            match s.vm.create_stream(info.clone()) {
+                Ok(id) => Ok((id, generation)),
+                Err(e) => {
+                    s.recover(&e);
+                    Err((e, s.plugin.spec.fail_open))
+                }
+            }
+        };
+        match created {
+            Ok((id, generation)) => {
+                self.actives.push(Active {
+                    slot: slot.clone(),
+                    id,
+                    generation,
+                });
+                true
+            }
+            Err((e, fail_open)) => {
+                let skip = if fail_open {
+                    " (fail-open: skipping it)"
+                } else {
+                    ""
+                };
+                tracing::error!(request_id = %self.request_id, "{e}{skip}");
+                fail_open
+            }
+        }
+    }
+
+    /// Runs one phase of stream `index`. Header phases and a body phase at the end of the
+    /// stream wait out a pause; a body phase before the end reports that it holds the data.
+    pub(crate) async fn phase(&mut self, index: usize, phase: Phase, end_of_stream: bool) -> Step {
+        match self.call(index, phase, end_of_stream) {
+            Called::Done(step) => step,
+            Called::Paused(waiter, plugin) => self.wait(index, waiter, &plugin.spec.name).await,
+        }
+    }
+
+    fn call(&mut self, index: usize, phase: Phase, end_of_stream: bool) -> Called {
+        let active = &self.actives[index];
+        let id = active.id;
+        let mut slot = match live(active) {
+            Live::Holds(slot) => slot,
+            // The VM crashed earlier in this request: skip it if it fails open.
+            Live::Rebuilt { fail_open: true } => return Called::Done(Step::Continue),
+            Live::Rebuilt { fail_open: false } => return Called::Done(failed()),
+        };
+        self.headers.swap_with(&mut slot, id);
+        let vm = &mut slot.vm;
+        let result = match phase {
+            Phase::RequestHeaders => vm.on_request_headers(id, end_of_stream),
+            Phase::RequestBody => vm.on_request_body(id, end_of_stream),
+            Phase::ResponseHeaders => vm.on_response_headers(id, end_of_stream),
+            Phase::ResponseBody => vm.on_response_body(id, end_of_stream),
+        };
+        if let Ok(PhaseOutcome::Pause { action }) = result {
+            if !holds_data(phase, action, end_of_stream) {
+                return Called::Paused(slot.wait(id), slot.plugin.clone());
+            }
+        }
+        self.headers.swap_with(&mut slot, id);
+        Called::Done(match result {
+            Ok(PhaseOutcome::Pause { .. }) => Step::Held,
+            Ok(outcome) => outcome_step(outcome, &slot.plugin.spec.name),
+            Err(e) => {
+                slot.recover(&e);
+                self.crashed(e, slot.plugin.spec.fail_open)
+            }
+        })
+    }
+
+    /// Waits for a paused stream's signal, at most the pause timeout, and takes the headers
+    /// back.
+    async fn wait(
+        &mut self,
+        index: usize,
+        waiter: oneshot::Receiver<StreamSignal>,
+        name: &str,
+    ) -> Step {
+        let signal = tokio::time::timeout(self.pause_timeout, waiter).await;
+        let active = &self.actives[index];
+        if let Live::Holds(mut slot) = live(active) {
+            slot.forget(active.id);
+            self.headers.swap_with(&mut slot, active.id);
+        }
+        match signal {
+            Ok(Ok(StreamSignal::ResumeRequest | StreamSignal::ResumeResponse)) => Step::Continue,
+            Ok(Ok(StreamSignal::LocalReply(reply))) => Step::Stop(Stop::Reply(reply)),
+            Ok(Ok(StreamSignal::Close)) => closed(name),
+            Ok(Err(_)) => failed(),
+            Err(_) => {
+                tracing::error!(
+                    request_id = %self.request_id,
+                    "plugin {name} held the request for {} ms without resuming it",
+                    self.pause_timeout.as_millis()
+                );
+                Step::Stop(Stop::Fail(
+                    http::StatusCode::GATEWAY_TIMEOUT,
+                    "plugin did not resume the request".into(),
+                ))
+            }
+        }
+    }
+
+    fn crashed(&self, error: HostError, fail_open: bool) -> Step {
+        tracing::error!(request_id = %self.request_id, "{error}");
+        if fail_open {
+            Step::Continue
+        } else {
+            failed()
+        }
+    }
+
+    /// Passes one chunk through the body phases of the streams in `order`. A plugin holding
+    /// more than `limit` bytes fails the request.
+    pub(crate) async fn body_chunk(
+        &mut self,
+        phase: Phase,
+        order: &[usize],
+        chunk: Bytes,
+        end_of_stream: bool,
+        limit: usize,
+    ) -> Passage {
+        let mut data = chunk.to_vec();
+        for &index in order {
+            match self.rebuilt(index) {
+                Some(true) => continue,
+                Some(false) => return Passage::Stopped(failure()),
+                None => {}
+            }
+            self.with_body(index, phase, |body| body.extend_from_slice(&data));
+            match self.phase(index, phase, end_of_stream).await {
+                Step::Continue => {
+                    if let Some(out) = self.with_body(index, phase, std::mem::take) {
+                        data = out;
+                    }
+                }
+                Step::Held => {
+                    let held = self.with_body(index, phase, |body| body.len()).unwrap_or(0);
+                    if held > limit {
+                        return Passage::Stopped(too_large(phase));
+                    }
+                    return Passage::Held;
+                }
+                Step::Stop(stop) => return Passage::Stopped(stop),
+            }
+        }
+        let changed = data.as_slice() != chunk.as_ref();
+        Passage::Released { data, changed }
+    }
+
+    /// Runs `f` on the request or response body buffer of stream `index`, if its VM still
+    /// holds it.
+    fn with_body<R>(
+        &self,
+        index: usize,
+        phase: Phase,
+        f: impl FnOnce(&mut Vec<u8>) -> R,
+    ) -> Option<R> {
+        let active = &self.actives[index];
+        let Live::Holds(mut slot) = live(active) else {
+            return None;
+        };
+        let stream = slot.vm.stream_mut(active.id)?;
+        Some(f(if phase.is_request() {
+            &mut stream.request_body
+        } else {
+            &mut stream.response_body
+        }))
+    }
+
+    /// Whether the VM of stream `index` was rebuilt, and if so whether its plugin fails
+    /// open; `None` while it holds the stream.
+    fn rebuilt(&self, index: usize) -> Option<bool> {
+        match live(&self.actives[index]) {
+            Live::Holds(_) => None,
+            Live::Rebuilt { fail_open } => Some(fail_open),
+        }
+    }
+
+    /// Runs `f` on the stream of every plugin whose VM still holds it.
+    pub(crate) fn each_stream(&self, mut f: impl FnMut(&mut HttpStream)) {
+        for active in &self.actives {
+            if let Live::Holds(mut slot) = live(active) {
+                if let Some(stream) = slot.vm.stream_mut(active.id) {
+                    f(stream);
+                }
+            }
+        }
+    }
+
+    /// Whether the plugin of stream `index` changed the request headers with route clearing
+    /// on.
+    pub(crate) fn clears_route(&self, index: usize) -> bool {
+        let active = &self.actives[index];
+        match live(active) {
+            Live::Holds(mut slot) => slot
+                .vm
+                .stream_mut(active.id)
+                .is_some_and(|stream| stream.clears_route),
+            Live::Rebuilt { .. } => false,
+        }
+    }
+
+    /// Ends every stream (`on_log`, `on_done`, `on_delete`) and returns their `custom_log`
+    /// attributes for the access log. Each plugin's `on_log` reads the request and response
+    /// headers, as in Envoy.
+    pub(crate) fn finish(&mut self) -> serde_json::Map<String, serde_json::Value> {
+        let mut custom_log = serde_json::Map::new();
+        for active in std::mem::take(&mut self.actives) {
+            let Live::Holds(mut slot) = live(&active) else {
+                continue;
+            };
+            slot.forget(active.id);
+            if slot.vm.stream_mut(active.id).is_none() {
+                continue;
+            }
+            self.headers.swap_with(&mut slot, active.id);
+            match slot.vm.finish_stream(active.id) {
+                Ok(Some(mut stream)) => {
+                    self.headers.swap(&mut stream);
+                    // Read after `on_log`, where plugins write their access-log attributes.
+                    if let Some(custom) = stream.property("custom_log") {
+                        merge_custom_log(&mut custom_log, custom);
+                    }
+                }
+                Ok(None) => {}
+                // The headers went with the failed stream: later plugins log without them.
+                Err(e) => {
+                    tracing::error!(request_id = %self.request_id, "{e}");
+                    slot.recover(&e);
+                }
+            }
+        }
+        custom_log
+    }
+}
+
+fn too_large(phase: Phase) -> Stop {
+    if phase.is_request() {
+        Stop::Fail(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large".into(),
+        )
+    } else {
+        Stop::Fail(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "response body too large".into(),
+        )
+    }
+}

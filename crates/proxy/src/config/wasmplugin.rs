@@ -1,0 +1,144 @@
+//! Higress `WasmPlugin` resources (`extensions.higress.io/v1alpha1`) as they are: `url`,
+//! `defaultConfig`, `matchRules`, `phase`, `priority`, `failStrategy`.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::entry::{check_wasm, file_stem, phase_rank, yaml_object, Ordered};
+use super::error::{ConfigError, Locator};
+use super::rules::{plugin_json, MatchRule};
+use super::spec::PluginSpec;
+
+/// A Higress `WasmPlugin` resource (`extensions.higress.io/v1alpha1`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WasmPlugin {
+    api_version: Option<String>,
+    kind: Option<String>,
+    metadata: Option<Metadata>,
+    spec: WasmPluginSpec,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WasmPluginSpec {
+    url: Option<String>,
+    default_config: Option<serde_yaml::Value>,
+    #[serde(default)]
+    default_config_disable: bool,
+    #[serde(default)]
+    match_rules: Vec<WasmPluginRule>,
+    phase: Option<String>,
+    priority: Option<i64>,
+    fail_strategy: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WasmPluginRule {
+    #[serde(default)]
+    ingress: Vec<String>,
+    #[serde(default)]
+    domain: Vec<String>,
+    #[serde(default)]
+    service: Vec<String>,
+    config: Option<serde_yaml::Value>,
+    #[serde(default)]
+    config_disable: bool,
+}
+
+/// Reads the resource at `path`; `outer` locates errors in the file that names it.
+pub(crate) fn wasmplugin(
+    outer: &Locator<'_>,
+    path: &Path,
+    name: Option<String>,
+) -> Result<Ordered, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        outer.error(
+            &path.display().to_string(),
+            &format!(
+                "cannot read the WasmPlugin resource {}: {e}",
+                path.display()
+            ),
+        )
+    })?;
+    let at = Locator {
+        file: path,
+        text: &text,
+    };
+    let resource: WasmPlugin = serde_yaml::from_str(&text).map_err(|e| at.yaml(e))?;
+    if resource.kind.as_deref().is_some_and(|k| k != "WasmPlugin") {
+        return Err(at.error("kind:", "kind must be WasmPlugin"));
+    }
+    if let Some(version) = &resource.api_version {
+        if !version.starts_with("extensions.higress.io/")
+            && !version.starts_with("extensions.istio.io/")
+        {
+            return Err(at.error(
+                "apiVersion:",
+                &format!("apiVersion {version} is not extensions.higress.io/v1alpha1"),
+            ));
+        }
+    }
+    let spec = resource.spec;
+    let url = spec.url.as_deref().ok_or_else(|| {
+        at.error(
+            "spec:",
+            "spec.url is missing: give file:///path/to/plugin.wasm or a path",
+        )
+    })?;
+    if url.starts_with("oci://") || url.starts_with("http://") || url.starts_with("https://") {
+        return Err(at.error(url, &format!("{url}: fetching plugins from a registry is not supported locally; build or pull the .wasm and use url: file:///path/to/plugin.wasm")));
+    }
+    let relative = url.strip_prefix("file://").unwrap_or(url);
+    let wasm_path = path.parent().unwrap_or(Path::new(".")).join(relative);
+    check_wasm(&at, url, &wasm_path)?;
+    let name = name
+        .or(resource.metadata.and_then(|m| m.name))
+        .unwrap_or_else(|| file_stem(&wasm_path));
+    let global = yaml_object(&at, &name, spec.default_config)?;
+    let mut rules = Vec::new();
+    for rule in spec.match_rules {
+        let parsed = MatchRule {
+            routes: rule.ingress,
+            domains: rule.domain,
+            services: rule.service,
+            config: yaml_object(&at, &name, rule.config)?,
+            disabled: rule.config_disable,
+        };
+        if !parsed.has_matcher() {
+            return Err(at.error(
+                "matchRules:",
+                "a matchRules entry has no ingress, domain or service",
+            ));
+        }
+        rules.push(parsed);
+    }
+    let fail_open = match spec.fail_strategy.as_deref() {
+        None | Some("FAIL_CLOSE") => false,
+        Some("FAIL_OPEN") => true,
+        Some(other) => {
+            return Err(at.error(
+                other,
+                &format!("failStrategy {other:?} is not FAIL_OPEN or FAIL_CLOSE"),
+            ))
+        }
+    };
+    let json = plugin_json(global, spec.default_config_disable, &rules);
+    Ok(Ordered {
+        spec: PluginSpec {
+            name,
+            wasm: wasm_path,
+            config: serde_json::to_vec(&json).unwrap_or_default(),
+            fail_open,
+        },
+        phase: phase_rank(&at, spec.phase.as_deref())?,
+        priority: spec.priority.unwrap_or(0),
+    })
+}

@@ -1,0 +1,90 @@
+//! What the edge makes of a request before the plugins see it, as Envoy's connection manager
+//! does: the header map (pseudo-headers first), `expect: 100-continue` answered and dropped,
+//! `x-forwarded-proto` and `:scheme`, and an `x-request-id` when the client sent none.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hyper::body::Incoming;
+use wasmgate_host::HeaderMap;
+
+use super::connection::Connection;
+use crate::headers;
+
+/// A request as it enters the plugin chain.
+pub(crate) struct Arrival {
+    /// The head as hyper parsed it (the access log reads its method and path).
+    pub(crate) parts: http::request::Parts,
+    /// The request headers the plugins see.
+    pub(crate) headers: HeaderMap,
+    /// The `x-request-id`, the client's or a new one.
+    pub(crate) request_id: String,
+    /// The body, still arriving.
+    pub(crate) body: Incoming,
+    /// The connection it came on.
+    pub(crate) connection: Connection,
+}
+
+impl Arrival {
+    /// The request `request` on `connection`, its headers made ready for the plugins.
+    pub(crate) fn new(request: http::Request<Incoming>, connection: Connection) -> Arrival {
+        let (parts, body) = request.into_parts();
+        let mut headers = headers::request_map(&parts);
+        drop_expect(&mut headers);
+        forwarded_proto(&mut headers);
+        let request_id = ensure_request_id(&mut headers);
+        Arrival {
+            parts,
+            headers,
+            request_id,
+            body,
+            connection,
+        }
+    }
+}
+
+/// hyper answers `expect: 100-continue` itself; like Envoy, the header stops here.
+fn drop_expect(headers: &mut HeaderMap) {
+    if headers
+        .get_str("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        headers.remove(b"expect");
+    }
+}
+
+/// As Envoy's connection manager (a plain listener, `use_remote_address` off): how the
+/// request came in, unless the client said; a valid value the client gave is the scheme.
+fn forwarded_proto(headers: &mut HeaderMap) {
+    match headers.first(b"x-forwarded-proto") {
+        None => headers.add(b"x-forwarded-proto", b"http"),
+        Some(proto @ (b"http" | b"https")) => {
+            let proto = proto.to_vec();
+            headers.replace(b":scheme", &proto);
+        }
+        Some(_) => {}
+    }
+}
+
+/// Adds an `x-request-id` when the client sent none (as Envoy does at the edge).
+fn ensure_request_id(headers: &mut HeaderMap) -> String {
+    if let Some(id) = headers.get_str("x-request-id") {
+        return id.to_string();
+    }
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let a = hasher.finish();
+    hasher.write_u64(a);
+    let b = hasher.finish();
+    let id = format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        (b >> 48) & 0x3fff | 0x8000,
+        b & 0xffff_ffff_ffff
+    );
+    headers.add(b"x-request-id", id.as_bytes());
+    id
+}

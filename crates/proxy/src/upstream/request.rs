@@ -1,0 +1,154 @@
+//! A request on its way to an upstream: the head built from the plugins' request headers
+//! (hop-by-hop headers dropped, `Host` from `:authority` or the route's rewrite, the length
+//! framed as Envoy's HTTP/1 encoder does), the body streamed after it, and the answer within
+//! the route's time limit.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use tokio::sync::mpsc;
+use wasmgate_host::HeaderMap;
+
+use super::client::Client;
+use super::clusters::Endpoint;
+use super::reset::{reset_reason, with_causes, TERMINATED};
+use crate::body::{channel, full, BodyError};
+use crate::headers;
+
+/// How the body that goes with the head is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// The data given is the whole body: its length is exact.
+    Whole,
+    /// More data follows; `changed` when a plugin changed the body, so the client's
+    /// `content-length` no longer holds and the body goes chunked.
+    Streamed { changed: bool },
+}
+
+/// An upstream exchange that failed before the response head: what happened, and Envoy's
+/// reset reason.
+#[derive(Debug)]
+pub(crate) struct Reset {
+    pub(crate) message: String,
+    pub(crate) reason: &'static str,
+}
+
+/// How the upstream answered.
+pub(crate) enum Answer {
+    /// The response head arrived; the body streams.
+    Response(http::Response<Incoming>),
+    /// The exchange failed before the head.
+    Reset(Reset),
+    /// No head within the route's time limit.
+    Timeout,
+    /// The task of the exchange ended without an answer (a bug; logged).
+    Lost(String),
+}
+
+/// The request sent upstream: the rest of its body goes through [`send`](Self::send).
+pub(crate) struct UpstreamRequest {
+    sender: Option<mpsc::Sender<Result<Bytes, BodyError>>>,
+    exchange: tokio::task::JoinHandle<Result<http::Response<Incoming>, Reset>>,
+}
+
+impl UpstreamRequest {
+    /// Sends the head built from `request_headers` to `endpoint`, with the first body data.
+    pub(crate) fn start(
+        client: &Client,
+        endpoint: &Endpoint,
+        request_headers: &HeaderMap,
+        host_rewrite: Option<&str>,
+        first: Vec<u8>,
+        framing: Framing,
+    ) -> UpstreamRequest {
+        let path = headers::pseudo(request_headers, ":path").unwrap_or("/");
+        let method = headers::pseudo(request_headers, ":method").unwrap_or("GET");
+        let uri = endpoint.uri(path);
+        let mut out = headers::http_headers(request_headers);
+        strip_hop_by_hop(&mut out);
+        if let Some(host) = host_rewrite
+            .or_else(|| headers::pseudo(request_headers, ":authority"))
+            .and_then(|a| http::HeaderValue::from_str(a).ok())
+        {
+            out.insert(http::header::HOST, host);
+        }
+        let (sender, body) = match framing {
+            Framing::Whole => {
+                frame_whole(&mut out, method, first.len());
+                (None, full(first))
+            }
+            Framing::Streamed { changed } => {
+                if changed {
+                    out.remove(http::header::CONTENT_LENGTH);
+                }
+                let (tx, body) = channel();
+                if !first.is_empty() && tx.try_send(Ok(Bytes::from(first))).is_err() {
+                    tracing::warn!("the upstream body channel refused the first chunk");
+                }
+                (Some(tx), body)
+            }
+        };
+        let request = http::Request::builder().method(method).uri(&uri).body(body);
+        let client = client.clone();
+        let exchange = tokio::task::spawn_local(async move {
+            let mut request = request.map_err(|e| Reset {
+                message: format!("the request is not valid HTTP: {e}"),
+                reason: TERMINATED,
+            })?;
+            *request.headers_mut() = out;
+            client.request(request).await.map_err(|e| Reset {
+                message: with_causes(&e),
+                reason: reset_reason(&e),
+            })
+        });
+        UpstreamRequest { sender, exchange }
+    }
+
+    /// Sends more body data. An upstream that stopped reading gets no more; its answer (or
+    /// error) tells the rest.
+    pub(crate) async fn send(&mut self, data: Vec<u8>) {
+        if let Some(tx) = &self.sender {
+            if !data.is_empty() && tx.send(Ok(Bytes::from(data))).await.is_err() {
+                self.sender = None;
+            }
+        }
+    }
+
+    /// Ends the body and waits for the response head, at most `timeout`.
+    pub(crate) async fn answer(mut self, timeout: Duration) -> Answer {
+        self.sender = None;
+        match tokio::time::timeout(timeout, self.exchange).await {
+            Ok(Ok(Ok(response))) => Answer::Response(response),
+            Ok(Ok(Err(reset))) => Answer::Reset(reset),
+            Ok(Err(join)) => Answer::Lost(join.to_string()),
+            Err(_) => Answer::Timeout,
+        }
+    }
+}
+
+/// The length of a whole body: exact; an empty one keeps a `content-length: 0` when the
+/// client sent one or the method carries a body, as Envoy's HTTP/1 encoder does.
+fn frame_whole(out: &mut http::HeaderMap, method: &str, length: usize) {
+    let carries_body = matches!(method, "POST" | "PUT" | "PATCH");
+    if out.remove(http::header::CONTENT_LENGTH).is_some() || length > 0 || carries_body {
+        out.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(length),
+        );
+    }
+}
+
+fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+    ] {
+        headers.remove(name);
+    }
+}

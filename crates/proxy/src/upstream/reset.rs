@@ -1,0 +1,65 @@
+//! How an upstream exchange failed, in Envoy's words: the reset reason, the body of the 503
+//! its router answers, and an error's causes on one line for the log.
+
+/// Envoy's reset reason for an upstream that closed the connection before its answer.
+pub(crate) const TERMINATED: &str = "connection termination";
+
+/// Envoy's reset reason for an upstream exchange that failed before the response head.
+pub(crate) fn reset_reason(error: &hyper_util::client::legacy::Error) -> &'static str {
+    if error.is_connect() {
+        "remote connection failure"
+    } else {
+        TERMINATED
+    }
+}
+
+/// An error and its causes on one line (hyper's own text, `client error (Connect)`, does
+/// not say that the connection was refused).
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The body of the 503 Envoy's router answers for an upstream that failed before its
+/// response head.
+pub(crate) fn reset_body(reason: &str) -> String {
+    format!("upstream connect error or disconnect/reset before headers. reset reason: {reason}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_error_says_its_causes() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(
+            with_causes(&Outer(refused)),
+            "client error (Connect): refused"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! The workers (Envoy's threading model): each a thread with its own runtime and its own VM
+//! per plugin; a request stays on the worker that accepted it, so its path takes no lock.
+//!
+//! - `thread`: a worker thread's loop: accept, serve, take new generations.
+//! - `serving`: what a worker serves one generation with.
+//! - `slot`: one plugin's VM on one worker: held streams, callout answers, ticks, queue
+//!   notices, the rebuild after a crash.
+
+pub(crate) mod serving;
+pub(crate) mod slot;
+pub(crate) mod thread;

@@ -1,0 +1,46 @@
+//! [`Worker`]: what one worker serves a configuration generation with: its own VM per plugin,
+//! its client, and the generation's routes and clusters.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use wasmgate_host::HostError;
+
+use super::slot::{Slot, SlotRef};
+use crate::config::GatewayConfig;
+use crate::control::generation::Generation;
+use crate::metrics::GatewayMetrics;
+use crate::upstream::client::{client, Client};
+use crate::upstream::Clusters;
+
+/// One worker's share of one generation (a reload builds a new one; requests in flight finish
+/// on the one they started with).
+pub(crate) struct Worker {
+    pub(crate) slots: Vec<SlotRef>,
+    pub(crate) client: Client,
+    pub(crate) config: Arc<GatewayConfig>,
+    pub(crate) clusters: Arc<Clusters>,
+    pub(crate) metrics: Arc<GatewayMetrics>,
+}
+
+impl Worker {
+    /// Builds this worker's VMs for `generation`.
+    pub(crate) fn build(
+        generation: &Generation,
+        metrics: &Arc<GatewayMetrics>,
+    ) -> Result<Rc<Worker>, HostError> {
+        let client = client(&generation.tls);
+        let slots = generation
+            .plugins
+            .iter()
+            .map(|plugin| Slot::start(plugin.clone(), generation.clusters.clone(), client.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Rc::new(Worker {
+            slots,
+            client,
+            config: generation.config.clone(),
+            clusters: generation.clusters.clone(),
+            metrics: metrics.clone(),
+        }))
+    }
+}
