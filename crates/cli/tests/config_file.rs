@@ -16,9 +16,7 @@ fn the_file_is_reloaded_when_it_changes_and_on_sighup() {
     let upstream = echo();
     let dir = tempdir("reload");
     let hello = example(Lang::Go, "hello");
-    let routed = Config::new()
-        .cluster("echo", upstream.local_addr(), &[])
-        .route("default", "echo", &[]);
+    let routed = Config::routed_to(upstream.local_addr());
     let config_text = |mock: bool| {
         let config = format!("config: {{ mockEnable: {mock} }}");
         routed.clone().plugin("hello", &hello, &[&config]).text()

@@ -6,7 +6,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{dead_address, fixed_upstream, tempdir, Running};
+use common::{dead_address, fixed_upstream, tempdir, Client, Running};
 use wasmgate_testkit::examples::{example, Lang};
 
 fn wasm(lang: Lang, name: &str) -> String {
@@ -264,18 +264,16 @@ fn a_plugin_is_named_after_its_higress_directory_or_its_name_flag() {
 
     // Each --name names the --plugin before it; the other keeps its own name.
     let minimal = wasm(Lang::Rust, "minimal");
-    let gateway = Running::start(&[
+    let named = [
         "--plugin",
         &plugin,
         "--name",
         "key-auth",
         "--config-json",
         "{}",
-        "--plugin",
-        &minimal,
-        "--upstream",
-        "echo",
-    ]);
+    ];
+    let rest = ["--plugin", &minimal, "--upstream", "echo"];
+    let gateway = Running::start(&[&named[..], &rest[..]].concat());
     assert!(
         gateway.banner.ends_with("(plugins: key-auth, minimal)"),
         "{}",

@@ -8,7 +8,7 @@ mod common;
 
 use std::io::Write;
 
-use common::{echo, start, tempdir, wait_for_line, Config, Output};
+use common::{echo, start, tempdir, wait_for_line, Client, Config, Output};
 use wasmgate_testkit::examples::{example, Lang};
 
 /// Where the test's subscriber writes.

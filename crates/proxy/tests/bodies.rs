@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{echo, start, tempdir, write, Body, Config};
+use common::{echo, start, tempdir, write, Body, Client, Config};
 use wasmgate_testkit::examples::{example, Lang};
 
 #[test]

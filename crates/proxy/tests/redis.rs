@@ -8,7 +8,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{config_file, echo, free_port, start, tempdir, write, Config};
+use common::{config_file, echo, free_port, start, tempdir, write, Client, Config};
 use wasmgate_proxy::Gateway;
 use wasmgate_testkit::examples::{example, Lang};
 

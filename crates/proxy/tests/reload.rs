@@ -48,9 +48,7 @@ fn a_reload_under_traffic_loses_no_request() {
     let upstream = echo();
     let dir = tempdir("reload");
     let hello = example(Lang::Go, "hello");
-    let routed = Config::new()
-        .cluster("echo", upstream.local_addr(), &[])
-        .route("default", "echo", &[]);
+    let routed = Config::routed_to(upstream.local_addr());
     let config = |mock: bool| {
         let config = format!("config: {{ mockEnable: {mock} }}");
         config_file(

@@ -8,7 +8,9 @@ mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use common::{echo, fixed_upstream, request, start, start_with, tempdir, write, Config, Response};
+use common::{
+    echo, fixed_upstream, request, start, start_with, tempdir, write, Client, Config, Response,
+};
 use wasmgate_testkit::examples::{example, Lang};
 
 fn two_route_config(echo: SocketAddr, hello: &Path, admin: bool) -> String {

@@ -24,6 +24,13 @@ impl Config {
         }
     }
 
+    /// Everything to one upstream: a cluster `echo` with it, and a route `default` to it.
+    pub fn routed_to(upstream: impl Display) -> Config {
+        Config::new()
+            .cluster("echo", upstream, &[])
+            .route("default", "echo", &[])
+    }
+
     /// A top-level line, such as `access_log: json`.
     pub fn setting(mut self, line: &str) -> Config {
         self.head += &format!("{line}\n");

@@ -1,15 +1,18 @@
 //! A raw HTTP/1.1 client for tests (one exchange per connection, `Connection: close`, the
 //! answer de-chunked), and small upstreams on free loopback ports.
 
+use std::fmt;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use wasmgate_proxy::EchoServer;
 
-/// A parsed HTTP response.
-#[derive(Debug)]
+/// An answer as the client got it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The interim (1xx) statuses received before the answer, e.g. `100`.
+    pub interim: Vec<u16>,
     /// The status code.
     pub status: u16,
     /// Header names lower-cased, in the order received.
@@ -41,6 +44,69 @@ impl Response {
     /// A header as the echo upstream received it.
     pub fn upstream_header(&self, name: &str) -> Option<String> {
         self.echoed()["headers"][name].as_str().map(str::to_string)
+    }
+}
+
+impl fmt::Display for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for status in &self.interim {
+            write!(f, "({status}) ")?;
+        }
+        write!(f, "{}", self.status)?;
+        for (name, value) in &self.headers {
+            write!(f, " [{name}: {value}]")?;
+        }
+        write!(f, " body {}", shorten(&self.body))
+    }
+}
+
+/// Bytes as text, non-UTF-8 bytes escaped as `\xNN`.
+pub fn escape(bytes: &[u8]) -> String {
+    bytes.utf8_chunks().fold(String::new(), |mut out, chunk| {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+        out
+    })
+}
+
+/// A body for messages: quoted, long ones cut to their length and first bytes.
+pub fn shorten(body: &[u8]) -> String {
+    if body.len() > 300 {
+        format!(
+            "{:?}… ({} bytes)",
+            String::from_utf8_lossy(&body[..200]),
+            body.len()
+        )
+    } else {
+        format!("{:?}", String::from_utf8_lossy(body))
+    }
+}
+
+/// A server under test: one exchange with it per call, on a new connection.
+pub trait Client {
+    /// Where it listens.
+    fn address(&self) -> SocketAddr;
+
+    /// A request with the server's address as its host.
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        request(self.address(), method, path, headers, body)
+    }
+
+    /// A GET with the server's address as its host.
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.request("GET", path, headers, b"")
+    }
+
+    /// A GET with another host.
+    fn get_host(&self, host: &str, path: &str) -> Response {
+        exchange(self.address(), host, "GET", path, &[], Body::Whole(b""))
+    }
+
+    /// A `POST /` with this host.
+    fn post(&self, host: &str, headers: &[(&str, &str)], body: Body) -> Response {
+        exchange(self.address(), host, "POST", "/", headers, body)
     }
 }
 
@@ -115,8 +181,18 @@ pub fn exchange(
     parse_response(&raw)
 }
 
-/// Parses a raw HTTP/1.1 response; panics on one that is not.
-pub fn parse_response(raw: &[u8]) -> Response {
+/// Parses a raw HTTP/1.1 response (after its interim 1xx heads, if any); panics on one that
+/// is not.
+pub fn parse_response(mut raw: &[u8]) -> Response {
+    let mut interim = Vec::new();
+    while raw.starts_with(b"HTTP/1.1 1") {
+        let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            break;
+        };
+        let code = String::from_utf8_lossy(&raw[9..12]).parse().unwrap_or(0);
+        interim.push(code);
+        raw = &raw[end + 4..];
+    }
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -141,6 +217,7 @@ pub fn parse_response(raw: &[u8]) -> Response {
         body = dechunk(&body).unwrap_or_else(|e| panic!("a bad chunked body: {e}"));
     }
     Response {
+        interim,
         status,
         headers,
         body,
@@ -229,6 +306,9 @@ mod tests {
         assert_eq!(response.status, 404);
         assert_eq!(response.header("transfer-encoding"), Some("chunked"));
         assert_eq!(response.body, b"abcde");
+        let continued = parse_response(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nok");
+        assert_eq!((&continued.interim[..], continued.status), (&[100][..], 200));
+        assert_eq!(continued.to_string(), "(100) 200 body \"ok\"");
         assert_eq!(dechunk(b"3\r\nab").unwrap_err(), "truncated chunk");
         assert_eq!(dechunk(b"zz\r\n").unwrap_err(), "bad chunk size \"zz\"");
     }

@@ -17,7 +17,7 @@ pub mod scratch;
 pub use config::Config;
 pub use http::{
     dead_address, dechunk, echo, exchange, fixed_upstream, free_port, parse_response, request,
-    Body, Response,
+    Body, Client, Response,
 };
 pub use process::{drain, run, signal, target_dir, wait_for_line, Output};
 pub use scratch::{cache_dir, repo_root, tempdir, write};

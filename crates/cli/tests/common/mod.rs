@@ -103,26 +103,17 @@ impl Running {
         }
     }
 
-    /// Sends a request to the gateway.
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Response {
-        request(self.address, method, path, headers, body)
-    }
-
-    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
-        self.request("GET", path, headers, b"")
-    }
-
     /// Waits up to 5 s for a line of the error output that `wanted` picks, and returns it;
     /// panics with `no WHAT in …` (the whole output) when none comes.
     #[track_caller]
     pub fn log_line(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
         wait_for_line(&self.stderr, what, wanted)
+    }
+}
+
+impl Client for Running {
+    fn address(&self) -> SocketAddr {
+        self.address
     }
 }
 

@@ -59,31 +59,11 @@ impl Running {
     pub fn gateway(&self) -> &Gateway {
         self.gateway.as_ref().expect("running")
     }
+}
 
-    /// A request with the gateway's address as its host.
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Response {
-        request(self.address, method, path, headers, body)
-    }
-
-    /// A GET with the gateway's address as its host.
-    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
-        self.request("GET", path, headers, b"")
-    }
-
-    /// A GET with another host.
-    pub fn get_host(&self, host: &str, path: &str) -> Response {
-        exchange(self.address, host, "GET", path, &[], Body::Whole(b""))
-    }
-
-    /// A `POST /` with this host.
-    pub fn post(&self, host: &str, headers: &[(&str, &str)], body: Body) -> Response {
-        exchange(self.address, host, "POST", "/", headers, body)
+impl Client for Running {
+    fn address(&self) -> SocketAddr {
+        self.address
     }
 }
 
