@@ -9,7 +9,8 @@
 //!
 //! The build is `cargo build --release --target wasm32-wasip1` in the crate's directory,
 //! with the target directory cargo would use there (so it shares its work with
-//! `wasmgate build`), once per process and crate.
+//! `wasmgate build`), once per process and crate. [`wasm_artifact`] finds the `.wasm` in
+//! cargo's messages, for this build and for `wasmgate build`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
