@@ -307,7 +307,10 @@ mod tests {
         assert_eq!(response.header("transfer-encoding"), Some("chunked"));
         assert_eq!(response.body, b"abcde");
         let continued = parse_response(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nok");
-        assert_eq!((&continued.interim[..], continued.status), (&[100][..], 200));
+        assert_eq!(
+            (&continued.interim[..], continued.status),
+            (&[100][..], 200)
+        );
         assert_eq!(continued.to_string(), "(100) 200 body \"ok\"");
         assert_eq!(dechunk(b"3\r\nab").unwrap_err(), "truncated chunk");
         assert_eq!(dechunk(b"zz\r\n").unwrap_err(), "bad chunk size \"zz\"");
