@@ -143,8 +143,3 @@ impl Drop for Running {
 pub fn start_with(dir: &Path, text: &str) -> Running {
     Running::start_file(&write(dir, "wasmgate.yaml", text))
 }
-
-/// Writes the configuration as `DIR/wasmgate.yaml` and starts `wasmgate run -c` on it.
-pub fn start(config: &Config, dir: &Path) -> Running {
-    start_with(dir, &config.text())
-}
