@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use wasmgate_host::inspect::inspect;
+use wasmgate_testkit::build::wasm_artifact;
 
 /// Arguments of `wasmgate build`.
 #[derive(Args, Debug)]
@@ -144,23 +145,7 @@ fn build_rust(dir: &Path, output: &Path) -> Result<()> {
     if !out.status.success() {
         bail!("cargo build failed (its messages are above)");
     }
-    let artifact = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| {
-            m["reason"] == "compiler-artifact"
-                && m["target"]["kind"]
-                    .as_array()
-                    .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
-        })
-        .filter(|m| {
-            m["manifest_path"]
-                .as_str()
-                .is_some_and(|p| Path::new(p).parent() == Some(dir))
-        })
-        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
-        .filter_map(|f| f.as_str().map(PathBuf::from))
-        .find(|f| f.extension().is_some_and(|x| x == "wasm"));
+    let artifact = wasm_artifact(&String::from_utf8_lossy(&out.stdout), dir);
     let Some(artifact) = artifact else {
         bail!(
             "cargo built no .wasm for {}: the crate needs `[lib] crate-type = [\"cdylib\"]`",

@@ -1,6 +1,8 @@
-//! Turns `--plugin A --config a.yaml --plugin B --config-json '{..}'` into the plugin chain:
-//! each configuration belongs to the `--plugin` before it. YAML configurations are turned
-//! into JSON, as Higress does.
+//! Turns `--plugin A --config a.yaml --plugin B --name b --config-json '{..}'` into the
+//! plugin chain: each configuration and each `--name` belongs to the `--plugin` before it.
+//! A plugin without `--name` is named after its file, or after its directory for a
+//! `main.wasm`/`plugin.wasm`; in Higress's layout `NAME/VERSION/plugin.wasm` it is NAME.
+//! YAML configurations are turned into JSON, as Higress does.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +15,7 @@ pub fn plugin_chain(matches: &ArgMatches, fail_open: bool) -> Result<Vec<PluginS
     let plugins = indexed::<PathBuf>(matches, "plugin");
     let files = indexed::<PathBuf>(matches, "config");
     let inline = indexed::<String>(matches, "config_json");
+    let names = indexed::<String>(matches, "name");
     let mut chain: Vec<(usize, PluginSpec)> = plugins
         .into_iter()
         .map(|(index, wasm)| {
@@ -44,7 +47,32 @@ pub fn plugin_chain(matches: &ArgMatches, fail_open: bool) -> Result<Vec<PluginS
         }
         owner.config = config;
     }
-    dedupe_names(&mut chain);
+    let mut named = vec![false; chain.len()];
+    for (index, name) in names {
+        let Some(owner) = chain.iter().rposition(|(at, _)| *at < index) else {
+            bail!("a --name comes before any --plugin; put it after the plugin it names");
+        };
+        if named[owner] {
+            bail!(
+                "plugin {} has two names; give each --plugin one --name",
+                chain[owner].1.name
+            );
+        }
+        if let Some(other) = chain
+            .iter()
+            .zip(&named)
+            .position(|((_, s), n)| *n && s.name == name)
+        {
+            bail!(
+                "--name {name} names two plugins (the {} and the {})",
+                ordinal(other),
+                ordinal(owner)
+            );
+        }
+        named[owner] = true;
+        chain[owner].1.name = name;
+    }
+    dedupe_names(&mut chain, &named);
     Ok(chain.into_iter().map(|(_, spec)| spec).collect())
 }
 
@@ -55,32 +83,68 @@ fn indexed<T: Clone + Send + Sync + 'static>(matches: &ArgMatches, id: &str) -> 
     }
 }
 
-/// The file stem, or the directory's name for a `main.wasm`/`plugin.wasm`.
+/// The file stem, or the directory's name for a `main.wasm`/`plugin.wasm`: the name above
+/// the version directory in Higress's `NAME/VERSION/plugin.wasm`.
 fn plugin_name(wasm: &Path) -> String {
     let stem = wasm
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     if matches!(stem.as_str(), "main" | "plugin" | "") {
-        if let Some(dir) = wasm.canonicalize().ok().and_then(|p| {
-            p.parent()
-                .and_then(|d| d.file_name())
-                .map(|d| d.to_string_lossy().into_owned())
-        }) {
-            return dir;
+        let path = wasm.canonicalize().unwrap_or_else(|_| wasm.to_path_buf());
+        let mut dirs = path
+            .ancestors()
+            .skip(1)
+            .filter_map(|d| d.file_name())
+            .map(|d| d.to_string_lossy().into_owned());
+        match (dirs.next(), dirs.next()) {
+            (Some(version), Some(name)) if is_version(&version) => return name,
+            (Some(dir), _) => return dir,
+            _ => {}
         }
     }
     stem
 }
 
-fn dedupe_names(chain: &mut [(usize, PluginSpec)]) {
-    for i in 1..chain.len() {
-        let taken = chain[..i]
-            .iter()
-            .filter(|(_, s)| s.name == chain[i].1.name)
-            .count();
-        if taken > 0 {
-            chain[i].1.name = format!("{}-{}", chain[i].1.name, taken + 1);
+/// A version directory of Higress's plugin layout: `1.0.0`, `v2`, `2.1.0-rc1`.
+fn is_version(dir: &str) -> bool {
+    let digits = dir.strip_prefix('v').unwrap_or(dir);
+    digits.starts_with(|c: char| c.is_ascii_digit())
+        && digits
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_'))
+}
+
+/// "1st", "2nd", … for a plugin's position in the chain.
+fn ordinal(index: usize) -> String {
+    let n = index + 1;
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// Gives each plugin not named with `--name` a name no other plugin has: `NAME-2`, ….
+fn dedupe_names(chain: &mut [(usize, PluginSpec)], named: &[bool]) {
+    for i in 0..chain.len() {
+        if named[i] {
+            continue;
+        }
+        let base = chain[i].1.name.clone();
+        let taken = |name: &str, chain: &[(usize, PluginSpec)]| {
+            chain
+                .iter()
+                .enumerate()
+                .any(|(j, (_, s))| j != i && (j < i || named[j]) && s.name == name)
+        };
+        let mut n = 1;
+        while taken(&chain[i].1.name, chain) {
+            n += 1;
+            chain[i].1.name = format!("{base}-{n}");
         }
     }
 }
@@ -125,6 +189,24 @@ fn kind(value: &serde_json::Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plugin_is_named_after_its_file_or_its_directory() {
+        let dir = std::env::temp_dir().join(format!("wasmgate-names-{}", std::process::id()));
+        let higress = dir.join("key-auth/1.0.0");
+        std::fs::create_dir_all(&higress).unwrap();
+        std::fs::create_dir_all(dir.join("my-plugin")).unwrap();
+        for (wasm, name) in [
+            (higress.join("plugin.wasm"), "key-auth"),
+            (dir.join("key-auth/v2/main.wasm"), "key-auth"),
+            (dir.join("my-plugin/main.wasm"), "my-plugin"),
+            (dir.join("auth.wasm"), "auth"),
+            (dir.join("key-auth/1.0.0/other.wasm"), "other"),
+        ] {
+            assert_eq!(plugin_name(&wasm), name, "{}", wasm.display());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn yaml_becomes_json() {

@@ -19,11 +19,16 @@ use crate::plugin_args::plugin_chain;
 pub struct RunArgs {
     /// A gateway configuration file (wasmgate.yaml): listeners, clusters, routes, plugins.
     /// It is reloaded on SIGHUP and when it or a plugin file changes.
-    #[arg(short = 'c', long = "config-file", value_name = "YAML", conflicts_with_all = ["plugin", "upstream"])]
+    #[arg(short = 'c', long = "config-file", value_name = "YAML", conflicts_with_all = ["plugin", "name", "upstream"])]
     config_file: Option<PathBuf>,
     /// A plugin .wasm; repeat for a chain, in request order.
     #[arg(long = "plugin", id = "plugin", value_name = "WASM")]
     plugin: Vec<PathBuf>,
+    /// The name of the --plugin before it, in its log lines and its `plugin_name` property
+    /// (default: the file's name; the directory's for a main.wasm or plugin.wasm, NAME for
+    /// Higress's NAME/VERSION/plugin.wasm).
+    #[arg(long = "name", id = "name", value_name = "NAME")]
+    name: Vec<String>,
     /// The configuration (YAML or JSON file) of the --plugin before it.
     #[arg(long = "config", id = "config", value_name = "FILE")]
     config: Vec<PathBuf>,

@@ -2,31 +2,19 @@
 
 use std::process::Command;
 
-use wasmgate_testkit::examples::repo_root;
+use wasmgate_test_support::{repo_root, run, tempdir};
 
 fn build(dir: &std::path::Path, output: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
+    run(Command::new(env!("CARGO_BIN_EXE_wasmgate"))
         .arg("build")
         .arg(dir)
         .arg("-o")
         .arg(output)
-        .env("CARGO_TARGET_DIR", repo_root().join("target/examples"))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+        .env("CARGO_TARGET_DIR", repo_root().join("target/examples")))
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("wasmgate-build-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    tempdir("build").join(name)
 }
 
 #[test]

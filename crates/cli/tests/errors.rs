@@ -1,10 +1,11 @@
 //! Bad input gets a clear one-line error and a non-zero exit: a missing plugin, a file that
 //! is not wasm, a module without an ABI marker, a configuration that is neither JSON nor
-//! YAML, a plugin that rejects its configuration, an upstream URL of the wrong kind.
+//! YAML, a plugin that rejects its configuration, a `--config` or `--name` before any
+//! `--plugin`, an upstream URL of the wrong kind.
 
 mod common;
 
-use common::Running;
+use common::{error_line, tempdir, write, Running};
 use wasmgate_testkit::examples::{example, Lang};
 
 fn start_error(args: &[&str]) -> String {
@@ -14,24 +15,10 @@ fn start_error(args: &[&str]) -> String {
     }
 }
 
-fn error_line(output: &str) -> String {
-    let start = output
-        .find("error: ")
-        .unwrap_or_else(|| panic!("no error line in {output}"));
-    let line = output[start..].lines().next().unwrap_or_default();
-    assert!(
-        !line.contains("os error 2): No such"),
-        "repeated cause: {line}"
-    );
-    line.to_string()
-}
-
 fn scratch(name: &str, contents: &[u8]) -> String {
-    let dir = std::env::temp_dir().join(format!("wasmgate-errors-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path.display().to_string()
+    write(&tempdir("errors"), name, contents)
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -120,6 +107,27 @@ fn a_config_before_any_plugin() {
         error_line(&out).contains("comes before any --plugin"),
         "{out}"
     );
+}
+
+#[test]
+fn a_name_before_any_plugin_or_twice_for_one() {
+    let plugin = example(Lang::Rust, "minimal").display().to_string();
+    let out = start_error(&["--name", "a", "--plugin", &plugin, "--upstream", "echo"]);
+    assert!(
+        error_line(&out).contains("a --name comes before any --plugin"),
+        "{out}"
+    );
+    let out = start_error(&[
+        "--plugin",
+        &plugin,
+        "--name",
+        "a",
+        "--name",
+        "b",
+        "--upstream",
+        "echo",
+    ]);
+    assert!(error_line(&out).contains("plugin a has two names"), "{out}");
 }
 
 #[test]

@@ -27,10 +27,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{free_port, parse_response, tempdir};
+use common::{cache_dir, drain, free_port, parse_response, tempdir, Output};
 use wasmgate_testkit::examples::repo_root;
 
 /// Lines of the guide the test does not run, and why.
@@ -186,26 +185,6 @@ fn split(line: &str) -> (Vec<String>, Option<String>) {
     (words, None)
 }
 
-/// Output collected from a child's pipe.
-type Output = Arc<Mutex<String>>;
-
-fn drain(mut pipe: impl Read + Send + 'static) -> Output {
-    let out = Output::default();
-    let sink = out.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    out
-}
-
 struct Job {
     number: u32,
     line: String,
@@ -251,11 +230,7 @@ impl Drop for Jobs {
 
 /// The target directory this test was built in (`…/target` of `…/target/debug/wasmgate`).
 fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_wasmgate"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
+    common::target_dir(env!("CARGO_BIN_EXE_wasmgate"))
 }
 
 fn command(program: &str, args: &[String], work: &Path) -> Command {
@@ -270,10 +245,7 @@ fn command(program: &str, args: &[String], work: &Path) -> Command {
         .args(args)
         .current_dir(work)
         .env("CARGO_TARGET_DIR", target_dir())
-        .env(
-            "WASMGATE_CACHE_DIR",
-            repo_root().join("target/wasmgate-cache"),
-        );
+        .env("WASMGATE_CACHE_DIR", cache_dir());
     command
 }
 

@@ -10,34 +10,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use wasmgate_testkit::examples::repo_root;
+use wasmgate_test_support::{cache_dir, repo_root, request, tempdir};
 
 /// The target directory this test was built in (`…/target` of `…/target/debug/wasmgate`).
 fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_wasmgate"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
+    wasmgate_test_support::target_dir(env!("CARGO_BIN_EXE_wasmgate"))
 }
 
 fn run(command: &mut Command, dir: &Path, target: &Path) -> (bool, String) {
-    let out = command
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", target)
-        .env(
-            "WASMGATE_CACHE_DIR",
-            repo_root().join("target/wasmgate-cache"),
-        )
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+    wasmgate_test_support::run(
+        command
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", target)
+            .env("WASMGATE_CACHE_DIR", cache_dir()),
     )
 }
 
@@ -50,9 +35,7 @@ fn wasmgate(args: &[&str], dir: &Path) -> (bool, String) {
 }
 
 fn workdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("wasmgate-new-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    tempdir("new")
 }
 
 #[test]
@@ -137,7 +120,7 @@ fn new_refuses_to_overwrite_and_bad_names() {
 
 #[test]
 fn run_watch_rebuilds_and_reloads_a_changed_project() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufRead, BufReader};
     let work = workdir();
     let (ok, out) = wasmgate(
         &["new", "watched", "--lang", "rust", "--template", "hello"],
@@ -160,10 +143,7 @@ fn run_watch_rebuilds_and_reloads_a_changed_project() {
             "1",
         ])
         .env("CARGO_TARGET_DIR", repo_root().join("target/examples"))
-        .env(
-            "WASMGATE_CACHE_DIR",
-            repo_root().join("target/wasmgate-cache"),
-        )
+        .env("WASMGATE_CACHE_DIR", cache_dir())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -178,27 +158,17 @@ fn run_watch_rebuilds_and_reloads_a_changed_project() {
         .split_whitespace()
         .next()
         .unwrap()
-        .to_string();
+        .parse()
+        .unwrap();
     std::thread::spawn(move || for _ in lines {});
-    let hello = |address: &str| {
-        let mut stream = std::net::TcpStream::connect(address).unwrap();
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
-            .unwrap();
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).unwrap();
-        let body = &raw[raw.find("\r\n\r\n").unwrap() + 4..];
-        serde_json::from_str::<serde_json::Value>(body).unwrap()["headers"]["hello"]
-            .as_str()
-            .map(str::to_string)
-    };
-    assert_eq!(hello(&address).as_deref(), Some("world"));
+    let hello = |address| request(address, "GET", "/", &[], b"").upstream_header("hello");
+    assert_eq!(hello(address).as_deref(), Some("world"));
     let source = project.join("src/lib.rs");
     let text = std::fs::read_to_string(&source).unwrap();
     assert!(text.contains("\"world\""), "{text}");
     std::fs::write(&source, text.replace("\"world\"", "\"watcher\"")).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while hello(&address).as_deref() != Some("watcher") {
+    while hello(address).as_deref() != Some("watcher") {
         assert!(
             std::time::Instant::now() < deadline,
             "the change was not rebuilt and reloaded"

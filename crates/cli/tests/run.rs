@@ -1,11 +1,12 @@
 //! `wasmgate run` with real HTTP: the example plugins (Go and Rust) in front of a real
-//! upstream, callouts to a real service, and faults that fail one request only.
+//! upstream, callouts to a real service, faults that fail one request only, and the names
+//! plugins get (from Higress's `NAME/VERSION/plugin.wasm` layout, or from `--name`).
 
 mod common;
 
 use std::net::SocketAddr;
 
-use common::{dead_address, fixed_upstream, tempdir, Running};
+use common::{dead_address, fixed_upstream, tempdir, Client, Running};
 use wasmgate_testkit::examples::{example, Lang};
 
 fn wasm(lang: Lang, name: &str) -> String {
@@ -238,4 +239,45 @@ fn ctrl_c_stops_cleanly() {
     common::signal(&gateway.child, "INT");
     let status = gateway.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_plugin_is_named_after_its_higress_directory_or_its_name_flag() {
+    let dir = tempdir("names");
+    let versioned = dir.join("my-plugin/1.0.0");
+    std::fs::create_dir_all(&versioned).unwrap();
+    let plugin = versioned.join("plugin.wasm");
+    std::fs::copy(example(Lang::Rust, "abi-probe"), &plugin).unwrap();
+    let plugin = plugin.display().to_string();
+    let plugin_name = |gateway: &Running| {
+        let response = gateway.get("/", &[("x-probe", "props")]);
+        response.upstream_header("x-prop-plugin_name")
+    };
+
+    let gateway = Running::start(&["--plugin", &plugin, "--upstream", "echo"]);
+    assert!(
+        gateway.banner.ends_with("(plugins: my-plugin)"),
+        "{}",
+        gateway.banner
+    );
+    assert_eq!(plugin_name(&gateway).as_deref(), Some("my-plugin"));
+
+    // Each --name names the --plugin before it; the other keeps its own name.
+    let minimal = wasm(Lang::Rust, "minimal");
+    let named = [
+        "--plugin",
+        &plugin,
+        "--name",
+        "key-auth",
+        "--config-json",
+        "{}",
+    ];
+    let rest = ["--plugin", &minimal, "--upstream", "echo"];
+    let gateway = Running::start(&[&named[..], &rest[..]].concat());
+    assert!(
+        gateway.banner.ends_with("(plugins: key-auth, minimal)"),
+        "{}",
+        gateway.banner
+    );
+    assert_eq!(plugin_name(&gateway).as_deref(), Some("key-auth"));
 }

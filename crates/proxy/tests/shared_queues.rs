@@ -12,7 +12,7 @@ use wasmgate_proxy::PluginSpec;
 use wasmgate_testkit::examples::{example, Lang};
 
 /// A GET with `x-probe: case`; the whole answer.
-fn probe(gateway: SocketAddr, case: &str) -> String {
+fn probe(gateway: SocketAddr, case: &str) -> common::Response {
     common::get(gateway, "/", &[("x-probe", case)])
 }
 
@@ -38,8 +38,8 @@ fn items_enqueued_on_any_worker_reach_the_queue_owner() {
     const ITEMS: i64 = 40;
     for sent in 1..=ITEMS {
         let answer = probe(gateway.local_addr(), "enqueue");
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        assert!(answer.contains(r#""x-enqueued":"ok""#), "{answer}");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(answer.text().contains(r#""x-enqueued":"ok""#), "{answer:?}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while taken() < sent {
             assert!(
@@ -52,6 +52,9 @@ fn items_enqueued_on_any_worker_reach_the_queue_owner() {
     }
     let items = vec!["probe"; ITEMS as usize].join(",");
     let seen = probe(gateway.local_addr(), "work-seen");
-    assert!(seen.contains(&format!(" items={items}\"")), "{seen}");
+    assert!(
+        seen.text().contains(&format!(" items={items}\"")),
+        "{seen:?}"
+    );
     gateway.shutdown();
 }

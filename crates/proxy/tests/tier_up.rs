@@ -32,9 +32,9 @@ fn a_plugin_started_on_baseline_code_moves_to_optimized_code() {
         gateway.plugin_tiers(),
         vec![("hello".to_string(), Tier::Baseline)]
     );
-    let served = |answer: String| {
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        assert!(answer.contains(r#""hello":"world""#), "{answer}");
+    let served = |answer: common::Response| {
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(answer.text().contains(r#""hello":"world""#), "{answer:?}");
     };
     served(common::get(gateway.local_addr(), "/tier", &[]));
 

@@ -96,15 +96,9 @@ fn tls_config(upstream: &TlsUpstream) -> GatewayConfig {
     config
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wasmgate-tls-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    dir
-}
-
 #[test]
 fn a_tls_cluster_is_reached_over_https_by_requests_and_callouts() {
-    let dir = temp_dir("ok");
+    let dir = common::tempdir("tls-ok");
     let upstream = tls_upstream(&dir);
     let mut config = tls_config(&upstream);
     config.clusters[0].ca_file = Some(upstream.ca_file.clone());
@@ -123,23 +117,28 @@ fn a_tls_cluster_is_reached_over_https_by_requests_and_callouts() {
     });
     let gateway = Gateway::start(config).expect("the gateway starts");
     let answer = common::get(gateway.local_addr(), "/api", &[]);
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(answer.status, 200, "{answer:?}");
     // The route's Host, and the callout's token fetched over TLS too (else 500).
-    assert!(answer.ends_with("host=api.test path=/api"), "{answer}");
+    assert!(
+        answer.text().ends_with("host=api.test path=/api"),
+        "{answer:?}"
+    );
     gateway.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn an_upstream_nobody_vouches_for_gets_no_request() {
-    let dir = temp_dir("untrusted");
+    let dir = common::tempdir("tls-untrusted");
     let upstream = tls_upstream(&dir);
     let gateway = Gateway::start(tls_config(&upstream)).expect("the gateway starts");
     let answer = common::get(gateway.local_addr(), "/api", &[]);
-    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert_eq!(answer.status, 503, "{answer:?}");
     assert!(
-        answer.ends_with("reset reason: remote connection failure"),
-        "{answer}"
+        answer
+            .text()
+            .ends_with("reset reason: remote connection failure"),
+        "{answer:?}"
     );
     gateway.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
@@ -147,7 +146,7 @@ fn an_upstream_nobody_vouches_for_gets_no_request() {
 
 #[test]
 fn a_bad_ca_file_stops_the_start() {
-    let dir = temp_dir("bad-ca");
+    let dir = common::tempdir("tls-bad-ca");
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, "not a certificate").expect("written");
     let mut config = common::one_upstream("localhost:1", 1);

@@ -9,7 +9,8 @@
 //!
 //! The build is `cargo build --release --target wasm32-wasip1` in the crate's directory,
 //! with the target directory cargo would use there (so it shares its work with
-//! `wasmgate build`), once per process and crate.
+//! `wasmgate build`), once per process and crate. [`wasm_artifact`] finds the `.wasm` in
+//! cargo's messages, for this build and for `wasmgate build`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -102,7 +103,13 @@ fn cargo_build(dir: &Path) -> Result<PathBuf, BuildError> {
             hint: hint.to_string(),
         });
     }
-    stdout
+    wasm_artifact(&stdout, dir).ok_or_else(|| BuildError::NoWasm(dir.to_path_buf()))
+}
+
+/// The `.wasm` cargo built for the crate in `dir` (a `cdylib`), from the output of
+/// `cargo build --message-format=json…`: the artifact whose manifest is `dir/Cargo.toml`.
+pub fn wasm_artifact(cargo_json: &str, dir: &Path) -> Option<PathBuf> {
+    cargo_json
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|message| message["reason"] == "compiler-artifact")
@@ -119,5 +126,34 @@ fn cargo_build(dir: &Path) -> Result<PathBuf, BuildError> {
         .flat_map(|message| message["filenames"].as_array().cloned().unwrap_or_default())
         .filter_map(|name| name.as_str().map(PathBuf::from))
         .find(|path| path.extension().is_some_and(|e| e == "wasm"))
-        .ok_or_else(|| BuildError::NoWasm(dir.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_artifact_is_the_cdylib_wasm_of_the_crate_in_dir() {
+        let message = |manifest: &str, kind: &str, file: &str| {
+            serde_json::json!({
+                "reason": "compiler-artifact",
+                "manifest_path": manifest,
+                "target": { "kind": [kind] },
+                "filenames": [file],
+            })
+            .to_string()
+        };
+        let output = [
+            message("/dep/Cargo.toml", "cdylib", "/t/dep.wasm"),
+            message("/p/Cargo.toml", "lib", "/t/libp.rlib"),
+            "Compiling p".to_string(),
+            message("/p/Cargo.toml", "cdylib", "/t/p.wasm"),
+        ]
+        .join("\n");
+        assert_eq!(
+            wasm_artifact(&output, Path::new("/p")),
+            Some(PathBuf::from("/t/p.wasm"))
+        );
+        assert_eq!(wasm_artifact(&output, Path::new("/q")), None);
+    }
 }

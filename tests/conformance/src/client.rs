@@ -1,11 +1,15 @@
 //! A raw HTTP/1.1 client: the request goes out byte for byte as written (header names keep
 //! their case, repeated headers stay repeated), one request per connection
-//! (`Connection: close`), and the answer is parsed with `httparse`.
+//! (`Connection: close`), and the answer is parsed with `httparse` into the workspace
+//! tests' [`Response`].
 
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+use wasmgate_test_support::dechunk;
+pub use wasmgate_test_support::http::{escape, shorten, Response};
 
 /// A request to send.
 #[derive(Debug, Clone)]
@@ -173,66 +177,6 @@ impl fmt::Display for Request {
     }
 }
 
-/// Bytes as text, non-UTF-8 bytes escaped as `\xNN`.
-pub fn escape(bytes: &[u8]) -> String {
-    bytes.utf8_chunks().fold(String::new(), |mut out, chunk| {
-        out.push_str(chunk.valid());
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-        out
-    })
-}
-
-/// A body for messages: quoted, long ones cut to their length and first bytes.
-pub fn shorten(body: &[u8]) -> String {
-    if body.len() > 300 {
-        format!(
-            "{:?}… ({} bytes)",
-            String::from_utf8_lossy(&body[..200]),
-            body.len()
-        )
-    } else {
-        format!("{:?}", String::from_utf8_lossy(body))
-    }
-}
-
-/// An answer as the client got it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// The interim (1xx) statuses received before the answer, e.g. `100`.
-    pub interim: Vec<u16>,
-    /// The status code.
-    pub status: u16,
-    /// Header names lower-cased (HTTP/1 names are case-insensitive), in the order received.
-    pub headers: Vec<(String, String)>,
-    /// The body, de-chunked.
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// The first value of a header.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-impl fmt::Display for Response {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for status in &self.interim {
-            write!(f, "({status}) ")?;
-        }
-        write!(f, "{}", self.status)?;
-        for (name, value) in &self.headers {
-            write!(f, " [{name}: {value}]")?;
-        }
-        write!(f, " body {}", shorten(&self.body))
-    }
-}
-
 /// Sends `request` to `address` and reads the whole answer.
 pub fn send(address: SocketAddr, request: &Request) -> Result<Response, String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
@@ -337,26 +281,6 @@ fn parse(mut raw: &[u8], head_request: bool) -> Result<Response, String> {
         headers,
         body,
     })
-}
-
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("chunk size line without CRLF")?;
-        let size_text = String::from_utf8_lossy(&data[..line_end]);
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(body);
-        }
-        body.extend_from_slice(data.get(..size).ok_or("truncated chunk")?);
-        data = data.get(size + 2..).ok_or("truncated chunk")?;
-    }
 }
 
 #[cfg(test)]

@@ -1,39 +1,88 @@
-//! What the gateway tests share: a configuration for one upstream on a free port, and one
-//! GET on a connection of its own.
+//! What the gateway tests share: the workspace's test helpers, a configuration for one
+//! upstream, and a gateway started in-process from `wasmgate.yaml` text.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+#![allow(dead_code)]
 
-use wasmgate_host::RuntimeConfig;
-use wasmgate_proxy::GatewayConfig;
+use std::net::SocketAddr;
+use std::path::Path;
 
-/// Every request to `upstream` (route `r`, cluster `c`), listening on a free port, plugins
-/// compiled as the environment asks (the test run's cache).
+use wasmgate_proxy::{parse_config, Gateway, GatewayConfig};
+pub use wasmgate_test_support::*;
+
+/// Every request to `upstream` (route `r`, cluster `c`), listening on a free port, with the
+/// tests' compiled-module cache.
 pub fn one_upstream(upstream: &str, workers: usize) -> GatewayConfig {
     let mut config = GatewayConfig::single_upstream(upstream, "r", "c");
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.workers = workers;
-    config.runtime = RuntimeConfig::from_env();
+    config.runtime.cache_dir = Some(cache_dir());
     config
 }
 
-/// A GET of `path` with `headers` through the gateway (`Connection: close`); the whole
-/// answer as text.
-pub fn get(gateway: SocketAddr, path: &str, headers: &[(&str, &str)]) -> String {
-    let mut stream = TcpStream::connect(gateway).expect("the gateway accepts");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("a timeout");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: test.local\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+/// A GET of `path` with `headers` and the host `test.local` through the gateway.
+pub fn get(gateway: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
+    exchange(
+        gateway,
+        "test.local",
+        "GET",
+        path,
+        headers,
+        Body::Whole(b""),
+    )
+}
+
+/// `text` written as `DIR/wasmgate.yaml` and parsed as the gateway would load it, with the
+/// tests' compiled-module cache; panics with the error when the file is refused.
+pub fn config_file(dir: &Path, text: &str) -> GatewayConfig {
+    let path = write(dir, "wasmgate.yaml", text);
+    let mut config = parse_config(&path, text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    config.runtime.cache_dir = Some(cache_dir());
+    config
+}
+
+/// A gateway started in-process, shut down when dropped.
+pub struct Running {
+    gateway: Option<Gateway>,
+    /// Where it listens.
+    pub address: SocketAddr,
+}
+
+impl Running {
+    /// Starts a gateway on `config`; panics with the error when it does not start.
+    pub fn start(config: GatewayConfig) -> Running {
+        let gateway = Gateway::start(config).unwrap_or_else(|e| panic!("no start: {e}"));
+        Running {
+            address: gateway.local_addr(),
+            gateway: Some(gateway),
+        }
     }
-    request.push_str("Connection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .expect("the request goes out");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("an answer");
-    answer
+
+    /// The gateway.
+    pub fn gateway(&self) -> &Gateway {
+        self.gateway.as_ref().expect("running")
+    }
+}
+
+impl Client for Running {
+    fn address(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            gateway.shutdown();
+        }
+    }
+}
+
+/// Writes `text` as `DIR/wasmgate.yaml` and starts a gateway on it.
+pub fn start_with(dir: &Path, text: &str) -> Running {
+    Running::start(config_file(dir, text))
+}
+
+/// Writes the configuration as `DIR/wasmgate.yaml` and starts a gateway on it.
+pub fn start(config: &Config, dir: &Path) -> Running {
+    start_with(dir, &config.text())
 }

@@ -1,0 +1,71 @@
+//! `wasmgate run -c wasmgate.yaml` as its user sees it: the binary reloads the file when it
+//! changes and on SIGHUP, keeps serving the old configuration when the new one is bad (and
+//! says so), and refuses a bad file at start with one error line that names file and line.
+//!
+//! What the gateway does with a configuration is tested in-process in wasmgate-proxy.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{echo, error_line, request, signal, start_with, tempdir, write, Config, Running};
+use wasmgate_testkit::examples::{example, Lang};
+
+#[test]
+fn the_file_is_reloaded_when_it_changes_and_on_sighup() {
+    let upstream = echo();
+    let dir = tempdir("reload");
+    let hello = example(Lang::Go, "hello");
+    let routed = Config::routed_to(upstream.local_addr());
+    let config_text = |mock: bool| {
+        let config = format!("config: {{ mockEnable: {mock} }}");
+        routed.clone().plugin("hello", &hello, &[&config]).text()
+    };
+    let gateway = start_with(&dir, &config_text(false));
+    let address = gateway.address;
+    let mocks = || request(address, "GET", "/", &[], b"").text() == "hello world";
+    assert!(!mocks());
+    // The file changes: the gateway notices and reloads.
+    write(&dir, "wasmgate.yaml", config_text(true));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !mocks() {
+        assert!(
+            Instant::now() < deadline,
+            "the change was not picked up: {}",
+            gateway.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SIGHUP reloads too.
+    write(&dir, "wasmgate.yaml", config_text(false));
+    signal(&gateway.child, "HUP");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mocks() {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A bad configuration is refused and the gateway keeps the old one.
+    write(&dir, "wasmgate.yaml", "listen: [not an address\n");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(request(address, "GET", "/", &[], b"").status, 200);
+    assert!(
+        gateway.stderr.lock().unwrap().contains("reload of"),
+        "the refusal is logged"
+    );
+}
+
+#[test]
+fn a_bad_file_is_one_error_line_with_file_and_line() {
+    let dir = tempdir("badconfig");
+    let file = write(&dir, "wasmgate.yaml", "listen: 127.0.0.1:0\nlisen: oops\n");
+    let output = match Running::try_start_file(&file) {
+        Ok(_) => panic!("started with a bad configuration"),
+        Err(e) => e,
+    };
+    let line = error_line(&output);
+    assert!(
+        line.contains("wasmgate.yaml:2") && line.contains("unknown field `lisen`"),
+        "{line}"
+    );
+}
