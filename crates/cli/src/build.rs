@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use wasmgate_host::inspect::inspect;
-use wasmgate_testkit::build::wasm_artifact;
+use wasmgate_testkit::build::{release_build, wasm_artifact};
 
 /// Arguments of `wasmgate build`.
 #[derive(Args, Debug)]
@@ -130,15 +130,7 @@ fn build_rust(dir: &Path, output: &Path) -> Result<()> {
         "building {} (cargo build --release --target wasm32-wasip1)…",
         dir.display()
     );
-    let out = Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip1",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(dir)
+    let out = release_build("cargo", dir)
         .stderr(Stdio::inherit())
         .output()
         .context("cannot run cargo")?;

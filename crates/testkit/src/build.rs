@@ -66,6 +66,22 @@ pub fn rust_plugin(dir: impl AsRef<Path>) -> Result<PathBuf, BuildError> {
     Ok(wasm)
 }
 
+/// `cargo build --release --target wasm32-wasip1` of the project in `dir`, its messages as
+/// JSON on stdout (for [`wasm_artifact`]) and rendered on stderr.
+pub fn release_build(cargo: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
+    let mut command = Command::new(cargo);
+    command
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(dir);
+    command
+}
+
 fn cargo_build(dir: &Path) -> Result<PathBuf, BuildError> {
     let io = |source| BuildError::Io {
         dir: dir.to_path_buf(),
@@ -74,15 +90,7 @@ fn cargo_build(dir: &Path) -> Result<PathBuf, BuildError> {
     let dir = &dir.canonicalize().map_err(io)?;
     // Under `cargo test`, CARGO is the cargo that runs the test: the same toolchain.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip1",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(dir)
+    let output = release_build(cargo, dir)
         .stdin(Stdio::null())
         .output()
         .map_err(io)?;

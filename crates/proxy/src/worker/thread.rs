@@ -34,13 +34,7 @@ pub(crate) fn run(setup: WorkerSetup) {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(source) => {
-            let _ = setup.ready.send(Err(GatewayError::Thread {
-                thread: "worker",
-                source,
-            }));
-            return;
-        }
+        Err(source) => return cannot_start(&setup.ready, source),
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, serve(setup));
@@ -49,13 +43,7 @@ pub(crate) fn run(setup: WorkerSetup) {
 async fn serve(mut setup: WorkerSetup) {
     let listener = match tokio::net::TcpListener::from_std(setup.listener) {
         Ok(listener) => listener,
-        Err(source) => {
-            let _ = setup.ready.send(Err(GatewayError::Thread {
-                thread: "worker",
-                source,
-            }));
-            return;
-        }
+        Err(source) => return cannot_start(&setup.ready, source),
     };
     let current = match Worker::build(&setup.generation, &setup.metrics) {
         Ok(worker) => Rc::new(RefCell::new(worker)),
@@ -77,4 +65,11 @@ async fn serve(mut setup: WorkerSetup) {
             _ = setup.stop.changed() => break,
         }
     }
+}
+
+fn cannot_start(ready: &Ack, source: std::io::Error) {
+    let _ = ready.send(Err(GatewayError::Thread {
+        thread: "worker",
+        source,
+    }));
 }
