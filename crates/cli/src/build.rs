@@ -34,7 +34,7 @@ pub fn build(args: BuildArgs) -> Result<()> {
     build_project(&dir, &output)?;
     let bytes =
         std::fs::read(&output).with_context(|| format!("cannot read {}", output.display()))?;
-    let report = inspect(&bytes).map_err(anyhow::Error::msg)?;
+    let report = inspect(&bytes)?;
     let marker = report
         .abi
         .map(|a| a.marker())

@@ -41,17 +41,22 @@ impl Report {
     }
 }
 
-/// Reads a module's declarations. The error is the parser's, in one line.
-pub fn inspect(bytes: &[u8]) -> Result<Report, String> {
+/// Why a module cannot be inspected: the parser's error, in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid wasm module: {0}")]
+pub struct NotWasm(#[from] wasmparser::BinaryReaderError);
+
+/// Reads a module's declarations.
+pub fn inspect(bytes: &[u8]) -> Result<Report, NotWasm> {
     let mut report = Report {
         size: bytes.len(),
         ..Report::default()
     };
     for payload in Parser::new(0).parse_all(bytes) {
-        match payload.map_err(|e| format!("not a valid wasm module: {e}"))? {
+        match payload? {
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
-                    let import = import.map_err(|e| e.to_string())?;
+                    let import = import?;
                     if let TypeRef::Func(_) = import.ty {
                         report.imports.push(Import {
                             module: import.module.to_string(),
@@ -63,7 +68,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Report, String> {
             }
             Payload::ExportSection(reader) => {
                 for export in reader {
-                    let export = export.map_err(|e| e.to_string())?;
+                    let export = export?;
                     record_export(&mut report, export.name, export.kind);
                 }
             }
