@@ -27,7 +27,7 @@ impl EchoServer {
             .build()?;
         let thread = std::thread::Builder::new()
             .name("wasmgate-echo".into())
-            .spawn(move || runtime.block_on(serve(listener)))?;
+            .spawn(move || runtime.block_on(answer_all(listener)))?;
         Ok(EchoServer {
             address,
             _thread: thread,
@@ -40,7 +40,7 @@ impl EchoServer {
     }
 }
 
-async fn serve(listener: std::net::TcpListener) {
+async fn answer_all(listener: std::net::TcpListener) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
     };

@@ -21,7 +21,7 @@ pub(crate) trait Answers {
 }
 
 /// Performs the calls of one VM and hands their answers to `answers` while it lives.
-pub(crate) async fn serve(
+pub(crate) async fn perform_calls(
     answers: Weak<dyn Answers>,
     mut inbox: mpsc::UnboundedReceiver<Outbound>,
     client: Client,

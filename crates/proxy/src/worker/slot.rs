@@ -57,7 +57,7 @@ impl Slot {
             queue_waker,
         }));
         let answers: Weak<dyn Answers> = Rc::downgrade(&slot) as Weak<RefCell<Slot>>;
-        tokio::task::spawn_local(task::serve(answers, inbox, client));
+        tokio::task::spawn_local(task::perform_calls(answers, inbox, client));
         tokio::task::spawn_local(tick_loop(Rc::downgrade(&slot)));
         tokio::task::spawn_local(queue_loop(Rc::downgrade(&slot), woken));
         Ok(slot)

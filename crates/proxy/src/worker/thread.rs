@@ -37,10 +37,10 @@ pub(crate) fn run(setup: WorkerSetup) {
         Err(source) => return cannot_start(&setup.ready, source),
     };
     let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, serve(setup));
+    local.block_on(&runtime, accept_and_serve(setup));
 }
 
-async fn serve(mut setup: WorkerSetup) {
+async fn accept_and_serve(mut setup: WorkerSetup) {
     let listener = match tokio::net::TcpListener::from_std(setup.listener) {
         Ok(listener) => listener,
         Err(source) => return cannot_start(&setup.ready, source),
