@@ -4,7 +4,7 @@
 //! Most plugins use the [`plugin!`](macro@crate::plugin) macro, which builds a `Plugin` and
 //! registers it when the VM starts. The builder can also be used directly from
 //! [`entry!`](crate::entry). What the SDK then does in each phase is described in
-//! [`runtime`](crate::runtime) and, for the start, [`start`](crate::start).
+//! [`runtime`] and, for the start, [`start`](crate::start).
 //!
 //! Handlers may return the action itself or a `Result`; an `Err` is logged and fails the
 //! request with a 500.

@@ -1,5 +1,5 @@
 //! The runtime of a plugin: what the SDK does in each phase of a request, around the
-//! plugin's handlers (the start sequence is in [`start`](crate::start)).
+//! plugin's handlers (the start sequence is in [`start`]).
 //!
 //! **Request headers:** the pseudo-headers, `connection`, `upgrade`, `content-type`,
 //! `content-encoding` and `x-request-id` are cached (the last is copied to the property
@@ -16,7 +16,7 @@
 //!
 //! **Errors:** a handler that returns `Err` is logged and fails the request with a 500.
 //! **Waiting:** a handler that leaves callouts or tasks pending stops its phase until they
-//! finish (see [`task`](crate::task)).
+//! finish (see [`task`]).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};

@@ -12,7 +12,8 @@ use std::sync::{Mutex, OnceLock};
 /// A plugin language of `examples/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
-    /// `examples/rust`.
+    /// `examples/rust` (built together with the fixtures of `tests/plugins`, see
+    /// [`fixture`]).
     Rust,
     /// `examples/go`.
     Go,
