@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build the Rust test plugins (examples/rust: stock proxy-wasm SDK and wasmgate-sdk) and copy
-# each one to OUTDIR/<crate-name>.wasm.
+# Build the Rust plugins, the examples a user copies (examples/rust: stock proxy-wasm SDK and
+# wasmgate-sdk) and the fixture plugins that test wasmgate (tests/plugins), and copy each one
+# to OUTDIR/<crate-name>.wasm. Each directory is its own cargo workspace; every member (a
+# directory with a Cargo.toml) is one plugin.
 #
 # Usage: scripts/build-rust-plugins.sh OUTDIR
 # Env:   CARGO_TARGET_DIR  (default: <repo>/target/examples)
@@ -13,12 +15,10 @@ if [[ $# -ne 1 ]]; then
 fi
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-workspace="$repo/examples/rust"
+workspaces=("$repo/examples/rust" "$repo/tests/plugins")
 target=wasm32-wasip1
-plugins=(hello http-call minimal faults abi-probe sdk-hello sdk-probe sdk-http-call
-         request-block key-auth custom-response cors cluster-key-rate-limit sdk-abi-wide)
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target/examples}"
+export CARGO_TARGET_DIR="$(realpath -m "${CARGO_TARGET_DIR:-$repo/target/examples}")"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
 
 if command -v rustup >/dev/null 2>&1; then
@@ -30,15 +30,17 @@ if command -v rustup >/dev/null 2>&1; then
     fi
 fi
 
-locked=()
-[[ -f "$workspace/Cargo.lock" ]] && locked=(--locked)
-(cd "$workspace" && cargo build --release "${locked[@]}" --target "$target")
-
 mkdir -p "$1"
 outdir="$(cd "$1" && pwd)"
-for name in "${plugins[@]}"; do
-    src="$CARGO_TARGET_DIR/$target/release/${name//-/_}.wasm"
-    dst="$outdir/$name.wasm"
-    cp "$src" "$dst"
-    printf '%-24s %8d bytes  %s\n' "$name" "$(wc -c <"$dst")" "$dst"
+for workspace in "${workspaces[@]}"; do
+    locked=()
+    [[ -f "$workspace/Cargo.lock" ]] && locked=(--locked)
+    (cd "$workspace" && cargo build --release "${locked[@]}" --target "$target")
+    for manifest in "$workspace"/*/Cargo.toml; do
+        name="$(basename "$(dirname "$manifest")")"
+        src="$CARGO_TARGET_DIR/$target/release/${name//-/_}.wasm"
+        dst="$outdir/$name.wasm"
+        cp "$src" "$dst"
+        printf '%-24s %8d bytes  %s\n' "$name" "$(wc -c <"$dst")" "$dst"
+    done
 done

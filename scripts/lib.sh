@@ -17,7 +17,8 @@ ensure_tools() {
     export GOTOOLCHAIN=local
 }
 
-# Builds the Rust and Go example plugins into target/plugins/{rust,go}, and the conformance
+# Builds the Rust plugins (the examples and the fixtures of tests/plugins) into
+# target/plugins/rust, the Go example plugins into target/plugins/go, and the conformance
 # suite's Go plugins (tests/conformance/go) into target/plugins/conformance-go.
 build_plugins() {
     bash scripts/build-rust-plugins.sh target/plugins/rust

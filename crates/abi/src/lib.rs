@@ -5,9 +5,11 @@
 //! - [`pairs`]: the header-map wire format (`u32 n`, `n × (key_len, value_len)`, then
 //!   `key\0value\0` for each pair).
 //! - [`path`]: the property-path format (segments joined by `\0`).
+//! - [`resp`]: the Redis wire format (commands, replies, where a reply ends).
 
 pub mod pairs;
 pub mod path;
+pub mod resp;
 pub mod types;
 
 pub use types::*;

@@ -58,7 +58,7 @@ const RUST_BLANK: &str = r#"//! A plugin on wasmgate-sdk that lets every request
 
 use wasmgate_sdk::prelude::*;
 
-fn on_request_headers(_ctx: &mut HttpContext, _config: &NoConfig) -> HeaderAction {
+fn on_request_headers(_ctx: &HttpContext, _config: &NoConfig) -> HeaderAction {
     HeaderAction::Continue
 }
 

@@ -18,7 +18,7 @@
 
 use serde::Deserialize;
 
-use crate::{hostcalls, state};
+use crate::{context, raw};
 
 /// Something callouts can be sent to.
 pub trait Cluster {
@@ -274,10 +274,10 @@ pub struct RouteCluster {
 
 impl Cluster for RouteCluster {
     fn cluster_name(&self) -> String {
-        if let Some(stream) = state::current_stream() {
+        if let Some(stream) = context::current() {
             let _ = stream.enter();
         }
-        hostcalls::get_property(&["cluster_name"])
+        raw::get_property(&["cluster_name"])
             .ok()
             .flatten()
             .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -287,7 +287,7 @@ impl Cluster for RouteCluster {
         if let Some(host) = non_empty(&self.host) {
             return host.to_string();
         }
-        match state::current_stream() {
+        match context::current() {
             Some(stream) => stream
                 .request_header(":authority")
                 .unwrap_or_else(|| stream.host()),

@@ -1,22 +1,27 @@
-//! [`HttpContext`]: one request as a plugin sees it, in every phase and in callbacks.
+//! [`HttpContext`]: one request as a plugin sees it, in every phase and in callbacks:
+//! cached request facts, headers, bodies, local replies, flow control, properties and a
+//! per-request store.
 //!
 //! An `HttpContext` is a cheap handle (clone it into callbacks and tasks). Each method that
 //! talks to the host first makes this request the host's current context, so a handle used
 //! from an HTTP or Redis callback, a tick or an async task acts on the right request. Once
 //! the request is over, host calls through the handle fail with an error.
+//!
+//! This module also keeps the table of live requests. Other modules, which build on this
+//! one, add methods to `HttpContext` for their own job: `headers_and_bodies`, `route_call`,
+//! `attributes` (user attributes) and `task` (`spawn`).
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use serde_json::{Map, Value};
-use wasmgate_abi::{BufferType, MapType, StreamType};
+use wasmgate_abi::{DataAction, HeaderAction, StreamType};
 
-use crate::error::{Error, Result};
-use crate::http::{HttpResponse, Url};
-use crate::outcome::IntoOutcome;
-use crate::{hostcalls, state};
+use crate::error::Result;
+use crate::response::HttpResponse;
+use crate::{raw, state};
 
 /// Where a request is in its life (wasm-go's `GetExecutionPhase`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,16 +41,42 @@ pub enum Phase {
     Done,
 }
 
-/// The `custom_log` property: attributes written there appear in the access log.
-pub const CUSTOM_LOG_KEY: &str = "custom_log";
-/// The `ai_log` property: attributes for AI access-log fields.
-pub const AI_LOG_KEY: &str = "ai_log";
-/// The prefix of trace span-tag properties.
-pub const TRACE_SPAN_TAG_PREFIX: &str = "trace_span_tag.";
+/// What a handler gives back after [`HttpContext::send_response`]: the action that stops
+/// its phase. `HeaderAction::StopAllIterationAndWatermark` for a header handler (as the SDK
+/// answers when a handler fails), `DataAction::StopIterationAndBuffer` for a body handler
+/// (wasm-go's `ActionPause`), `()` for a callback or task.
+pub trait ReplyAction: sealed::Sealed {
+    /// The action.
+    fn after_reply() -> Self;
+}
 
-/// A pending [`HttpContext::route_call`]'s callback.
-pub(crate) type RouteCallback = Box<dyn FnOnce(&mut HttpContext, HttpResponse) -> Result<()>>;
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for wasmgate_abi::HeaderAction {}
+    impl Sealed for wasmgate_abi::DataAction {}
+    impl Sealed for () {}
+}
 
+impl ReplyAction for HeaderAction {
+    fn after_reply() -> Self {
+        HeaderAction::StopAllIterationAndWatermark
+    }
+}
+
+impl ReplyAction for DataAction {
+    fn after_reply() -> Self {
+        DataAction::StopIterationAndBuffer
+    }
+}
+
+impl ReplyAction for () {
+    fn after_reply() -> Self {}
+}
+
+/// A pending route call's callback (see `route_call`).
+pub(crate) type RouteCallback = Box<dyn FnOnce(&HttpContext, HttpResponse) -> Result<()>>;
+
+/// What the SDK keeps about one request.
 #[derive(Default)]
 pub(crate) struct StreamData {
     pub(crate) phase: Phase,
@@ -53,7 +84,6 @@ pub(crate) struct StreamData {
     pub(crate) host: String,
     pub(crate) path: String,
     pub(crate) method: String,
-    pub(crate) request_id: Option<String>,
     pub(crate) connection: String,
     pub(crate) upgrade: String,
     pub(crate) request_content_type: String,
@@ -67,13 +97,12 @@ pub(crate) struct StreamData {
     pub(crate) buffer_request_body: bool,
     pub(crate) buffer_response_body: bool,
     pub(crate) need_pause_streaming_response: bool,
-    pub(crate) held_chunks: VecDeque<Vec<u8>>,
     /// No config matched: every later phase passes the request on untouched.
     pub(crate) skipped: bool,
     pub(crate) config: Option<Rc<dyn Any>>,
-    typed: HashMap<TypeId, Box<dyn Any>>,
-    keyed: HashMap<String, Box<dyn Any>>,
-    user_attributes: Map<String, Value>,
+    /// The per-request store: one value per type.
+    store: HashMap<TypeId, Box<dyn Any>>,
+    pub(crate) user_attributes: Map<String, Value>,
     /// Callouts and tasks the request waits for.
     pub(crate) pending: u32,
     /// The direction the SDK paused while waiting for `pending` work.
@@ -108,96 +137,32 @@ impl std::fmt::Debug for HttpContext {
     }
 }
 
-fn lossy(bytes: Vec<u8>) -> String {
-    match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    }
+thread_local! {
+    // A B-tree: a few live ids, no hashing on every callback.
+    static LIVE: RefCell<BTreeMap<u32, HttpContext>> = const { RefCell::new(BTreeMap::new()) };
 }
 
-macro_rules! header_api {
-    ($map:expr, $what:literal,
-     $get:ident, $get_bytes:ident, $all:ident, $all_bytes:ident, $set_all:ident,
-     $add:ident, $replace:ident, $remove:ident) => {
-        #[doc = concat!("One ", $what, " header (values of a repeated header are joined with `,` by the host). Non-UTF-8 bytes are replaced with U+FFFD; `None` when absent or when the host refuses.")]
-        pub fn $get(&self, name: &str) -> Option<String> {
-            self.$get_bytes(name).map(lossy)
-        }
-
-        #[doc = concat!("One ", $what, " header as raw bytes.")]
-        pub fn $get_bytes(&self, name: &str) -> Option<Vec<u8>> {
-            self.enter().ok()?;
-            hostcalls::get_map_value($map, name).ok().flatten()
-        }
-
-        #[doc = concat!("Every ", $what, " header in order, as text (lossy for non-UTF-8 values).")]
-        pub fn $all(&self) -> Vec<(String, String)> {
-            self.$all_bytes()
-                .into_iter()
-                .map(|(k, v)| (lossy(k), lossy(v)))
-                .collect()
-        }
-
-        #[doc = concat!("Every ", $what, " header in order, as bytes; empty when the host refuses.")]
-        pub fn $all_bytes(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-            if self.enter().is_err() {
-                return Vec::new();
-            }
-            hostcalls::get_map($map).unwrap_or_default()
-        }
-
-        #[doc = concat!("Replaces all ", $what, " headers.")]
-        pub fn $set_all<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, headers: &[(K, V)]) -> Result<()> {
-            self.enter()?;
-            hostcalls::set_map($map, headers)
-        }
-
-        #[doc = concat!("Adds a ", $what, " header, keeping existing values of the name.")]
-        pub fn $add(&self, name: &str, value: impl AsRef<[u8]>) -> Result<()> {
-            self.enter()?;
-            hostcalls::add_map_value($map, name, value.as_ref())
-        }
-
-        #[doc = concat!("Sets a ", $what, " header, replacing every existing value of the name.")]
-        pub fn $replace(&self, name: &str, value: impl AsRef<[u8]>) -> Result<()> {
-            self.enter()?;
-            hostcalls::replace_map_value($map, name, value.as_ref())
-        }
-
-        #[doc = concat!("Removes every value of a ", $what, " header.")]
-        pub fn $remove(&self, name: &str) -> Result<()> {
-            self.enter()?;
-            hostcalls::remove_map_value($map, name)
-        }
-    };
+/// A live request by context id.
+pub(crate) fn live(id: u32) -> Option<HttpContext> {
+    LIVE.with(|l| l.borrow().get(&id).cloned())
 }
 
-macro_rules! body_api {
-    ($buffer:expr, $what:literal, $get:ident, $replace:ident, $append:ident, $prepend:ident) => {
-        #[doc = concat!("The ", $what, " body the host holds now (the current chunk while streaming, the whole body in a buffered handler).")]
-        pub fn $get(&self) -> Result<Vec<u8>> {
-            self.enter()?;
-            Ok(hostcalls::get_buffer($buffer, 0, u32::MAX as usize)?.unwrap_or_default())
-        }
+/// The request of the host's current context, if the current context is a request.
+pub(crate) fn current() -> Option<HttpContext> {
+    live(state::current())
+}
 
-        #[doc = concat!("Replaces the ", $what, " body the host holds.")]
-        pub fn $replace(&self, body: impl AsRef<[u8]>) -> Result<()> {
-            self.enter()?;
-            hostcalls::set_buffer($buffer, 0, u32::MAX as usize, body.as_ref())
-        }
+/// A request starts: the host created its context.
+pub(crate) fn open(id: u32) {
+    LIVE.with(|l| l.borrow_mut().insert(id, HttpContext::new(id)));
+}
 
-        #[doc = concat!("Appends to the ", $what, " body.")]
-        pub fn $append(&self, data: impl AsRef<[u8]>) -> Result<()> {
-            self.enter()?;
-            hostcalls::set_buffer($buffer, u32::MAX as usize, 0, data.as_ref())
-        }
-
-        #[doc = concat!("Prepends to the ", $what, " body.")]
-        pub fn $prepend(&self, data: impl AsRef<[u8]>) -> Result<()> {
-            self.enter()?;
-            hostcalls::set_buffer($buffer, 0, 0, data.as_ref())
-        }
-    };
+/// A request is over: the host deleted its context. Whether it was live.
+pub(crate) fn close(id: u32) -> bool {
+    state::set_request_id(id, None);
+    // Dropped outside the borrow: values in its store may have destructors.
+    let closed = LIVE.with(|l| l.borrow_mut().remove(&id));
+    closed.is_some()
 }
 
 impl HttpContext {
@@ -221,7 +186,7 @@ impl HttpContext {
 
     /// Whether the request is still open (its context not yet deleted).
     pub fn is_live(&self) -> bool {
-        state::stream(self.inner.id).is_some_and(|s| Rc::ptr_eq(&s.inner, &self.inner))
+        live(self.inner.id).is_some_and(|s| Rc::ptr_eq(&s.inner, &self.inner))
     }
 
     /// Makes this request the host's current context.
@@ -253,11 +218,7 @@ impl HttpContext {
 
     /// The request's `x-request-id`, if it had one.
     pub fn request_id(&self) -> Option<String> {
-        self.data().request_id.clone()
-    }
-
-    pub(crate) fn try_request_id(&self) -> Option<String> {
-        self.inner.data.try_borrow().ok()?.request_id.clone()
+        state::request_id(self.inner.id)
     }
 
     /// The current phase.
@@ -350,106 +311,33 @@ impl HttpContext {
         self.set_property(&["clear_route_cache"], b"off")
     }
 
-    // ----- headers -----
-
-    header_api!(
-        MapType::HttpRequestHeaders,
-        "request",
-        request_header,
-        request_header_bytes,
-        request_headers,
-        request_headers_bytes,
-        set_request_headers,
-        add_request_header,
-        replace_request_header,
-        remove_request_header
-    );
-
-    header_api!(
-        MapType::HttpResponseHeaders,
-        "response",
-        response_header,
-        response_header_bytes,
-        response_headers,
-        response_headers_bytes,
-        set_response_headers,
-        add_response_header,
-        replace_response_header,
-        remove_response_header
-    );
-
-    header_api!(
-        MapType::HttpRequestTrailers,
-        "request trailer",
-        request_trailer,
-        request_trailer_bytes,
-        request_trailers,
-        request_trailers_bytes,
-        set_request_trailers,
-        add_request_trailer,
-        replace_request_trailer,
-        remove_request_trailer
-    );
-
-    header_api!(
-        MapType::HttpResponseTrailers,
-        "response trailer",
-        response_trailer,
-        response_trailer_bytes,
-        response_trailers,
-        response_trailers_bytes,
-        set_response_trailers,
-        add_response_trailer,
-        replace_response_trailer,
-        remove_response_trailer
-    );
-
-    // ----- bodies -----
-
-    body_api!(
-        BufferType::HttpRequestBody,
-        "request",
-        request_body,
-        replace_request_body,
-        append_request_body,
-        prepend_request_body
-    );
-
-    body_api!(
-        BufferType::HttpResponseBody,
-        "response",
-        response_body,
-        replace_response_body,
-        append_response_body,
-        prepend_response_body
-    );
-
     // ----- replies and flow -----
 
-    /// Answers the request locally with a status, headers and a body. The request goes no
-    /// further; whatever the handler returns, the phase stops.
-    pub fn send_response(
+    /// Answers the request locally with a status, headers and a body; the request goes no
+    /// further. Gives back the action that stops the handler's phase, so a handler ends
+    /// with `return ctx.send_response(403, &[], "denied");` (see [`ReplyAction`]).
+    pub fn send_response<A: ReplyAction>(
         &self,
         status: u32,
         headers: &[(&str, &str)],
         body: impl AsRef<[u8]>,
-    ) -> Result<()> {
+    ) -> Result<A> {
         self.send_response_with_detail(status, "send_http_response", headers, body)
     }
 
     /// [`send_response`](Self::send_response) with a response-code detail for the access
     /// log (Higress plugins use `<plugin>.<reason>`, e.g. `request-block.url_blocked.exact`).
-    pub fn send_response_with_detail(
+    pub fn send_response_with_detail<A: ReplyAction>(
         &self,
         status: u32,
         detail: &str,
         headers: &[(&str, &str)],
         body: impl AsRef<[u8]>,
-    ) -> Result<()> {
+    ) -> Result<A> {
         self.enter()?;
-        hostcalls::send_local_response(status, detail, headers, body.as_ref(), None)?;
+        raw::send_local_response(status, detail, headers, body.as_ref(), None)?;
         self.data().replied = true;
-        Ok(())
+        Ok(A::after_reply())
     }
 
     /// Whether a local reply was sent for this request.
@@ -462,7 +350,7 @@ impl HttpContext {
     /// handler paused by itself.
     pub fn resume(&self) -> Result<()> {
         self.enter()?;
-        hostcalls::continue_stream(StreamType::HttpRequest)?;
+        raw::continue_stream(StreamType::HttpRequest)?;
         self.data().resumed = true;
         Ok(())
     }
@@ -470,7 +358,7 @@ impl HttpContext {
     /// Resumes a paused response.
     pub fn resume_response(&self) -> Result<()> {
         self.enter()?;
-        hostcalls::continue_stream(StreamType::HttpResponse)?;
+        raw::continue_stream(StreamType::HttpResponse)?;
         self.data().resumed = true;
         Ok(())
     }
@@ -478,89 +366,20 @@ impl HttpContext {
     /// Resets the stream.
     pub fn close(&self) -> Result<()> {
         self.enter()?;
-        hostcalls::close_stream(StreamType::HttpRequest)
+        raw::close_stream(StreamType::HttpRequest)
     }
 
-    /// Sends this request to the route's upstream rewritten as another request, and hands
-    /// the upstream's answer to `callback` instead of the client (wasm-go's `RouteCall`;
-    /// Higress's AI plugins use it to retry or re-target a request).
-    ///
-    /// Allowed only in the request-body phase, and only when the request-headers phase
-    /// stopped (returned a stop action, e.g. `HeaderAction::StopIteration`, or paused for a
-    /// callout); otherwise it fails without changing anything. It removes
-    /// `accept-encoding` and `content-length`; saves `:method`, `:path` and `:authority`
-    /// in `x-envoy-original-method`, `x-envoy-original-path` and `x-envoy-original-host`;
-    /// sets `:method`, `:path` (the URL's escaped path and query; unlike wasm-go, no
-    /// fragment) and `:authority` (when the URL has a host); replaces each of `headers`;
-    /// and replaces the request body with `body`.
-    ///
-    /// The response is intercepted: response headers with end of stream → `callback` with
-    /// an empty body, and the phase returns `StopAllIterationAndWatermark` (the callback
-    /// should answer with [`send_response`](Self::send_response)); otherwise the headers
-    /// are held (`StopIteration`), the whole body is buffered, `content-length` is removed
-    /// and `callback` gets status, headers and body, after which the response continues
-    /// (the callback may rewrite it with [`replace_response_body`](Self::replace_response_body)
-    /// and the response-header methods). The plugin's own response handlers do not run for
-    /// this request. An `Err` from the callback fails the request with a 500.
-    pub fn route_call<R: IntoOutcome<()>>(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: impl AsRef<[u8]>,
-        callback: impl FnOnce(&mut HttpContext, HttpResponse) -> R + 'static,
-    ) -> Result<()> {
-        {
-            let d = self.data();
-            if d.phase != Phase::RequestBody {
-                return Err(Error::msg(format!(
-                    "route_call is only allowed in the request body phase (now {:?})",
-                    d.phase
-                )));
-            }
-            if !d.request_headers_stopped {
-                return Err(Error::msg(
-                    "route_call needs the request headers phase to have stopped (return a stop action from the request headers handler)",
-                ));
-            }
-        }
+    /// Holds the current streaming response chunk instead of sending it on (the phase
+    /// returns `StopIterationNoBuffer`); re-emit held data later with
+    /// [`inject_encoded_data`](Self::inject_encoded_data).
+    pub fn need_pause_streaming_response(&self) {
+        self.data().need_pause_streaming_response = true;
+    }
+
+    /// Emits data into the response stream (Higress extension).
+    pub fn inject_encoded_data(&self, data: &[u8], end_of_stream: bool) -> Result<()> {
         self.enter()?;
-        let map = MapType::HttpRequestHeaders;
-        hostcalls::remove_map_value(map, "accept-encoding")?;
-        hostcalls::remove_map_value(map, "content-length")?;
-        for (original, saved) in [
-            (":method", "x-envoy-original-method"),
-            (":path", "x-envoy-original-path"),
-            (":authority", "x-envoy-original-host"),
-        ] {
-            let value = hostcalls::get_map_value(map, original)?.unwrap_or_default();
-            hostcalls::replace_map_value(map, saved, &value)?;
-        }
-        hostcalls::replace_map_value(map, ":method", method.as_bytes())?;
-        let parsed = Url::parse(url);
-        hostcalls::replace_map_value(map, ":path", parsed.path_and_query().as_bytes())?;
-        if let Some(host) = parsed.host.filter(|h| !h.is_empty()) {
-            hostcalls::replace_map_value(map, ":authority", host.as_bytes())?;
-        }
-        for (k, v) in headers {
-            hostcalls::replace_map_value(map, k, v.as_bytes())?;
-        }
-        hostcalls::set_buffer(
-            BufferType::HttpRequestBody,
-            0,
-            u32::MAX as usize,
-            body.as_ref(),
-        )?;
-        self.data().route_callback = Some(Box::new(move |ctx, response| {
-            callback(ctx, response).into_outcome()
-        }));
-        crate::debug!("route call: {method} {url}");
-        Ok(())
-    }
-
-    /// Whether a [`route_call`](Self::route_call) is waiting for its response.
-    pub fn route_call_pending(&self) -> bool {
-        self.data().route_callback.is_some()
+        raw::inject_encoded_data(data, end_of_stream)
     }
 
     // ----- properties -----
@@ -569,7 +388,7 @@ impl HttpContext {
     /// when absent.
     pub fn property(&self, path: &[&str]) -> Result<Option<Vec<u8>>> {
         self.enter()?;
-        hostcalls::get_property(path)
+        raw::get_property(path)
     }
 
     /// A property as text (lossy); `None` when absent or unreadable.
@@ -580,7 +399,7 @@ impl HttpContext {
     /// Sets a property of this request.
     pub fn set_property(&self, path: &[&str], value: &[u8]) -> Result<()> {
         self.enter()?;
-        hostcalls::set_property(path, value)
+        raw::set_property(path, value)
     }
 
     /// Whether the response came from the upstream (`response.code_details` is
@@ -595,29 +414,30 @@ impl HttpContext {
     /// (Higress extension).
     pub fn set_upstream_override_host(&self, address: &str) -> Result<()> {
         self.enter()?;
-        hostcalls::set_upstream_override_host(address)
+        raw::set_upstream_override_host(address)
     }
 
-    // ----- per-request storage -----
+    // ----- per-request store -----
 
-    /// Stores a value by its type (one value per type per request).
+    /// Stores a value for this request, one per type: a second value of the same type
+    /// replaces the first. Define a type for what you keep (`struct Started(String)`).
     pub fn insert<T: 'static>(&self, value: T) {
-        self.data().typed.insert(TypeId::of::<T>(), Box::new(value));
+        self.data().store.insert(TypeId::of::<T>(), Box::new(value));
     }
 
     /// A copy of the value stored for type `T`.
     pub fn get<T: Clone + 'static>(&self) -> Option<T> {
         self.data()
-            .typed
+            .store
             .get(&TypeId::of::<T>())
             .and_then(|b| b.downcast_ref::<T>())
             .cloned()
     }
 
-    /// Runs `f` on the value stored for type `T`. `f` must not use this context's storage.
+    /// Runs `f` on the value stored for type `T`. `f` must not use this context's store.
     pub fn with<T: 'static, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let mut d = self.data();
-        d.typed
+        d.store
             .get_mut(&TypeId::of::<T>())
             .and_then(|b| b.downcast_mut::<T>())
             .map(f)
@@ -625,153 +445,17 @@ impl HttpContext {
 
     /// Takes the value stored for type `T` out.
     pub fn take<T: 'static>(&self) -> Option<T> {
-        let boxed = self.data().typed.remove(&TypeId::of::<T>())?;
+        let boxed = self.data().store.remove(&TypeId::of::<T>())?;
         boxed.downcast::<T>().ok().map(|b| *b)
     }
-
-    /// Stores a value under a key (wasm-go's `SetContext`).
-    pub fn set_context<T: 'static>(&self, key: &str, value: T) {
-        self.data().keyed.insert(key.to_string(), Box::new(value));
-    }
-
-    /// A copy of the value under a key, if it has type `T` (wasm-go's `GetContext`).
-    pub fn get_context<T: Clone + 'static>(&self, key: &str) -> Option<T> {
-        self.data()
-            .keyed
-            .get(key)
-            .and_then(|b| b.downcast_ref::<T>())
-            .cloned()
-    }
-
-    /// A `bool` under a key, or `default`.
-    pub fn get_bool_context(&self, key: &str, default: bool) -> bool {
-        self.get_context(key).unwrap_or(default)
-    }
-
-    /// A `String` under a key, or `default`.
-    pub fn get_string_context(&self, key: &str, default: &str) -> String {
-        self.get_context::<String>(key)
-            .unwrap_or_else(|| default.to_string())
-    }
-
-    // ----- user attributes -----
-
-    /// Sets a user attribute (written to the access log or trace on request).
-    pub fn set_user_attribute(&self, key: &str, value: impl Into<Value>) {
-        self.data()
-            .user_attributes
-            .insert(key.to_string(), value.into());
-    }
-
-    /// A user attribute.
-    pub fn user_attribute(&self, key: &str) -> Option<Value> {
-        self.data().user_attributes.get(key).cloned()
-    }
-
-    /// All user attributes.
-    pub fn user_attributes(&self) -> Map<String, Value> {
-        self.data().user_attributes.clone()
-    }
-
-    /// Replaces all user attributes.
-    pub fn set_user_attributes(&self, attributes: Map<String, Value>) {
-        self.data().user_attributes = attributes;
-    }
-
-    /// Merges the user attributes into the `custom_log` property (read by the access log).
-    pub fn write_user_attributes_to_log(&self) -> Result<()> {
-        self.write_user_attributes_to_log_with_key(CUSTOM_LOG_KEY)
-    }
-
-    /// Merges the user attributes into a log property (`custom_log` or `ai_log`): the
-    /// property's JSON object is read, the attributes are merged in and it is written back.
-    /// As in wasm-go, the property holds the JSON text escaped as a JSON string body
-    /// (`{\"a\":1}`, no outer quotes), ready to paste into a JSON access-log line.
-    pub fn write_user_attributes_to_log_with_key(&self, key: &str) -> Result<()> {
-        let existing = self.property(&[key])?;
-        let mut merged: Map<String, Value> = match existing {
-            Some(bytes) if !bytes.is_empty() => parse_log_property(&bytes)
-                .ok_or_else(|| Error::Decode(format!("property {key} is not a JSON object")))?,
-            _ => Map::new(),
-        };
-        for (k, v) in self.user_attributes() {
-            merged.insert(k, v);
-        }
-        self.set_property(&[key], escape_log_json(&Value::Object(merged)).as_bytes())
-    }
-
-    /// Merges the user attributes into the `ai_log` property (Higress's AI access-log
-    /// fields, `%FILTER_STATE(wasm.ai_log:PLAIN)%`).
-    pub fn write_user_attributes_to_ai_log(&self) -> Result<()> {
-        self.write_user_attributes_to_log_with_key(AI_LOG_KEY)
-    }
-
-    /// Writes each user attribute as a trace span tag (`trace_span_tag.<key>`).
-    pub fn write_user_attributes_to_trace(&self) -> Result<()> {
-        for (k, v) in self.user_attributes() {
-            let text = match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            let key = format!("{TRACE_SPAN_TAG_PREFIX}{k}");
-            self.set_property(&[key.as_str()], text.as_bytes())?;
-        }
-        Ok(())
-    }
-
-    // ----- streaming response hold -----
-
-    /// Holds the current streaming response chunk instead of sending it on (the phase
-    /// returns `StopIterationNoBuffer`); re-emit held data later with
-    /// [`inject_encoded_data`](Self::inject_encoded_data).
-    pub fn need_pause_streaming_response(&self) {
-        self.data().need_pause_streaming_response = true;
-    }
-
-    /// Queues a chunk for later.
-    pub fn push_buffer(&self, chunk: Vec<u8>) {
-        self.data().held_chunks.push_back(chunk);
-    }
-
-    /// Takes the oldest queued chunk.
-    pub fn pop_buffer(&self) -> Option<Vec<u8>> {
-        self.data().held_chunks.pop_front()
-    }
-
-    /// How many chunks are queued.
-    pub fn buffer_queue_size(&self) -> usize {
-        self.data().held_chunks.len()
-    }
-
-    /// Emits data into the response stream (Higress extension).
-    pub fn inject_encoded_data(&self, data: &[u8], end_of_stream: bool) -> Result<()> {
-        self.enter()?;
-        hostcalls::inject_encoded_data(data, end_of_stream)
-    }
 }
 
-/// Reads `custom_log`/`ai_log`: wasm-go's escaped form (`{\"a\":1}`), or a plain JSON
-/// object.
-fn parse_log_property(bytes: &[u8]) -> Option<Map<String, Value>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let unescaped = serde_json::from_str::<String>(&format!("\"{text}\""));
-    let json = match &unescaped {
-        Ok(inner) => inner.as_str(),
-        Err(_) => text,
-    };
-    match serde_json::from_str::<Value>(json) {
-        Ok(Value::Object(map)) => Some(map),
-        _ => match serde_json::from_str::<Value>(text).ok()? {
-            Value::Object(map) => Some(map),
-            _ => None,
-        },
+/// Bytes as text, with invalid UTF-8 replaced by U+FFFD.
+pub(crate) fn lossy(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     }
-}
-
-/// wasm-go's `MarshalStr`: the JSON text escaped as the body of a JSON string.
-pub(crate) fn escape_log_json(value: &Value) -> String {
-    let quoted = Value::String(value.to_string()).to_string();
-    quoted[1..quoted.len() - 1].to_string()
 }
 
 pub(crate) fn is_binary(content_type: &str, content_encoding: &str) -> bool {
@@ -798,7 +482,7 @@ mod tests {
     }
 
     #[test]
-    fn storage_is_typed_and_keyed() {
+    fn the_store_keeps_one_value_per_type() {
         let ctx = HttpContext::new(7);
         ctx.insert(5u32);
         ctx.insert(String::from("s"));
@@ -806,19 +490,19 @@ mod tests {
         ctx.with(|n: &mut u32| *n += 1);
         assert_eq!(ctx.take::<u32>(), Some(6));
         assert_eq!(ctx.get::<u32>(), None);
-        ctx.set_context("flag", true);
-        assert!(ctx.get_bool_context("flag", false));
-        assert_eq!(ctx.get_string_context("missing", "d"), "d");
-        assert_eq!(ctx.get_context::<u8>("flag"), None);
+        ctx.insert(String::from("t"));
+        assert_eq!(ctx.get::<String>().as_deref(), Some("t"));
     }
 
     #[test]
-    fn log_property_round_trips_the_escaped_form() {
-        let map = parse_log_property(br#"{\"a\":1,\"b\":\"x y\"}"#).unwrap();
-        assert_eq!(map["a"], 1);
-        let escaped = escape_log_json(&Value::Object(map));
-        assert_eq!(escaped, r#"{\"a\":1,\"b\":\"x y\"}"#);
-        assert!(parse_log_property(br#"{"a":1}"#).is_some());
-        assert!(parse_log_property(b"[1]").is_none());
+    fn a_reply_gives_the_stopping_action() {
+        assert_eq!(
+            HeaderAction::after_reply(),
+            HeaderAction::StopAllIterationAndWatermark
+        );
+        assert_eq!(
+            DataAction::after_reply(),
+            DataAction::StopIterationAndBuffer
+        );
     }
 }

@@ -1,59 +1,20 @@
-//! The functions the host calls (`proxy_on_*`, `proxy_on_memory_allocate`, the ABI marker)
-//! and the panic hook.
+//! The functions the host calls (`proxy_on_*`, `proxy_on_memory_allocate`, the ABI marker).
+//! Each records the context the host entered and hands the call to the registered plugin
+//! ([`dispatch`](crate::dispatch)), a callout's waiter, the tick functions or the tasks.
 //!
 //! The marker is `proxy_abi_version_0_2_100` (Higress), or `proxy_abi_version_0_2_1` with
 //! the `standard-abi` feature.
 
-use std::cell::RefCell;
 use std::mem::MaybeUninit;
-use std::rc::Rc;
 
 use wasmgate_abi::LogLevel;
 
-use crate::context::HttpContext;
-use crate::plugin::{data_raw, header_raw, Dispatch};
-use crate::{hostcalls, http, redis, state, task, tick};
-
-thread_local! {
-    static PLUGIN: RefCell<Option<Rc<dyn Dispatch>>> = const { RefCell::new(None) };
-}
-
-pub(crate) fn register(name: &str, plugin: Rc<dyn Dispatch>) {
-    state::set_plugin_name(name);
-    PLUGIN.with(|p| *p.borrow_mut() = Some(plugin));
-    std::panic::set_hook(Box::new(panic_hook));
-}
-
-fn plugin() -> Option<Rc<dyn Dispatch>> {
-    PLUGIN.with(|p| p.borrow().clone())
-}
-
-/// Logs a panic with its message and location, and answers the current request with a
-/// 500. On `wasm32-wasip1` a panic then aborts (the target's std is built with
-/// `panic=abort`), which traps the VM: the host fails the request and rebuilds the VM.
-fn panic_hook(info: &std::panic::PanicHookInfo<'_>) {
-    let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = info.payload().downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_string()
-    };
-    let location = info
-        .location()
-        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
-        .unwrap_or_else(|| "unknown location".into());
-    let line = format!(
-        "{}panicked at {location}: {}",
-        crate::log::prefix_for_panic(),
-        message.replace('\n', "\\n")
-    );
-    let _ = hostcalls::log(LogLevel::Critical, &line);
-    let _ = hostcalls::send_local_response::<&str, &str>(500, "wasmgate_sdk.panic", &[], b"", None);
-}
+use crate::context::{self, HttpContext};
+use crate::dispatch::{self, data_raw, header_raw, Dispatch};
+use crate::{http, raw, redis, state, task, tick};
 
 /// Host memory for returned data: a boxed slice of exactly `size` bytes, which
-/// `hostcalls` takes back with `Vec::from_raw_parts(ptr, size, size)`.
+/// `raw` takes back with `Vec::from_raw_parts(ptr, size, size)`.
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
     let mut buffer: Vec<MaybeUninit<u8>> = Vec::with_capacity(size);
@@ -79,7 +40,7 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, parent_context_id: u3
     if parent_context_id == 0 {
         state::set_root_id(context_id);
     } else {
-        state::insert_stream(HttpContext::new(context_id));
+        context::open(context_id);
     }
 }
 
@@ -97,7 +58,7 @@ pub extern "C" fn proxy_on_configure(
     plugin_configuration_size: usize,
 ) -> u32 {
     state::entered(root_context_id);
-    match plugin() {
+    match dispatch::plugin() {
         Some(p) => {
             let ok = p.configure(plugin_configuration_size);
             if ok {
@@ -106,7 +67,7 @@ pub extern "C" fn proxy_on_configure(
             ok as u32
         }
         None => {
-            let _ = hostcalls::log(
+            let _ = raw::log(
                 LogLevel::Critical,
                 "wasmgate-sdk: no plugin registered (use wasmgate_sdk::plugin!)",
             );
@@ -117,14 +78,14 @@ pub extern "C" fn proxy_on_configure(
 
 fn with_stream(
     context_id: u32,
-    f: impl FnOnce(&dyn Dispatch, &mut HttpContext) -> u32,
+    f: impl FnOnce(&dyn Dispatch, &HttpContext) -> u32,
     default: u32,
 ) -> u32 {
     state::entered(context_id);
-    let (Some(p), Some(mut ctx)) = (plugin(), state::stream(context_id)) else {
+    let (Some(p), Some(ctx)) = (dispatch::plugin(), context::live(context_id)) else {
         return default;
     };
-    let raw = f(&*p, &mut ctx);
+    let raw = f(&*p, &ctx);
     task::run_ready();
     raw
 }
@@ -223,7 +184,7 @@ pub extern "C" fn proxy_on_log(context_id: u32) {
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_delete(context_id: u32) {
     state::entered(context_id);
-    if state::remove_stream(context_id).is_some() {
+    if context::close(context_id) {
         task::cancel_owner(context_id);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```no_run
 //! # use wasmgate_sdk::prelude::*;
-//! # fn handler(ctx: &mut HttpContext) -> Result<HeaderAction> {
+//! # fn handler(ctx: &HttpContext) -> Result<HeaderAction> {
 //! let client = HttpClient::new(K8sCluster::new("auth", "default", 8080));
 //! client
 //!     .get("/token?user=1")
@@ -29,80 +29,17 @@ use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::rc::Rc;
 
-use wasmgate_abi::{BufferType, MapType};
-
 use crate::cluster::Cluster;
 use crate::context::HttpContext;
 use crate::error::{Error, Result};
-use crate::hostcalls;
 use crate::outcome::IntoOutcome;
+use crate::raw;
+use crate::response::HttpResponse;
+use crate::url::Url;
 use crate::waiter::{CalloutFuture, Waiter};
 
 /// The default callout timeout of wasm-go, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u32 = 500;
-
-/// A callout's answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpResponse {
-    /// The status (502 when the reply had none, 500 when it was not a number).
-    pub status: u16,
-    /// The headers, in order, including `:status`. Non-UTF-8 bytes become U+FFFD.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// The first value of a header (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as text (lossy).
-    pub fn body_text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The body parsed as JSON.
-    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        Ok(serde_json::from_slice(&self.body)?)
-    }
-
-    fn from_host(num_headers: usize, body_size: usize) -> Result<Self> {
-        if num_headers == 0 {
-            return Err(Error::Http(
-                "no response (the call failed, was reset or timed out)".into(),
-            ));
-        }
-        let headers: Vec<(String, String)> = hostcalls::get_map(MapType::HttpCallResponseHeaders)?
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    String::from_utf8_lossy(&k).into_owned(),
-                    String::from_utf8_lossy(&v).into_owned(),
-                )
-            })
-            .collect();
-        let body = if body_size > 0 {
-            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)?
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let status = match headers.iter().find(|(k, _)| k == ":status") {
-            None => 502,
-            Some((_, v)) => v.trim().parse().unwrap_or(500),
-        };
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
-    }
-}
 
 thread_local! {
     static PENDING: RefCell<HashMap<u32, Waiter<HttpResponse>>> = RefCell::new(HashMap::new());
@@ -238,7 +175,7 @@ impl HttpRequest {
 
     fn dispatch(&self) -> Result<u32> {
         let (cluster, headers) = self.wire_headers();
-        hostcalls::http_call(&cluster, &headers, &self.body, self.timeout_ms)
+        raw::http_call(&cluster, &headers, &self.body, self.timeout_ms)
             .map_err(|e| Error::Http(format!("{} {} to {cluster}: {e}", self.method, self.url)))
     }
 
@@ -250,7 +187,7 @@ impl HttpRequest {
     pub fn send<R: IntoOutcome<()>>(
         self,
         ctx: &HttpContext,
-        callback: impl FnOnce(&mut HttpContext, Result<HttpResponse>) -> R + 'static,
+        callback: impl FnOnce(&HttpContext, Result<HttpResponse>) -> R + 'static,
     ) -> Result<u32> {
         ctx.enter()?;
         let token = self.dispatch()?;
@@ -292,55 +229,10 @@ pub(crate) fn on_response(token: u32, num_headers: usize, body_size: usize) {
     waiter.deliver(reply, "http callback");
 }
 
-/// The parts of a callout URL: an optional host and the escaped path and query.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Url<'a> {
-    pub host: Option<&'a str>,
-    pub path: &'a str,
-    pub query: &'a str,
-}
-
-impl<'a> Url<'a> {
-    pub(crate) fn parse(url: &'a str) -> Self {
-        let url = url.split('#').next().unwrap_or("");
-        let (host, rest) = match url.split_once("://") {
-            Some((scheme, rest)) if !scheme.is_empty() && !scheme.contains('/') => {
-                let end = rest.find(['/', '?']).unwrap_or(rest.len());
-                (Some(&rest[..end]), &rest[end..])
-            }
-            _ => (None, url),
-        };
-        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        Url { host, path, query }
-    }
-
-    pub(crate) fn path_and_query(&self) -> String {
-        let mut out = String::with_capacity(self.path.len() + self.query.len() + 2);
-        out.push('/');
-        out.push_str(self.path.trim_start_matches('/'));
-        if !self.query.is_empty() {
-            out.push('?');
-            out.push_str(self.query);
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cluster::{DnsCluster, StaticIpCluster, TargetCluster};
-
-    #[test]
-    fn urls_split_like_wasm_go_but_stay_escaped() {
-        let u = Url::parse("http://auth.local:8080/a%2Fb?x=1#frag");
-        assert_eq!(u.host, Some("auth.local:8080"));
-        assert_eq!(u.path_and_query(), "/a%2Fb?x=1");
-        assert_eq!(Url::parse("token").path_and_query(), "/token");
-        assert_eq!(Url::parse("").path_and_query(), "/");
-        assert_eq!(Url::parse("/p?").path_and_query(), "/p");
-        assert_eq!(Url::parse("https://h").path_and_query(), "/");
-    }
 
     #[test]
     fn wire_headers_put_pseudo_headers_last() {

@@ -21,7 +21,7 @@ use std::cell::{Cell, RefCell};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::{hostcalls, state};
+use crate::{raw, state};
 
 /// The prefix of the lease key; the plugin name follows.
 pub const LEASE_KEY_PREFIX: &str = "higress_wasm_vm_lease:";
@@ -48,7 +48,7 @@ pub fn vm_id() -> String {
 
 fn new_vm_id() -> String {
     use std::hash::{BuildHasher, Hasher};
-    let now = hostcalls::get_current_time_nanos().unwrap_or(0);
+    let now = raw::get_current_time_nanos().unwrap_or(0);
     let mut words = [0u64; 2];
     for (i, w) in words.iter_mut().enumerate() {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -69,7 +69,7 @@ fn new_vm_id() -> String {
 
 /// The shared-data key of this plugin's lease: `higress_wasm_vm_lease:<plugin_name>`.
 pub fn lease_key() -> String {
-    let name = hostcalls::get_property(&["plugin_name"])
+    let name = raw::get_property(&["plugin_name"])
         .ok()
         .flatten()
         .filter(|b| !b.is_empty())
@@ -79,7 +79,7 @@ pub fn lease_key() -> String {
 }
 
 fn now_seconds() -> u64 {
-    hostcalls::get_current_time_nanos().unwrap_or(0) / 1_000_000_000
+    raw::get_current_time_nanos().unwrap_or(0) / 1_000_000_000
 }
 
 /// Takes or renews the lease if it is free, expired or ours; returns (and remembers for
@@ -105,7 +105,7 @@ fn try_election() -> Result<bool> {
         vm_id: me.clone(),
         timestamp: now,
     })?;
-    let cas = match hostcalls::get_shared_data(&key)? {
+    let cas = match raw::get_shared_data(&key)? {
         None => 0,
         Some((value, cas)) => match serde_json::from_slice::<Lease>(&value) {
             Ok(lease)
@@ -117,7 +117,7 @@ fn try_election() -> Result<bool> {
             _ => cas,
         },
     };
-    match hostcalls::set_shared_data(&key, &ours, cas) {
+    match raw::set_shared_data(&key, &ours, cas) {
         Ok(()) => {}
         Err(e) if e.status() == Some(wasmgate_abi::Status::CasMismatch) => return Ok(false),
         Err(e) => return Err(e),
@@ -126,7 +126,7 @@ fn try_election() -> Result<bool> {
         return Ok(true);
     }
     // An absent key was written unconditionally: lead only if the write is still there.
-    let held = hostcalls::get_shared_data(&key)?
+    let held = raw::get_shared_data(&key)?
         .and_then(|(value, _)| serde_json::from_slice::<Lease>(&value).ok())
         .is_some_and(|lease| lease.vm_id == me);
     Ok(held)

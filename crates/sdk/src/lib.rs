@@ -15,10 +15,10 @@
 //!     mock_enable: bool,
 //! }
 //!
-//! fn on_request_headers(ctx: &mut HttpContext, config: &MyConfig) -> Result<HeaderAction> {
+//! fn on_request_headers(ctx: &HttpContext, config: &MyConfig) -> Result<HeaderAction> {
 //!     ctx.add_request_header("hello", "world")?;
 //!     if config.mock_enable {
-//!         ctx.send_response(200, &[], "hello world")?;
+//!         return ctx.send_response(200, &[], "hello world");
 //!     }
 //!     Ok(HeaderAction::Continue)
 //! }
@@ -29,50 +29,77 @@
 //! Build with `cargo build --release --target wasm32-wasip1` and a `cdylib` crate type.
 //!
 //! ## Modules
-//! - [`plugin`](mod@plugin): the [`Plugin`] builder behind [`plugin!`], the start sequence and phases.
-//! - [`context`]: [`HttpContext`], one request in every phase and in callbacks.
+//! - [`plugin`](mod@plugin): the [`Plugin`] builder behind [`plugin!`]; [`start`] and
+//!   [`runtime`] say what the SDK does at the start and in each phase.
+//! - [`context`]: [`HttpContext`], one request in every phase and in callbacks; its
+//!   [`headers_and_bodies`], [`attributes`] (user attributes) and [`route_call`].
+//! - [`plugin_context`]: [`PluginContext`], the plugin in the start hook.
 //! - [`rules`]: Higress's `_rules_` matching.
 //! - [`http`] and [`cluster`]: callouts with callbacks or `.await` (a [`CalloutFuture`]).
-//! - [`redis`] and [`resp`]: the Redis client (Higress extension), RESP encoding and decoding.
+//! - [`redis`], [`redis_commands`] and [`resp`]: the Redis client (Higress extension), its
+//!   commands, RESP encoding and decoding (from `wasmgate-abi`).
 //! - [`task`]: the executor for `async` tasks; pausing and resuming requests.
 //! - [`tick`]: tick functions and queue callbacks.
 //! - [`leader`]: leader election among the plugin's VMs (a shared-data lease).
 //! - [`metrics`]: counters, gauges and histograms by name.
 //! - [`log`]: the logger and its macros.
-//! - [`hostcalls`]: every host function, returning [`Result`].
+//! - [`wasm_go`]: wasm-go's names for what the SDK offers in its own way.
+//! - [`raw`]: every host function, returning [`Result`].
+//!
+//! Inside the crate, dependencies point one way: `raw` and `state` at the bottom, then
+//! `context` and the modules that add to it, the clients, and `runtime` and `exports` on top.
 
 #![warn(missing_docs)]
 
+pub mod attributes;
 pub mod cluster;
 pub mod context;
+mod definition;
+mod dispatch;
 pub mod error;
 mod exports;
-pub mod hostcalls;
+pub mod headers_and_bodies;
 pub mod http;
 pub mod leader;
 pub mod log;
 pub mod metrics;
 pub mod outcome;
+mod panic;
 pub mod plugin;
+pub mod plugin_context;
+pub mod raw;
 pub mod redis;
-pub mod resp;
+pub mod redis_commands;
+pub mod response;
+pub mod route_call;
 pub mod rules;
+pub mod runtime;
+pub mod start;
 mod state;
 pub mod task;
 pub mod tick;
+mod url;
 mod waiter;
+pub mod wasm_go;
+
+pub use wasmgate_abi::resp;
 
 pub use cluster::{
     Cluster, ConsulCluster, DnsCluster, FqdnCluster, K8sCluster, NacosCluster, RouteCluster,
     StaticIpCluster, TargetCluster,
 };
-pub use context::{HttpContext, Phase};
+pub use context::{HttpContext, Phase, ReplyAction};
 pub use error::{Error, Result};
-pub use http::{HttpClient, HttpRequest, HttpResponse};
+pub use http::{HttpClient, HttpRequest};
 pub use metrics::{Counter, Gauge, Histogram};
-pub use plugin::{NoConfig, Plugin, PluginContext};
+pub use plugin::{NoConfig, Plugin};
+pub use plugin_context::PluginContext;
 pub use redis::{RedisClient, RedisOptions, RedisRequest};
 pub use resp::RespValue;
+pub use response::HttpResponse;
+pub use rules::ConfigError;
+pub use start::StartError;
+pub use tick::Tick;
 pub use waiter::CalloutFuture;
 pub use wasmgate_abi::{DataAction, HeaderAction, LogLevel};
 
@@ -82,13 +109,16 @@ pub mod prelude {
         Cluster, ConsulCluster, DnsCluster, FqdnCluster, K8sCluster, NacosCluster, RouteCluster,
         StaticIpCluster, TargetCluster,
     };
-    pub use crate::context::{HttpContext, Phase};
+    pub use crate::context::{HttpContext, Phase, ReplyAction};
     pub use crate::error::{Error, Result};
-    pub use crate::http::{HttpClient, HttpResponse};
+    pub use crate::http::HttpClient;
     pub use crate::metrics::{Counter, Gauge, Histogram};
-    pub use crate::plugin::{NoConfig, Plugin, PluginContext};
+    pub use crate::plugin::{NoConfig, Plugin};
+    pub use crate::plugin_context::PluginContext;
     pub use crate::redis::{RedisClient, RedisOptions};
     pub use crate::resp::RespValue;
+    pub use crate::response::HttpResponse;
+    pub use crate::tick::Tick;
     pub use crate::{critical, debug, error, info, trace, warn};
     pub use serde::Deserialize;
     pub use serde_json::{json, Value};

@@ -14,14 +14,14 @@ use std::fmt;
 
 pub use wasmgate_abi::LogLevel;
 
-use crate::{hostcalls, state};
+use crate::{raw, state};
 
 /// The level below which the host drops lines.
 pub fn host_level() -> LogLevel {
-    if let Ok(level) = hostcalls::get_log_level() {
+    if let Ok(level) = raw::get_log_level() {
         return level;
     }
-    match hostcalls::call_foreign_function("get_log_level", &[]) {
+    match raw::call_foreign_function("get_log_level", &[]) {
         Ok(bytes) if bytes.len() >= 4 => {
             let raw = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
             LogLevel::from_raw(raw).unwrap_or(LogLevel::Trace)
@@ -37,7 +37,7 @@ pub fn enabled(level: LogLevel) -> bool {
 
 /// The prefix of every line: `[plugin] [plugin id|nil] [request id|nil] `.
 pub fn prefix() -> String {
-    let request_id = state::current_stream().and_then(|s| s.request_id());
+    let request_id = state::request_id(state::current());
     format!(
         "[{}] [{}] [{}] ",
         state::plugin_name(),
@@ -48,7 +48,7 @@ pub fn prefix() -> String {
 
 /// The prefix, without anything that could fail while a panic is being reported.
 pub(crate) fn prefix_for_panic() -> String {
-    let request_id = state::current_stream().and_then(|s| s.try_request_id());
+    let request_id = state::current_request_id_for_panic();
     format!(
         "[{}] [{}] [{}] ",
         state::plugin_name(),
@@ -64,7 +64,7 @@ pub fn log(level: LogLevel, args: fmt::Arguments<'_>) {
         return;
     }
     let line = format!("{}{}", prefix(), args);
-    let _ = hostcalls::log(level, &line);
+    let _ = raw::log(level, &line);
 }
 
 /// Logs at trace level, `format!`-style.

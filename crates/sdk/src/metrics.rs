@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use wasmgate_abi::MetricType;
 
 use crate::error::Result;
-use crate::hostcalls;
+use crate::raw;
 
 thread_local! {
     static IDS: RefCell<HashMap<(u32, String), u32>> = RefCell::new(HashMap::new());
@@ -26,7 +26,7 @@ fn define(kind: MetricType, name: &str) -> Result<u32> {
     if let Some(id) = IDS.with(|ids| ids.borrow().get(&key).copied()) {
         return Ok(id);
     }
-    let id = hostcalls::define_metric(kind, name)?;
+    let id = raw::define_metric(kind, name)?;
     IDS.with(|ids| ids.borrow_mut().insert(key, id));
     Ok(id)
 }
@@ -52,12 +52,12 @@ impl Counter {
 
     /// Adds `delta`.
     pub fn increment(&self, delta: u64) -> Result<()> {
-        hostcalls::increment_metric(self.id, delta.min(i64::MAX as u64) as i64)
+        raw::increment_metric(self.id, delta.min(i64::MAX as u64) as i64)
     }
 
     /// The current value.
     pub fn value(&self) -> Result<u64> {
-        hostcalls::get_metric(self.id)
+        raw::get_metric(self.id)
     }
 }
 
@@ -82,17 +82,17 @@ impl Gauge {
 
     /// Sets the value.
     pub fn set(&self, value: u64) -> Result<()> {
-        hostcalls::record_metric(self.id, value)
+        raw::record_metric(self.id, value)
     }
 
     /// Adds `delta` (negative to decrease).
     pub fn add(&self, delta: i64) -> Result<()> {
-        hostcalls::increment_metric(self.id, delta)
+        raw::increment_metric(self.id, delta)
     }
 
     /// The current value.
     pub fn value(&self) -> Result<u64> {
-        hostcalls::get_metric(self.id)
+        raw::get_metric(self.id)
     }
 }
 
@@ -117,7 +117,7 @@ impl Histogram {
 
     /// Records one value.
     pub fn record(&self, value: u64) -> Result<()> {
-        hostcalls::record_metric(self.id, value)
+        raw::record_metric(self.id, value)
     }
 }
 

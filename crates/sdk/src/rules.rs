@@ -25,6 +25,7 @@
 //! deserializers accept rules) and a global config that fails to parse fails the start
 //! instead of silently becoming a zero value.
 
+use std::fmt;
 use std::rc::Rc;
 
 use serde_json::{Map, Value};
@@ -48,6 +49,74 @@ const MATCH_KEYS: [&str; 4] = [
     MATCH_SERVICE_KEY,
     MATCH_ROUTE_PREFIX_KEY,
 ];
+
+/// Why a plugin configuration was refused; the message of the start's log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The plugin's parser or validator refused a config, with its message.
+    Invalid(String),
+    /// The global config (the keys besides `_rules_`) was refused.
+    Global(Box<ConfigError>),
+    /// The rule at this index of `_rules_` was refused.
+    Rule {
+        /// Its index in `_rules_`.
+        index: usize,
+        /// Why.
+        error: Box<ConfigError>,
+    },
+    /// A `_rules_` entry at this index is not a JSON object.
+    RuleNotAnObject(usize),
+    /// `_rules_` is not a list (the value, as JSON).
+    RulesNotAList(String),
+    /// A match key is not a list of strings.
+    MatchNotAList {
+        /// The key.
+        key: String,
+        /// Its value, as JSON.
+        value: String,
+    },
+    /// A `_match_service_` entry `fqdn:port` whose port is not a number.
+    ServicePort(String),
+    /// A rule without any match key.
+    NoMatchKey,
+}
+
+impl ConfigError {
+    /// A config refused by the plugin's own parser or validator.
+    pub fn invalid(message: impl fmt::Display) -> Self {
+        ConfigError::Invalid(message.to_string())
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Invalid(message) => f.write_str(message),
+            ConfigError::Global(e) => write!(f, "global config: {e}"),
+            ConfigError::Rule { index, error } => write!(f, "{RULES_KEY}[{index}]: {error}"),
+            ConfigError::RuleNotAnObject(index) => {
+                write!(f, "{RULES_KEY}[{index}] is not an object")
+            }
+            ConfigError::RulesNotAList(value) => {
+                write!(f, "{RULES_KEY} must be a list, not {value}")
+            }
+            ConfigError::MatchNotAList { key, value } => {
+                write!(f, "{key} must be a list of strings, not {value}")
+            }
+            ConfigError::ServicePort(entry) => {
+                write!(f, "invalid port in service match {entry:?}")
+            }
+            ConfigError::NoMatchKey => write!(
+                f,
+                "a rule needs at least one of {MATCH_ROUTE_KEY}, {MATCH_DOMAIN_KEY}, \
+                 {MATCH_SERVICE_KEY} and {MATCH_ROUTE_PREFIX_KEY}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// What a rule matches on, from its match keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,12 +178,12 @@ pub struct ServiceMatcher {
 
 impl ServiceMatcher {
     /// Parses `fqdn` or `fqdn:port`.
-    pub fn parse(entry: &str) -> Result<Self, String> {
+    pub fn parse(entry: &str) -> Result<Self, ConfigError> {
         match entry.rsplit_once(':') {
             Some((fqdn, port)) => {
                 let port = port
                     .parse()
-                    .map_err(|_| format!("invalid port in service match {entry:?}"))?;
+                    .map_err(|_| ConfigError::ServicePort(entry.to_string()))?;
                 Ok(ServiceMatcher {
                     fqdn: fqdn.to_string(),
                     port: Some(port),
@@ -171,8 +240,11 @@ pub struct RequestKey<'a> {
 
 impl RuleMatch {
     /// Reads the match keys of a rule object. `warnings` receives the keys wasm-go ignores.
-    pub fn parse(rule: &Map<String, Value>, warnings: &mut Vec<String>) -> Result<Self, String> {
-        let list = |key: &str| -> Result<Vec<String>, String> {
+    pub fn parse(
+        rule: &Map<String, Value>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Self, ConfigError> {
+        let list = |key: &str| -> Result<Vec<String>, ConfigError> {
             match rule.get(key) {
                 None | Some(Value::Null) => Ok(Vec::new()),
                 Some(Value::Array(items)) => items
@@ -183,7 +255,10 @@ impl RuleMatch {
                     })
                     .collect(),
                 Some(Value::String(s)) => Ok(vec![s.clone()]),
-                Some(other) => Err(format!("{key} must be a list of strings, not {other}")),
+                Some(other) => Err(ConfigError::MatchNotAList {
+                    key: key.to_string(),
+                    value: other.to_string(),
+                }),
             }
         };
         let routes = list(MATCH_ROUTE_KEY)?;
@@ -207,10 +282,7 @@ impl RuleMatch {
         } else if !route_prefixes.is_empty() {
             Category::RoutePrefix
         } else {
-            return Err(format!(
-                "a rule needs at least one of {MATCH_ROUTE_KEY}, {MATCH_DOMAIN_KEY}, \
-                 {MATCH_SERVICE_KEY} and {MATCH_ROUTE_PREFIX_KEY}"
-            ));
+            return Err(ConfigError::NoMatchKey);
         };
         let ignored = |key: &str, why: &str, warnings: &mut Vec<String>| {
             warnings.push(format!("rule {key} is ignored: {why}"));
@@ -297,12 +369,12 @@ pub struct RuleSet<C> {
 }
 
 /// How the global config is built from the JSON object without `_rules_`.
-pub type GlobalParser<'a, C> = dyn Fn(&Map<String, Value>) -> Result<C, String> + 'a;
+pub type GlobalParser<'a, C> = dyn Fn(&Map<String, Value>) -> Result<C, ConfigError> + 'a;
 
 /// How each rule's config is built from its JSON (match keys removed), the global JSON and
 /// the parsed global config (if any).
 pub type RuleParser<'a, C> =
-    dyn Fn(&Map<String, Value>, &Map<String, Value>, Option<&C>) -> Result<C, String> + 'a;
+    dyn Fn(&Map<String, Value>, &Map<String, Value>, Option<&C>) -> Result<C, ConfigError> + 'a;
 
 impl<C> RuleSet<C> {
     /// Parses a whole plugin configuration object (`_plugin_id_` already removed).
@@ -310,13 +382,13 @@ impl<C> RuleSet<C> {
         config: &Map<String, Value>,
         parse_global: &GlobalParser<'_, C>,
         parse_rule: &RuleParser<'_, C>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ConfigError> {
         let mut global_json = config.clone();
         let rules_json = global_json.remove(RULES_KEY);
         let has_global = !global_json.is_empty() || rules_json.is_none();
         let global = if has_global {
             Some(Rc::new(
-                parse_global(&global_json).map_err(|e| format!("global config: {e}"))?,
+                parse_global(&global_json).map_err(|e| ConfigError::Global(Box::new(e)))?,
             ))
         } else {
             None
@@ -328,23 +400,26 @@ impl<C> RuleSet<C> {
             Some(Value::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     let Value::Object(rule) = item else {
-                        return Err(format!("{RULES_KEY}[{i}] is not an object"));
+                        return Err(ConfigError::RuleNotAnObject(i));
                     };
-                    let matcher = RuleMatch::parse(rule, &mut warnings)
-                        .map_err(|e| format!("{RULES_KEY}[{i}]: {e}"))?;
+                    let in_rule = |e| ConfigError::Rule {
+                        index: i,
+                        error: Box::new(e),
+                    };
+                    let matcher = RuleMatch::parse(rule, &mut warnings).map_err(in_rule)?;
                     let mut body = rule.clone();
                     for key in MATCH_KEYS {
                         body.remove(key);
                     }
-                    let config = parse_rule(&body, &global_json, global.as_deref())
-                        .map_err(|e| format!("{RULES_KEY}[{i}]: {e}"))?;
+                    let config =
+                        parse_rule(&body, &global_json, global.as_deref()).map_err(in_rule)?;
                     rules.push(Rule {
                         matcher,
                         config: Rc::new(config),
                     });
                 }
             }
-            Some(other) => return Err(format!("{RULES_KEY} must be a list, not {other}")),
+            Some(other) => return Err(ConfigError::RulesNotAList(other.to_string())),
         }
         Ok(RuleSet {
             global,
@@ -369,14 +444,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn name_of(v: &Map<String, Value>) -> Result<String, String> {
+    fn name_of(v: &Map<String, Value>) -> Result<String, ConfigError> {
         Ok(v.get("name")
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_string())
     }
 
-    fn parse(config: Value) -> Result<RuleSet<String>, String> {
+    fn parse(config: Value) -> Result<RuleSet<String>, ConfigError> {
         let Value::Object(map) = config else {
             panic!("object")
         };
@@ -458,9 +533,16 @@ mod tests {
     #[test]
     fn a_rule_without_match_keys_fails() {
         let err = parse(json!({"_rules_": [{"name": "x"}]})).unwrap_err();
-        assert!(err.contains("_rules_[0]"), "{err}");
+        assert!(err.to_string().starts_with("_rules_[0]: "), "{err}");
         let err = parse(json!({"_rules_": [{"_match_route_": [], "name": "x"}]})).unwrap_err();
-        assert!(err.contains("at least one"), "{err}");
+        assert_eq!(
+            err,
+            ConfigError::Rule {
+                index: 0,
+                error: Box::new(ConfigError::NoMatchKey)
+            }
+        );
+        assert!(err.to_string().contains("at least one"), "{err}");
     }
 
     #[test]

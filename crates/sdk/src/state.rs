@@ -1,13 +1,14 @@
-//! The VM's global state: plugin identity, the current context and the live streams.
+//! The VM's global state: the plugin's identity, the context the host acts on, and the
+//! request id of each live request (for log lines).
 //!
 //! A plugin VM is single-threaded, so this is thread-local state. No borrow of it is ever
-//! held while plugin code runs: accessors copy or clone what they return.
+//! held while plugin code runs: accessors copy or clone what they return. The live requests
+//! themselves are kept by `context`, which builds on this module.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 
-use crate::context::HttpContext;
-use crate::hostcalls;
+use crate::error::Result;
+use crate::raw;
 
 #[derive(Default)]
 struct Globals {
@@ -15,8 +16,8 @@ struct Globals {
     plugin_id: RefCell<Option<String>>,
     root_id: Cell<u32>,
     current: Cell<u32>,
-    // A B-tree: a few live ids, no hashing on every callback.
-    streams: RefCell<BTreeMap<u32, HttpContext>>,
+    // A few live requests: a list is smaller code than a map, and fast enough.
+    request_ids: RefCell<Vec<(u32, String)>>,
 }
 
 thread_local! {
@@ -61,28 +62,38 @@ pub(crate) fn entered(id: u32) {
 }
 
 /// Makes `id` the host's current context if it is not already.
-pub(crate) fn switch_to(id: u32) -> crate::Result<()> {
+pub(crate) fn switch_to(id: u32) -> Result<()> {
     if current() != id {
-        hostcalls::set_effective_context(id)?;
+        raw::set_effective_context(id)?;
         entered(id);
     }
     Ok(())
 }
 
-/// A live stream by id.
-pub(crate) fn stream(id: u32) -> Option<HttpContext> {
-    GLOBALS.with(|g| g.streams.borrow().get(&id).cloned())
+/// The `x-request-id` of the request `id`, if it had one.
+pub(crate) fn request_id(id: u32) -> Option<String> {
+    GLOBALS.with(|g| find(&g.request_ids.borrow(), id))
 }
 
-/// The stream of the current context, if the current context is a stream.
-pub(crate) fn current_stream() -> Option<HttpContext> {
-    stream(current())
+/// The request id of the current context, without anything that could fail while a panic
+/// is being reported (no borrow that may already be held).
+pub(crate) fn current_request_id_for_panic() -> Option<String> {
+    GLOBALS.with(|g| find(&g.request_ids.try_borrow().ok()?, current()))
 }
 
-pub(crate) fn insert_stream(ctx: HttpContext) {
-    GLOBALS.with(|g| g.streams.borrow_mut().insert(ctx.id(), ctx));
+/// Records (or, with `None`, forgets) the request id of the request `id`.
+pub(crate) fn set_request_id(id: u32, request_id: Option<String>) {
+    GLOBALS.with(|g| {
+        let mut ids = g.request_ids.borrow_mut();
+        ids.retain(|(owner, _)| *owner != id);
+        if let Some(rid) = request_id {
+            ids.push((id, rid));
+        }
+    });
 }
 
-pub(crate) fn remove_stream(id: u32) -> Option<HttpContext> {
-    GLOBALS.with(|g| g.streams.borrow_mut().remove(&id))
+fn find(ids: &[(u32, String)], id: u32) -> Option<String> {
+    ids.iter()
+        .find(|(owner, _)| *owner == id)
+        .map(|(_, rid)| rid.clone())
 }

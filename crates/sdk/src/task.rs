@@ -17,7 +17,7 @@ use wasmgate_abi::StreamType;
 
 use crate::context::HttpContext;
 use crate::error::Result;
-use crate::{hostcalls, state};
+use crate::{context, raw, state};
 
 type BoxedTask = Pin<Box<dyn Future<Output = Result<()>>>>;
 
@@ -107,7 +107,7 @@ fn poll(id: u64) {
     let Some((owner, mut future)) = taken else {
         return;
     };
-    if owner != state::root_id() && state::stream(owner).is_none() {
+    if owner != state::root_id() && context::live(owner).is_none() {
         EXECUTOR.with(|e| e.tasks.borrow_mut().remove(&id));
         return;
     }
@@ -133,14 +133,14 @@ fn poll(id: u64) {
 
 /// A request starts waiting for a callout or task.
 pub(crate) fn work_started(owner: u32) {
-    if let Some(ctx) = state::stream(owner) {
+    if let Some(ctx) = context::live(owner) {
         ctx.data().pending += 1;
     }
 }
 
 /// A callout callback or task of `owner` finished.
 pub(crate) fn work_finished(owner: u32, result: Result<()>, what: &str) {
-    let Some(ctx) = state::stream(owner) else {
+    let Some(ctx) = context::live(owner) else {
         if let Err(e) = result {
             crate::error!("{what} failed: {e}");
         }
@@ -160,7 +160,8 @@ pub(crate) fn work_finished(owner: u32, result: Result<()>, what: &str) {
 pub(crate) fn fail(ctx: &HttpContext, what: &str, e: &dyn std::fmt::Display) {
     crate::error!("{what} failed: {e}");
     if !ctx.replied() {
-        let _ = ctx.send_response_with_detail(500, "wasmgate_sdk.plugin_error", &[], b"");
+        let _: Result<()> =
+            ctx.send_response_with_detail(500, "wasmgate_sdk.plugin_error", &[], b"");
     }
 }
 
@@ -181,7 +182,7 @@ pub(crate) fn maybe_resume(ctx: &HttpContext) {
     };
     if let Some(direction) = direction {
         if ctx.enter().is_ok() {
-            if let Err(e) = hostcalls::continue_stream(direction) {
+            if let Err(e) = raw::continue_stream(direction) {
                 crate::warn!("cannot resume the request: {e}");
             }
         }
@@ -204,7 +205,7 @@ impl HttpContext {
     ///
     /// ```no_run
     /// # use wasmgate_sdk::prelude::*;
-    /// # fn handler(ctx: &mut HttpContext, client: HttpClient) -> HeaderAction {
+    /// # fn handler(ctx: &HttpContext, client: HttpClient) -> HeaderAction {
     /// ctx.spawn(move |ctx| async move {
     ///     let reply = client.get("/token").await?;
     ///     ctx.add_request_header("x-token", reply.body)?;

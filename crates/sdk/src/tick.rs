@@ -1,38 +1,56 @@
 //! Tick functions (wasm-go's `RegisterTickFunc`) and shared-queue callbacks.
 //!
-//! Register tick functions from the start hook ([`PluginContext::register_tick_func`](crate::PluginContext::register_tick_func))
-//! or a parse function. When any exist after the plugin starts, the SDK asks the host for a
-//! tick every [`HOST_TICK_MS`] (100 ms, as wasm-go does) and runs each function when its own
-//! period has passed since it last ran (or since the start). Registrations are replaced at
-//! each (re)configuration.
+//! Register a tick function with [`PluginContext::register_tick`](crate::PluginContext::register_tick)
+//! from the start hook or a parse function (`PluginContext::default().register_tick(..)`).
+//! When any exist after the plugin starts, the SDK asks the host for a tick every
+//! [`HOST_TICK_MS`] (100 ms, as wasm-go does) and runs each function when its own period
+//! has passed since it last ran (or since the start). Registrations are replaced at each
+//! (re)configuration.
 //!
-//! **Dedupe:** wasm-go runs a function once per registration, and its parse callbacks run
-//! for the global config and again for each rule, so functions registered while parsing
-//! run several times per period. Here a plain `fn` registered again with the same period
-//! ([`register_tick_fn`]) and a closure registered again under the same name
-//! ([`register_named_tick_func`]) run once per period; [`register_tick_func`] never
-//! dedupes (closures that capture different state are different functions).
+//! **Once per name:** wasm-go runs a function once per registration, and its parse
+//! callbacks run for the global config and again for each rule, so functions registered
+//! while parsing run several times per period. [`Tick::every_ms`] behaves the same (every
+//! registration adds a function); give the tick a name with [`Tick::named`] and a second
+//! registration with the same name and period has no effect.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::hostcalls;
+use crate::raw;
 
 /// The host tick period the SDK asks for when tick functions exist.
 pub const HOST_TICK_MS: u32 = 100;
 
-struct TickFunc {
+/// When a tick function runs, and whether registering it again adds another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tick {
     period_ms: u64,
-    last_ms: u64,
-    key: Option<(TickKey, u64)>,
-    f: Rc<dyn Fn()>,
+    name: Option<String>,
 }
 
-#[derive(Clone, PartialEq, Eq)]
-enum TickKey {
-    Fn(usize),
-    Named(String),
+impl Tick {
+    /// Every `period_ms` milliseconds (at the host's 100 ms granularity: a shorter period
+    /// runs on every tick). Each registration adds a function.
+    pub fn every_ms(period_ms: u64) -> Self {
+        Tick {
+            period_ms,
+            name: None,
+        }
+    }
+
+    /// Registered once per name and period: registering the same name and period again
+    /// (from a parse function that runs once per rule, say) has no effect.
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+}
+
+struct TickFunc {
+    tick: Tick,
+    last_ms: u64,
+    f: Rc<dyn Fn()>,
 }
 
 type QueueFn = Rc<dyn Fn(u32)>;
@@ -49,36 +67,9 @@ thread_local! {
 }
 
 fn now_ms() -> u64 {
-    hostcalls::get_current_time_nanos()
+    raw::get_current_time_nanos()
         .map(|n| n / 1_000_000)
         .unwrap_or(0)
-}
-
-/// Runs `f` every `period_ms` milliseconds (at the host's 100 ms tick granularity; a
-/// period below 100 ms runs on every tick). Every call adds a function.
-pub fn register_tick_func(period_ms: u64, f: impl Fn() + 'static) {
-    push(period_ms, None, Rc::new(f));
-}
-
-/// Like [`register_tick_func`] for a plain function: registering the same function with
-/// the same period again has no effect.
-pub fn register_tick_fn(period_ms: u64, f: fn()) {
-    push(
-        period_ms,
-        Some((TickKey::Fn(f as usize), period_ms)),
-        Rc::new(f),
-    );
-}
-
-/// Like [`register_tick_func`], but a second registration with the same `name` and period
-/// has no effect (for closures registered from a parse function, which runs once for the
-/// global config and once per rule).
-pub fn register_named_tick_func(name: &str, period_ms: u64, f: impl Fn() + 'static) {
-    push(
-        period_ms,
-        Some((TickKey::Named(name.to_string()), period_ms)),
-        Rc::new(f),
-    );
 }
 
 /// How many tick functions are active (registered by the last successful start).
@@ -86,16 +77,16 @@ pub fn active_count() -> usize {
     TICKS.with(|t| t.borrow().active.len())
 }
 
-fn push(period_ms: u64, key: Option<(TickKey, u64)>, f: Rc<dyn Fn()>) {
+/// Adds a tick function, unless a named one of the same name and period exists.
+pub(crate) fn register(tick: Tick, f: Rc<dyn Fn()>) {
     TICKS.with(|t| {
         let mut t = t.borrow_mut();
-        if key.is_some() && t.staged.iter().any(|x| x.key == key) {
+        if tick.name.is_some() && t.staged.iter().any(|x| x.tick == tick) {
             return;
         }
         t.staged.push(TickFunc {
-            period_ms: period_ms.max(1),
+            tick,
             last_ms: 0,
-            key,
             f,
         });
     });
@@ -126,7 +117,7 @@ pub(crate) fn after_configure() {
     });
     if any || had {
         let period = if any { HOST_TICK_MS } else { 0 };
-        if let Err(e) = hostcalls::set_tick_period_ms(period) {
+        if let Err(e) = raw::set_tick_period_ms(period) {
             crate::warn!("cannot set the tick period: {e}");
         }
     }
@@ -139,7 +130,7 @@ pub(crate) fn on_tick() {
         let mut t = t.borrow_mut();
         t.active
             .iter_mut()
-            .filter(|f| now.saturating_sub(f.last_ms) >= f.period_ms || now == 0)
+            .filter(|f| now.saturating_sub(f.last_ms) >= f.tick.period_ms.max(1) || now == 0)
             .map(|f| {
                 f.last_ms = now;
                 f.f.clone()

@@ -1,5 +1,5 @@
 //! Who waits for a callout's answer, and how the answer reaches them: the plumbing the
-//! HTTP client ([`http`](crate::http)) and the Redis client ([`redis`](crate::redis))
+//! HTTP client (`http`) and the Redis client (`redis`)
 //! share between sending a call and the host's answer.
 //!
 //! A sent call parks a [`Waiter`] under its token until the host answers. The waiter is a
@@ -17,9 +17,9 @@ use std::task::{Context, Poll, Waker};
 use crate::context::HttpContext;
 use crate::error::Result;
 use crate::outcome::IntoOutcome;
-use crate::{state, task};
+use crate::{context, task};
 
-type RequestCallback<T> = Box<dyn FnOnce(&mut HttpContext, Result<T>) -> Result<()>>;
+type RequestCallback<T> = Box<dyn FnOnce(&HttpContext, Result<T>) -> Result<()>>;
 type PluginCallback<T> = Box<dyn FnOnce(Result<T>)>;
 
 /// Where an awaited answer is left for its future.
@@ -43,7 +43,7 @@ impl<T: 'static> Waiter<T> {
     /// until the answer is delivered). Make it only once the call was sent.
     pub(crate) fn for_request<R: IntoOutcome<()>>(
         ctx: &HttpContext,
-        callback: impl FnOnce(&mut HttpContext, Result<T>) -> R + 'static,
+        callback: impl FnOnce(&HttpContext, Result<T>) -> R + 'static,
     ) -> Self {
         task::work_started(ctx.id());
         Waiter::Request(
@@ -66,9 +66,9 @@ impl<T> Waiter<T> {
         match self {
             Waiter::Request(owner, callback) => {
                 // A request that ended in the meantime gets no callback.
-                if let Some(mut ctx) = state::stream(owner) {
+                if let Some(ctx) = context::live(owner) {
                     let result = match ctx.enter() {
-                        Ok(()) => callback(&mut ctx, reply),
+                        Ok(()) => callback(&ctx, reply),
                         Err(e) => Err(e),
                     };
                     task::work_finished(owner, result, what);
@@ -90,9 +90,8 @@ impl<T> Waiter<T> {
     }
 }
 
-/// The answer to an awaited callout: [`HttpFuture`](crate::http::HttpFuture) for an
-/// [`HttpRequest`](crate::HttpRequest), [`RedisFuture`](crate::redis::RedisFuture) for a
-/// [`RedisRequest`](crate::RedisRequest). The call is sent when the future is made, not
+/// The answer to an awaited callout: `HttpFuture` for an `HttpRequest`, `RedisFuture` for
+/// a `RedisRequest`. The call is sent when the future is made, not
 /// when it is first polled; it resolves with the answer or the error.
 pub struct CalloutFuture<T> {
     slot: Rc<RefCell<FutureSlot<T>>>,

@@ -1,8 +1,9 @@
-//! The repository's example plugins, built once per test process: Rust plugins with
-//! `scripts/build-rust-plugins.sh`, Go plugins with `scripts/build-go-plugins.sh`, into
-//! `target/plugins/{rust,go}/`; and the Go plugins written for the conformance suite
-//! (`tests/conformance/go`, [`conformance_go`]) into `target/plugins/conformance-go/`.
-//! `WASMGATE_PLUGIN_DIR` points at prebuilt ones instead.
+//! The repository's plugins, built once per test process: the Rust examples
+//! (`examples/rust`) and the Rust fixture plugins (`tests/plugins`, [`fixture`]) together
+//! with `scripts/build-rust-plugins.sh` into `target/plugins/rust/`; the Go examples with
+//! `scripts/build-go-plugins.sh` into `target/plugins/go/`; and the Go plugins written for
+//! the conformance suite (`tests/conformance/go`, [`conformance_go`]) into
+//! `target/plugins/conformance-go/`. `WASMGATE_PLUGIN_DIR` points at prebuilt ones instead.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,7 +12,8 @@ use std::sync::{Mutex, OnceLock};
 /// A plugin language of `examples/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
-    /// `examples/rust`.
+    /// `examples/rust` (built together with the fixtures of `tests/plugins`, see
+    /// [`fixture`]).
     Rust,
     /// `examples/go`.
     Go,
@@ -62,6 +64,13 @@ pub fn example(lang: Lang, name: &str) -> PathBuf {
     plugin(Set::Example(lang), name)
 }
 
+/// The path of a Rust fixture plugin (`tests/plugins/<name>`: `abi-probe`, `faults`,
+/// `sdk-probe`, `sdk-abi-wide`), a plugin that exists to test wasmgate. It is built with the
+/// Rust examples (once per process), into the same directory.
+pub fn fixture(name: &str) -> PathBuf {
+    plugin(Set::Example(Lang::Rust), name)
+}
+
 /// The path of a Go plugin written for the conformance suite (`tests/conformance/go/<name>`),
 /// built like the Go examples (once per process) into `target/plugins/conformance-go/`.
 pub fn conformance_go(name: &str) -> PathBuf {
@@ -78,11 +87,7 @@ fn plugin(set: Set, name: &str) -> PathBuf {
         built.push(set);
     }
     let path = dir.join(format!("{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "example plugin {} was not built",
-        path.display()
-    );
+    assert!(path.is_file(), "plugin {} was not built", path.display());
     path
 }
 

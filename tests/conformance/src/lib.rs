@@ -36,7 +36,7 @@ use wasmgate_proxy::{
 };
 
 pub use client::{Request, Response};
-pub use wasmgate_testkit::examples::{conformance_go, example, Lang};
+pub use wasmgate_testkit::examples::{conformance_go, example, fixture, Lang};
 
 /// The route's name on both sides (`route_name`).
 pub const ROUTE_NAME: &str = "conformance-route";
@@ -70,6 +70,16 @@ impl Plugin {
         Plugin {
             name: name.to_string(),
             wasm: example(lang, name),
+            config: config.to_string(),
+        }
+    }
+
+    /// A Rust fixture plugin of `tests/plugins` (written to test wasmgate) with a
+    /// configuration.
+    pub fn fixture(name: &str, config: &str) -> Plugin {
+        Plugin {
+            name: name.to_string(),
+            wasm: fixture(name),
             config: config.to_string(),
         }
     }

@@ -1,10 +1,10 @@
 //! The ABI-wide plugins written for the suite: the Go plugin `tests/conformance/go/abi-wide`
-//! (Higress wasm-go) and its Rust twin `examples/rust/sdk-abi-wide` (wasmgate-sdk), both
+//! (Higress wasm-go) and its Rust twin `tests/plugins/sdk-abi-wide` (wasmgate-sdk), both
 //! `0_2_100`. Each group runs in both languages, each compared with Envoy; then the two
 //! twins' wasmgate answers are compared with each other (both run as plugin `abi-wide`).
 
 use wasmgate_conformance::{
-    edge_requests, example, ignore, Case, Endpoint, Exchange, Lang, Plugin, Request, PLUGIN_LOGS,
+    edge_requests, fixture, ignore, Case, Endpoint, Exchange, Plugin, Request, PLUGIN_LOGS,
 };
 
 const CONFIG: &str = r#"{"calloutCluster": "callout", "calloutTimeout": 5000}"#;
@@ -14,7 +14,7 @@ fn twins(config: &str) -> [(&'static str, Plugin); 2] {
     let go = Plugin::conformance_go("abi-wide", config);
     let rust = Plugin {
         name: "abi-wide".to_string(),
-        wasm: example(Lang::Rust, "sdk-abi-wide"),
+        wasm: fixture("sdk-abi-wide"),
         config: config.to_string(),
     };
     [("go", go), ("rust", rust)]

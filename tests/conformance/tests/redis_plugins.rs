@@ -2,7 +2,7 @@
 //! `proxy_dispatch_redis_call`, …) cannot run in upstream Envoy, which does not provide those
 //! host functions: it refuses to load them. This keeps that known difference true; what the
 //! plugins do is tested in wasmgate against a real redis-server (`crates/cli/tests`,
-//! `crates/testkit/tests/sdk_redis.rs`).
+//! `crates/sdk/tests/redis.rs`).
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -20,7 +20,7 @@ fn upstream_envoy_refuses_plugins_that_import_redis_calls() {
             "cluster-key-rate-limit",
             r#"{"serviceName": "redis.static", "servicePort": 6379}"#,
         ),
-        Plugin::example(Lang::Rust, "sdk-probe", r#"{"name": "conf"}"#),
+        Plugin::fixture("sdk-probe", r#"{"name": "conf"}"#),
     ];
     for plugin in plugins {
         let case = format!("redis plugin {}", plugin.name);

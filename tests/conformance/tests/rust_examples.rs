@@ -1,4 +1,5 @@
-//! The Rust example plugins (`examples/rust`) through Envoy and through wasmgate.
+//! The Rust example plugins (`examples/rust`) and the stock-SDK fixture plugins
+//! (`tests/plugins`: `abi-probe`, `faults`) through Envoy and through wasmgate.
 
 use wasmgate_conformance::{
     continue_request, edge_requests, empty_body_request, stress_requests, Case, Endpoint, Lang,
@@ -7,6 +8,10 @@ use wasmgate_conformance::{
 
 fn rust(name: &str, config: &str) -> Vec<Plugin> {
     vec![Plugin::example(Lang::Rust, name, config)]
+}
+
+fn fixture(name: &str) -> Vec<Plugin> {
+    vec![Plugin::fixture(name, "")]
 }
 
 #[test]
@@ -71,7 +76,7 @@ const PROPS_HIGRESS_ONLY: &str = "Higress-only: Higress (and wasmgate) give `rou
 fn probe(case: &str) -> Case {
     Case::new(
         &format!("rust/abi-probe {case}"),
-        rust("abi-probe", ""),
+        fixture("abi-probe"),
         edge_requests(&[("x-probe", case)]),
     )
 }
@@ -119,7 +124,7 @@ fn abi_probe_body() {
 fn abi_probe_body_stress() {
     Case::new(
         "rust/abi-probe body stress",
-        rust("abi-probe", ""),
+        fixture("abi-probe"),
         stress_requests(&[("x-probe", "body")], true),
     )
     .check();
@@ -129,7 +134,7 @@ fn abi_probe_body_stress() {
 fn abi_probe_body_empty() {
     Case::new(
         "rust/abi-probe body, empty body",
-        rust("abi-probe", ""),
+        fixture("abi-probe"),
         empty_body_request(&[("x-probe", "body")]),
     )
     .check();
@@ -139,7 +144,7 @@ fn abi_probe_body_empty() {
 fn abi_probe_body_expect_continue() {
     Case::new(
         "rust/abi-probe body, expect: 100-continue",
-        rust("abi-probe", ""),
+        fixture("abi-probe"),
         continue_request(&[("x-probe", "body")]),
     )
     .check();
@@ -149,7 +154,7 @@ fn abi_probe_body_expect_continue() {
 fn abi_probe_props_stress() {
     Case::new(
         "rust/abi-probe props stress",
-        rust("abi-probe", ""),
+        fixture("abi-probe"),
         stress_requests(&[("x-probe", "props")], false),
     )
     .requests_also(vec![
@@ -198,7 +203,7 @@ fn http_call() {
 fn abi_probe_pause_resume_refused() {
     Case::new(
         "rust/abi-probe pause-resume, callout refused",
-        rust("abi-probe", ""),
+        fixture("abi-probe"),
         edge_requests(&[("x-probe", "pause-resume")]),
     )
     .callout_to("callout", Endpoint::Refused)
@@ -210,7 +215,7 @@ fn abi_probe_pause_resume_timeout() {
     // abi-probe's callout timeout is 5 s: one request is enough.
     Case::new(
         "rust/abi-probe pause-resume, callout times out",
-        rust("abi-probe", ""),
+        fixture("abi-probe"),
         vec![Request::get("/").header("x-probe", "pause-resume")],
     )
     .callout_to("callout", Endpoint::Silent)
@@ -271,7 +276,7 @@ fn abi_probe_ticks() {
     let warm_up = vec![Request::get("/"), Request::get("/"), Request::get("/")];
     let mut requests = warm_up;
     requests.extend(edge_requests(&[("x-probe", "ticks")]));
-    Case::new("rust/abi-probe ticks", rust("abi-probe", ""), requests).check();
+    Case::new("rust/abi-probe ticks", fixture("abi-probe"), requests).check();
 }
 
 /// A plugin that misbehaves: out-of-bounds pointers get INVALID_MEMORY_ACCESS, a panic
@@ -285,5 +290,5 @@ fn faults() {
         .into_iter()
         .map(|fault| Request::get("/f").header("x-fault", fault))
         .collect();
-    Case::new("rust/faults", rust("faults", ""), requests).check();
+    Case::new("rust/faults", fixture("faults"), requests).check();
 }

@@ -455,7 +455,7 @@ struct Quota {
     remaining: i64,
 }
 
-fn on_request_headers(ctx: &mut HttpContext, config: &RateLimitConfig) -> Result<HeaderAction> {
+fn on_request_headers(ctx: &HttpContext, config: &RateLimitConfig) -> Result<HeaderAction> {
     ctx.disable_reroute()?;
     let (limit_key, count, window) = match config.global {
         Some((count, window)) => (
@@ -520,18 +520,17 @@ fn on_request_headers(ctx: &mut HttpContext, config: &RateLimitConfig) -> Result
                     headers.push(("X-RateLimit-Limit", limit.as_str()));
                     headers.push(("X-RateLimit-Remaining", "0"));
                 }
-                ctx.send_response_with_detail(
+                return ctx.send_response_with_detail(
                     code,
                     "cluster-key-rate-limit.rejected",
                     &headers,
                     &message,
-                )?;
-            } else {
-                ctx.insert(Quota {
-                    limit: threshold,
-                    remaining: threshold - current,
-                });
+                );
             }
+            ctx.insert(Quota {
+                limit: threshold,
+                remaining: threshold - current,
+            });
             Ok(())
         });
     match sent {
@@ -543,7 +542,7 @@ fn on_request_headers(ctx: &mut HttpContext, config: &RateLimitConfig) -> Result
     }
 }
 
-fn on_response_headers(ctx: &mut HttpContext, config: &RateLimitConfig) -> Result<HeaderAction> {
+fn on_response_headers(ctx: &HttpContext, config: &RateLimitConfig) -> Result<HeaderAction> {
     if let (true, Some(quota)) = (config.show_limit_quota_header, ctx.get::<Quota>()) {
         ctx.replace_response_header("X-RateLimit-Limit", quota.limit.to_string())?;
         ctx.replace_response_header("X-RateLimit-Remaining", quota.remaining.to_string())?;

@@ -369,26 +369,24 @@ impl CorsContext {
     }
 }
 
-fn on_request_headers(ctx: &mut HttpContext, config: &CorsConfig) -> Result<HeaderAction> {
+fn on_request_headers(ctx: &HttpContext, config: &CorsConfig) -> Result<HeaderAction> {
     let cors = config.process(ctx);
     debug!("cors: {cors:?}");
     ctx.insert(cors.clone());
     if !cors.valid {
         info!("invalid CORS request: {}", cors.reason);
-        ctx.send_response(403, &[], "Invalid CORS request")?;
-        return Ok(HeaderAction::StopIteration);
+        return ctx.send_response(403, &[], "Invalid CORS request");
     }
     if cors.preflight {
         let headers = cors.headers();
         let mut pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         pairs.push(("X-Cors-Version", "1.0.0"));
-        ctx.send_response(200, &pairs, "")?;
-        return Ok(HeaderAction::StopIteration);
+        return ctx.send_response(200, &pairs, "");
     }
     Ok(HeaderAction::Continue)
 }
 
-fn on_response_headers(ctx: &mut HttpContext, _config: &CorsConfig) -> Result<HeaderAction> {
+fn on_response_headers(ctx: &HttpContext, _config: &CorsConfig) -> Result<HeaderAction> {
     for name in [
         "X-Cors-Trace",
         "X-Cors-Version",

@@ -148,7 +148,7 @@ fn parse_config(json: &Value) -> Result<CustomResponseConfig> {
     })
 }
 
-fn send(ctx: &HttpContext, reply: &Reply) -> Result<()> {
+fn send<A: ReplyAction>(ctx: &HttpContext, reply: &Reply) -> Result<A> {
     let headers: Vec<(&str, &str)> = reply
         .headers
         .iter()
@@ -157,16 +157,13 @@ fn send(ctx: &HttpContext, reply: &Reply) -> Result<()> {
     ctx.send_response_with_detail(reply.status_code, "custom-response", &headers, &reply.body)
 }
 
-fn on_request_headers(
-    ctx: &mut HttpContext,
-    config: &CustomResponseConfig,
-) -> Result<HeaderAction> {
+fn on_request_headers(ctx: &HttpContext, config: &CustomResponseConfig) -> Result<HeaderAction> {
     if !config.on_status.is_empty() {
         return Ok(HeaderAction::Continue);
     }
     if let Some(reply) = &config.default_reply {
         info!("use default rule, status {}", reply.status_code);
-        send(ctx, reply)?;
+        return send(ctx, reply);
     }
     Ok(HeaderAction::StopIteration)
 }
@@ -180,10 +177,7 @@ fn matches_pattern(pattern: &str, status: &str) -> bool {
             .all(|(p, s)| p == b'x' || p == s)
 }
 
-fn on_response_headers(
-    ctx: &mut HttpContext,
-    config: &CustomResponseConfig,
-) -> Result<HeaderAction> {
+fn on_response_headers(ctx: &HttpContext, config: &CustomResponseConfig) -> Result<HeaderAction> {
     let Some(status) = ctx.response_header(":status") else {
         error!("get http response status code failed");
         return Ok(HeaderAction::Continue);
@@ -199,7 +193,7 @@ fn on_response_headers(
                 .find(|(p, _)| matches_pattern(p, &status))
         });
     if let Some((_, reply)) = reply {
-        send(ctx, reply)?;
+        return send(ctx, reply);
     }
     Ok(HeaderAction::Continue)
 }

@@ -100,7 +100,7 @@ fn parse_rule(json: &Value, global: &KeyAuthConfig) -> Result<KeyAuthConfig> {
     Ok(config)
 }
 
-fn on_plugin_start(_: &mut PluginContext) {
+fn on_plugin_start(_: &PluginContext) {
     RULES_EXIST.with(|r| r.set(false));
 }
 
@@ -146,11 +146,10 @@ fn decode(s: &str) -> String {
 const REALM: (&str, &str) = ("WWW-Authenticate", "Key realm=MSE Gateway");
 
 fn deny(ctx: &HttpContext, status: u32, detail: &str, message: &str) -> Result<HeaderAction> {
-    ctx.send_response_with_detail(status, detail, &[REALM], message)?;
-    Ok(HeaderAction::Continue)
+    ctx.send_response_with_detail(status, detail, &[REALM], message)
 }
 
-fn on_request_headers(ctx: &mut HttpContext, config: &KeyAuthConfig) -> Result<HeaderAction> {
+fn on_request_headers(ctx: &HttpContext, config: &KeyAuthConfig) -> Result<HeaderAction> {
     let rules_exist = RULES_EXIST.with(Cell::get);
     let no_allow = config.allow.is_empty();
     let global_auth_off = config.global_auth == Some(false);

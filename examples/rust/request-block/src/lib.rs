@@ -89,18 +89,17 @@ impl BlockConfig {
         }
     }
 
-    fn block(&self, ctx: &HttpContext, detail: &str) -> Result<HeaderAction> {
+    fn block<A: ReplyAction>(&self, ctx: &HttpContext, detail: &str) -> Result<A> {
         ctx.send_response_with_detail(
             self.blocked_code,
             detail,
             &[],
             self.blocked_message.as_bytes(),
-        )?;
-        Ok(HeaderAction::Continue)
+        )
     }
 }
 
-fn on_request_headers(ctx: &mut HttpContext, config: &BlockConfig) -> Result<HeaderAction> {
+fn on_request_headers(ctx: &HttpContext, config: &BlockConfig) -> Result<HeaderAction> {
     if !config.block_urls.is_empty() {
         let Some(path) = ctx.request_header(":path") else {
             warn!("get path failed: the request has no :path");
@@ -138,19 +137,14 @@ fn on_request_headers(ctx: &mut HttpContext, config: &BlockConfig) -> Result<Hea
     Ok(HeaderAction::Continue)
 }
 
-fn on_request_body(ctx: &mut HttpContext, config: &BlockConfig, body: &[u8]) -> Result<DataAction> {
+fn on_request_body(ctx: &HttpContext, config: &BlockConfig, body: &[u8]) -> Result<DataAction> {
     let text = config.normalize(String::from_utf8_lossy(body).into_owned());
     if config
         .block_bodies
         .iter()
         .any(|b| text.contains(b.as_str()))
     {
-        ctx.send_response_with_detail(
-            config.blocked_code,
-            "request-block.body_blocked",
-            &[],
-            config.blocked_message.as_bytes(),
-        )?;
+        return config.block(ctx, "request-block.body_blocked");
     }
     Ok(DataAction::Continue)
 }

@@ -11,10 +11,10 @@ struct MyConfig {
     mock_enable: bool,
 }
 
-fn on_request_headers(ctx: &mut HttpContext, config: &MyConfig) -> Result<HeaderAction> {
+fn on_request_headers(ctx: &HttpContext, config: &MyConfig) -> Result<HeaderAction> {
     ctx.add_request_header("hello", "world")?;
     if config.mock_enable {
-        ctx.send_response(200, &[], "hello world")?;
+        return ctx.send_response(200, &[], "hello world");
     }
     Ok(HeaderAction::Continue)
 }

@@ -1,6 +1,6 @@
 // abi-wide: a plugin written for the conformance suite (tests/conformance/tests/abi_wide.rs),
 // not an example to copy. It exercises much of the proxy-wasm ABI through Higress's
-// wasm-go SDK; its Rust twin is examples/rust/sdk-abi-wide, which answers the same way.
+// wasm-go SDK; its Rust twin is tests/plugins/sdk-abi-wide, which answers the same way.
 //
 // Config: {"calloutCluster": "callout", "calloutTimeout": 5000}
 //

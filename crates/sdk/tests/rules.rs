@@ -1,7 +1,7 @@
-//! wasmgate-sdk, priority 2: Higress's `_rules_` matching, run as a table through a real
-//! plugin (`examples/rust/sdk-probe`, which adds `x-config: <name of the picked config>`).
+//! wasmgate-sdk's rules: Higress's `_rules_` matching, run as a table through a real
+//! plugin (`tests/plugins/sdk-probe`, which adds `x-config: <name of the picked config>`).
 
-use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::examples::fixture;
 use wasmgate_testkit::{LogLevel, StreamState, TestHost};
 
 const CONFIG: &str = r#"{
@@ -21,7 +21,7 @@ const CONFIG: &str = r#"{
 }"#;
 
 fn pick(config: &str, route: &str, host: &str, cluster: &str) -> Option<String> {
-    let mut test = TestHost::builder(example(Lang::Rust, "sdk-probe"))
+    let mut test = TestHost::builder(fixture("sdk-probe"))
         .plugin_name("sdk-probe")
         .config_json(config)
         .route_name(route)
@@ -87,7 +87,7 @@ fn no_global_and_no_match_skips_the_plugin() {
 #[test]
 fn a_skipped_request_skips_every_phase() {
     let config = r#"{"_rules_": [{"_match_route_": ["x"], "name": "only"}]}"#;
-    let mut host = TestHost::builder(example(Lang::Rust, "sdk-probe"))
+    let mut host = TestHost::builder(fixture("sdk-probe"))
         .config_json(config)
         .start()
         .unwrap();
@@ -114,7 +114,7 @@ fn ignored_match_keys_are_warned_about() {
     let config = r#"{"name": "g", "_rules_": [
         {"_match_route_": ["r"], "_match_domain_": ["d.com"], "name": "route-wins"}
     ]}"#;
-    let mut host = TestHost::builder(example(Lang::Rust, "sdk-probe"))
+    let mut host = TestHost::builder(fixture("sdk-probe"))
         .config_json(config)
         .route_name("r")
         .start()
@@ -141,7 +141,7 @@ fn merged_rules_inherit_global_keys_and_drop_match_keys() {
     let config = r#"{"name": "g", "upstream": "u", "_rules_": [{"_match_route_": ["r"]}]}"#;
     assert_eq!(pick(config, "r", "h", "").as_deref(), Some("g"));
     let config = r#"{"name": "g", "_rules_": [{"_match_route_": ["r"], "bogus": 1}]}"#;
-    let result = TestHost::builder(example(Lang::Rust, "sdk-probe"))
+    let result = TestHost::builder(fixture("sdk-probe"))
         .config_json(config)
         .start();
     assert!(result.is_err(), "an unknown key in a rule fails the start");

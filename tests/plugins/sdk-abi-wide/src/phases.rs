@@ -30,7 +30,7 @@ pub fn request_headers(ctx: &HttpContext) -> Result<()> {
 
 /// A header read through the host call, lossy; `<missing>` when absent or refused.
 fn host_value(map: MapType, name: &str) -> String {
-    match wasmgate_sdk::hostcalls::get_map_value(map, name) {
+    match wasmgate_sdk::raw::get_map_value(map, name) {
         Ok(Some(value)) => String::from_utf8_lossy(&value).into_owned(),
         _ => "<missing>".into(),
     }
@@ -50,7 +50,7 @@ pub fn response_headers(ctx: &HttpContext) -> Result<()> {
 }
 
 /// Runs once the whole request body is buffered.
-pub fn on_request_body(ctx: &mut HttpContext, _config: &Config, body: &[u8]) -> Result<DataAction> {
+pub fn on_request_body(ctx: &HttpContext, _config: &Config, body: &[u8]) -> Result<DataAction> {
     match probe(ctx).as_str() {
         "req-replace" => {
             ctx.replace_request_body([b"replaced:".as_slice(), body].concat())?;
@@ -59,8 +59,7 @@ pub fn on_request_body(ctx: &mut HttpContext, _config: &Config, body: &[u8]) -> 
         "req-prepend" => ctx.prepend_request_body("prepended|")?,
         "reply-req-body" => {
             let text = format!("denied at request body: {}", String::from_utf8_lossy(body));
-            ctx.send_response(403, &[("x-local", "request-body")], text)?;
-            return Ok(DataAction::StopIterationAndBuffer);
+            return ctx.send_response(403, &[("x-local", "request-body")], text);
         }
         _ => {}
     }
@@ -68,7 +67,7 @@ pub fn on_request_body(ctx: &mut HttpContext, _config: &Config, body: &[u8]) -> 
 }
 
 pub fn on_streaming_request_body(
-    ctx: &mut HttpContext,
+    ctx: &HttpContext,
     _config: &Config,
     chunk: &[u8],
     last: bool,
@@ -87,22 +86,17 @@ pub fn on_streaming_request_body(
 }
 
 /// Runs once the whole response body is buffered.
-pub fn on_response_body(
-    ctx: &mut HttpContext,
-    _config: &Config,
-    _body: &[u8],
-) -> Result<DataAction> {
+pub fn on_response_body(ctx: &HttpContext, _config: &Config, _body: &[u8]) -> Result<DataAction> {
     match probe(ctx).as_str() {
         "resp-replace" => ctx.replace_response_body("response replaced")?,
         "resp-append" => ctx.append_response_body("|appended")?,
         "resp-prepend" => ctx.prepend_response_body("prepended|")?,
         "reply-resp-body" => {
-            ctx.send_response(
+            return ctx.send_response(
                 500,
                 &[("x-local", "response-body")],
                 "replaced at response body",
-            )?;
-            return Ok(DataAction::StopIterationAndBuffer);
+            );
         }
         _ => {}
     }
@@ -112,7 +106,7 @@ pub fn on_response_body(
 /// Wraps each non-empty chunk in `[...]` and appends `|end` to the last (how many calls
 /// carry the body is framing: see the `chunks` action).
 pub fn on_streaming_response_body(
-    ctx: &mut HttpContext,
+    ctx: &HttpContext,
     _config: &Config,
     chunk: &[u8],
     last: bool,
@@ -223,7 +217,7 @@ pub fn late_properties(ctx: &HttpContext) -> Result<()> {
         let name = format!("x-late-prop-{}", path.join("."));
         ctx.add_response_header(&name, property(ctx, path))?;
     }
-    let read = wasmgate_sdk::hostcalls::get_map_value(MapType::HttpRequestHeaders, "x-probe");
+    let read = wasmgate_sdk::raw::get_map_value(MapType::HttpRequestHeaders, "x-probe");
     let value = match read {
         Ok(Some(value)) => String::from_utf8_lossy(&value).into_owned(),
         Ok(None) => "<not-found>".to_string(),

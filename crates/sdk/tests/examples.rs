@@ -1,28 +1,12 @@
-//! wasmgate-sdk examples that follow Higress's official plugins (reference §10.1):
+//! wasmgate-sdk examples that follow Higress's official plugins:
 //! `request-block`, `key-auth`, `custom-response` and `cors`, with the cases of Higress's
 //! own tests and more.
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use wasmgate_host::callout::NoCallouts;
-use wasmgate_host::{LogRecord, LogSink, PluginModule, PluginVm, Runtime, RuntimeConfig, VmConfig};
+use common::{replied, start, start_logs};
 use wasmgate_testkit::examples::{example, Lang};
 use wasmgate_testkit::{LocalReply, StreamState, TestHost};
-
-fn start(name: &str, config: &str) -> TestHost {
-    TestHost::builder(example(Lang::Rust, name))
-        .plugin_name(name)
-        .config_json(config)
-        .start()
-        .unwrap_or_else(|e| panic!("{name} starts with {config}: {e}"))
-}
-
-fn replied(state: &StreamState) -> &LocalReply {
-    match state {
-        StreamState::Replied(reply) => reply,
-        other => panic!("expected a local reply, got {other:?}"),
-    }
-}
 
 fn header<'a>(reply: &'a LocalReply, name: &str) -> Option<&'a str> {
     reply.headers.get_str(name)
@@ -30,22 +14,9 @@ fn header<'a>(reply: &'a LocalReply, name: &str) -> Option<&'a str> {
 
 /// Starts a plugin that is expected to fail, returning its log lines.
 fn failed_start(name: &str, config: &str) -> Vec<String> {
-    #[derive(Default, Clone)]
-    struct Lines(Arc<Mutex<Vec<String>>>);
-    impl LogSink for Lines {
-        fn log(&self, record: &LogRecord) {
-            self.0.lock().unwrap().push(record.message.clone());
-        }
-    }
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let module = PluginModule::from_file(&runtime, &example(Lang::Rust, name)).unwrap();
-    let lines = Lines::default();
-    let mut vm = VmConfig::new(name, config.as_bytes().to_vec());
-    vm.log_sink = Arc::new(lines.clone());
-    let result = PluginVm::new(&module, vm, Box::new(NoCallouts));
+    let (result, lines) = start_logs(name, config);
     assert!(result.is_err(), "{name} must not start with {config}");
-    let logged = lines.0.lock().unwrap().clone();
-    logged
+    lines
 }
 
 fn assert_start_fails(name: &str, config: &str, expect: &str) {

@@ -1,7 +1,7 @@
 //! wasmgate-sdk's Redis client (init string, RESP, callbacks, async, NOAUTH retry, clear
 //! errors) and the `cluster-key-rate-limit` example that follows Higress's plugin.
 
-use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::examples::{example, fixture, Lang};
 use wasmgate_testkit::{LogLevel, StreamState, TestHost};
 
 const REDIS: &str = "outbound|6379||redis.static";
@@ -321,7 +321,7 @@ fn config_errors_fail_the_start() {
 
 #[test]
 fn async_commands_and_error_replies_through_the_probe() {
-    let mut host = TestHost::builder(example(Lang::Rust, "sdk-probe"))
+    let mut host = TestHost::builder(fixture("sdk-probe"))
         .config_json(r#"{"name": "g", "redis": "cache.static"}"#)
         .start()
         .unwrap();

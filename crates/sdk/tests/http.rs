@@ -1,11 +1,11 @@
-//! wasmgate-sdk, priority 3: the HTTP client with callbacks and `async`, pausing and
+//! wasmgate-sdk's HTTP client with callbacks and `async`, pausing and
 //! resuming the request for the author. Plugins: `sdk-probe`, `sdk-http-call`.
 
-use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::examples::{example, fixture, Lang};
 use wasmgate_testkit::{HttpCalloutResponse, LogLevel, StreamState, TestHost};
 
 fn probe() -> TestHost {
-    TestHost::builder(example(Lang::Rust, "sdk-probe"))
+    TestHost::builder(fixture("sdk-probe"))
         .plugin_name("sdk-probe")
         .config_json(r#"{"name": "g", "upstream": "outbound|80||auth.static"}"#)
         .start()
@@ -53,7 +53,7 @@ fn a_failed_call_reaches_the_callback_as_an_error() {
 
 #[test]
 fn a_call_the_host_refuses_is_an_error_at_once() {
-    let mut host = TestHost::builder(example(Lang::Rust, "sdk-probe"))
+    let mut host = TestHost::builder(fixture("sdk-probe"))
         .config_json(r#"{"name": "g", "upstream": "outbound|80||auth.static"}"#)
         .clusters(&["outbound|80||auth.static"])
         .start()

@@ -45,11 +45,11 @@ fn probe(ctx: &HttpContext) -> String {
     ctx.get::<Probe>().map(|p| p.0).unwrap_or_default()
 }
 
-fn on_plugin_start(plugin: &mut PluginContext) {
-    plugin.register_tick_func(100, state::on_tick);
+fn on_plugin_start(plugin: &PluginContext) {
+    plugin.register_tick(Tick::every_ms(100), state::on_tick);
 }
 
-fn on_request_headers(ctx: &mut HttpContext, config: &Config) -> Result<HeaderAction> {
+fn on_request_headers(ctx: &HttpContext, config: &Config) -> Result<HeaderAction> {
     let action = ctx.request_header("x-probe").unwrap_or_default();
     ctx.insert(Probe(action.clone()));
     match action.as_str() {
@@ -60,12 +60,11 @@ fn on_request_headers(ctx: &mut HttpContext, config: &Config) -> Result<HeaderAc
         }
         "req-stream" => ctx.remove_request_header("content-length")?,
         "reply-req-headers" => {
-            ctx.send_response(
+            return ctx.send_response(
                 403,
                 &[("x-local", "request-headers")],
                 "denied at request headers",
-            )?;
-            return Ok(HeaderAction::StopAllIterationAndWatermark);
+            );
         }
         "props" => phases::request_properties(ctx)?,
         "callout" => phases::callout(ctx, config)?,
@@ -78,7 +77,7 @@ fn on_request_headers(ctx: &mut HttpContext, config: &Config) -> Result<HeaderAc
     Ok(HeaderAction::Continue)
 }
 
-fn on_response_headers(ctx: &mut HttpContext, _config: &Config) -> Result<HeaderAction> {
+fn on_response_headers(ctx: &HttpContext, _config: &Config) -> Result<HeaderAction> {
     match probe(ctx).as_str() {
         "headers" => phases::response_headers(ctx)?,
         "resp-replace" | "resp-append" | "resp-prepend" => {
@@ -87,12 +86,11 @@ fn on_response_headers(ctx: &mut HttpContext, _config: &Config) -> Result<Header
         }
         "resp-stream" => ctx.remove_response_header("content-length")?,
         "reply-resp-headers" => {
-            ctx.send_response(
+            return ctx.send_response(
                 401,
                 &[("x-local", "response-headers")],
                 "replaced at response headers",
-            )?;
-            return Ok(HeaderAction::StopAllIterationAndWatermark);
+            );
         }
         "reply-resp-body" if ctx.has_response_body() => {
             ctx.buffer_response_body();
@@ -106,7 +104,7 @@ fn on_response_headers(ctx: &mut HttpContext, _config: &Config) -> Result<Header
     Ok(HeaderAction::Continue)
 }
 
-fn on_stream_done(ctx: &mut HttpContext, _config: &Config) {
+fn on_stream_done(ctx: &HttpContext, _config: &Config) {
     if probe(ctx) == "log" {
         info!("done: {} {}", ctx.method(), ctx.path());
     }

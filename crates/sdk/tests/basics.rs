@@ -1,31 +1,15 @@
-//! wasmgate-sdk, priority 1: registration, config parsing, every phase (streaming and
+//! wasmgate-sdk's basics: registration, config parsing, every phase (streaming and
 //! buffered bodies), the HttpContext API, actions, the logger, errors and panics.
-//! Plugins: `examples/rust/sdk-hello` and `examples/rust/sdk-probe`.
+//! Plugins: `examples/rust/sdk-hello` and `tests/plugins/sdk-probe`.
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use wasmgate_host::callout::NoCallouts;
-use wasmgate_host::{LogRecord, LogSink, PluginModule, PluginVm, Runtime, RuntimeConfig, VmConfig};
-use wasmgate_testkit::examples::{example, Lang};
+use common::{replied, start, start_logs};
+use wasmgate_testkit::examples::fixture;
 use wasmgate_testkit::{HostError, LogLevel, StreamState, TestHost};
-
-fn start(name: &str, config: &str) -> TestHost {
-    TestHost::builder(example(Lang::Rust, name))
-        .plugin_name(name)
-        .config_json(config)
-        .start()
-        .expect("plugin starts")
-}
 
 fn probe(config: &str) -> TestHost {
     start("sdk-probe", config)
-}
-
-fn replied(state: &StreamState) -> &wasmgate_testkit::LocalReply {
-    match state {
-        StreamState::Replied(reply) => reply,
-        other => panic!("expected a local reply, got {other:?}"),
-    }
 }
 
 #[test]
@@ -58,25 +42,6 @@ fn hello_takes_an_empty_config_with_a_warning() {
             .any(|m| m.contains("configuration is empty")),
         "{warnings:?}"
     );
-}
-
-/// Starts a plugin on the bare host runtime to see the log lines of a failed start.
-fn start_logs(name: &str, config: &str) -> (Result<(), HostError>, Vec<String>) {
-    #[derive(Default, Clone)]
-    struct Lines(Arc<Mutex<Vec<String>>>);
-    impl LogSink for Lines {
-        fn log(&self, record: &LogRecord) {
-            self.0.lock().unwrap().push(record.message.clone());
-        }
-    }
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let module = PluginModule::from_file(&runtime, &example(Lang::Rust, name)).unwrap();
-    let lines = Lines::default();
-    let mut config_vm = VmConfig::new(name, config.as_bytes().to_vec());
-    config_vm.log_sink = Arc::new(lines.clone());
-    let result = PluginVm::new(&module, config_vm, Box::new(NoCallouts)).map(drop);
-    let logged = lines.0.lock().unwrap().clone();
-    (result, logged)
 }
 
 #[test]
@@ -157,7 +122,7 @@ fn request_facts_are_cached_for_later_phases() {
 
 #[test]
 fn the_logger_honours_the_host_level() {
-    let mut host = TestHost::builder(example(Lang::Rust, "sdk-probe"))
+    let mut host = TestHost::builder(fixture("sdk-probe"))
         .plugin_name("sdk-probe")
         .config_json(r#"{"name": "g"}"#)
         .log_level(LogLevel::Warn)

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 macro_rules! imports {
     ($(fn $name:ident($($arg:ident: $ty:ty),* $(,)?);)*) => {
         #[cfg(target_arch = "wasm32")]
-        mod raw {
+        mod imports {
             #[link(wasm_import_module = "env")]
             extern "C" {
                 $(pub fn $name($($arg: $ty),*) -> u32;)*
@@ -24,7 +24,7 @@ macro_rules! imports {
 
         #[cfg(not(target_arch = "wasm32"))]
         #[allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
-        mod raw {
+        mod imports {
             $(pub unsafe fn $name($(_: $ty),*) -> u32 { 12 })*
         }
     };
@@ -112,7 +112,7 @@ fn returned(
 /// Writes a log line at `level` (`proxy_log`).
 pub fn log(level: LogLevel, message: &str) -> Result<()> {
     // SAFETY: the pointer and length describe `message`.
-    let s = unsafe { raw::proxy_log(level.raw(), message.as_ptr(), message.len()) };
+    let s = unsafe { imports::proxy_log(level.raw(), message.as_ptr(), message.len()) };
     check("proxy_log", s)
 }
 
@@ -121,7 +121,7 @@ pub fn get_log_level() -> Result<LogLevel> {
     let mut level = 0u32;
     // SAFETY: `level` is a valid u32 slot.
     check("proxy_get_log_level", unsafe {
-        raw::proxy_get_log_level(&mut level)
+        imports::proxy_get_log_level(&mut level)
     })?;
     LogLevel::from_raw(level).ok_or_else(|| Error::Decode(format!("log level {level}")))
 }
@@ -131,7 +131,7 @@ pub fn get_current_time_nanos() -> Result<u64> {
     let mut t = 0u64;
     // SAFETY: `t` is a valid u64 slot.
     check("proxy_get_current_time_nanoseconds", unsafe {
-        raw::proxy_get_current_time_nanoseconds(&mut t)
+        imports::proxy_get_current_time_nanoseconds(&mut t)
     })?;
     Ok(t)
 }
@@ -140,7 +140,7 @@ pub fn get_current_time_nanos() -> Result<u64> {
 pub fn set_tick_period_ms(period_ms: u32) -> Result<()> {
     // SAFETY: no pointers.
     check("proxy_set_tick_period_milliseconds", unsafe {
-        raw::proxy_set_tick_period_milliseconds(period_ms)
+        imports::proxy_set_tick_period_milliseconds(period_ms)
     })
 }
 
@@ -148,21 +148,21 @@ pub fn set_tick_period_ms(period_ms: u32) -> Result<()> {
 pub fn set_effective_context(context_id: u32) -> Result<()> {
     // SAFETY: no pointers.
     check("proxy_set_effective_context", unsafe {
-        raw::proxy_set_effective_context(context_id)
+        imports::proxy_set_effective_context(context_id)
     })
 }
 
 /// Completes an `on_done` that returned false.
 pub fn done() -> Result<()> {
     // SAFETY: no pointers.
-    check("proxy_done", unsafe { raw::proxy_done() })
+    check("proxy_done", unsafe { imports::proxy_done() })
 }
 
 /// Bytes `[start, start + max_size)` of a buffer; `Ok(None)` when the buffer is absent.
 pub fn get_buffer(buffer: BufferType, start: usize, max_size: usize) -> Result<Option<Vec<u8>>> {
     returned("proxy_get_buffer_bytes", |p, l| unsafe {
         // SAFETY: p and l are valid out-slots.
-        raw::proxy_get_buffer_bytes(buffer.raw(), start, max_size, p, l)
+        imports::proxy_get_buffer_bytes(buffer.raw(), start, max_size, p, l)
     })
 }
 
@@ -171,7 +171,7 @@ pub fn get_buffer(buffer: BufferType, start: usize, max_size: usize) -> Result<O
 pub fn set_buffer(buffer: BufferType, start: usize, size: usize, value: &[u8]) -> Result<()> {
     // SAFETY: the pointer and length describe `value`.
     check("proxy_set_buffer_bytes", unsafe {
-        raw::proxy_set_buffer_bytes(buffer.raw(), start, size, value.as_ptr(), value.len())
+        imports::proxy_set_buffer_bytes(buffer.raw(), start, size, value.as_ptr(), value.len())
     })
 }
 
@@ -184,7 +184,7 @@ pub fn get_map(map: MapType) -> Result<pairs::Pairs> {
 pub fn get_map_bytes(map: MapType) -> Result<Vec<u8>> {
     Ok(returned("proxy_get_header_map_pairs", |p, l| unsafe {
         // SAFETY: p and l are valid out-slots.
-        raw::proxy_get_header_map_pairs(map.raw(), p, l)
+        imports::proxy_get_header_map_pairs(map.raw(), p, l)
     })?
     .unwrap_or_default())
 }
@@ -194,7 +194,7 @@ pub fn set_map<K: AsRef<[u8]>, V: AsRef<[u8]>>(map: MapType, pairs: &[(K, V)]) -
     let bytes = pairs::encode(pairs);
     // SAFETY: the pointer and length describe `bytes`.
     check("proxy_set_header_map_pairs", unsafe {
-        raw::proxy_set_header_map_pairs(map.raw(), bytes.as_ptr(), bytes.len())
+        imports::proxy_set_header_map_pairs(map.raw(), bytes.as_ptr(), bytes.len())
     })
 }
 
@@ -202,7 +202,7 @@ pub fn set_map<K: AsRef<[u8]>, V: AsRef<[u8]>>(map: MapType, pairs: &[(K, V)]) -
 pub fn get_map_value(map: MapType, key: &str) -> Result<Option<Vec<u8>>> {
     returned("proxy_get_header_map_value", |p, l| unsafe {
         // SAFETY: key describes a live str; p and l are valid out-slots.
-        raw::proxy_get_header_map_value(map.raw(), key.as_ptr(), key.len(), p, l)
+        imports::proxy_get_header_map_value(map.raw(), key.as_ptr(), key.len(), p, l)
     })
 }
 
@@ -210,7 +210,7 @@ pub fn get_map_value(map: MapType, key: &str) -> Result<Option<Vec<u8>>> {
 pub fn add_map_value(map: MapType, key: &str, value: &[u8]) -> Result<()> {
     // SAFETY: the pointers and lengths describe live slices.
     check("proxy_add_header_map_value", unsafe {
-        raw::proxy_add_header_map_value(
+        imports::proxy_add_header_map_value(
             map.raw(),
             key.as_ptr(),
             key.len(),
@@ -224,7 +224,7 @@ pub fn add_map_value(map: MapType, key: &str, value: &[u8]) -> Result<()> {
 pub fn replace_map_value(map: MapType, key: &str, value: &[u8]) -> Result<()> {
     // SAFETY: the pointers and lengths describe live slices.
     check("proxy_replace_header_map_value", unsafe {
-        raw::proxy_replace_header_map_value(
+        imports::proxy_replace_header_map_value(
             map.raw(),
             key.as_ptr(),
             key.len(),
@@ -238,7 +238,7 @@ pub fn replace_map_value(map: MapType, key: &str, value: &[u8]) -> Result<()> {
 pub fn remove_map_value(map: MapType, key: &str) -> Result<()> {
     // SAFETY: the pointer and length describe `key`.
     check("proxy_remove_header_map_value", unsafe {
-        raw::proxy_remove_header_map_value(map.raw(), key.as_ptr(), key.len())
+        imports::proxy_remove_header_map_value(map.raw(), key.as_ptr(), key.len())
     })
 }
 
@@ -246,7 +246,7 @@ pub fn remove_map_value(map: MapType, key: &str) -> Result<()> {
 pub fn continue_stream(stream: StreamType) -> Result<()> {
     // SAFETY: no pointers.
     check("proxy_continue_stream", unsafe {
-        raw::proxy_continue_stream(stream.raw())
+        imports::proxy_continue_stream(stream.raw())
     })
 }
 
@@ -254,7 +254,7 @@ pub fn continue_stream(stream: StreamType) -> Result<()> {
 pub fn close_stream(stream: StreamType) -> Result<()> {
     // SAFETY: no pointers.
     check("proxy_close_stream", unsafe {
-        raw::proxy_close_stream(stream.raw())
+        imports::proxy_close_stream(stream.raw())
     })
 }
 
@@ -269,7 +269,7 @@ pub fn send_local_response<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     let headers = pairs::encode(headers);
     // SAFETY: the pointers and lengths describe live slices.
     check("proxy_send_local_response", unsafe {
-        raw::proxy_send_local_response(
+        imports::proxy_send_local_response(
             status,
             details.as_ptr(),
             details.len(),
@@ -295,7 +295,7 @@ pub fn http_call<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     let mut token = 0u32;
     // SAFETY: the pointers and lengths describe live slices; token is a valid slot.
     check("proxy_http_call", unsafe {
-        raw::proxy_http_call(
+        imports::proxy_http_call(
             upstream.as_ptr(),
             upstream.len(),
             headers.as_ptr(),
@@ -316,7 +316,7 @@ pub fn get_shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>> {
     let mut cas = 0u32;
     let value = returned("proxy_get_shared_data", |p, l| unsafe {
         // SAFETY: key describes a live str; the out-slots are valid.
-        raw::proxy_get_shared_data(key.as_ptr(), key.len(), p, l, &mut cas)
+        imports::proxy_get_shared_data(key.as_ptr(), key.len(), p, l, &mut cas)
     })?;
     Ok(value.map(|v| (v, cas)))
 }
@@ -326,7 +326,7 @@ pub fn get_shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>> {
 pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<()> {
     // SAFETY: the pointers and lengths describe live slices.
     check("proxy_set_shared_data", unsafe {
-        raw::proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+        imports::proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
     })
 }
 
@@ -335,7 +335,7 @@ pub fn register_shared_queue(name: &str) -> Result<u32> {
     let mut id = 0u32;
     // SAFETY: name describes a live str; id is a valid slot.
     check("proxy_register_shared_queue", unsafe {
-        raw::proxy_register_shared_queue(name.as_ptr(), name.len(), &mut id)
+        imports::proxy_register_shared_queue(name.as_ptr(), name.len(), &mut id)
     })?;
     Ok(id)
 }
@@ -345,7 +345,7 @@ pub fn resolve_shared_queue(vm_id: &str, name: &str) -> Result<u32> {
     let mut id = 0u32;
     // SAFETY: the pointers and lengths describe live strs; id is a valid slot.
     check("proxy_resolve_shared_queue", unsafe {
-        raw::proxy_resolve_shared_queue(
+        imports::proxy_resolve_shared_queue(
             vm_id.as_ptr(),
             vm_id.len(),
             name.as_ptr(),
@@ -360,7 +360,7 @@ pub fn resolve_shared_queue(vm_id: &str, name: &str) -> Result<u32> {
 pub fn enqueue_shared_queue(queue_id: u32, value: &[u8]) -> Result<()> {
     // SAFETY: the pointer and length describe `value`.
     check("proxy_enqueue_shared_queue", unsafe {
-        raw::proxy_enqueue_shared_queue(queue_id, value.as_ptr(), value.len())
+        imports::proxy_enqueue_shared_queue(queue_id, value.as_ptr(), value.len())
     })
 }
 
@@ -368,7 +368,7 @@ pub fn enqueue_shared_queue(queue_id: u32, value: &[u8]) -> Result<()> {
 pub fn dequeue_shared_queue(queue_id: u32) -> Result<Option<Vec<u8>>> {
     returned("proxy_dequeue_shared_queue", |p, l| unsafe {
         // SAFETY: p and l are valid out-slots.
-        raw::proxy_dequeue_shared_queue(queue_id, p, l)
+        imports::proxy_dequeue_shared_queue(queue_id, p, l)
     })
 }
 
@@ -377,7 +377,7 @@ pub fn define_metric(kind: MetricType, name: &str) -> Result<u32> {
     let mut id = 0u32;
     // SAFETY: name describes a live str; id is a valid slot.
     check("proxy_define_metric", unsafe {
-        raw::proxy_define_metric(kind.raw(), name.as_ptr(), name.len(), &mut id)
+        imports::proxy_define_metric(kind.raw(), name.as_ptr(), name.len(), &mut id)
     })?;
     Ok(id)
 }
@@ -386,7 +386,7 @@ pub fn define_metric(kind: MetricType, name: &str) -> Result<u32> {
 pub fn increment_metric(metric_id: u32, delta: i64) -> Result<()> {
     // SAFETY: no pointers.
     check("proxy_increment_metric", unsafe {
-        raw::proxy_increment_metric(metric_id, delta)
+        imports::proxy_increment_metric(metric_id, delta)
     })
 }
 
@@ -394,7 +394,7 @@ pub fn increment_metric(metric_id: u32, delta: i64) -> Result<()> {
 pub fn record_metric(metric_id: u32, value: u64) -> Result<()> {
     // SAFETY: no pointers.
     check("proxy_record_metric", unsafe {
-        raw::proxy_record_metric(metric_id, value)
+        imports::proxy_record_metric(metric_id, value)
     })
 }
 
@@ -403,7 +403,7 @@ pub fn get_metric(metric_id: u32) -> Result<u64> {
     let mut v = 0u64;
     // SAFETY: v is a valid slot.
     check("proxy_get_metric", unsafe {
-        raw::proxy_get_metric(metric_id, &mut v)
+        imports::proxy_get_metric(metric_id, &mut v)
     })?;
     Ok(v)
 }
@@ -413,7 +413,7 @@ pub fn get_property<S: AsRef<[u8]>>(path: &[S]) -> Result<Option<Vec<u8>>> {
     let raw_path = path::encode(path);
     returned("proxy_get_property", |p, l| unsafe {
         // SAFETY: raw_path is live; p and l are valid out-slots.
-        raw::proxy_get_property(raw_path.as_ptr(), raw_path.len(), p, l)
+        imports::proxy_get_property(raw_path.as_ptr(), raw_path.len(), p, l)
     })
 }
 
@@ -422,7 +422,7 @@ pub fn set_property<S: AsRef<[u8]>>(path: &[S], value: &[u8]) -> Result<()> {
     let raw_path = path::encode(path);
     // SAFETY: the pointers and lengths describe live slices.
     check("proxy_set_property", unsafe {
-        raw::proxy_set_property(
+        imports::proxy_set_property(
             raw_path.as_ptr(),
             raw_path.len(),
             value.as_ptr(),
@@ -436,7 +436,14 @@ pub fn set_property<S: AsRef<[u8]>>(path: &[S], value: &[u8]) -> Result<()> {
 pub fn call_foreign_function(name: &str, args: &[u8]) -> Result<Vec<u8>> {
     Ok(returned("proxy_call_foreign_function", |p, l| unsafe {
         // SAFETY: the pointers and lengths describe live slices; p and l are valid out-slots.
-        raw::proxy_call_foreign_function(name.as_ptr(), name.len(), args.as_ptr(), args.len(), p, l)
+        imports::proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            args.as_ptr(),
+            args.len(),
+            p,
+            l,
+        )
     })?
     .unwrap_or_default())
 }
@@ -446,7 +453,7 @@ pub fn call_foreign_function(name: &str, args: &[u8]) -> Result<Vec<u8>> {
 pub fn redis_init(upstream: &str, username: &str, password: &str, timeout_ms: u32) -> Result<()> {
     // SAFETY: the pointers and lengths describe live strs.
     check("proxy_redis_init", unsafe {
-        raw::proxy_redis_init(
+        imports::proxy_redis_init(
             upstream.as_ptr(),
             upstream.len(),
             username.as_ptr(),
@@ -464,7 +471,7 @@ pub fn redis_call(upstream: &str, query: &[u8]) -> Result<u32> {
     let mut token = 0u32;
     // SAFETY: the pointers and lengths describe live slices; token is a valid slot.
     check("proxy_redis_call", unsafe {
-        raw::proxy_redis_call(
+        imports::proxy_redis_call(
             upstream.as_ptr(),
             upstream.len(),
             query.as_ptr(),
@@ -479,7 +486,11 @@ pub fn redis_call(upstream: &str, query: &[u8]) -> Result<u32> {
 pub fn inject_encoded_data(data: &[u8], end_stream: bool) -> Result<()> {
     // SAFETY: the pointer and length describe `data`.
     check("proxy_inject_encoded_data_to_filter_chain", unsafe {
-        raw::proxy_inject_encoded_data_to_filter_chain(data.as_ptr(), data.len(), end_stream as u32)
+        imports::proxy_inject_encoded_data_to_filter_chain(
+            data.as_ptr(),
+            data.len(),
+            end_stream as u32,
+        )
     })
 }
 
@@ -487,7 +498,7 @@ pub fn inject_encoded_data(data: &[u8], end_stream: bool) -> Result<()> {
 pub fn get_upstream_hosts() -> Result<pairs::Pairs> {
     let bytes = returned("proxy_get_upstream_hosts", |p, l| unsafe {
         // SAFETY: p and l are valid out-slots.
-        raw::proxy_get_upstream_hosts(p, l)
+        imports::proxy_get_upstream_hosts(p, l)
     })?
     .unwrap_or_default();
     pairs::decode(&bytes).map_err(|e| Error::Decode(e.to_string()))
@@ -497,6 +508,6 @@ pub fn get_upstream_hosts() -> Result<pairs::Pairs> {
 pub fn set_upstream_override_host(address: &str) -> Result<()> {
     // SAFETY: the pointer and length describe `address`.
     check("proxy_set_upstream_override_host", unsafe {
-        raw::proxy_set_upstream_override_host(address.as_ptr(), address.len())
+        imports::proxy_set_upstream_override_host(address.as_ptr(), address.len())
     })
 }

@@ -1,7 +1,7 @@
 //! `abi-probe`: exercises much of the proxy-wasm ABI through the stock Rust SDK
 //! so the host's tests can check its behaviour. The request header `x-probe`
 //! picks a case; results are reported as request headers added before the
-//! request goes upstream (or as a local reply). See examples/rust/README.md
+//! request goes upstream (or as a local reply). See tests/plugins/README.md
 //! for the exact contract of every case.
 //!
 //! `on_configure` sets a 100 ms tick period and every `on_tick` increments the

@@ -1,7 +1,7 @@
 //! Shared data (with CAS), ticks and metrics.
 
-use wasmgate_sdk::hostcalls::{get_shared_data, set_shared_data};
 use wasmgate_sdk::prelude::*;
+use wasmgate_sdk::raw::{get_shared_data, set_shared_data};
 
 const TICKS_KEY: &str = "abi-wide.ticks";
 const SHARED_KEY: &str = "abi-wide.shared";

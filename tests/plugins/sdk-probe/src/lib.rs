@@ -20,9 +20,9 @@
 //! response had no body, and otherwise rewrites it to `intercepted:<status>:<body>` with
 //! `x-route-status`.
 //! Start hook: tick functions (all at 100 ms except `probe.tick.slow` at 60 s) count in
-//! `probe.tick.*`: `fast` (also renews the leader lease), `fn` (a `fn` registered twice,
-//! deduped), `named` (a named closure registered twice, deduped), `dup` (a closure
-//! registered twice, not deduped); then a leader election. Options: rebuild after 5
+//! `probe.tick.*`: `fast` (also renews the leader lease), `named` (a named tick registered
+//! twice, deduped), `dup` (an unnamed tick registered twice, not deduped); then a leader
+//! election. Options: rebuild after 5
 //! requests or 48 MiB of memory.
 //! Request body: streaming (upper-cases each chunk, appends `|end` to the last) or buffered
 //! (replaces the body with `buffered:<len>`). Response headers: reports cached request facts
@@ -70,22 +70,19 @@ fn count(name: &str) {
     }
 }
 
-fn tick_fn() {
-    count("probe.tick.fn");
-}
-
-fn on_plugin_start(plugin: &mut PluginContext) {
-    plugin.register_tick_func(100, || {
+fn on_plugin_start(plugin: &PluginContext) {
+    plugin.register_tick(Tick::every_ms(100), || {
         count("probe.tick.fast");
         wasmgate_sdk::leader::do_leader_election();
     });
-    plugin.register_tick_func(60_000, || count("probe.tick.slow"));
+    plugin.register_tick(Tick::every_ms(60_000), || count("probe.tick.slow"));
     for _ in 0..2 {
-        plugin.register_tick_fn(100, tick_fn);
-        plugin.register_named_tick_func("named", 100, || count("probe.tick.named"));
-        plugin.register_tick_func(100, || count("probe.tick.dup"));
+        plugin.register_tick(Tick::every_ms(100).named("named"), || {
+            count("probe.tick.named")
+        });
+        plugin.register_tick(Tick::every_ms(100), || count("probe.tick.dup"));
     }
-    let leader = plugin.do_leader_election();
+    let leader = wasmgate_sdk::leader::do_leader_election();
     info!("leader at start: {leader}");
 }
 
@@ -100,7 +97,7 @@ fn plugin_leader() -> bool {
     wasmgate_sdk::leader::is_leader()
 }
 
-fn route_call(ctx: &mut HttpContext, body: &[u8]) -> Result<()> {
+fn route_call(ctx: &HttpContext, body: &[u8]) -> Result<()> {
     let body = format!("routed:{}", String::from_utf8_lossy(body));
     ctx.route_call(
         "POST",
@@ -123,7 +120,7 @@ fn route_call(ctx: &mut HttpContext, body: &[u8]) -> Result<()> {
     )
 }
 
-fn on_request_headers(ctx: &mut HttpContext, config: &Config) -> Result<HeaderAction> {
+fn on_request_headers(ctx: &HttpContext, config: &Config) -> Result<HeaderAction> {
     ctx.add_request_header("x-config", &config.name)?;
     ctx.insert(Seen(format!("{}:{}", config.name, ctx.path())));
     ctx.set_user_attribute("probe", config.name.as_str());
@@ -141,7 +138,7 @@ fn on_request_headers(ctx: &mut HttpContext, config: &Config) -> Result<HeaderAc
     match ctx.path().as_str() {
         "/panic" => panic!("probe panicked on purpose"),
         "/error" => return Err(Error::msg("probe handler failed on purpose")),
-        "/reply" => ctx.send_response(403, &[("x-reason", "probe")], "denied")?,
+        "/reply" => return ctx.send_response(403, &[("x-reason", "probe")], "denied"),
         "/buffered" => ctx.buffer_request_body(),
         "/nobody" => ctx.dont_read_request_body(),
         "/stop" => return Ok(HeaderAction::StopIteration),
@@ -201,7 +198,7 @@ fn on_request_headers(ctx: &mut HttpContext, config: &Config) -> Result<HeaderAc
                 format!("{}+{}", first.body_text(), second.body_text()),
             )?;
             if second.status == 403 {
-                ctx.send_response(403, &[], "second said no")?;
+                return ctx.send_response(403, &[], "second said no");
             }
             Ok(())
         }),
@@ -224,7 +221,7 @@ fn on_request_headers(ctx: &mut HttpContext, config: &Config) -> Result<HeaderAc
 }
 
 fn on_streaming_request_body(
-    _ctx: &mut HttpContext,
+    _ctx: &HttpContext,
     _config: &Config,
     chunk: &[u8],
     last: bool,
@@ -236,7 +233,7 @@ fn on_streaming_request_body(
     out
 }
 
-fn on_request_body(ctx: &mut HttpContext, _config: &Config, body: &[u8]) -> Result<DataAction> {
+fn on_request_body(ctx: &HttpContext, _config: &Config, body: &[u8]) -> Result<DataAction> {
     if ctx.path().starts_with("/route-call") {
         route_call(ctx, body)?;
         return Ok(DataAction::Continue);
@@ -245,7 +242,7 @@ fn on_request_body(ctx: &mut HttpContext, _config: &Config, body: &[u8]) -> Resu
     Ok(DataAction::Continue)
 }
 
-fn on_response_headers(ctx: &mut HttpContext, _config: &Config) -> Result<HeaderAction> {
+fn on_response_headers(ctx: &HttpContext, _config: &Config) -> Result<HeaderAction> {
     let seen = ctx.get::<Seen>().map(|s| s.0).unwrap_or_default();
     ctx.add_response_header("x-seen", seen)?;
     ctx.add_response_header("x-path", ctx.path())?;
@@ -265,7 +262,7 @@ fn on_response_headers(ctx: &mut HttpContext, _config: &Config) -> Result<Header
 }
 
 fn on_streaming_response_body(
-    _ctx: &mut HttpContext,
+    _ctx: &HttpContext,
     _config: &Config,
     chunk: &[u8],
     _last: bool,
@@ -273,7 +270,7 @@ fn on_streaming_response_body(
     [b"[", chunk, b"]"].concat()
 }
 
-fn on_stream_done(ctx: &mut HttpContext, config: &Config) {
+fn on_stream_done(ctx: &HttpContext, config: &Config) {
     info!("done: {} {} {:?}", config.name, ctx.path(), ctx.phase());
 }
 

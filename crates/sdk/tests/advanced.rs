@@ -1,4 +1,4 @@
-//! wasmgate-sdk, advanced features through `examples/rust/sdk-probe`: tick functions (per
+//! wasmgate-sdk, advanced features through `tests/plugins/sdk-probe`: tick functions (per
 //! function period, dedupe), leader election (lease keyed by plugin name; two VMs sharing
 //! data), `route_call` (request rewrite and response interception), VM rebuild options,
 //! metrics helpers, user attributes in `ai_log`, and non-UTF-8 header values.
@@ -8,14 +8,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use wasmgate_host::Shared;
-use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::examples::fixture;
 use wasmgate_testkit::{LogLevel, StreamState, TestHost};
 
 const CONFIG: &str = r#"{"name": "g"}"#;
 const LEASE_KEY: &str = "higress_wasm_vm_lease:sdk-probe";
 
 fn probe_named(plugin_name: &str, shared: Option<Shared>) -> TestHost {
-    let mut builder = TestHost::builder(example(Lang::Rust, "sdk-probe"))
+    let mut builder = TestHost::builder(fixture("sdk-probe"))
         .plugin_name(plugin_name)
         .config_json(CONFIG);
     if let Some(shared) = shared {
@@ -84,14 +84,13 @@ fn each_tick_function_runs_when_its_own_period_has_passed() {
 }
 
 #[test]
-fn duplicate_registrations_are_deduped_for_fns_and_named_closures_only() {
+fn duplicate_registrations_are_deduped_for_named_ticks_only() {
     let mut host = probe();
     sleep(Duration::from_millis(120));
     host.tick().unwrap();
-    // The same `fn` registered twice, and a named closure registered twice: once each.
-    assert_eq!(counter(&host, "probe.tick.fn"), 1);
+    // A named tick registered twice runs once.
     assert_eq!(counter(&host, "probe.tick.named"), 1);
-    // Two anonymous closures are two functions (as in wasm-go).
+    // Two unnamed registrations are two functions (as in wasm-go).
     assert_eq!(counter(&host, "probe.tick.dup"), 2);
 }
 

@@ -1,0 +1,81 @@
+//! What a plugin is: its name, how its configuration is parsed and checked, its handlers and
+//! its VM options. The [`Plugin`](crate::Plugin) builder fills a `Definition`; the runtime
+//! (`runtime`, `start`) drives it from the host's callbacks.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use wasmgate_abi::{DataAction, HeaderAction};
+
+use crate::context::HttpContext;
+use crate::error::Result;
+use crate::plugin_context::PluginContext;
+use crate::rules::ConfigError;
+
+/// Parses a config from its JSON object.
+pub(crate) type ParseFn<C> = Box<dyn Fn(&Map<String, Value>) -> Result<C, ConfigError>>;
+/// Parses a rule's config from its JSON, the global JSON and the parsed global config.
+pub(crate) type RuleFn<C> =
+    Box<dyn Fn(&Map<String, Value>, &Map<String, Value>, Option<&C>) -> Result<C, ConfigError>>;
+/// Checks a parsed config.
+pub(crate) type ValidateFn<C> = Box<dyn Fn(&C) -> Result<(), ConfigError>>;
+/// The start hook.
+pub(crate) type StartFn = Box<dyn Fn(&PluginContext) -> Result<()>>;
+/// A header handler.
+pub(crate) type HeadersFn<C> = Box<dyn Fn(&HttpContext, &C) -> Result<HeaderAction>>;
+/// A buffered body handler.
+pub(crate) type BodyFn<C> = Box<dyn Fn(&HttpContext, &C, &[u8]) -> Result<DataAction>>;
+/// A streaming body handler: the chunk and whether it is the last; returns the new chunk.
+pub(crate) type ChunkFn<C> = Box<dyn Fn(&HttpContext, &C, &[u8], bool) -> Result<Vec<u8>>>;
+/// The stream-done handler.
+pub(crate) type DoneFn<C> = Box<dyn Fn(&HttpContext, &C)>;
+
+/// A plugin: name, config type `C`, parsers, handlers and options.
+pub(crate) struct Definition<C> {
+    pub(crate) name: String,
+    pub(crate) parse: Option<ParseFn<C>>,
+    pub(crate) parse_rule: Option<RuleFn<C>>,
+    pub(crate) merge: bool,
+    pub(crate) validate: Option<ValidateFn<C>>,
+    pub(crate) on_plugin_start: Option<StartFn>,
+    pub(crate) request_headers: Option<HeadersFn<C>>,
+    pub(crate) request_body: Option<BodyFn<C>>,
+    pub(crate) streaming_request_body: Option<ChunkFn<C>>,
+    pub(crate) response_headers: Option<HeadersFn<C>>,
+    pub(crate) response_body: Option<BodyFn<C>>,
+    pub(crate) streaming_response_body: Option<ChunkFn<C>>,
+    pub(crate) stream_done: Option<DoneFn<C>>,
+    pub(crate) rebuild_after_requests: u64,
+    pub(crate) rebuild_max_memory_bytes: u64,
+    pub(crate) max_requests_per_io_cycle: u64,
+}
+
+impl<C> Definition<C> {
+    /// A plugin with a name and a parser, and nothing else yet.
+    pub(crate) fn new(name: &str, parse: Option<ParseFn<C>>) -> Self {
+        Definition {
+            name: name.to_string(),
+            parse,
+            parse_rule: None,
+            merge: false,
+            validate: None,
+            on_plugin_start: None,
+            request_headers: None,
+            request_body: None,
+            streaming_request_body: None,
+            response_headers: None,
+            response_body: None,
+            streaming_response_body: None,
+            stream_done: None,
+            rebuild_after_requests: 0,
+            rebuild_max_memory_bytes: 0,
+            max_requests_per_io_cycle: 0,
+        }
+    }
+}
+
+/// The parser of a config type that implements `Deserialize`.
+pub(crate) fn serde_parser<C: DeserializeOwned>() -> ParseFn<C> {
+    Box::new(|json| {
+        serde_json::from_value(Value::Object(json.clone())).map_err(ConfigError::invalid)
+    })
+}
