@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 
 use common::{dead_address, fixed_upstream, tempdir, Client, Running};
-use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::examples::{example, fixture, Lang};
 
 fn wasm(lang: Lang, name: &str) -> String {
     example(lang, name).display().to_string()
@@ -112,7 +112,7 @@ fn a_chain_runs_in_order_and_both_directions() {
 
 #[test]
 fn abi_probe_bodies_and_properties_over_real_http() {
-    let probe = wasm(Lang::Rust, "abi-probe");
+    let probe = fixture("abi-probe").display().to_string();
     let gateway = Running::start(&[
         "--plugin",
         &probe,
@@ -178,7 +178,7 @@ fn abi_probe_bodies_and_properties_over_real_http() {
 
 #[test]
 fn faults_fail_one_request_and_the_gateway_keeps_serving() {
-    let faults = wasm(Lang::Rust, "faults");
+    let faults = fixture("faults").display().to_string();
     let gateway = Running::start(&[
         "--plugin",
         &faults,
@@ -215,7 +215,7 @@ fn faults_fail_one_request_and_the_gateway_keeps_serving() {
 
 #[test]
 fn fail_open_passes_the_request_on() {
-    let faults = wasm(Lang::Rust, "faults");
+    let faults = fixture("faults").display().to_string();
     let gateway = Running::start(&["--plugin", &faults, "--upstream", "echo", "--fail-open"]);
     let response = gateway.get("/", &[("x-fault", "trap")]);
     assert_eq!(response.status, 200, "{}", response.text());
@@ -247,7 +247,7 @@ fn a_plugin_is_named_after_its_higress_directory_or_its_name_flag() {
     let versioned = dir.join("my-plugin/1.0.0");
     std::fs::create_dir_all(&versioned).unwrap();
     let plugin = versioned.join("plugin.wasm");
-    std::fs::copy(example(Lang::Rust, "abi-probe"), &plugin).unwrap();
+    std::fs::copy(fixture("abi-probe"), &plugin).unwrap();
     let plugin = plugin.display().to_string();
     let plugin_name = |gateway: &Running| {
         let response = gateway.get("/", &[("x-probe", "props")]);

@@ -9,7 +9,7 @@ mod common;
 use std::io::Write;
 
 use common::{echo, start, tempdir, wait_for_line, Client, Config, Output};
-use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::examples::fixture;
 
 /// Where the test's subscriber writes.
 #[derive(Clone)]
@@ -46,7 +46,7 @@ fn the_access_log_carries_custom_log_attributes() {
         .setting("access_log: json")
         .cluster("echo", upstream.local_addr(), &[])
         .route("r1", "echo", &[])
-        .plugin("probe", example(Lang::Rust, "abi-probe"), &[]);
+        .plugin("probe", fixture("abi-probe"), &[]);
     let gateway = start(&config, &dir);
     assert_eq!(
         gateway

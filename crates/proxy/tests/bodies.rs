@@ -11,7 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use common::{echo, start, tempdir, write, Body, Client, Config};
-use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::examples::{example, fixture, Lang};
 
 #[test]
 fn bodies_stream_unless_a_plugin_buffers_past_the_limit_and_unrouted_requests_get_404() {
@@ -21,7 +21,7 @@ fn bodies_stream_unless_a_plugin_buffers_past_the_limit_and_unrouted_requests_ge
         .setting("body_limit_bytes: 100")
         .cluster("echo", upstream.local_addr(), &[])
         .route("only-a", "echo", &["domains: [a.com]"])
-        .plugin("probe", example(Lang::Rust, "abi-probe"), &[]);
+        .plugin("probe", fixture("abi-probe"), &[]);
     let gateway = start(&config, &dir);
     let big = vec![b'x'; 5000];
     // No plugin holds the body: it streams through, whatever its size.
@@ -123,7 +123,7 @@ fn a_slow_upstream_is_a_504_and_route_buffer_limits_apply() {
         .route("slow", "silent", &["path_prefix: /slow", "timeout_ms: 300"])
         .route("small", "echo", &["buffer_limit_bytes: 10"])
         .plugin("minimal", example(Lang::Rust, "minimal"), &[])
-        .plugin("probe", example(Lang::Rust, "abi-probe"), &[]);
+        .plugin("probe", fixture("abi-probe"), &[]);
     let gateway = start(&config, &dir);
     let response = gateway.get("/slow", &[]);
     assert_eq!(response.status, 504);

@@ -11,7 +11,7 @@ use std::path::Path;
 use common::{
     echo, fixed_upstream, request, start, start_with, tempdir, write, Client, Config, Response,
 };
-use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::examples::{example, fixture, Lang};
 
 fn two_route_config(echo: SocketAddr, hello: &Path, admin: bool) -> String {
     let admin = if admin { "admin: 127.0.0.1:0\n" } else { "" };
@@ -245,7 +245,7 @@ fn a_rewritten_path_picks_its_route_again() {
     let default = echo();
     let other = fixed_upstream(200, &[("x-from", "other")], "from the other route");
     let dir = tempdir("reroute");
-    let probe = example(Lang::Rust, "abi-probe");
+    let probe = fixture("abi-probe");
     let config = Config::new()
         .cluster("echo", default.local_addr(), &[])
         .cluster("other", other, &[])

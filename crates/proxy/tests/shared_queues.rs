@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use wasmgate_proxy::EchoServer;
 use wasmgate_proxy::Gateway;
 use wasmgate_proxy::PluginSpec;
-use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::examples::fixture;
 
 /// A GET with `x-probe: case`; the whole answer.
 fn probe(gateway: SocketAddr, case: &str) -> common::Response {
@@ -22,7 +22,7 @@ fn items_enqueued_on_any_worker_reach_the_queue_owner() {
     let mut config = common::one_upstream(&echo.local_addr().to_string(), 2);
     config.plugins.push(PluginSpec {
         name: "probe".into(),
-        wasm: example(Lang::Rust, "abi-probe"),
+        wasm: fixture("abi-probe"),
         config: b"queue-owner".to_vec(),
         fail_open: false,
     });

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::examples::fixture;
 use wasmgate_testkit::{HostError, LogLevel, StreamState, TestHost};
 
 fn faults() -> TestHost {
-    TestHost::builder(example(Lang::Rust, "faults"))
+    TestHost::builder(fixture("faults"))
         .plugin_name("faults")
         .memory_limit(64 << 20)
         .call_timeout(Duration::from_millis(200))

@@ -2,8 +2,16 @@
 
 use std::time::Duration;
 
-use wasmgate_testkit::examples::{example, Lang};
+use wasmgate_testkit::examples::{example, fixture, Lang};
 use wasmgate_testkit::{HttpCalloutResponse, LogLevel, StreamState, TestHost};
+
+/// The abi-probe fixture with no configuration.
+fn abi_probe() -> TestHost {
+    TestHost::builder(fixture("abi-probe"))
+        .plugin_name("abi-probe")
+        .start()
+        .expect("plugin starts")
+}
 
 fn host(name: &str, config: &str) -> TestHost {
     TestHost::builder(example(Lang::Rust, name))
@@ -119,7 +127,7 @@ fn probe(host: &mut TestHost, case: &str) -> StreamState {
 
 #[test]
 fn abi_probe_reads_properties() {
-    let mut host = TestHost::builder(example(Lang::Rust, "abi-probe"))
+    let mut host = TestHost::builder(fixture("abi-probe"))
         .plugin_name("probe")
         .route_name("r1")
         .cluster_name("outbound|80||svc.dns")
@@ -142,7 +150,7 @@ fn abi_probe_reads_properties() {
 
 #[test]
 fn abi_probe_shared_data_cas_queue_and_metrics() {
-    let mut host = host("abi-probe", "");
+    let mut host = abi_probe();
     probe(&mut host, "shared");
     assert_eq!(host.request_header("x-shared-value").as_deref(), Some("1"));
     assert_eq!(
@@ -169,7 +177,7 @@ fn abi_probe_shared_data_cas_queue_and_metrics() {
 
 /// abi-probe under `name`, on the shared state of `shared` if given.
 fn probe_host(name: &str, config: &str, shared: Option<&TestHost>) -> TestHost {
-    let mut builder = TestHost::builder(example(Lang::Rust, "abi-probe"))
+    let mut builder = TestHost::builder(fixture("abi-probe"))
         .plugin_name(name)
         .config_bytes(config);
     if let Some(other) = shared {
@@ -219,7 +227,7 @@ fn a_queue_nobody_registered_cannot_be_resolved() {
 
 #[test]
 fn abi_probe_local_reply_bodies_and_response_headers() {
-    let mut host = host("abi-probe", "");
+    let mut host = abi_probe();
     let state = probe(&mut host, "local-reply");
     match state {
         StreamState::Replied(reply) => {
@@ -255,7 +263,7 @@ fn abi_probe_local_reply_bodies_and_response_headers() {
 
 #[test]
 fn abi_probe_log_level_foreign_ticks_and_callouts() {
-    let mut host = TestHost::builder(example(Lang::Rust, "abi-probe"))
+    let mut host = TestHost::builder(fixture("abi-probe"))
         .log_level(LogLevel::Warn)
         .start()
         .unwrap();
@@ -294,7 +302,7 @@ fn abi_probe_log_level_foreign_ticks_and_callouts() {
 /// if that stops the stream, until it resumes; `on_log` reads both again.
 #[test]
 fn abi_probe_header_maps_are_scoped_as_in_envoy() {
-    let mut host = host("abi-probe", "");
+    let mut host = abi_probe();
     probe(&mut host, "map-scope");
     host.request_body(b"data", true).unwrap();
     host.response_headers(&[(":status", "200")], true).unwrap();

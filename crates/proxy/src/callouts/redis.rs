@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wasmgate_host::abi::resp;
 use wasmgate_host::{RedisCallout, RedisInit};
 
 /// Why a Redis command got no reply.
@@ -91,7 +92,7 @@ fn setup_commands(init: &RedisInit) -> Vec<Vec<u8>> {
             args.push(&init.username);
         }
         args.push(&init.password);
-        commands.push(resp_command(&args));
+        commands.push(resp::command(&args));
     }
     let db = init
         .upstream
@@ -99,17 +100,9 @@ fn setup_commands(init: &RedisInit) -> Vec<Vec<u8>> {
         .and_then(|(_, query)| query.split('&').find_map(|kv| kv.strip_prefix("db=")))
         .filter(|db| *db != "0");
     if let Some(db) = db {
-        commands.push(resp_command(&["SELECT", db]));
+        commands.push(resp::command(&["SELECT", db]));
     }
     commands
-}
-
-fn resp_command(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
-    }
-    out
 }
 
 async fn read_reply(
@@ -117,7 +110,7 @@ async fn read_reply(
     buffer: &mut Vec<u8>,
 ) -> Result<Vec<u8>, RedisError> {
     loop {
-        if let Some(end) = resp_end(buffer, 0) {
+        if let Some(end) = resp::value_end(buffer) {
             let reply = buffer[..end].to_vec();
             buffer.drain(..end);
             return Ok(reply);
@@ -131,49 +124,9 @@ async fn read_reply(
     }
 }
 
-/// The end of the RESP value that starts at `at`, if the buffer holds all of it.
-fn resp_end(buf: &[u8], at: usize) -> Option<usize> {
-    let line_end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
-    let after_line = line_end + 2;
-    let number = || {
-        std::str::from_utf8(&buf[at + 1..line_end])
-            .ok()?
-            .parse::<i64>()
-            .ok()
-    };
-    match buf[at] {
-        b'$' => {
-            let len = number()?;
-            if len < 0 {
-                return Some(after_line);
-            }
-            let end = after_line + len as usize + 2;
-            (buf.len() >= end).then_some(end)
-        }
-        b'*' => {
-            let count = number()?;
-            let mut end = after_line;
-            for _ in 0..count.max(0) {
-                end = resp_end(buf, end)?;
-            }
-            Some(end)
-        }
-        _ => Some(after_line),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_the_end_of_resp_values() {
-        assert_eq!(resp_end(b"+OK\r\n", 0), Some(5));
-        assert_eq!(resp_end(b"$3\r\nabc\r\n", 0), Some(9));
-        assert_eq!(resp_end(b"$3\r\nab", 0), None);
-        assert_eq!(resp_end(b"*2\r\n:1\r\n$-1\r\n", 0), Some(13));
-        assert_eq!(resp_end(b"*2\r\n:1\r\n", 0), None);
-    }
 
     #[test]
     fn init_sends_auth_and_select() {
