@@ -11,12 +11,16 @@
 //! - [`callout`]: the trait through which HTTP and Redis callouts leave the host.
 //! - [`inspect`]: what a `.wasm` declares (marker, toolchain, imports, exports).
 //! - `hostcalls`: the `env.proxy_*` functions and the sandboxed WASI stdio.
+//! - `exports`: the callbacks a module exports; `outcome`: what a callback's result becomes
+//!   for the embedder ([`PhaseOutcome`], [`StreamSignal`]).
 
 pub mod callout;
 mod error;
+mod exports;
 mod hostcalls;
 pub mod inspect;
 pub mod module;
+mod outcome;
 pub mod properties;
 pub mod runtime;
 pub mod shared;

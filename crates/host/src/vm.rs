@@ -9,17 +9,20 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmgate_abi::{AbiVersion, DataAction, HeaderAction, LogLevel};
-use wasmtime::{Instance, Store, StoreLimitsBuilder, Trap, TypedFunc};
+use wasmgate_abi::{AbiVersion, HeaderAction, LogLevel};
+use wasmtime::{Instance, Store, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::I32Exit;
 
 use crate::callout::{CalloutHandler, HttpCalloutResponse};
 use crate::error::HostError;
+use crate::exports::{bind, Exports, HeaderCallback};
 use crate::module::{one_line, PluginModule};
+use crate::outcome::{data_outcome, header_outcome, take_own_direction};
+pub use crate::outcome::{PhaseOutcome, StreamSignal};
 use crate::runtime::{ticks, VmLimits};
 use crate::shared::{QueueInbox, QueueWaker, Shared};
 use crate::state::{CallBuffers, ForeignFunction, HostState, LogSink, TracingLogSink};
-use crate::stream::{Deferred, HttpStream, LocalReply, StreamInfo};
+use crate::stream::{Deferred, HttpStream, StreamInfo};
 
 /// How a VM is set up.
 #[derive(Clone)]
@@ -59,66 +62,6 @@ impl VmConfig {
             shared: Shared::default(),
         }
     }
-}
-
-/// What a phase callback decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PhaseOutcome {
-    /// Go on to the next plugin or the upstream.
-    Continue,
-    /// Hold the stream until a [`StreamSignal`]. `action` is the effective Envoy action
-    /// (for headers, `StopIteration` only survives for request headers under `0_2_100`).
-    Pause {
-        /// The raw action value after Envoy's rewriting.
-        action: u32,
-    },
-    /// The plugin answered the request itself.
-    LocalReply(LocalReply),
-    /// The plugin closed the stream.
-    Close,
-}
-
-/// What a held stream is told to do after a callback outside its phase.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamSignal {
-    /// `proxy_continue_stream(HTTP_REQUEST)`.
-    ResumeRequest,
-    /// `proxy_continue_stream(HTTP_RESPONSE)`.
-    ResumeResponse,
-    /// A local reply.
-    LocalReply(LocalReply),
-    /// `proxy_close_stream`.
-    Close,
-}
-
-type HeaderFn = TypedFunc<(u32, u32, u32), u32>;
-type HttpCallResponseFn = TypedFunc<(u32, u32, u32, u32, u32), ()>;
-type RedisCallResponseFn = TypedFunc<(u32, u32, i32, i32), ()>;
-type LegacyHeaderFn = TypedFunc<(u32, u32), u32>;
-
-enum HeaderCallback {
-    Current(HeaderFn),
-    Legacy(LegacyHeaderFn),
-}
-
-#[derive(Default)]
-struct Exports {
-    context_create: Option<TypedFunc<(u32, u32), ()>>,
-    vm_start: Option<TypedFunc<(u32, u32), u32>>,
-    configure: Option<TypedFunc<(u32, u32), u32>>,
-    request_headers: Option<HeaderCallback>,
-    request_body: Option<TypedFunc<(u32, u32, u32), u32>>,
-    request_trailers: Option<TypedFunc<(u32, u32), u32>>,
-    response_headers: Option<HeaderCallback>,
-    response_body: Option<TypedFunc<(u32, u32, u32), u32>>,
-    response_trailers: Option<TypedFunc<(u32, u32), u32>>,
-    done: Option<TypedFunc<u32, u32>>,
-    log: Option<TypedFunc<u32, ()>>,
-    delete: Option<TypedFunc<u32, ()>>,
-    tick: Option<TypedFunc<u32, ()>>,
-    http_call_response: Option<HttpCallResponseFn>,
-    redis_call_response: Option<RedisCallResponseFn>,
-    queue_ready: Option<TypedFunc<(u32, u32), ()>>,
 }
 
 /// One running instance of a plugin.
@@ -665,90 +608,6 @@ impl PluginVm {
             return Some(StreamSignal::ResumeResponse);
         }
         None
-    }
-}
-
-fn take_own_direction(deferred: &mut Deferred, request: bool) -> Deferred {
-    let resume = if request {
-        std::mem::take(&mut deferred.resume_request)
-    } else {
-        std::mem::take(&mut deferred.resume_response)
-    };
-    Deferred {
-        resume_request: request && resume,
-        resume_response: !request && resume,
-        close: std::mem::take(&mut deferred.close),
-        local_reply: deferred.local_reply.take(),
-    }
-}
-
-fn resolve_deferred(deferred: Deferred, stop: bool, raw: u32) -> PhaseOutcome {
-    if let Some(reply) = deferred.local_reply {
-        return PhaseOutcome::LocalReply(reply);
-    }
-    if deferred.close {
-        return PhaseOutcome::Close;
-    }
-    // A continue made during the callback applies once it returns.
-    if stop && !(deferred.resume_request || deferred.resume_response) {
-        PhaseOutcome::Pause { action: raw }
-    } else {
-        PhaseOutcome::Continue
-    }
-}
-
-fn header_outcome(
-    action: Option<HeaderAction>,
-    deferred: Deferred,
-    _request: bool,
-) -> PhaseOutcome {
-    let action = action.unwrap_or(HeaderAction::Continue);
-    resolve_deferred(deferred, action.is_stop(), action.raw())
-}
-
-fn data_outcome(raw: Option<u32>, deferred: Deferred, _request: bool) -> PhaseOutcome {
-    let action = raw
-        .map(DataAction::from_guest)
-        .unwrap_or(DataAction::Continue);
-    resolve_deferred(deferred, action.is_stop(), action.raw())
-}
-
-fn bind(instance: &Instance, store: &mut Store<HostState>, abi: AbiVersion) -> Exports {
-    macro_rules! get {
-        ($name:literal) => {
-            instance.get_typed_func(&mut *store, $name).ok()
-        };
-    }
-    let headers = |store: &mut Store<HostState>, name: &str| {
-        if abi.has_end_of_stream() {
-            instance
-                .get_typed_func(&mut *store, name)
-                .ok()
-                .map(HeaderCallback::Current)
-        } else {
-            instance
-                .get_typed_func(&mut *store, name)
-                .ok()
-                .map(HeaderCallback::Legacy)
-        }
-    };
-    Exports {
-        context_create: get!("proxy_on_context_create"),
-        vm_start: get!("proxy_on_vm_start"),
-        configure: get!("proxy_on_configure"),
-        request_headers: headers(store, "proxy_on_request_headers"),
-        request_body: get!("proxy_on_request_body"),
-        request_trailers: get!("proxy_on_request_trailers"),
-        response_headers: headers(store, "proxy_on_response_headers"),
-        response_body: get!("proxy_on_response_body"),
-        response_trailers: get!("proxy_on_response_trailers"),
-        done: get!("proxy_on_done"),
-        log: get!("proxy_on_log"),
-        delete: get!("proxy_on_delete"),
-        tick: get!("proxy_on_tick"),
-        http_call_response: get!("proxy_on_http_call_response"),
-        redis_call_response: get!("proxy_on_redis_call_response"),
-        queue_ready: get!("proxy_on_queue_ready"),
     }
 }
 

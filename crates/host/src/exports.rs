@@ -1,0 +1,77 @@
+//! The proxy-wasm callbacks a module exports, looked up once per VM: [`Exports`], with the
+//! header callbacks in the shape the module's ABI version gives them.
+
+use wasmgate_abi::AbiVersion;
+use wasmtime::{Instance, Store, TypedFunc};
+
+use crate::state::HostState;
+
+type HeaderFn = TypedFunc<(u32, u32, u32), u32>;
+type HttpCallResponseFn = TypedFunc<(u32, u32, u32, u32, u32), ()>;
+type RedisCallResponseFn = TypedFunc<(u32, u32, i32, i32), ()>;
+type LegacyHeaderFn = TypedFunc<(u32, u32), u32>;
+
+pub(crate) enum HeaderCallback {
+    Current(HeaderFn),
+    Legacy(LegacyHeaderFn),
+}
+
+#[derive(Default)]
+pub(crate) struct Exports {
+    pub(crate) context_create: Option<TypedFunc<(u32, u32), ()>>,
+    pub(crate) vm_start: Option<TypedFunc<(u32, u32), u32>>,
+    pub(crate) configure: Option<TypedFunc<(u32, u32), u32>>,
+    pub(crate) request_headers: Option<HeaderCallback>,
+    pub(crate) request_body: Option<TypedFunc<(u32, u32, u32), u32>>,
+    pub(crate) request_trailers: Option<TypedFunc<(u32, u32), u32>>,
+    pub(crate) response_headers: Option<HeaderCallback>,
+    pub(crate) response_body: Option<TypedFunc<(u32, u32, u32), u32>>,
+    pub(crate) response_trailers: Option<TypedFunc<(u32, u32), u32>>,
+    pub(crate) done: Option<TypedFunc<u32, u32>>,
+    pub(crate) log: Option<TypedFunc<u32, ()>>,
+    pub(crate) delete: Option<TypedFunc<u32, ()>>,
+    pub(crate) tick: Option<TypedFunc<u32, ()>>,
+    pub(crate) http_call_response: Option<HttpCallResponseFn>,
+    pub(crate) redis_call_response: Option<RedisCallResponseFn>,
+    pub(crate) queue_ready: Option<TypedFunc<(u32, u32), ()>>,
+}
+
+/// Looks up every callback of `instance`.
+pub(crate) fn bind(instance: &Instance, store: &mut Store<HostState>, abi: AbiVersion) -> Exports {
+    macro_rules! get {
+        ($name:literal) => {
+            instance.get_typed_func(&mut *store, $name).ok()
+        };
+    }
+    let headers = |store: &mut Store<HostState>, name: &str| {
+        if abi.has_end_of_stream() {
+            instance
+                .get_typed_func(&mut *store, name)
+                .ok()
+                .map(HeaderCallback::Current)
+        } else {
+            instance
+                .get_typed_func(&mut *store, name)
+                .ok()
+                .map(HeaderCallback::Legacy)
+        }
+    };
+    Exports {
+        context_create: get!("proxy_on_context_create"),
+        vm_start: get!("proxy_on_vm_start"),
+        configure: get!("proxy_on_configure"),
+        request_headers: headers(store, "proxy_on_request_headers"),
+        request_body: get!("proxy_on_request_body"),
+        request_trailers: get!("proxy_on_request_trailers"),
+        response_headers: headers(store, "proxy_on_response_headers"),
+        response_body: get!("proxy_on_response_body"),
+        response_trailers: get!("proxy_on_response_trailers"),
+        done: get!("proxy_on_done"),
+        log: get!("proxy_on_log"),
+        delete: get!("proxy_on_delete"),
+        tick: get!("proxy_on_tick"),
+        http_call_response: get!("proxy_on_http_call_response"),
+        redis_call_response: get!("proxy_on_redis_call_response"),
+        queue_ready: get!("proxy_on_queue_ready"),
+    }
+}
