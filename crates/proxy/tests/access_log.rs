@@ -4,6 +4,7 @@
 //! The gateway writes it with `tracing` (target `access`); this test binary installs a
 //! subscriber that keeps the lines, as the `wasmgate` binary prints them.
 
+#[path = "gateway/common/mod.rs"]
 mod common;
 
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! `proxy_dispatch_redis_call`, …) cannot run in upstream Envoy, which does not provide those
 //! host functions: it refuses to load them. This keeps that known difference true; what the
 //! plugins do is tested in wasmgate against a real redis-server (`crates/cli/tests`,
-//! `crates/sdk/tests/redis.rs`).
+//! `crates/sdk/tests/sdk/redis.rs`).
 
 use std::net::{SocketAddr, TcpListener};
 

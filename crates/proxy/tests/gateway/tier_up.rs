@@ -1,7 +1,7 @@
 //! A gateway that started a large plugin on baseline code (the quick start, empty cache)
 //! moves to optimized code once the background compile has cached it, and keeps serving.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

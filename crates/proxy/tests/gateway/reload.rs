@@ -2,14 +2,14 @@
 //! configuration that does not compile changes nothing; the sockets and threads made at the
 //! start stay, and the reload says which asked-for changes of those take a restart.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{config_file, echo, request, tempdir, write, Config, Running};
+use crate::common::{config_file, echo, request, tempdir, write, Config, Running};
 use wasmgate_proxy::EchoServer;
 use wasmgate_proxy::Gateway;
 use wasmgate_testkit::examples::{example, Lang};

@@ -4,13 +4,11 @@
 //! buffer limits apply, and a Higress plugin's `StopIteration` holds the headers until its
 //! body phase lets them go.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{echo, start, tempdir, write, Body, Client, Config};
+use crate::common::{echo, start, tempdir, write, Body, Client, Config};
 use wasmgate_testkit::examples::{example, fixture, Lang};
 
 #[test]

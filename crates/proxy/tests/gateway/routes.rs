@@ -3,12 +3,10 @@
 //! callouts to a cluster by alias, a plugin's path rewrite picking the route again, and the
 //! admin endpoints' counts.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 
-use common::{
+use crate::common::{
     echo, fixed_upstream, request, start, start_with, tempdir, write, Client, Config, Response,
 };
 use wasmgate_testkit::examples::{example, fixture, Lang};

@@ -2,9 +2,7 @@
 //! buffered bodies), the HttpContext API, actions, the logger, errors and panics.
 //! Plugins: `examples/rust/sdk-hello` and `tests/plugins/sdk-probe`.
 
-mod common;
-
-use common::{replied, start, start_logs};
+use crate::common::{replied, start, start_logs};
 use wasmgate_testkit::examples::fixture;
 use wasmgate_testkit::{HostError, LogLevel, StreamState, TestHost};
 

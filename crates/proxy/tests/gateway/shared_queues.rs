@@ -1,7 +1,7 @@
 //! A shared queue across workers: every item enqueued on any worker reaches the one VM that
 //! registered the queue last (as in Envoy), with no further request to wake that VM.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -3,12 +3,10 @@
 //! the plugin decides); a plugin may set up Redis when it starts, and refuses to start when
 //! the gateway has no Redis cluster for it.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{config_file, echo, free_port, start, tempdir, write, Client, Config};
+use crate::common::{config_file, echo, free_port, start, tempdir, write, Client, Config};
 use wasmgate_proxy::Gateway;
 use wasmgate_testkit::examples::{example, Lang};
 

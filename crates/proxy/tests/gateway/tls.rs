@@ -2,7 +2,7 @@
 //! gateway trusts (the public ones and the clusters' `ca_file`s), for requests and for
 //! plugins' callouts alike; an upstream whose certificate nobody vouches for gets no request.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -2,9 +2,7 @@
 //! `request-block`, `key-auth`, `custom-response` and `cors`, with the cases of Higress's
 //! own tests and more.
 
-mod common;
-
-use common::{replied, start, start_logs};
+use crate::common::{replied, start, start_logs};
 use wasmgate_testkit::examples::{example, Lang};
 use wasmgate_testkit::{LocalReply, StreamState, TestHost};
 

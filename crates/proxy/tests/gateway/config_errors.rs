@@ -1,9 +1,7 @@
 //! A `wasmgate.yaml` the loader refuses: the error names the file and line (of the file
 //! itself or of a WasmPlugin resource it refers to) and says what is wrong.
 
-mod common;
-
-use common::{tempdir, write};
+use crate::common::{tempdir, write};
 use wasmgate_proxy::load_config;
 use wasmgate_testkit::examples::{example, Lang};
 

@@ -1,0 +1,14 @@
+//! The gateway's behaviour, started in-process: routes and rules, bodies, configuration
+//! errors, Redis, reloads, shared queues, the move to optimized code, TLS upstreams. One test
+//! binary (each file a module), so the suite links once.
+
+mod common;
+
+mod bodies;
+mod config_errors;
+mod redis;
+mod reload;
+mod routes;
+mod shared_queues;
+mod tier_up;
+mod tls;
