@@ -216,3 +216,18 @@ fn spawn_epoch_ticker(engines: Vec<Engine>, stop: Arc<AtomicBool>) {
 pub(crate) fn ticks(timeout: Duration) -> u64 {
     (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_reads_no_environment() {
+        // HOME is set wherever the tests run, so the environment would give a cache.
+        assert!(default_cache_dir().is_some());
+        let config = RuntimeConfig::default();
+        assert_eq!(config.cache_dir, None);
+        assert!(!config.perf_map);
+        assert!(config.quick_start);
+    }
+}
