@@ -10,7 +10,9 @@ use clap::{ArgMatches, Args};
 use wasmgate_host::abi::LogLevel;
 use wasmgate_host::RuntimeConfig;
 use wasmgate_proxy::EchoServer;
-use wasmgate_proxy::{ClusterSpec, Gateway, GatewayConfig};
+use wasmgate_proxy::{
+    CertificateSpec, ClusterSpec, Gateway, GatewayConfig, ListenerSpec, ListenerTls,
+};
 
 use crate::plugin_args::plugin_chain;
 
@@ -43,6 +45,12 @@ pub struct RunArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:10000")]
     listen: SocketAddr,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this PEM certificate chain.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// A cluster plugins may call: NAME=HOST:PORT, or NAME=https://HOST:PORT for TLS (e.g.
     /// 'outbound|8080||auth.dns=127.0.0.1:8080').
     #[arg(long = "cluster", value_name = "NAME=HOST:PORT")]
@@ -138,10 +146,14 @@ pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
         }
     };
     let names: Vec<String> = config.plugins.iter().map(|p| p.name.clone()).collect();
+    let scheme = match config.listeners.first().and_then(|l| l.tls.as_ref()) {
+        Some(_) => "https",
+        None => "http",
+    };
     let signals = Signals::register()?;
     let gateway = Gateway::start(config)?;
     println!(
-        "wasmgate listening on http://{} -> {} (plugins: {})",
+        "wasmgate listening on {scheme}://{} -> {} (plugins: {})",
         gateway.local_addr(),
         upstream,
         names.join(", ")
@@ -149,7 +161,13 @@ pub fn run(args: RunArgs, matches: &ArgMatches) -> Result<()> {
     if let Some(admin) = gateway.admin_addr() {
         println!("admin on http://{admin} (/metrics, /healthz, /ready)");
     }
-    println!("try: curl -i http://{}/anything", gateway.local_addr());
+    match scheme {
+        "https" => println!(
+            "try: curl -ik --http2 https://{}/anything",
+            gateway.local_addr()
+        ),
+        _ => println!("try: curl -i http://{}/anything", gateway.local_addr()),
+    }
     serve_until_stopped(&gateway, signals, reloader);
     gateway.shutdown();
     println!("wasmgate stopped");
@@ -219,7 +237,10 @@ fn flags_config(
         config.clusters[0].tls = true;
         config.routes[0].host_rewrite = Some(authority.to_string());
     }
-    config.listen = args.listen;
+    config.listeners = vec![ListenerSpec {
+        address: args.listen,
+        tls: listener_tls(args),
+    }];
     config.plugins = plugins;
     config.clusters.extend(clusters(&args.clusters)?);
     if let Some(workers) = args.workers {
@@ -233,6 +254,16 @@ fn flags_config(
         config.runtime.cache_dir = None;
     }
     Ok((config, echo, upstream.to_string()))
+}
+
+/// The TLS of `--tls-cert`/`--tls-key`, if given.
+fn listener_tls(args: &RunArgs) -> Option<ListenerTls> {
+    let (cert, key) = (args.tls_cert.clone()?, args.tls_key.clone()?);
+    Some(ListenerTls {
+        certificates: vec![CertificateSpec { cert, key }],
+        client_ca: None,
+        require_client_certificate: false,
+    })
 }
 
 /// A `wasmgate.yaml`, its plugins compiled as the environment asks (the cache, the quick

@@ -74,7 +74,37 @@ fn stream_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
         ["upstream", "address"] => text(&info.upstream_address),
         ["upstream", "port"] => port(info.upstream_address.as_deref()),
         ["connection", "id"] | ["connection_id"] => Some(info.connection_id.to_le_bytes().to_vec()),
-        ["connection", "mtls"] => Some(vec![0]),
+        ["connection", rest @ ..] => connection_property(info.tls.as_deref(), rest),
+        _ => None,
+    }
+}
+
+/// `connection.*` TLS facts, as Envoy encodes them: `mtls` (a bool byte) and
+/// `requested_server_name` (empty without SNI) on every connection; the rest are strings,
+/// absent on a plain connection (and the peer's without a client certificate).
+fn connection_property(
+    tls: Option<&crate::stream::TlsFacts>,
+    path: &[&str],
+) -> Option<Vec<u8>> {
+    let text = |s: &str| Some(s.as_bytes().to_vec());
+    match path {
+        ["mtls"] => return Some(vec![u8::from(tls.is_some_and(|t| t.peer.is_some()))]),
+        ["requested_server_name"] => {
+            return text(tls.map_or("", |t| t.requested_server_name.as_str()))
+        }
+        _ => {}
+    }
+    let tls = tls?;
+    let peer = tls.peer.as_ref();
+    match path {
+        ["tls_version"] => text(&tls.tls_version),
+        ["subject_local_certificate"] => text(&tls.local.subject),
+        ["dns_san_local_certificate"] => tls.local.dns_san.as_deref().and_then(text),
+        ["uri_san_local_certificate"] => tls.local.uri_san.as_deref().and_then(text),
+        ["subject_peer_certificate"] => peer.and_then(|p| text(&p.subject)),
+        ["dns_san_peer_certificate"] => peer.and_then(|p| p.dns_san.as_deref()).and_then(text),
+        ["uri_san_peer_certificate"] => peer.and_then(|p| p.uri_san.as_deref()).and_then(text),
+        ["sha256_peer_certificate_digest"] => peer.and_then(|p| text(&p.sha256_digest)),
         _ => None,
     }
 }

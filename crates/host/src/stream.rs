@@ -140,6 +140,35 @@ pub struct StreamInfo {
     /// The request body bytes received so far: `request.size` when the request headers
     /// (and their `content-length`) are out of reach, as Envoy's bytes received.
     pub request_body_bytes: u64,
+    /// The TLS facts of the client connection, when it is TLS (`connection.*`).
+    pub tls: Option<Arc<TlsFacts>>,
+}
+
+/// What a TLS client connection shows plugins, as Envoy's `connection.*` attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFacts {
+    /// `connection.requested_server_name`: the SNI the client sent (empty without).
+    pub requested_server_name: String,
+    /// `connection.tls_version`: `TLSv1.2` or `TLSv1.3`.
+    pub tls_version: String,
+    /// The gateway's certificate (`connection.*_local_certificate`).
+    pub local: CertificateFacts,
+    /// The client's certificate, when it presented one (`connection.*_peer_certificate`,
+    /// and `connection.mtls` true).
+    pub peer: Option<CertificateFacts>,
+}
+
+/// The fields of a certificate plugins read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateFacts {
+    /// The subject in RFC 2253 form (`CN=client,O=example`), as Envoy prints it.
+    pub subject: String,
+    /// The first DNS subject alternative name.
+    pub dns_san: Option<String>,
+    /// The first URI subject alternative name.
+    pub uri_san: Option<String>,
+    /// The SHA-256 digest of the DER certificate, lower-case hex.
+    pub sha256_digest: String,
 }
 
 /// A reply the plugin produced itself with `proxy_send_local_response`.

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use wasmgate_host::HostError;
 
-use crate::upstream::tls::TlsError;
+use crate::pem::TlsError;
 
 /// Why a gateway did not start or reload.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +12,9 @@ pub enum GatewayError {
     /// A plugin failed to load or start.
     #[error(transparent)]
     Plugin(#[from] HostError),
+    /// The configuration has no listener.
+    #[error("no listener configured; add one under listen:")]
+    NoListener,
     /// A listening address is not available.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -37,4 +40,12 @@ pub enum GatewayError {
     /// The trusted roots for TLS upstreams could not be set up (a bad `ca_file`).
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    /// A TLS listener's certificate, key or client CA is wrong.
+    #[error("TLS listener {address}: {source}")]
+    ListenerTls {
+        /// The listener.
+        address: SocketAddr,
+        /// What is wrong.
+        source: TlsError,
+    },
 }

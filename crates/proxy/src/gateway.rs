@@ -22,7 +22,8 @@ use crate::worker::thread::{self, WorkerSetup};
 
 /// A running gateway.
 pub struct Gateway {
-    address: SocketAddr,
+    /// The listeners' addresses as bound, in configuration order.
+    addresses: Vec<SocketAddr>,
     admin_address: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     control: Arc<Control>,
@@ -34,9 +35,9 @@ pub struct Gateway {
 }
 
 /// The settings a reload cannot change: the gateway binds and spawns once.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, PartialEq)]
 struct Started {
-    listen: SocketAddr,
+    listen: Vec<SocketAddr>,
     admin: Option<SocketAddr>,
     workers: usize,
 }
@@ -44,7 +45,7 @@ struct Started {
 impl Started {
     fn of(config: &GatewayConfig) -> Started {
         Started {
-            listen: config.listen,
+            listen: config.listeners.iter().map(|l| l.address).collect(),
             admin: config.admin,
             workers: config.workers.max(1),
         }
@@ -55,15 +56,23 @@ impl Started {
     fn unchanged_by(
         &self,
         config: &GatewayConfig,
-        listening: SocketAddr,
+        listening: &[SocketAddr],
         admin_listening: Option<SocketAddr>,
     ) -> Vec<String> {
         let asked = Started::of(config);
         let mut kept = Vec::new();
         if asked.listen != self.listen {
+            let shown = |addresses: &[SocketAddr]| {
+                addresses
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             kept.push(format!(
                 "listen: {} takes a restart; still listening on {}",
-                asked.listen, listening
+                shown(&asked.listen),
+                shown(listening)
             ));
         }
         if asked.admin != self.admin {
@@ -93,7 +102,16 @@ impl Gateway {
         let generation = Arc::new(Generation::compile(config, &shared, &[])?);
         let config = generation.config.clone();
         let started = Started::of(&config);
-        let (listener, address) = bind(config.listen)?;
+        if config.listeners.is_empty() {
+            return Err(GatewayError::NoListener);
+        }
+        let mut listeners = Vec::new();
+        let mut addresses = Vec::new();
+        for spec in &config.listeners {
+            let (listener, address) = bind(spec.address)?;
+            listeners.push(listener);
+            addresses.push(address);
+        }
         let (shutdown, stop) = watch::channel(false);
         let ready = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
@@ -122,11 +140,15 @@ impl Gateway {
                 thread: "worker",
                 source,
             };
-            let listener = listener.try_clone().map_err(thread_error)?;
+            let listeners = listeners
+                .iter()
+                .map(|l| l.try_clone())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(thread_error)?;
             let (handover, handovers_rx) = async_mpsc::unbounded_channel();
             handovers.push(handover);
             let setup = WorkerSetup {
-                listener,
+                listeners,
                 generation: generation.clone(),
                 metrics: metrics.clone(),
                 stop: stop.clone(),
@@ -142,7 +164,7 @@ impl Gateway {
         drop(ack);
         let workers = handovers.len();
         let gateway = Gateway {
-            address,
+            addresses,
             admin_address,
             shutdown,
             control: Arc::new(Control::new(handovers, generation.clone())),
@@ -165,7 +187,7 @@ impl Gateway {
         let _one_at_a_time = self.control.lock.lock().unwrap_or_else(|p| p.into_inner());
         let kept = self
             .started
-            .unchanged_by(&config, self.address, self.admin_address);
+            .unchanged_by(&config, &self.addresses, self.admin_address);
         let running = self.control.current().plugins.clone();
         let generation = Arc::new(Generation::compile(config, &self.shared, &running)?);
         self.control.install(generation.clone())?;
@@ -184,9 +206,14 @@ impl Gateway {
             .collect()
     }
 
-    /// The address the gateway listens on.
+    /// The address of the first listener.
     pub fn local_addr(&self) -> SocketAddr {
-        self.address
+        self.addresses[0]
+    }
+
+    /// The addresses of all listeners, in configuration order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addresses
     }
 
     /// The admin listener's address, if there is one.
@@ -204,7 +231,8 @@ impl Gateway {
         self.metrics.render(&self.shared)
     }
 
-    /// Stops accepting, stops the workers and waits for them.
+    /// Stops accepting, lets requests in flight finish (at most the edge's drain timeout;
+    /// HTTP/2 clients get GOAWAY), stops the workers and waits for them.
     pub fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for thread in self.threads {

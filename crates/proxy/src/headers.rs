@@ -5,8 +5,9 @@ use http::header::{HeaderName, HeaderValue};
 use wasmgate_host::HeaderMap;
 
 /// The request head as a plugin sees it: `:method`, `:scheme`, `:authority`, `:path`, then
-/// the headers in order.
-pub(crate) fn request_map(parts: &http::request::Parts) -> HeaderMap {
+/// the headers in order. HTTP/2's `cookie` fields are joined into one with `; `, as Envoy's
+/// codec does.
+pub(crate) fn request_map(parts: &http::request::Parts, scheme: &[u8]) -> HeaderMap {
     let mut map = HeaderMap::new();
     let authority = parts
         .uri
@@ -25,12 +26,25 @@ pub(crate) fn request_map(parts: &http::request::Parts) -> HeaderMap {
         .map(|p| p.as_str())
         .unwrap_or("/");
     map.add(b":method", parts.method.as_str().as_bytes());
-    map.add(b":scheme", b"http");
+    map.add(b":scheme", scheme);
     map.add(b":authority", &authority);
     map.add(b":path", path.as_bytes());
+    let join_cookies = parts.version == http::Version::HTTP_2;
     for (name, value) in &parts.headers {
-        if name != http::header::HOST {
-            map.add(name.as_str().as_bytes(), value.as_bytes());
+        if name == http::header::HOST || (join_cookies && name == http::header::COOKIE) {
+            continue;
+        }
+        map.add(name.as_str().as_bytes(), value.as_bytes());
+    }
+    if join_cookies {
+        let cookies: Vec<&[u8]> = parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        if !cookies.is_empty() {
+            map.add(b"cookie", &cookies.join(&b"; "[..]));
         }
     }
     map

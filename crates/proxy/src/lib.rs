@@ -16,6 +16,7 @@
 //! - `body`, `headers`: the body type the gateway sends; hyper's heads to the plugins'
 //!   header maps and back.
 //! - [`echo`]: an upstream that answers with what it received.
+//! - `pem`: certificate, CA and key files, and what is wrong with one.
 //! - `error`: [`GatewayError`].
 
 mod access_log;
@@ -31,12 +32,14 @@ mod error;
 mod gateway;
 mod headers;
 pub mod metrics;
+mod pem;
 mod upstream;
 mod worker;
 
 pub use config::{
-    load as load_config, parse as parse_config, AccessLog, ClusterSpec, ConfigError, GatewayConfig,
-    PathMatch, PluginLogs, PluginSpec, RouteSpec,
+    load as load_config, parse as parse_config, AccessLog, CertificateSpec, ClusterSpec,
+    ConfigError, EdgeLimits, GatewayConfig, ListenerSpec, ListenerTls, PathMatch, PluginLogs,
+    PluginSpec, RouteSpec,
 };
 pub use echo::EchoServer;
 pub use error::GatewayError;

@@ -474,7 +474,7 @@ pub fn gateway_config(
     callouts: &[(String, SocketAddr)],
 ) -> GatewayConfig {
     let mut config = GatewayConfig::new();
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.listen_on(SocketAddr::from(([127, 0, 0, 1], 0)));
     config.workers = 1;
     config.access_log = wasmgate_proxy::AccessLog::Off;
     // Envoy runs with `--component-log-level wasm:info`; plugins read the level with

@@ -79,7 +79,7 @@ impl Walk {
             source_address: Some(connection.remote.to_string().into()),
             destination_address: Some(connection.local.to_string().into()),
             connection_id: connection.id,
-            protocol: Some("HTTP/1.1".into()),
+            protocol: Some(connection.protocol.into()),
             upstream_address: None,
             response_code_details: None,
             start_time_nanos: SystemTime::now()
@@ -87,6 +87,7 @@ impl Walk {
                 .map(|d| d.as_nanos() as i64)
                 .unwrap_or(0),
             request_body_bytes: 0,
+            tls: connection.tls.clone(),
         }
     }
 

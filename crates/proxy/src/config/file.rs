@@ -11,15 +11,17 @@ use wasmgate_host::abi::LogLevel;
 
 use super::entry::{check_wasm, file_stem, in_higress_order, phase_rank, yaml_object, Ordered};
 use super::error::{ConfigError, Locator};
+use super::listen::{edge_limits, listeners, FileEdge, FileListen};
 use super::rules::{plugin_json, MatchRule};
 use super::spec::{AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginSpec, RouteSpec};
 use super::wasmplugin::wasmplugin;
-use crate::upstream::tls::read_ca_file;
+use crate::pem::read_certificates;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    listen: Option<String>,
+    listen: Option<FileListen>,
+    edge: Option<FileEdge>,
     admin: Option<String>,
     workers: Option<usize>,
     #[serde(default)]
@@ -110,8 +112,11 @@ pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
     let file: File = serde_yaml::from_str(text).map_err(|e| at.yaml(e))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut config = GatewayConfig::new();
-    if let Some(listen) = &file.listen {
-        config.listen = at.address("listen", listen)?;
+    if let Some(listen) = file.listen {
+        config.listeners = listeners(&at, base, listen)?;
+    }
+    if let Some(edge) = file.edge {
+        config.edge = edge_limits(&at, edge)?;
     }
     if let Some(admin) = &file.admin {
         config.admin = Some(at.address("admin", admin)?);
@@ -180,7 +185,7 @@ fn ca_file(
 ) -> Result<PathBuf, ConfigError> {
     let path = base.join(file);
     let shown = file.display().to_string();
-    read_ca_file(&path)
+    read_certificates(&path)
         .map_err(|e| at.error(&shown, &format!("ca_file of cluster {cluster}: {e}")))?;
     Ok(path)
 }

@@ -2,6 +2,8 @@
 //!
 //! - `spec`: the checked configuration: listeners, clusters, routes, the plugin chain; route
 //!   matching.
+//! - `listeners`: listeners (plain or TLS) and the limits client connections are held to.
+//! - `listen`: the `listen:` and `edge:` parts of a `wasmgate.yaml`.
 //! - `file`: `wasmgate.yaml`, checked before anything starts.
 //! - `wasmplugin`: Higress `WasmPlugin` resources a file refers to.
 //! - `entry`: what every plugin entry shares (order, wasm check, config object).
@@ -11,12 +13,15 @@
 mod entry;
 mod error;
 mod file;
+mod listen;
+mod listeners;
 mod rules;
 mod spec;
 mod wasmplugin;
 
 pub use error::ConfigError;
 pub use file::{load, parse};
+pub use listeners::{CertificateSpec, EdgeLimits, ListenerSpec, ListenerTls};
 pub use spec::{
     domain_matches, AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginLogs, PluginSpec,
     RouteSpec, RUN_CLUSTER,

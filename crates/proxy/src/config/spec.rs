@@ -10,6 +10,8 @@ use std::time::Duration;
 use wasmgate_host::abi::LogLevel;
 use wasmgate_host::{LogSink, RuntimeConfig, TracingLogSink, VmLimits};
 
+use super::listeners::{EdgeLimits, ListenerSpec};
+
 /// One plugin of the chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginSpec {
@@ -136,8 +138,12 @@ pub enum AccessLog {
 /// A gateway's configuration.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
-    /// Listening address (port 0 picks a free one).
-    pub listen: SocketAddr,
+    /// The listeners: the first is the main one ([`Gateway::local_addr`]).
+    ///
+    /// [`Gateway::local_addr`]: crate::Gateway::local_addr
+    pub listeners: Vec<ListenerSpec>,
+    /// The limits client connections are held to.
+    pub edge: EdgeLimits,
     /// The admin listener (`/metrics`, `/healthz`, `/ready`), if any.
     pub admin: Option<SocketAddr>,
     /// Clusters, by name.
@@ -190,7 +196,8 @@ impl GatewayConfig {
     /// An empty configuration with defaults: 127.0.0.1:10000, one worker per core.
     pub fn new() -> Self {
         GatewayConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 10000)),
+            listeners: vec![ListenerSpec::plain(SocketAddr::from(([127, 0, 0, 1], 10000)))],
+            edge: EdgeLimits::default(),
             admin: None,
             clusters: Vec::new(),
             routes: Vec::new(),
@@ -206,6 +213,11 @@ impl GatewayConfig {
             access_log: AccessLog::Text,
             plugin_logs: PluginLogs::default(),
         }
+    }
+
+    /// Listens on `address` alone, plain (port 0 picks a free one).
+    pub fn listen_on(&mut self, address: SocketAddr) {
+        self.listeners = vec![ListenerSpec::plain(address)];
     }
 
     /// Every request to one upstream `host:port`, through one route and one cluster.

@@ -1,5 +1,5 @@
-//! A configuration generation: the configuration, its compiled plugins, its cluster table and
-//! TLS roots, checked before any worker sees it.
+//! A configuration generation: the configuration, its compiled plugins, its cluster table,
+//! TLS roots and listeners' certificates, checked before any worker sees it.
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use wasmgate_host::{PluginVm, Shared};
 use super::plugins::{load_all, LoadedPlugin};
 use crate::callouts::handler::CheckCallouts;
 use crate::config::GatewayConfig;
+use crate::edge::tls::ServerTls;
 use crate::error::GatewayError;
 use crate::upstream::tls::client_config;
 use crate::upstream::Clusters;
@@ -19,6 +20,9 @@ pub(crate) struct Generation {
     pub(crate) clusters: Arc<Clusters>,
     /// What TLS upstreams and callouts trust.
     pub(crate) tls: Arc<rustls::ClientConfig>,
+    /// Each listener's TLS configuration (`None` for a plain one), in `listeners` order: a
+    /// reload reads the certificate files again.
+    pub(crate) listener_tls: Arc<[Option<ServerTls>]>,
 }
 
 impl Generation {
@@ -45,11 +49,13 @@ impl Generation {
             )?;
         }
         let tls = client_config(&config.clusters)?;
+        let listener_tls = listener_tls(&config)?;
         Ok(Generation {
             clusters,
             config: Arc::new(config),
             plugins,
             tls,
+            listener_tls,
         })
     }
 
@@ -60,6 +66,25 @@ impl Generation {
             plugins,
             clusters: self.clusters.clone(),
             tls: self.tls.clone(),
+            listener_tls: self.listener_tls.clone(),
         }
     }
+}
+
+fn listener_tls(config: &GatewayConfig) -> Result<Arc<[Option<ServerTls>]>, GatewayError> {
+    config
+        .listeners
+        .iter()
+        .map(|listener| {
+            listener
+                .tls
+                .as_ref()
+                .map(ServerTls::load)
+                .transpose()
+                .map_err(|source| GatewayError::ListenerTls {
+                    address: listener.address,
+                    source,
+                })
+        })
+        .collect()
 }

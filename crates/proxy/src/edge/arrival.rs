@@ -1,6 +1,6 @@
 //! What the edge makes of a request before the plugins see it, as Envoy's connection manager
 //! does: the header map (pseudo-headers first), `expect: 100-continue` answered and dropped,
-//! `x-forwarded-proto` and `:scheme`, and an `x-request-id` when the client sent none.
+//! `x-forwarded-proto` and `:scheme` (`https` on a TLS listener), `request.protocol`, and an `x-request-id` when the client sent none.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,11 +26,12 @@ pub(crate) struct Arrival {
 
 impl Arrival {
     /// The request `request` on `connection`, its headers made ready for the plugins.
-    pub(crate) fn new(request: http::Request<Incoming>, connection: Connection) -> Arrival {
+    pub(crate) fn new(request: http::Request<Incoming>, mut connection: Connection) -> Arrival {
         let (parts, body) = request.into_parts();
-        let mut headers = headers::request_map(&parts);
+        connection.protocol = protocol(parts.version);
+        let mut headers = headers::request_map(&parts, connection.scheme());
         drop_expect(&mut headers);
-        forwarded_proto(&mut headers);
+        forwarded_proto(&mut headers, connection.scheme());
         let request_id = ensure_request_id(&mut headers);
         Arrival {
             parts,
@@ -39,6 +40,15 @@ impl Arrival {
             body,
             connection,
         }
+    }
+}
+
+/// `request.protocol` as Envoy names the version.
+fn protocol(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
     }
 }
 
@@ -53,10 +63,11 @@ fn drop_expect(headers: &mut HeaderMap) {
 }
 
 /// As Envoy's connection manager (a plain listener, `use_remote_address` off): how the
-/// request came in, unless the client said; a valid value the client gave is the scheme.
-fn forwarded_proto(headers: &mut HeaderMap) {
+/// request came in (`scheme`), unless the client said; a valid value the client gave is the
+/// scheme.
+fn forwarded_proto(headers: &mut HeaderMap, scheme: &[u8]) {
     match headers.first(b"x-forwarded-proto") {
-        None => headers.add(b"x-forwarded-proto", b"http"),
+        None => headers.add(b"x-forwarded-proto", scheme),
         Some(proto @ (b"http" | b"https")) => {
             let proto = proto.to_vec();
             headers.replace(b":scheme", &proto);

@@ -1,13 +1,21 @@
-//! The edge: where clients meet the gateway. Listening sockets, client connections, and what
-//! the gateway does to a request before the plugins see it. (TLS listeners and HTTP/2
-//! belong here.)
+//! The edge: where clients meet the gateway. Listening sockets, client connections (plain
+//! or TLS, HTTP/1.1 or HTTP/2), the limits they are held to, and what the gateway does to a
+//! request before the plugins see it.
 //!
 //! - `listener`: binding and accepting.
+//! - `open`: a worker's open connections (the per-worker limit, the drain on shutdown).
+//! - `certificates`: a TLS listener's certificates, chosen by SNI, and their fields.
+//! - `tls`: a TLS listener's rustls configuration and what a handshake tells plugins.
+//! - `activity`: the idle timeout's clock.
 //! - `connection`: the facts of a client connection plugins read.
 //! - `serve`: one connection, its requests handed to the chain.
 //! - `arrival`: a request's head made ready for the plugins (forwarded headers, request id).
 
+pub(crate) mod activity;
 pub(crate) mod arrival;
+pub(crate) mod certificates;
 pub(crate) mod connection;
 pub(crate) mod listener;
+pub(crate) mod open;
 pub(crate) mod serve;
+pub(crate) mod tls;

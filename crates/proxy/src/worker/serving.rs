@@ -9,6 +9,7 @@ use wasmgate_host::HostError;
 use super::slot::{Slot, SlotRef};
 use crate::config::GatewayConfig;
 use crate::control::generation::Generation;
+use crate::edge::tls::ServerTls;
 use crate::metrics::GatewayMetrics;
 use crate::upstream::client::{client, Client};
 use crate::upstream::Clusters;
@@ -21,6 +22,7 @@ pub(crate) struct Worker {
     pub(crate) config: Arc<GatewayConfig>,
     pub(crate) clusters: Arc<Clusters>,
     pub(crate) metrics: Arc<GatewayMetrics>,
+    listener_tls: Arc<[Option<ServerTls>]>,
 }
 
 impl Worker {
@@ -41,6 +43,12 @@ impl Worker {
             config: generation.config.clone(),
             clusters: generation.clusters.clone(),
             metrics: metrics.clone(),
+            listener_tls: generation.listener_tls.clone(),
         }))
+    }
+
+    /// The TLS configuration of listener `index`, `None` for a plain one.
+    pub(crate) fn listener_tls(&self, index: usize) -> Option<ServerTls> {
+        self.listener_tls.get(index).cloned().flatten()
     }
 }

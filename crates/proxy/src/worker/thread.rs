@@ -1,6 +1,7 @@
 //! A worker thread: a current-thread tokio runtime that accepts on the shared listening
-//! socket, serves each connection, and takes new configuration generations until it is told
-//! to stop.
+//! sockets (a task per listener, held to the per-worker connection limit), serves each
+//! connection, and takes new configuration generations until it is told to stop; then it
+//! drains its connections.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -12,13 +13,15 @@ use super::serving::Worker;
 use crate::control::generation::Generation;
 use crate::control::rollout::{Ack, Handover};
 use crate::edge::listener::accept;
-use crate::edge::serve::spawn_connection;
+use crate::edge::open::OpenConnections;
+use crate::edge::serve::{spawn_connection, Accepted, Current};
 use crate::error::GatewayError;
 use crate::metrics::GatewayMetrics;
 
 /// What a worker thread starts with.
 pub(crate) struct WorkerSetup {
-    pub(crate) listener: std::net::TcpListener,
+    /// The listening sockets, in the configuration's `listeners` order.
+    pub(crate) listeners: Vec<std::net::TcpListener>,
     pub(crate) generation: Arc<Generation>,
     pub(crate) metrics: Arc<GatewayMetrics>,
     pub(crate) stop: watch::Receiver<bool>,
@@ -41,10 +44,13 @@ pub(crate) fn run(setup: WorkerSetup) {
 }
 
 async fn accept_and_serve(mut setup: WorkerSetup) {
-    let listener = match tokio::net::TcpListener::from_std(setup.listener) {
-        Ok(listener) => listener,
-        Err(source) => return cannot_start(&setup.ready, source),
-    };
+    let mut listeners = Vec::new();
+    for listener in std::mem::take(&mut setup.listeners) {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => listeners.push(listener),
+            Err(source) => return cannot_start(&setup.ready, source),
+        }
+    }
     let current = match Worker::build(&setup.generation, &setup.metrics) {
         Ok(worker) => Rc::new(RefCell::new(worker)),
         Err(e) => {
@@ -52,10 +58,14 @@ async fn accept_and_serve(mut setup: WorkerSetup) {
             return;
         }
     };
+    let open = OpenConnections::new();
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let accepting = accept_on(listener, index, current.clone(), open.clone());
+        tokio::task::spawn_local(accepting);
+    }
     let _ = setup.ready.send(Ok(()));
     loop {
         tokio::select! {
-            (stream, remote) = accept(&listener) => spawn_connection(stream, remote, current.clone()),
             Some((generation, ack)) = setup.handovers.recv() => {
                 let built = Worker::build(&generation, &setup.metrics);
                 let _ = ack.send(built.map(|worker| {
@@ -63,6 +73,33 @@ async fn accept_and_serve(mut setup: WorkerSetup) {
                 }).map_err(GatewayError::from));
             },
             _ = setup.stop.changed() => break,
+        }
+    }
+    let drain_timeout = current.borrow().config.edge.drain_timeout;
+    open.drain(drain_timeout).await;
+}
+
+/// Accepts on listener `index` until the worker drains, while the worker has room for
+/// another connection.
+async fn accept_on(
+    listener: tokio::net::TcpListener,
+    index: usize,
+    current: Current,
+    open: Rc<OpenConnections>,
+) {
+    let mut drain = open.drain_signal();
+    loop {
+        let max = current.borrow().config.edge.max_connections_per_worker;
+        tokio::select! {
+            _ = open.room(max) => {}
+            _ = drain.changed() => return,
+        }
+        tokio::select! {
+            (stream, remote) = accept(&listener) => {
+                let accepted = Accepted { stream, remote, listener: index };
+                spawn_connection(accepted, current.clone(), open.open());
+            }
+            _ = drain.changed() => return,
         }
     }
 }

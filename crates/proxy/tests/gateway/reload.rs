@@ -25,7 +25,7 @@ fn a_reload_says_which_settings_take_a_restart() {
     );
 
     let mut moved = config();
-    moved.listen = SocketAddr::from(([127, 0, 0, 1], 1));
+    moved.listen_on(SocketAddr::from(([127, 0, 0, 1], 1)));
     moved.workers = 3;
     let kept = gateway.reload(moved).expect("reloads the rest");
     assert_eq!(

@@ -13,7 +13,7 @@ pub use wasmgate_test_support::*;
 /// tests' compiled-module cache.
 pub fn one_upstream(upstream: &str, workers: usize) -> GatewayConfig {
     let mut config = GatewayConfig::single_upstream(upstream, "r", "c");
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.listen_on(SocketAddr::from(([127, 0, 0, 1], 0)));
     config.workers = workers;
     config.runtime.cache_dir = Some(cache_dir());
     config
