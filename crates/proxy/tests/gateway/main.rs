@@ -12,3 +12,4 @@ mod routes;
 mod shared_queues;
 mod tier_up;
 mod tls;
+mod tls_listeners;

@@ -190,6 +190,42 @@ const PROPS: &[(&str, &[&str])] = &[
     ("x_request_id", &["x_request_id"]),
 ];
 
+/// What the `connection` case reads: the protocol and scheme, and the TLS facts.
+const CONNECTION_PROPS: &[(&str, &[&str])] = &[
+    ("request.protocol", &["request", "protocol"]),
+    ("request.scheme", &["request", "scheme"]),
+    ("connection.mtls", &["connection", "mtls"]),
+    (
+        "connection.requested_server_name",
+        &["connection", "requested_server_name"],
+    ),
+    ("connection.tls_version", &["connection", "tls_version"]),
+    (
+        "connection.subject_local_certificate",
+        &["connection", "subject_local_certificate"],
+    ),
+    (
+        "connection.dns_san_local_certificate",
+        &["connection", "dns_san_local_certificate"],
+    ),
+    (
+        "connection.subject_peer_certificate",
+        &["connection", "subject_peer_certificate"],
+    ),
+    (
+        "connection.dns_san_peer_certificate",
+        &["connection", "dns_san_peer_certificate"],
+    ),
+    (
+        "connection.uri_san_peer_certificate",
+        &["connection", "uri_san_peer_certificate"],
+    ),
+    (
+        "connection.sha256_peer_certificate_digest",
+        &["connection", "sha256_peer_certificate_digest"],
+    ),
+];
+
 impl Probe {
     fn prop_value(&self, path: &[&str]) -> String {
         match hostcalls::get_property(path.to_vec()) {
@@ -207,6 +243,26 @@ impl Probe {
         self.set_property(vec!["custom_log"], Some(b"{\"k\":\"v\"}"));
         let value = self.prop_value(&["custom_log"]);
         self.add_http_request_header("x-prop-custom_log", &value);
+    }
+
+    fn probe_connection(&self) {
+        for (name, path) in CONNECTION_PROPS {
+            let value = self.prop_value(path);
+            self.add_http_request_header(&format!("x-conn-{name}"), &value);
+        }
+        let names: Vec<String> = self
+            .get_http_request_headers()
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| !name.starts_with("x-conn-"))
+            .collect();
+        self.add_http_request_header("x-conn-header-names", &names.join(","));
+        for (name, header) in [(":scheme", "x-conn-scheme"), (":authority", "x-conn-authority")] {
+            let value = self
+                .get_http_request_header(name)
+                .unwrap_or_else(|| "<missing>".to_string());
+            self.add_http_request_header(header, &value);
+        }
     }
 
     fn probe_shared(&self) {
@@ -434,6 +490,7 @@ impl HttpContext for Probe {
         };
         match case.as_str() {
             "props" => self.probe_props(),
+            "connection" => self.probe_connection(),
             "shared" => self.probe_shared(),
             "queue" => self.probe_queue(),
             "enqueue" => self.probe_enqueue(),
