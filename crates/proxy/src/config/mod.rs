@@ -2,6 +2,8 @@
 //!
 //! - `spec`: the checked configuration: listeners, clusters, routes, the plugin chain; route
 //!   matching.
+//! - `route_match`: what a route matches besides domains and path: method, headers, query.
+//! - `routes`: the `routes:` of a `wasmgate.yaml`, checked into [`RouteSpec`]s.
 //! - `file`: `wasmgate.yaml`, checked before anything starts.
 //! - `wasmplugin`: Higress `WasmPlugin` resources a file refers to.
 //! - `entry`: what every plugin entry shares (order, wasm check, config object).
@@ -11,12 +13,15 @@
 mod entry;
 mod error;
 mod file;
+mod route_match;
+mod routes;
 mod rules;
 mod spec;
 mod wasmplugin;
 
 pub use error::ConfigError;
 pub use file::{load, parse};
+pub use route_match::{HeaderMatch, Query, QueryMatch, ValueMatch};
 pub use spec::{
     domain_matches, AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginLogs, PluginSpec,
     RouteSpec, RUN_CLUSTER,
