@@ -38,8 +38,8 @@ mod worker;
 
 pub use config::{
     load as load_config, parse as parse_config, AccessLog, CertificateSpec, ClusterSpec,
-    ConfigError, EdgeLimits, GatewayConfig, ListenerSpec, ListenerTls, PathMatch, PluginLogs,
-    PluginSpec, RouteSpec,
+    ConfigError, EdgeLimits, GatewayConfig, HeaderMatch, ListenerSpec, ListenerTls, PathMatch,
+    PluginLogs, PluginSpec, Query, QueryMatch, RouteSpec, ValueMatch,
 };
 pub use echo::EchoServer;
 pub use error::GatewayError;

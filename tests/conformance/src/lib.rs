@@ -506,6 +506,7 @@ pub fn gateway_config(
         timeout: Duration::from_secs(15),
         buffer_limit: None,
         host_rewrite: None,
+        ..RouteSpec::default()
     });
     config.plugins = plugins
         .iter()

@@ -10,7 +10,6 @@ use wasmgate_host::StreamInfo;
 use super::streams::Streams;
 use crate::config::{GatewayConfig, RouteSpec};
 use crate::edge::connection::Connection;
-use crate::headers;
 use crate::worker::serving::Worker;
 
 /// The route a request took: a place in the worker's config, shared rather than copied per
@@ -41,16 +40,15 @@ pub(crate) struct Walk {
 }
 
 impl Walk {
-    /// The route the request's `:authority` and `:path` match now.
+    /// The route the request's head (`:authority`, `:path`, `:method`, headers) matches now.
     pub(crate) fn matching_route(&self) -> Option<RouteRef> {
-        let request = &self.streams.headers.request;
-        let host = headers::pseudo(request, ":authority").unwrap_or("");
-        let path = headers::pseudo(request, ":path").unwrap_or("/");
         let config = &self.worker.config;
-        config.route_index(host, path).map(|index| RouteRef {
-            config: config.clone(),
-            index,
-        })
+        config
+            .route_index(&self.streams.headers.request)
+            .map(|index| RouteRef {
+                config: config.clone(),
+                index,
+            })
     }
 
     /// Matches the route again; when it changed, the plugins' `route_name` and

@@ -58,3 +58,40 @@ impl Locator<'_> {
         })
     }
 }
+
+impl Locator<'_> {
+    /// An error at the `n`-th (from 0) line mentioning `needle` after the lines mentioning
+    /// each of `anchors` in turn (a route's `name: r`, then its `headers:`, say); where an
+    /// anchor or the needle is not found, at the last line found.
+    pub(crate) fn error_within(
+        &self,
+        anchors: &[&str],
+        needle: &str,
+        n: usize,
+        reason: &str,
+    ) -> ConfigError {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let mut line = None;
+        let mut from = 0;
+        for anchor in anchors {
+            match (from..lines.len()).find(|&i| lines[i].contains(anchor)) {
+                Some(i) => {
+                    line = Some(i);
+                    from = i + 1;
+                }
+                None => break,
+            }
+        }
+        if let Some(i) = (from..lines.len())
+            .filter(|&i| lines[i].contains(needle))
+            .nth(n)
+        {
+            line = Some(i);
+        }
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line: line.map(|i| i + 1),
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -12,8 +12,9 @@ use wasmgate_host::abi::LogLevel;
 use super::entry::{check_wasm, file_stem, in_higress_order, phase_rank, yaml_object, Ordered};
 use super::error::{ConfigError, Locator};
 use super::listen::{edge_limits, listeners, FileEdge, FileListen};
+use super::routes::{routes, FileRoute};
 use super::rules::{plugin_json, MatchRule};
-use super::spec::{AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginSpec, RouteSpec};
+use super::spec::{AccessLog, ClusterSpec, GatewayConfig, PluginSpec};
 use super::wasmplugin::wasmplugin;
 use crate::pem::read_certificates;
 
@@ -47,21 +48,6 @@ struct FileCluster {
     #[serde(default)]
     tls: bool,
     ca_file: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileRoute {
-    name: String,
-    #[serde(default)]
-    domains: Vec<String>,
-    path_prefix: Option<String>,
-    path: Option<String>,
-    path_regex: Option<String>,
-    cluster: String,
-    timeout_ms: Option<u64>,
-    buffer_limit_bytes: Option<usize>,
-    host_rewrite: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -236,56 +222,6 @@ fn clusters(
             aliases: cluster.aliases,
             tls: cluster.tls || ca_file.is_some(),
             ca_file,
-        });
-    }
-    Ok(out)
-}
-
-fn routes(
-    at: &Locator<'_>,
-    list: Vec<FileRoute>,
-    clusters: &[ClusterSpec],
-) -> Result<Vec<RouteSpec>, ConfigError> {
-    let mut out = Vec::new();
-    for route in list {
-        let cluster = clusters
-            .iter()
-            .find(|c| c.name == route.cluster || c.aliases.contains(&route.cluster))
-            .ok_or_else(|| {
-                at.error(
-                    &format!("cluster: {}", route.cluster),
-                    &format!(
-                        "route {} goes to cluster {:?}, which no cluster names (by name or alias)",
-                        route.name, route.cluster
-                    ),
-                )
-            })?;
-        let path =
-            match (&route.path_prefix, &route.path, &route.path_regex) {
-                (None, None, None) => PathMatch::Any,
-                (Some(prefix), None, None) => PathMatch::Prefix(prefix.clone()),
-                (None, Some(exact), None) => PathMatch::Exact(exact.clone()),
-                (None, None, Some(re)) => PathMatch::Regex(regex::Regex::new(re).map_err(|e| {
-                    at.error(re, &format!("path_regex of route {}: {e}", route.name))
-                })?),
-                _ => {
-                    return Err(at.error(
-                        &route.name,
-                        &format!(
-                            "route {} has more than one of path_prefix, path and path_regex",
-                            route.name
-                        ),
-                    ))
-                }
-            };
-        out.push(RouteSpec {
-            name: route.name,
-            domains: route.domains,
-            path,
-            cluster: cluster.name.clone(),
-            timeout: Duration::from_millis(route.timeout_ms.unwrap_or(15_000)),
-            buffer_limit: route.buffer_limit_bytes,
-            host_rewrite: route.host_rewrite,
         });
     }
     Ok(out)

@@ -4,6 +4,8 @@
 //!   matching.
 //! - `listeners`: listeners (plain or TLS) and the limits client connections are held to.
 //! - `listen`: the `listen:` and `edge:` parts of a `wasmgate.yaml`.
+//! - `route_match`: what a route matches besides domains and path: method, headers, query.
+//! - `routes`: the `routes:` of a `wasmgate.yaml`, checked into [`RouteSpec`]s.
 //! - `file`: `wasmgate.yaml`, checked before anything starts.
 //! - `wasmplugin`: Higress `WasmPlugin` resources a file refers to.
 //! - `entry`: what every plugin entry shares (order, wasm check, config object).
@@ -15,6 +17,8 @@ mod error;
 mod file;
 mod listen;
 mod listeners;
+mod route_match;
+mod routes;
 mod rules;
 mod spec;
 mod wasmplugin;
@@ -22,6 +26,7 @@ mod wasmplugin;
 pub use error::ConfigError;
 pub use file::{load, parse};
 pub use listeners::{CertificateSpec, EdgeLimits, ListenerSpec, ListenerTls};
+pub use route_match::{HeaderMatch, Query, QueryMatch, ValueMatch};
 pub use spec::{
     domain_matches, AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginLogs, PluginSpec,
     RouteSpec, RUN_CLUSTER,

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmgate_host::abi::LogLevel;
-use wasmgate_host::{LogSink, RuntimeConfig, TracingLogSink, VmLimits};
+use wasmgate_host::{HeaderMap, LogSink, RuntimeConfig, TracingLogSink, VmLimits};
+
+use super::route_match::{method_matches, request_matches, HeaderMatch, QueryMatch};
 
 use super::listeners::{EdgeLimits, ListenerSpec};
 
@@ -69,7 +71,7 @@ impl PathMatch {
     }
 }
 
-/// A route: which requests (domains, path) go to which cluster.
+/// A route: which requests (domains, path, method, headers, query) go to which cluster.
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
     /// What plugins see as `route_name`.
@@ -88,14 +90,43 @@ pub struct RouteSpec {
     /// The `Host` the upstream gets, in place of the client's (Envoy's
     /// `host_rewrite_literal`; plugins still see the client's `:authority`).
     pub host_rewrite: Option<String>,
+    /// The methods it takes (`:method`, exactly); empty takes every method.
+    pub methods: Vec<String>,
+    /// Header conditions, all of which must hold (Envoy's `headers`).
+    pub headers: Vec<HeaderMatch>,
+    /// Query parameter conditions, all of which must hold (Envoy's `query_parameters`).
+    pub query: Vec<QueryMatch>,
+}
+
+impl Default for RouteSpec {
+    /// A route with no name or cluster that takes every request, with a 15 s timeout.
+    fn default() -> Self {
+        RouteSpec {
+            name: String::new(),
+            domains: Vec::new(),
+            path: PathMatch::Any,
+            cluster: String::new(),
+            timeout: Duration::from_secs(15),
+            buffer_limit: None,
+            host_rewrite: None,
+            methods: Vec::new(),
+            headers: Vec::new(),
+            query: Vec::new(),
+        }
+    }
 }
 
 impl RouteSpec {
-    /// Whether a request to `host` (port ignored) and `path` takes this route.
-    pub fn matches(&self, host: &str, path: &str) -> bool {
-        let host = strip_port(host);
+    /// Whether a request head takes this route: its `:authority` (port ignored), its
+    /// `:path` (query excluded, except for the query conditions), `:method` and headers.
+    pub fn matches(&self, request: &HeaderMap) -> bool {
+        let host = strip_port(request.get_str(":authority").unwrap_or(""));
+        let path = request.get_str(":path").unwrap_or("/");
+        let path = path.split('?').next().unwrap_or(path);
         (self.domains.is_empty() || self.domains.iter().any(|d| domain_matches(d, host)))
             && self.path.matches(path)
+            && method_matches(&self.methods, request)
+            && request_matches(&self.headers, &self.query, request)
     }
 }
 
@@ -237,19 +268,21 @@ impl GatewayConfig {
             timeout: Duration::from_secs(15),
             buffer_limit: None,
             host_rewrite: None,
+            ..RouteSpec::default()
         });
         config
     }
 
-    /// The first route a request takes.
-    pub fn route(&self, host: &str, path: &str) -> Option<&RouteSpec> {
-        self.route_index(host, path).map(|i| &self.routes[i])
+    /// The first route a request takes, given its head as the plugins left it: the
+    /// `:authority`, `:path` and `:method` pseudo-headers and the headers (see
+    /// [`RouteSpec::matches`]).
+    pub fn route(&self, request: &HeaderMap) -> Option<&RouteSpec> {
+        self.route_index(request).map(|i| &self.routes[i])
     }
 
     /// The position in `routes` of the route [`route`](Self::route) picks.
-    pub fn route_index(&self, host: &str, path: &str) -> Option<usize> {
-        let path = path.split('?').next().unwrap_or(path);
-        self.routes.iter().position(|r| r.matches(host, path))
+    pub fn route_index(&self, request: &HeaderMap) -> Option<usize> {
+        self.routes.iter().position(|r| r.matches(request))
     }
 }
 
@@ -280,13 +313,15 @@ mod tests {
             domains: vec!["api.example.com".into()],
             path: PathMatch::Prefix("/api".into()),
             cluster: "c".into(),
-            timeout: Duration::from_secs(1),
-            buffer_limit: None,
-            host_rewrite: None,
+            ..RouteSpec::default()
         };
-        assert!(route.matches("api.example.com:8080", "/api/x"));
-        assert!(!route.matches("other.com", "/api/x"));
-        assert!(!route.matches("api.example.com", "/v2"));
+        let head = |host: &str, path: &str| {
+            HeaderMap::from_pairs(&[(":method", "GET"), (":authority", host), (":path", path)])
+        };
+        assert!(route.matches(&head("api.example.com:8080", "/api/x")));
+        assert!(route.matches(&head("api.example.com", "/api?x=/v2")));
+        assert!(!route.matches(&head("other.com", "/api/x")));
+        assert!(!route.matches(&head("api.example.com", "/v2?p=/api")));
         let regex = PathMatch::Regex(regex::Regex::new("/items/[0-9]+").unwrap());
         assert!(regex.matches("/items/42"));
         assert!(!regex.matches("/items/42/x"));

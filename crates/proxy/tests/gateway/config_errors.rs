@@ -68,3 +68,57 @@ fn bad_configurations_are_refused_with_file_line_and_reason() {
         "not supported locally",
     );
 }
+
+/// A route's `headers`, `query_parameters` and `methods` that cannot match as written.
+#[test]
+fn bad_route_conditions_are_refused_with_line_and_fix() {
+    let head = "clusters:\n  - name: c\n    endpoints: [127.0.0.1:1]\nroutes:\n  - name: other\n    cluster: c\n    headers: [{name: x-a, exact: a}]\n  - name: r\n    cluster: c\n";
+    let refused = |tail: &str, line: usize, reason: &str| {
+        assert_refused(
+            &format!("{head}{tail}"),
+            &[],
+            &format!("wasmgate.yaml:{line}:"),
+            reason,
+        );
+    };
+    refused(
+        "    headers:\n      - {name: x-ok, present: true}\n      - {name: x-id, regex: \"[0-9\"}\n",
+        12,
+        "headers entry 2 of route r: the regex of headers \"x-id\" is not valid",
+    );
+    refused(
+        "    headers:\n      - {name: x-a}\n",
+        11,
+        "says nothing to match; give one of exact, prefix, regex or present",
+    );
+    refused(
+        "    headers:\n      - name: x-a\n        exact: a\n        prefix: b\n",
+        11,
+        "more than one of exact, prefix, regex and present",
+    );
+    refused(
+        "    query_parameters:\n      - {name: \"\", exact: a}\n",
+        11,
+        "query_parameters entry 1 of route r: the name is empty",
+    );
+    refused(
+        "    query_parameters:\n      - {name: v, exact: a, invert: true}\n",
+        11,
+        "only headers take",
+    );
+    refused(
+        "    query_parameters:\n      - {name: v, present: false}\n",
+        11,
+        "present: false",
+    );
+    refused(
+        "    methods: [GET, \"\"]\n",
+        10,
+        "write methods as in the request line",
+    );
+    refused(
+        "    headers:\n      - {name: x-a, exakt: a}\n",
+        11,
+        "unknown field `exakt`",
+    );
+}

@@ -1,13 +1,15 @@
 //! Where a request goes through a gateway started from `wasmgate.yaml`: routes and domains,
 //! plugin rules picked per route, domain and service, Higress WasmPlugin resources,
 //! callouts to a cluster by alias, a plugin's path rewrite picking the route again, and the
-//! admin endpoints' counts.
+//! admin endpoints' counts; routes that match methods, headers and query parameters, also
+//! as a plugin left them.
 
 use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::common::{
     echo, fixed_upstream, request, start, start_with, tempdir, write, Client, Config, Response,
+    Running,
 };
 use wasmgate_testkit::examples::{example, fixture, Lang};
 
@@ -279,4 +281,169 @@ fn a_rewritten_path_picks_its_route_again() {
         ],
     );
     assert_eq!(kept.echoed()["path"], "/other/x", "{}", kept.text());
+}
+
+/// A gateway with an echo upstream (`default`) and another (`x-from: other`) that the route
+/// `to-other`, taking requests that pass `conditions`, goes to.
+fn conditional_route(conditions: &[&str]) -> (Running, wasmgate_proxy::EchoServer) {
+    let default = echo();
+    let other = fixed_upstream(200, &[("x-from", "other")], "from the other route");
+    let config = Config::new()
+        .cluster("echo", default.local_addr(), &[])
+        .cluster("other", other, &[])
+        .route("to-other", "other", conditions)
+        .route("default", "echo", &[]);
+    (start(&config, &tempdir("conditions")), default)
+}
+
+/// Whether the request went to the `to-other` route's upstream.
+fn went_to_other(response: &Response) -> bool {
+    assert_eq!(response.status, 200, "{response}");
+    response.header("x-from") == Some("other")
+}
+
+#[test]
+fn a_header_route_takes_requests_whose_headers_match() {
+    let (gateway, _echo) = conditional_route(&[
+        "headers:",
+        "  - {name: X-User, exact: alice}",
+        "  - {name: x-tier, prefix: gold}",
+        "  - {name: x-id, regex: \"[0-9]+\"}",
+        "  - {name: x-skip, present: false}",
+        "  - {name: x-env, exact: prod, invert: true}",
+    ]);
+    let good = [
+        ("x-user", "alice"),
+        ("x-tier", "gold-1"),
+        ("x-id", "42"),
+        ("x-env", "staging"),
+    ];
+    assert!(went_to_other(&gateway.get("/", &good)));
+    // Each case changes one header of `good`.
+    let cases: [(&str, Option<&str>, &str); 7] = [
+        ("x-user", Some("Alice"), "values are case-sensitive"),
+        ("x-user", None, "x-user missing"),
+        ("x-tier", Some("silver"), "not the prefix"),
+        ("x-id", Some("4a"), "the regex matches the whole value"),
+        ("x-skip", Some(""), "x-skip present, even empty"),
+        ("x-env", Some("prod"), "the inverted value"),
+        (
+            "x-env",
+            None,
+            "an absent header matches no inverted value (as Envoy)",
+        ),
+    ];
+    for (name, value, why) in cases {
+        let mut headers: Vec<(&str, &str)> =
+            good.iter().filter(|(n, _)| *n != name).copied().collect();
+        if let Some(value) = value {
+            headers.push((name, value));
+        }
+        let response = gateway.get("/", &headers);
+        assert!(!went_to_other(&response), "{why}: {response}");
+        assert_eq!(response.echoed()["path"], "/", "{why}");
+    }
+    let mut twice = good.to_vec();
+    twice.push(("x-user", "bob"));
+    assert!(
+        !went_to_other(&gateway.get("/", &twice)),
+        "x-user is alice,bob"
+    );
+    let mut upper = good.to_vec();
+    upper[0].0 = "X-USER";
+    assert!(
+        went_to_other(&gateway.get("/", &upper)),
+        "names are case-insensitive"
+    );
+}
+
+#[test]
+fn a_query_route_takes_requests_whose_parameters_match() {
+    let (gateway, _echo) = conditional_route(&[
+        "query_parameters:",
+        "  - {name: v, exact: \"2\"}",
+        "  - {name: debug, present: true}",
+        "  - {name: q, regex: \"[a-z%0-9]+\"}",
+    ]);
+    for (path, expected, why) in [
+        ("/x?v=2&debug&q=abc", true, "all match, debug without ="),
+        ("/x?q=a%20b&debug=1&v=2", true, "any order, the raw value"),
+        ("/x?v=2&q=abc", false, "debug missing"),
+        ("/x?v=3&debug&q=abc", false, "another v"),
+        ("/x?v=3&v=2&debug&q=abc", false, "the first v counts"),
+        ("/x?V=2&debug&q=abc", false, "names are case-sensitive"),
+        ("/x?v=2&debug&q=ABC", false, "regex in full, case-sensitive"),
+        ("/x", false, "no query"),
+    ] {
+        let response = gateway.get(path, &[]);
+        assert_eq!(
+            went_to_other(&response),
+            expected,
+            "{path}: {why}: {response}"
+        );
+    }
+}
+
+#[test]
+fn a_method_route_takes_the_methods_it_lists() {
+    let (gateway, _echo) = conditional_route(&["methods: [POST, PUT]", "path_prefix: /api"]);
+    assert!(went_to_other(&gateway.request(
+        "POST",
+        "/api/x",
+        &[],
+        b"{}"
+    )));
+    assert!(went_to_other(&gateway.request("PUT", "/api/x", &[], b"{}")));
+    let get = gateway.request("GET", "/api/x", &[], b"");
+    assert!(!went_to_other(&get));
+    assert_eq!(get.echoed()["method"], "GET", "{get}");
+    assert!(!went_to_other(&gateway.request("POST", "/web", &[], b"{}")));
+}
+
+/// A header a plugin adds picks the route again: the route it matches now takes the request.
+#[test]
+fn a_header_a_plugin_adds_picks_the_route_again() {
+    let default = echo();
+    let other = fixed_upstream(200, &[("x-from", "other")], "from the other route");
+    let config = Config::new()
+        .cluster("echo", default.local_addr(), &[])
+        .cluster("other", other, &[])
+        .route(
+            "by-header",
+            "other",
+            &["headers: [{name: hello, exact: world}]"],
+        )
+        .route("default", "echo", &[])
+        .plugin(
+            "hello",
+            example(Lang::Go, "hello"),
+            &["config: { mockEnable: false }"],
+        );
+    let gateway = start(&config, &tempdir("rematch-headers"));
+    // hello adds `hello: world` to every request: the header route takes it.
+    assert!(went_to_other(&gateway.get("/", &[])));
+
+    // Without hello's header, a query the probe's rewrite adds picks the query route.
+    let config = Config::new()
+        .cluster("echo", default.local_addr(), &[])
+        .cluster("other", other, &[])
+        .route(
+            "by-query",
+            "other",
+            &["query_parameters: [{name: v, exact: \"2\"}]"],
+        )
+        .route("default", "echo", &[])
+        .plugin("probe", fixture("abi-probe"), &[]);
+    let gateway = start(&config, &tempdir("rematch-query"));
+    let moved = gateway.get(
+        "/start",
+        &[("x-probe", "rewrite"), ("x-rewrite-to", "/p?v=2")],
+    );
+    assert!(went_to_other(&moved), "{moved}");
+    let stayed = gateway.get(
+        "/start",
+        &[("x-probe", "rewrite"), ("x-rewrite-to", "/p?v=3")],
+    );
+    assert!(!went_to_other(&stayed));
+    assert_eq!(stayed.echoed()["path"], "/p?v=3");
 }
