@@ -36,7 +36,7 @@ mod worker;
 
 pub use config::{
     load as load_config, parse as parse_config, AccessLog, ClusterSpec, ConfigError, GatewayConfig,
-    PathMatch, PluginLogs, PluginSpec, RouteSpec,
+    PathMatch, PluginLogs, PluginSpec, RouteSpec, UpstreamProtocol,
 };
 pub use echo::EchoServer;
 pub use error::GatewayError;

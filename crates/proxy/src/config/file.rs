@@ -12,7 +12,9 @@ use wasmgate_host::abi::LogLevel;
 use super::entry::{check_wasm, file_stem, in_higress_order, phase_rank, yaml_object, Ordered};
 use super::error::{ConfigError, Locator};
 use super::rules::{plugin_json, MatchRule};
-use super::spec::{AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginSpec, RouteSpec};
+use super::spec::{
+    AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginSpec, RouteSpec, UpstreamProtocol,
+};
 use super::wasmplugin::wasmplugin;
 use crate::upstream::tls::read_ca_file;
 
@@ -45,6 +47,7 @@ struct FileCluster {
     #[serde(default)]
     tls: bool,
     ca_file: Option<PathBuf>,
+    protocol: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -225,12 +228,26 @@ fn clusters(
             Some(file) => Some(ca_file(at, &cluster.name, base, file)?),
             None => None,
         };
+        let protocol = match cluster.protocol.as_deref() {
+            None | Some("http1") => UpstreamProtocol::Http1,
+            Some("http2") => UpstreamProtocol::Http2,
+            Some(other) => {
+                return Err(at.error(
+                    &format!("protocol: {other}"),
+                    &format!(
+                        "protocol {other:?} of cluster {} must be http1 or http2",
+                        cluster.name
+                    ),
+                ))
+            }
+        };
         out.push(ClusterSpec {
             name: cluster.name,
             endpoints: cluster.endpoints,
             aliases: cluster.aliases,
             tls: cluster.tls || ca_file.is_some(),
             ca_file,
+            protocol,
         });
     }
     Ok(out)

@@ -19,5 +19,5 @@ pub use error::ConfigError;
 pub use file::{load, parse};
 pub use spec::{
     domain_matches, AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginLogs, PluginSpec,
-    RouteSpec, RUN_CLUSTER,
+    RouteSpec, UpstreamProtocol, RUN_CLUSTER,
 };
