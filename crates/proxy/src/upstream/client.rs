@@ -71,10 +71,7 @@ impl Client {
 
 /// A request made fit for HTTP/2: `Host` moved into the URI's authority (`:authority`), and
 /// no connection-specific headers (HTTP/2 forbids them; a `te` other than `trailers` too).
-fn as_h2(
-    endpoint: &Endpoint,
-    request: http::Request<Body>,
-) -> Result<http::Request<Body>, Reset> {
+fn as_h2(endpoint: &Endpoint, request: http::Request<Body>) -> Result<http::Request<Body>, Reset> {
     let (mut parts, body) = request.into_parts();
     let host = parts.headers.remove(http::header::HOST);
     let authority = host
