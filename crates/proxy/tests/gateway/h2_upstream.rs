@@ -116,8 +116,8 @@ async fn report(
 }
 
 /// A CA (written as `DIR/ca.pem`) and a TLS acceptor for `localhost` with a certificate it
-/// signed, offering only `h2` by ALPN.
-fn h2_tls(dir: &Path) -> (tokio_rustls::TlsAcceptor, PathBuf) {
+/// signed, agreeing to the one protocol `alpn` by ALPN.
+fn h2_tls(dir: &Path, alpn: &[u8]) -> (tokio_rustls::TlsAcceptor, PathBuf) {
     let ca_key = rcgen::KeyPair::generate().expect("a CA key");
     let mut ca_params = rcgen::CertificateParams::new(Vec::new()).expect("CA params");
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -134,7 +134,7 @@ fn h2_tls(dir: &Path) -> (tokio_rustls::TlsAcceptor, PathBuf) {
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         )
         .expect("a server config");
-    server.alpn_protocols = vec![b"h2".to_vec()];
+    server.alpn_protocols = vec![alpn.to_vec()];
     (tokio_rustls::TlsAcceptor::from(Arc::new(server)), ca_file)
 }
 
@@ -229,7 +229,7 @@ fn concurrent_requests_share_one_h2_connection() {
 #[test]
 fn a_tls_http2_cluster_is_reached_with_alpn_h2() {
     let dir = common::tempdir("h2-tls");
-    let (acceptor, ca_file) = h2_tls(&dir);
+    let (acceptor, ca_file) = h2_tls(&dir, b"h2");
     let upstream = h2_upstream(Some(acceptor));
     let endpoint = format!("localhost:{}", upstream.address.port());
     let ca_file = ca_file.display().to_string();
@@ -301,5 +301,31 @@ fn an_http1_upstream_on_an_http2_cluster_gets_503_and_the_gateway_goes_on() {
     let answer = gateway.get("/right", &[]);
     assert_eq!(answer.status, 200, "{answer}");
     assert_eq!(answer.echoed()["path"], "/right", "{answer}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_tls_upstream_refusing_h2_gets_503() {
+    let dir = common::tempdir("h2-tls-refused");
+    let (acceptor, ca_file) = h2_tls(&dir, b"http/1.1");
+    let upstream = h2_upstream(Some(acceptor));
+    let endpoint = format!("localhost:{}", upstream.address.port());
+    let ca_file = ca_file.display().to_string();
+    let config = Config::new()
+        .cluster(
+            "secure",
+            &endpoint,
+            &["protocol: http2", &format!("ca_file: {ca_file}")],
+        )
+        .route("r", "secure", &[]);
+    let gateway = common::start(&config, &dir);
+    let answer = gateway.get("/secure", &[]);
+    assert_eq!(answer.status, 503, "{answer}");
+    assert!(
+        answer
+            .text()
+            .ends_with("reset reason: remote connection failure"),
+        "{answer}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
