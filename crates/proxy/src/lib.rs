@@ -39,7 +39,7 @@ mod worker;
 pub use config::{
     load as load_config, parse as parse_config, AccessLog, CertificateSpec, ClusterSpec,
     ConfigError, EdgeLimits, GatewayConfig, HeaderMatch, ListenerSpec, ListenerTls, PathMatch,
-    PluginLogs, PluginSpec, Query, QueryMatch, RouteSpec, ValueMatch,
+    PluginLogs, PluginSpec, Query, QueryMatch, RouteSpec, UpstreamProtocol, ValueMatch,
 };
 pub use echo::EchoServer;
 pub use error::GatewayError;

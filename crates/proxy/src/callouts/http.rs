@@ -9,7 +9,7 @@ use wasmgate_host::{HttpCallout, HttpCalloutResponse};
 use crate::body::full;
 use crate::headers;
 use crate::upstream::client::Client;
-use crate::upstream::reset::{reset_body, reset_reason, with_causes, TERMINATED};
+use crate::upstream::reset::{reset_body, TERMINATED};
 use crate::upstream::Endpoint;
 
 /// Performs the call; `None` when the plugin's request is not valid HTTP.
@@ -48,9 +48,9 @@ pub(crate) async fn http_call(
     let timeout = Duration::from_millis(call.timeout_ms.max(1) as u64);
     let exchange = async {
         let response = client
-            .request(request)
+            .send(endpoint, request)
             .await
-            .map_err(|e| (with_causes(&e), reset_reason(&e)))?;
+            .map_err(|reset| (reset.message, reset.reason))?;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()

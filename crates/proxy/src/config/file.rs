@@ -14,7 +14,7 @@ use super::error::{ConfigError, Locator};
 use super::listen::{edge_limits, listeners, FileEdge, FileListen};
 use super::routes::{routes, FileRoute};
 use super::rules::{plugin_json, MatchRule};
-use super::spec::{AccessLog, ClusterSpec, GatewayConfig, PluginSpec};
+use super::spec::{AccessLog, ClusterSpec, GatewayConfig, PluginSpec, UpstreamProtocol};
 use super::wasmplugin::wasmplugin;
 use crate::pem::read_certificates;
 
@@ -48,6 +48,7 @@ struct FileCluster {
     #[serde(default)]
     tls: bool,
     ca_file: Option<PathBuf>,
+    protocol: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -216,12 +217,26 @@ fn clusters(
             Some(file) => Some(ca_file(at, &cluster.name, base, file)?),
             None => None,
         };
+        let protocol = match cluster.protocol.as_deref() {
+            None | Some("http1") => UpstreamProtocol::Http1,
+            Some("http2") => UpstreamProtocol::Http2,
+            Some(other) => {
+                return Err(at.error(
+                    &format!("protocol: {other}"),
+                    &format!(
+                        "protocol {other:?} of cluster {} must be http1 or http2",
+                        cluster.name
+                    ),
+                ))
+            }
+        };
         out.push(ClusterSpec {
             name: cluster.name,
             endpoints: cluster.endpoints,
             aliases: cluster.aliases,
             tls: cluster.tls || ca_file.is_some(),
             ca_file,
+            protocol,
         });
     }
     Ok(out)

@@ -29,5 +29,5 @@ pub use listeners::{CertificateSpec, EdgeLimits, ListenerSpec, ListenerTls};
 pub use route_match::{HeaderMatch, Query, QueryMatch, ValueMatch};
 pub use spec::{
     domain_matches, AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginLogs, PluginSpec,
-    RouteSpec, RUN_CLUSTER,
+    RouteSpec, UpstreamProtocol, RUN_CLUSTER,
 };

@@ -42,6 +42,19 @@ pub struct ClusterSpec {
     /// A PEM file of CA certificates trusted besides the public roots (for a private or
     /// self-signed upstream). The gateway trusts every cluster's CAs for all of them.
     pub ca_file: Option<PathBuf>,
+    /// The HTTP version requests and callouts to it speak.
+    pub protocol: UpstreamProtocol,
+}
+
+/// The HTTP version a cluster's endpoints speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1, a pooled connection per request in flight.
+    #[default]
+    Http1,
+    /// HTTP/2, requests multiplexed on one connection per endpoint: with prior knowledge
+    /// (h2c) in cleartext, negotiated by ALPN (`h2`) over TLS.
+    Http2,
 }
 
 /// How a route matches the path.

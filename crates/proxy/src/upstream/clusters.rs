@@ -3,15 +3,18 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::config::ClusterSpec;
+use crate::config::{ClusterSpec, UpstreamProtocol};
 
-/// Where a request to a cluster goes: one endpoint's `host:port`, over TLS or not.
+/// Where a request to a cluster goes: one endpoint's `host:port`, over TLS or not, in the
+/// cluster's HTTP version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// `host:port`.
     pub address: String,
     /// Whether HTTP goes over TLS (`https://`).
     pub tls: bool,
+    /// HTTP/1.1 or HTTP/2.
+    pub protocol: UpstreamProtocol,
 }
 
 impl Endpoint {
@@ -83,6 +86,7 @@ impl Clusters {
             return cluster.endpoints.get(at).map(|address| Endpoint {
                 address: address.clone(),
                 tls: cluster.tls,
+                protocol: cluster.protocol,
             });
         }
         let (port, fqdn) = higress_name(name.split('?').next().unwrap_or(name))?;
@@ -92,6 +96,7 @@ impl Clusters {
         Some(Endpoint {
             address: format!("{fqdn}:{port}"),
             tls: port == 443,
+            protocol: UpstreamProtocol::Http1,
         })
     }
 }
@@ -137,11 +142,18 @@ mod tests {
                 tls: true,
                 ..ClusterSpec::default()
             },
+            ClusterSpec {
+                name: "grpc".into(),
+                endpoints: vec!["127.0.0.1:9090".into()],
+                protocol: UpstreamProtocol::Http2,
+                ..ClusterSpec::default()
+            },
         ]);
         let endpoint = |address: &str, tls: bool| {
             Some(Endpoint {
                 address: address.to_string(),
                 tls,
+                protocol: UpstreamProtocol::Http1,
             })
         };
         assert_eq!(
@@ -182,6 +194,14 @@ mod tests {
         assert_eq!(
             clusters.resolve("outbound|8080||api.example.com"),
             endpoint("api.example.com:8080", false)
+        );
+        assert_eq!(
+            clusters.resolve("grpc"),
+            Some(Endpoint {
+                address: "127.0.0.1:9090".into(),
+                tls: false,
+                protocol: UpstreamProtocol::Http2,
+            })
         );
         assert_eq!(clusters.resolve("outbound|80||other.dns"), None);
         assert_eq!(clusters.resolve("nope"), None);

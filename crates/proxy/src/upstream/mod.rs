@@ -2,7 +2,7 @@
 //! one request's exchange with its upstream, and Envoy's words for a failed one.
 //!
 //! - `clusters`: [`Clusters`] and [`Endpoint`].
-//! - `client`: one worker's pooled client.
+//! - `client`: one worker's pooled clients (HTTP/1.1, and HTTP/2 for `protocol: http2`).
 //! - `tls`: the roots trusted for TLS upstreams and callouts.
 //! - `request`: a request's head, body and answer.
 //! - `reset`: reset reasons and the 503 body Envoy's router answers.

@@ -12,8 +12,9 @@ use wasmgate_host::HeaderMap;
 
 use super::client::Client;
 use super::clusters::Endpoint;
-use super::reset::{reset_reason, with_causes, TERMINATED};
+use super::reset::{Reset, TERMINATED};
 use crate::body::{channel, full, BodyError};
+use crate::config::UpstreamProtocol;
 use crate::headers;
 
 /// How the body that goes with the head is framed.
@@ -24,14 +25,6 @@ pub(crate) enum Framing {
     /// More data follows; `changed` when a plugin changed the body, so the client's
     /// `content-length` no longer holds and the body goes chunked.
     Streamed { changed: bool },
-}
-
-/// An upstream exchange that failed before the response head: what happened, and Envoy's
-/// reset reason.
-#[derive(Debug)]
-pub(crate) struct Reset {
-    pub(crate) message: String,
-    pub(crate) reason: &'static str,
 }
 
 /// How the upstream answered.
@@ -66,7 +59,7 @@ impl UpstreamRequest {
         let method = headers::pseudo(request_headers, ":method").unwrap_or("GET");
         let uri = endpoint.uri(path);
         let mut out = headers::http_headers(request_headers);
-        strip_hop_by_hop(&mut out);
+        strip_hop_by_hop(&mut out, endpoint.protocol);
         if let Some(host) = host_rewrite
             .or_else(|| headers::pseudo(request_headers, ":authority"))
             .and_then(|a| http::HeaderValue::from_str(a).ok())
@@ -91,16 +84,14 @@ impl UpstreamRequest {
         };
         let request = http::Request::builder().method(method).uri(&uri).body(body);
         let client = client.clone();
+        let endpoint = endpoint.clone();
         let exchange = tokio::task::spawn_local(async move {
             let mut request = request.map_err(|e| Reset {
                 message: format!("the request is not valid HTTP: {e}"),
                 reason: TERMINATED,
             })?;
             *request.headers_mut() = out;
-            client.request(request).await.map_err(|e| Reset {
-                message: with_causes(&e),
-                reason: reset_reason(&e),
-            })
+            client.send(&endpoint, request).await
         });
         UpstreamRequest { sender, exchange }
     }
@@ -139,7 +130,12 @@ fn frame_whole(out: &mut http::HeaderMap, method: &str, length: usize) {
     }
 }
 
-fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+/// The client's hop-by-hop headers go no further; over HTTP/2 a `te: trailers` does (gRPC
+/// upstreams want it).
+fn strip_hop_by_hop(headers: &mut http::HeaderMap, protocol: UpstreamProtocol) {
+    let te_trailers = headers
+        .get(http::header::TE)
+        .is_some_and(|te| te.as_bytes().eq_ignore_ascii_case(b"trailers"));
     for name in [
         "connection",
         "keep-alive",
@@ -150,5 +146,8 @@ fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
         "upgrade",
     ] {
         headers.remove(name);
+    }
+    if te_trailers && protocol == UpstreamProtocol::Http2 {
+        headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
     }
 }

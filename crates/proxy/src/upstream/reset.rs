@@ -4,10 +4,22 @@
 /// Envoy's reset reason for an upstream that closed the connection before its answer.
 pub(crate) const TERMINATED: &str = "connection termination";
 
+/// Envoy's reset reason for an upstream that could not be connected to (refused, TLS
+/// refused, an HTTP/2 connection not set up).
+pub(crate) const CONNECT_FAILURE: &str = "remote connection failure";
+
+/// An upstream exchange that failed before the response head: what happened, and Envoy's
+/// reset reason.
+#[derive(Debug)]
+pub(crate) struct Reset {
+    pub(crate) message: String,
+    pub(crate) reason: &'static str,
+}
+
 /// Envoy's reset reason for an upstream exchange that failed before the response head.
 pub(crate) fn reset_reason(error: &hyper_util::client::legacy::Error) -> &'static str {
     if error.is_connect() {
-        "remote connection failure"
+        CONNECT_FAILURE
     } else {
         TERMINATED
     }

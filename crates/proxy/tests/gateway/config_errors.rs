@@ -62,6 +62,12 @@ fn bad_configurations_are_refused_with_file_line_and_reason() {
         "holds no PEM certificate",
     );
     assert_refused(
+        "clusters:\n  - name: c\n    endpoints: [127.0.0.1:1]\n    protocol: http3\n",
+        &[],
+        "wasmgate.yaml:4",
+        "protocol \"http3\" of cluster c must be http1 or http2",
+    );
+    assert_refused(
         "plugins:\n  - wasmplugin: remote.yaml\n",
         &[("remote.yaml", b"spec:\n  url: oci://registry/plugin:1.0\n")],
         "remote.yaml:2",

@@ -1,11 +1,12 @@
 //! The gateway's behaviour, started in-process: routes and rules, bodies, configuration
-//! errors, Redis, reloads, shared queues, the move to optimized code, TLS upstreams. One test
-//! binary (each file a module), so the suite links once.
+//! errors, Redis, reloads, shared queues, the move to optimized code, TLS and HTTP/2
+//! upstreams. One test binary (each file a module), so the suite links once.
 
 mod common;
 
 mod bodies;
 mod config_errors;
+mod h2_upstream;
 mod redis;
 mod reload;
 mod routes;
