@@ -6,6 +6,8 @@ mod common;
 
 mod bodies;
 mod config_errors;
+mod edge_limits;
+mod http2;
 mod h2_upstream;
 mod redis;
 mod reload;
