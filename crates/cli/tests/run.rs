@@ -280,3 +280,65 @@ fn a_plugin_is_named_after_its_higress_directory_or_its_name_flag() {
     );
     assert_eq!(plugin_name(&gateway).as_deref(), Some("key-auth"));
 }
+
+#[test]
+fn an_https_run_serves_http2_and_http1_through_the_plugin() {
+    let dir = tempdir("cli-https");
+    let pki = common::Pki::new(&dir);
+    let server = pki.server("localhost", &["localhost"]);
+    let plugin = wasm(Lang::Rust, "sdk-hello");
+    let (cert, key) = (
+        server.cert.display().to_string(),
+        server.key.display().to_string(),
+    );
+    let args = [
+        "--plugin",
+        &plugin,
+        "--upstream",
+        "echo",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+    let gateway = Running::start(&args);
+    assert!(
+        gateway.banner.starts_with("wasmgate listening on https://"),
+        "{}",
+        gateway.banner
+    );
+    let port = gateway.address.port();
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let url = format!("https://localhost:{port}/anything");
+    let ca = pki.ca_file.display().to_string();
+    for version in ["--http2", "--http1.1"] {
+        let answer = common::curl(&["--cacert", &ca, "--resolve", &resolve, version, &url]);
+        assert_eq!(answer.status, 200, "{version}: {answer:?}");
+        assert_eq!(answer.upstream_header("hello").as_deref(), Some("world"));
+        assert_eq!(
+            answer.upstream_header("x-forwarded-proto").as_deref(),
+            Some("https")
+        );
+        let expected = if version == "--http2" { "2" } else { "1.1" };
+        assert_eq!(answer.version, expected);
+    }
+
+    // A key that is not the certificate's: one line saying which files, and no start.
+    let other = pki.server("other", &["other.test"]);
+    let key = other.key.display().to_string();
+    let args = [
+        "--plugin",
+        &plugin,
+        "--upstream",
+        "echo",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+    let error = Running::try_start(&args).err().expect("refused");
+    assert!(
+        error.contains("does not go with the certificate"),
+        "{error}"
+    );
+}

@@ -82,10 +82,7 @@ fn stream_property(stream: &HttpStream, path: &[&str]) -> Option<Vec<u8>> {
 /// `connection.*` TLS facts, as Envoy encodes them: `mtls` (a bool byte) and
 /// `requested_server_name` (empty without SNI) on every connection; the rest are strings,
 /// absent on a plain connection (and the peer's without a client certificate).
-fn connection_property(
-    tls: Option<&crate::stream::TlsFacts>,
-    path: &[&str],
-) -> Option<Vec<u8>> {
+fn connection_property(tls: Option<&crate::stream::TlsFacts>, path: &[&str]) -> Option<Vec<u8>> {
     let text = |s: &str| Some(s.as_bytes().to_vec());
     match path {
         ["mtls"] => return Some(vec![u8::from(tls.is_some_and(|t| t.peer.is_some()))]),

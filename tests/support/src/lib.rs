@@ -20,10 +20,10 @@ pub mod scratch;
 
 pub use clients::{curl, python, run_python, CurlAnswer};
 pub use config::Config;
-pub use pki::{Issued, Pki};
 pub use http::{
     dead_address, dechunk, echo, exchange, fixed_upstream, free_port, parse_response, request,
     Body, Client, Response,
 };
+pub use pki::{Issued, Pki};
 pub use process::{drain, run, signal, target_dir, wait_for_line, Output};
 pub use scratch::{cache_dir, repo_root, tempdir, write};

@@ -49,7 +49,9 @@ impl Pki {
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .expect("server params");
-        params.distinguished_name.push(DnType::OrganizationName, "wasmgate");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "wasmgate");
         params.distinguished_name.push(DnType::CommonName, names[0]);
         self.issue(file, params)
     }
@@ -58,8 +60,12 @@ impl Pki {
     /// `uri`, as `DIR/<file>.pem` and `DIR/<file>.key`.
     pub fn client(&self, file: &str, common_name: &str, uri: &str) -> Issued {
         let mut params = CertificateParams::new(Vec::new()).expect("client params");
-        params.distinguished_name.push(DnType::OrganizationName, "wasmgate");
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "wasmgate");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params.subject_alt_names = vec![SanType::URI(uri.try_into().expect("an IA5 URI"))];
         self.issue(file, params)
     }

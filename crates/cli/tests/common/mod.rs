@@ -78,23 +78,22 @@ impl Running {
             _ => None,
         };
         std::thread::spawn(move || for _ in lines {});
-        match first {
-            Some(line) if line.starts_with("wasmgate listening on http://") => {
-                let address = line["wasmgate listening on http://".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                Ok(Running {
-                    child,
-                    address,
-                    admin,
-                    banner: line,
-                    stderr,
-                })
-            }
-            other => {
+        let listening = first.as_deref().and_then(|line| {
+            let rest = line.strip_prefix("wasmgate listening on ")?;
+            let rest = rest
+                .strip_prefix("http://")
+                .or_else(|| rest.strip_prefix("https://"))?;
+            rest.split_whitespace().next()?.parse::<SocketAddr>().ok()
+        });
+        match (first, listening) {
+            (Some(line), Some(address)) => Ok(Running {
+                child,
+                address,
+                admin,
+                banner: line,
+                stderr,
+            }),
+            (other, _) => {
                 let _ = child.wait();
                 std::thread::sleep(Duration::from_millis(100));
                 let err = stderr.lock().unwrap().clone();

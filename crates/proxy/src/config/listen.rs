@@ -138,7 +138,10 @@ fn listener_tls(
             .iter()
             .flat_map(|c| [c.cert.as_str(), c.key.as_str()])
             .chain(tls.client_ca.as_deref())
-            .find(|file| e.to_string().contains(&base.join(file).display().to_string()))
+            .find(|file| {
+                e.to_string()
+                    .contains(&base.join(file).display().to_string())
+            })
             .unwrap_or(address);
         return Err(at.error(needle, &format!("TLS listener {address}: {e}")));
     }

@@ -240,7 +240,10 @@ impl GatewayConfig {
     /// An empty configuration with defaults: 127.0.0.1:10000, one worker per core.
     pub fn new() -> Self {
         GatewayConfig {
-            listeners: vec![ListenerSpec::plain(SocketAddr::from(([127, 0, 0, 1], 10000)))],
+            listeners: vec![ListenerSpec::plain(SocketAddr::from((
+                [127, 0, 0, 1],
+                10000,
+            )))],
             edge: EdgeLimits::default(),
             admin: None,
             clusters: Vec::new(),

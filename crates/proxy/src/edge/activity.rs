@@ -56,7 +56,9 @@ pub(crate) struct InFlight(Rc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.set(self.0.in_flight.get().saturating_sub(1));
+        self.0
+            .in_flight
+            .set(self.0.in_flight.get().saturating_sub(1));
         self.0.touch();
     }
 }

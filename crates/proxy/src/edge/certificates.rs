@@ -43,7 +43,8 @@ impl Served {
             reason,
         })?;
         let names = dns_names(&chain[0]);
-        let key = CertifiedKey::from_der(chain, key, provider).map_err(|e| mismatch(e.to_string()))?;
+        let key =
+            CertifiedKey::from_der(chain, key, provider).map_err(|e| mismatch(e.to_string()))?;
         Ok(Served {
             names,
             key: Arc::new(key),

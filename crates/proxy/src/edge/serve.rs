@@ -83,7 +83,16 @@ async fn serve(accepted: Accepted, current: Current, opened: Opened) {
     let stream = Watched::new(stream, activity.clone());
     let Some(tls) = tls else {
         let io = TokioIo::new(stream);
-        return run(io, Versions::Either, connection, &limits, current, activity, opened).await;
+        return run(
+            io,
+            Versions::Either,
+            connection,
+            &limits,
+            current,
+            activity,
+            opened,
+        )
+        .await;
     };
     let Some(stream) = handshake(&tls, stream, remote, &limits).await else {
         return;

@@ -91,7 +91,10 @@ fn a_client_trickling_its_headers_is_closed_at_the_timeout_while_others_are_serv
     assert_eq!(gateway.get("/fast", &[]).status, 200, "others are served");
     let (closed, after) = trickler.join().expect("the trickler ran");
     assert!(closed, "the trickling client was never closed ({after:?})");
-    assert!(after >= Duration::from_millis(1500), "closed before the timeout: {after:?}");
+    assert!(
+        after >= Duration::from_millis(1500),
+        "closed before the timeout: {after:?}"
+    );
     assert_eq!(gateway.get("/after", &[]).status, 200);
 }
 
@@ -106,7 +109,11 @@ fn request_headers_past_the_size_or_count_limit_get_431() {
 
     let names: Vec<String> = (0..120).map(|i| format!("x-h{i}")).collect();
     let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
-    assert_eq!(gateway.get("/many", &many).status, 431, "Envoy's 100 headers");
+    assert_eq!(
+        gateway.get("/many", &many).status,
+        431,
+        "Envoy's 100 headers"
+    );
     assert_eq!(gateway.get("/some", &many[..50]).status, 200);
 }
 

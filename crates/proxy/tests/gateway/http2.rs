@@ -78,7 +78,10 @@ fn a_rapid_reset_flood_ends_that_connection_and_others_are_served() {
     let port = gateway.address.port().to_string();
     let report = json(&run_python(RAW, &["127.0.0.1", &port, "flood", "1000"]));
     assert_eq!(report["ended"], true, "the flood was let through: {report}");
-    assert_eq!(report["error_code"], 11, "GOAWAY ENHANCE_YOUR_CALM: {report}");
+    assert_eq!(
+        report["error_code"], 11,
+        "GOAWAY ENHANCE_YOUR_CALM: {report}"
+    );
     assert_eq!(gateway.get("/after", &[]).status, 200);
 }
 

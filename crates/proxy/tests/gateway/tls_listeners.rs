@@ -11,9 +11,8 @@ use wasmgate_testkit::examples::{example, fixture, Lang};
 
 /// A TLS listener with `certificates` (and what more under `tls:`), and a plain one.
 fn tls_and_plain(certificates: &[&Issued], more_tls: &[&str]) -> String {
-    let mut yaml = String::from(
-        "listen:\n  - address: 127.0.0.1:0\n    tls:\n      certificates:\n",
-    );
+    let mut yaml =
+        String::from("listen:\n  - address: 127.0.0.1:0\n    tls:\n      certificates:\n");
     for issued in certificates {
         yaml += &format!(
             "        - {{cert: {}, key: {}}}\n",
@@ -42,7 +41,14 @@ fn https(name: &str, gateway: &Running, pki: &Pki, extra: &[&str]) -> CurlAnswer
     let resolve = format!("{name}:{port}:127.0.0.1");
     let url = format!("https://{name}:{port}/tls/path?q=1");
     let ca = pki.ca_file.display().to_string();
-    let mut args = vec!["--cacert", &ca, "--resolve", &resolve, "-H", "x-probe: connection"];
+    let mut args = vec![
+        "--cacert",
+        &ca,
+        "--resolve",
+        &resolve,
+        "-H",
+        "x-probe: connection",
+    ];
     args.extend_from_slice(extra);
     args.push(&url);
     curl(&args)
@@ -99,7 +105,10 @@ fn https_h2_and_h2c_through_a_plugin_chain_answer_as_http1_does() {
     let answers = [
         ("http/1.1", plain(&gateway, &["--http1.1"])),
         ("h2c", plain(&gateway, &["--http2-prior-knowledge"])),
-        ("https/1.1", https("api.test", &gateway, &pki, &["--http1.1"])),
+        (
+            "https/1.1",
+            https("api.test", &gateway, &pki, &["--http1.1"]),
+        ),
         ("https/2", https("api.test", &gateway, &pki, &["--http2"])),
     ];
     for (name, answer) in &answers {
@@ -132,18 +141,30 @@ fn https_h2_and_h2c_through_a_plugin_chain_answer_as_http1_does() {
     let port = gateway.gateway().local_addrs()[0].port();
     assert_eq!(view(3, "x-conn-authority"), format!("api.test:{port}"));
     // The TLS facts, as Envoy encodes them; a plain connection has none but mtls and SNI.
-    assert_eq!(view(3, "x-conn-connection.requested_server_name"), "api.test");
+    assert_eq!(
+        view(3, "x-conn-connection.requested_server_name"),
+        "api.test"
+    );
     assert_eq!(view(3, "x-conn-connection.tls_version"), "TLSv1.3");
     assert_eq!(
         view(3, "x-conn-connection.subject_local_certificate"),
         openssl_subject(&api.cert)
     );
-    assert_eq!(view(3, "x-conn-connection.dns_san_local_certificate"), "api.test");
+    assert_eq!(
+        view(3, "x-conn-connection.dns_san_local_certificate"),
+        "api.test"
+    );
     assert_eq!(view(3, "x-conn-connection.mtls"), "\\x00");
-    assert_eq!(view(3, "x-conn-connection.subject_peer_certificate"), "<missing>");
+    assert_eq!(
+        view(3, "x-conn-connection.subject_peer_certificate"),
+        "<missing>"
+    );
     assert_eq!(view(1, "x-conn-connection.tls_version"), "<missing>");
     // Empty (the Rust SDK reads an empty value as none).
-    assert_eq!(view(1, "x-conn-connection.requested_server_name"), "<missing>");
+    assert_eq!(
+        view(1, "x-conn-connection.requested_server_name"),
+        "<missing>"
+    );
     assert_eq!(view(1, "x-conn-connection.mtls"), "\\x00");
 }
 
@@ -166,7 +187,10 @@ fn the_certificate_is_chosen_by_sni_and_the_first_serves_unknown_names() {
         let extra: &[&str] = if trusted { &["--http2"] } else { &["-k"] };
         let answer = https(name, &gateway, &pki, extra);
         assert_eq!(answer.status, 200, "{name}: {answer:?}");
-        assert_eq!(seen(&answer, "x-conn-connection.requested_server_name"), name);
+        assert_eq!(
+            seen(&answer, "x-conn-connection.requested_server_name"),
+            name
+        );
         assert_eq!(
             seen(&answer, "x-conn-connection.subject_local_certificate"),
             openssl_subject(&served.cert),
@@ -217,17 +241,34 @@ fn client_certificates_are_checked_and_shown_to_plugins() {
     assert_eq!(seen(&anonymous, "x-conn-connection.mtls"), "\\x00");
     // A certificate from another CA is refused in the handshake.
     let refused = with_cert(&stranger);
-    assert!(refused.error.is_some() && refused.status == 0, "{refused:?}");
+    assert!(
+        refused.error.is_some() && refused.status == 0,
+        "{refused:?}"
+    );
     drop(gateway);
 
     let required = [ca.as_str(), "require_client_certificate: true"];
     let config = probe_chain(upstream.local_addr(), &tls_and_plain(&[&api], &required));
     let gateway = common::start(&config, &dir);
     let refused = https("api.test", &gateway, &pki, &[]);
-    assert!(refused.error.is_some() && refused.status == 0, "{refused:?}");
-    let (cert, key) = (alice.cert.display().to_string(), alice.key.display().to_string());
-    let served = https("api.test", &gateway, &pki, &["--cert", &cert, "--key", &key]);
-    assert_eq!(served.status, 200, "the gateway serves on after a refusal: {served:?}");
+    assert!(
+        refused.error.is_some() && refused.status == 0,
+        "{refused:?}"
+    );
+    let (cert, key) = (
+        alice.cert.display().to_string(),
+        alice.key.display().to_string(),
+    );
+    let served = https(
+        "api.test",
+        &gateway,
+        &pki,
+        &["--cert", &cert, "--key", &key],
+    );
+    assert_eq!(
+        served.status, 200,
+        "the gateway serves on after a refusal: {served:?}"
+    );
 }
 
 #[test]
@@ -264,14 +305,14 @@ fn a_reload_serves_changed_certificates_and_a_bad_key_is_refused_by_line() {
         .position(|l| l.contains(&api.key.display().to_string()))
         .map(|i| i + 1);
     assert_eq!(error.line, key_line, "{error}");
-    assert!(
-        error.reason.contains("holds no PEM private key"),
-        "{error}"
-    );
+    assert!(error.reason.contains("holds no PEM private key"), "{error}");
     let mut config = common::config_file(&dir, "listen: 127.0.0.1:0\n");
     config.listeners = gateway_listeners(&api);
     let refused = gateway.gateway().reload(config).expect_err("refused");
-    assert!(refused.to_string().contains("holds no PEM private key"), "{refused}");
+    assert!(
+        refused.to_string().contains("holds no PEM private key"),
+        "{refused}"
+    );
     assert_eq!(san(&gateway), "v2.api.test");
 }
 
