@@ -183,12 +183,19 @@ impl Gateway {
     /// use it, requests in flight finish on the old one. On error nothing changes.
     /// Listening addresses and the worker count are kept from the start: the answer lists
     /// those the new configuration changes, which take a restart, a message each.
-    pub fn reload(&self, config: GatewayConfig) -> Result<Vec<String>, GatewayError> {
+    /// A listener list with other addresses keeps the running listeners, TLS settings
+    /// included; with the same addresses, changed TLS settings take effect, and the clients
+    /// of a changed listener are closed gracefully (GOAWAY) to reconnect to them.
+    pub fn reload(&self, mut config: GatewayConfig) -> Result<Vec<String>, GatewayError> {
         let _one_at_a_time = self.control.lock.lock().unwrap_or_else(|p| p.into_inner());
         let kept = self
             .started
             .unchanged_by(&config, &self.addresses, self.admin_address);
-        let running = self.control.current().plugins.clone();
+        let current = self.control.current();
+        if Started::of(&config).listen != self.started.listen {
+            config.listeners = current.config.listeners.clone();
+        }
+        let running = current.plugins.clone();
         let generation = Arc::new(Generation::compile(config, &self.shared, &running)?);
         self.control.install(generation.clone())?;
         tier_up::watch(&self.control, generation);

@@ -52,6 +52,11 @@ impl Served {
         })
     }
 
+    /// The certificate chain, leaf first.
+    pub(crate) fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.key.cert
+    }
+
     fn covers(&self, server_name: &str) -> bool {
         self.names.iter().any(|n| n == server_name)
     }

@@ -1,8 +1,9 @@
 //! Serving one client connection: the TLS handshake on a TLS listener, then HTTP/1.1 or
 //! HTTP/2 by hyper (chosen by ALPN, or on a plain listener by the client's first bytes: h2c
 //! with prior knowledge), held to the edge limits; each request handed to the plugin chain
-//! of the configuration generation current when it arrives. On drain or idle timeout the
-//! connection shuts down gracefully: GOAWAY on HTTP/2, and requests in flight finish.
+//! of the configuration generation current when it arrives. On drain, idle timeout or a
+//! change of its listener's TLS settings the connection shuts down gracefully: GOAWAY on
+//! HTTP/2, and requests in flight finish.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -204,7 +205,7 @@ async fn run<I>(
                 }
                 return;
             }
-            _ = opened.drain.changed(), if !closing => {
+            _ = opened.close.changed(), if !closing => {
                 closing = true;
                 served.as_mut().graceful_shutdown();
             }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rustls::server::{ServerConnection, WebPkiClientVerifier};
 use rustls::ServerConfig;
+use sha2::{Digest, Sha256};
 use wasmgate_host::TlsFacts;
 
 use super::certificates::{certificate_facts, ByServerName, Served};
@@ -17,6 +18,8 @@ use crate::pem::{read_certificates, TlsError};
 pub(crate) struct ServerTls {
     pub(crate) config: Arc<ServerConfig>,
     certificates: Arc<ByServerName>,
+    /// What it serves and checks, digested: two loads of the same files are equal.
+    pub(crate) fingerprint: [u8; 32],
 }
 
 impl ServerTls {
@@ -28,7 +31,12 @@ impl ServerTls {
             .iter()
             .map(|spec| Served::load(spec, &provider))
             .collect::<Result<Vec<_>, _>>()?;
-        let certificates = Arc::new(ByServerName::new(served));
+        let mut digest = Sha256::new();
+        for served in &served {
+            for cert in served.chain() {
+                digest.update(cert.as_ref());
+            }
+        }
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(TlsError::Settings)?;
@@ -36,7 +44,9 @@ impl ServerTls {
             None => builder.with_no_client_auth(),
             Some(file) => {
                 let mut roots = rustls::RootCertStore::empty();
+                digest.update([u8::from(settings.require_client_certificate)]);
                 for cert in read_certificates(file)? {
+                    digest.update(cert.as_ref());
                     roots.add(cert).map_err(|e| TlsError::Unusable {
                         file: file.clone(),
                         reason: e.to_string(),
@@ -56,11 +66,13 @@ impl ServerTls {
                 builder.with_client_cert_verifier(verifier)
             }
         };
+        let certificates = Arc::new(ByServerName::new(served));
         let mut config = builder.with_cert_resolver(certificates.clone());
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(ServerTls {
             config: Arc::new(config),
             certificates,
+            fingerprint: digest.finalize().into(),
         })
     }
 

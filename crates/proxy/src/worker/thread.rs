@@ -58,7 +58,7 @@ async fn accept_and_serve(mut setup: WorkerSetup) {
             return;
         }
     };
-    let open = OpenConnections::new();
+    let open = OpenConnections::new(listeners.len());
     for (index, listener) in listeners.into_iter().enumerate() {
         let accepting = accept_on(listener, index, current.clone(), open.clone());
         tokio::task::spawn_local(accepting);
@@ -69,7 +69,8 @@ async fn accept_and_serve(mut setup: WorkerSetup) {
             Some((generation, ack)) = setup.handovers.recv() => {
                 let built = Worker::build(&generation, &setup.metrics);
                 let _ = ack.send(built.map(|worker| {
-                    *current.borrow_mut() = worker;
+                    let before = current.replace(worker);
+                    close_changed_listeners(&before, &current.borrow(), &open);
                 }).map_err(GatewayError::from));
             },
             _ = setup.stop.changed() => break,
@@ -87,7 +88,7 @@ async fn accept_on(
     current: Current,
     open: Rc<OpenConnections>,
 ) {
-    let mut drain = open.drain_signal();
+    let mut drain = open.stopping();
     loop {
         let max = current.borrow().config.edge.max_connections_per_worker;
         tokio::select! {
@@ -97,9 +98,20 @@ async fn accept_on(
         tokio::select! {
             (stream, remote) = accept(&listener) => {
                 let accepted = Accepted { stream, remote, listener: index };
-                spawn_connection(accepted, current.clone(), open.open());
+                spawn_connection(accepted, current.clone(), open.open(index));
             }
             _ = drain.changed() => return,
+        }
+    }
+}
+
+/// Closes the connections of each listener whose TLS settings or certificates `after`
+/// changes, so that their clients reconnect to the new ones.
+fn close_changed_listeners(before: &Worker, after: &Worker, open: &OpenConnections) {
+    for index in 0..after.config.listeners.len() {
+        let fingerprint = |worker: &Worker| worker.listener_tls(index).map(|t| t.fingerprint);
+        if fingerprint(before) != fingerprint(after) {
+            open.close_listener(index);
         }
     }
 }

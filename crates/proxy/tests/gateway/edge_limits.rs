@@ -164,7 +164,7 @@ fn waiting_request(address: SocketAddr) -> TcpStream {
 fn answered_within(stream: &TcpStream, within: Duration) -> bool {
     stream.set_read_timeout(Some(within)).expect("timeout set");
     let mut buf = [0u8; 16];
-    match (&*stream).peek(&mut buf) {
+    match stream.peek(&mut buf) {
         Ok(n) => n > 0 && buf.starts_with(b"HTTP/1.1 200"),
         Err(_) => false,
     }

@@ -316,9 +316,11 @@ fn a_reload_serves_changed_certificates_and_a_bad_key_is_refused_by_line() {
     assert_eq!(san(&gateway), "v2.api.test");
 }
 
+/// The listeners of [`tls_and_plain`] with one certificate, as the API builds them.
 fn gateway_listeners(issued: &Issued) -> Vec<wasmgate_proxy::ListenerSpec> {
-    vec![wasmgate_proxy::ListenerSpec {
-        address: SocketAddr::from(([127, 0, 0, 1], 0)),
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    let tls = wasmgate_proxy::ListenerSpec {
+        address: any_port,
         tls: Some(wasmgate_proxy::ListenerTls {
             certificates: vec![wasmgate_proxy::CertificateSpec {
                 cert: issued.cert.clone(),
@@ -327,5 +329,90 @@ fn gateway_listeners(issued: &Issued) -> Vec<wasmgate_proxy::ListenerSpec> {
             client_ca: None,
             require_client_certificate: false,
         }),
-    }]
+    };
+    vec![tls, wasmgate_proxy::ListenerSpec::plain(any_port)]
+}
+
+/// An HTTP/2 client waiting for a GOAWAY (Python's h2), once it is connected.
+struct GoawayWatch {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl GoawayWatch {
+    fn start(port: u16, tls: Option<(&Pki, &str)>) -> GoawayWatch {
+        use std::io::BufRead;
+        let mut args = vec![
+            "-c".to_string(),
+            include_str!("python/h2_raw.py").to_string(),
+            "127.0.0.1".to_string(),
+            port.to_string(),
+            "await-goaway".to_string(),
+            "3".to_string(),
+        ];
+        if let Some((pki, name)) = tls {
+            args.push(pki.ca_file.display().to_string());
+            args.push(name.to_string());
+        }
+        let mut child = std::process::Command::new(common::python())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next().and_then(|l| l.ok());
+        assert_eq!(first.as_deref(), Some("connected"));
+        GoawayWatch { child, lines }
+    }
+
+    /// `goaway` or `none`.
+    fn outcome(mut self) -> String {
+        let line = self.lines.next().and_then(|l| l.ok()).unwrap_or_default();
+        let _ = self.child.wait();
+        line
+    }
+}
+
+#[test]
+fn a_reload_with_new_certificates_sends_their_clients_goaway_and_spares_the_rest() {
+    let dir = tempdir("tls-goaway");
+    let pki = Pki::new(&dir);
+    let api = pki.server("api", &["api.test"]);
+    let upstream = echo();
+    let config = probe_chain(upstream.local_addr(), &tls_and_plain(&[&api], &[]));
+    let text = config.text();
+    let gateway = common::start(&config, &dir);
+    let ports: Vec<u16> = gateway
+        .gateway()
+        .local_addrs()
+        .iter()
+        .map(|a| a.port())
+        .collect();
+
+    // The same files again: nobody is disconnected.
+    let tls_client = GoawayWatch::start(ports[0], Some((&pki, "api.test")));
+    let reload = || {
+        gateway
+            .gateway()
+            .reload(common::config_file(&dir, &text))
+            .expect("the reload is taken")
+    };
+    reload();
+    assert_eq!(tls_client.outcome(), "none", "unchanged certificates");
+
+    let tls_client = GoawayWatch::start(ports[0], Some((&pki, "api.test")));
+    let plain_client = GoawayWatch::start(ports[1], None);
+    pki.server("api", &["api.test", "v3.api.test"]);
+    reload();
+    assert_eq!(
+        tls_client.outcome(),
+        "goaway",
+        "the TLS listener's certificate changed"
+    );
+    assert_eq!(
+        plain_client.outcome(),
+        "none",
+        "the plain listener did not change"
+    );
 }

@@ -6,10 +6,13 @@ argv: host, port, mode.
 - `in-flight`: sends GET /slow, prints `sent` on its own line, then reads until the stream
   ends and a GOAWAY came (or the connection closes); prints the status, the body and
   whether the GOAWAY came.
+- `await-goaway SECONDS [CAFILE SERVER_NAME]` (over TLS with a CA file): connects, prints
+  `connected`, then waits at most SECONDS for a GOAWAY; prints `goaway` or `none`.
 - `flood N`: opens N streams and resets each at once, all in one write; prints whether the
   server ended the connection, and its error code."""
 import json
 import socket
+import ssl
 import sys
 
 import h2.config
@@ -19,8 +22,12 @@ import h2.exceptions
 import h2.settings
 
 
-def connect(host, port):
+def connect(host, port, cafile=None, server_name=None):
     sock = socket.create_connection((host, port), timeout=20)
+    if cafile:
+        context = ssl.create_default_context(cafile=cafile)
+        context.set_alpn_protocols(["h2"])
+        sock = context.wrap_socket(sock, server_hostname=server_name)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     sock.sendall(conn.data_to_send())
@@ -138,10 +145,32 @@ def flood(host, port, count):
                 return
 
 
+def await_goaway(host, port, seconds, cafile, server_name):
+    sock, conn = connect(host, port, cafile, server_name)
+    # A first request makes sure the server has taken the connection.
+    request(conn, 1, "/first", f"{server_name or host}:{port}")
+    sock.sendall(conn.data_to_send())
+    sock.settimeout(seconds)
+    print("connected", flush=True)
+    try:
+        for frame in frames(sock):
+            if frame[3] == GOAWAY:
+                print("goaway", flush=True)
+                return
+            conn.receive_data(frame)
+            sock.sendall(conn.data_to_send())
+    except OSError:
+        pass
+    print("none", flush=True)
+
+
 host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if mode == "settings":
     settings(host, port)
 elif mode == "in-flight":
     in_flight(host, port)
+elif mode == "await-goaway":
+    extra = sys.argv[5:7] if len(sys.argv) > 6 else [None, None]
+    await_goaway(host, port, float(sys.argv[4]), *extra)
 elif mode == "flood":
     flood(host, port, int(sys.argv[4]))
