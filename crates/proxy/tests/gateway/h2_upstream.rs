@@ -118,24 +118,27 @@ async fn report(
 /// A CA (written as `DIR/ca.pem`) and a TLS acceptor for `localhost` with a certificate it
 /// signed, agreeing to the one protocol `alpn` by ALPN.
 fn h2_tls(dir: &Path, alpn: &[u8]) -> (tokio_rustls::TlsAcceptor, PathBuf) {
-    let ca_key = rcgen::KeyPair::generate().expect("a CA key");
-    let mut ca_params = rcgen::CertificateParams::new(Vec::new()).expect("CA params");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("a CA");
-    let key = rcgen::KeyPair::generate().expect("a server key");
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
-    let cert = params.signed_by(&key, &ca, &ca_key).expect("a certificate");
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).expect("CA written");
-    let mut server = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .expect("a server config");
-    server.alpn_protocols = vec![alpn.to_vec()];
-    (tokio_rustls::TlsAcceptor::from(Arc::new(server)), ca_file)
+    let pki = common::Pki::new(dir);
+    let server = pki
+        .server("localhost", &["localhost"])
+        .server_config(&[alpn]);
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+        pki.ca_file,
+    )
+}
+
+/// A gateway routing everything to an HTTP/2 TLS cluster `secure`, whose upstream agrees to
+/// `alpn` only.
+fn secure_gateway(dir: &Path, alpn: &[u8]) -> (common::Running, H2Upstream) {
+    let (acceptor, ca_file) = h2_tls(dir, alpn);
+    let upstream = h2_upstream(Some(acceptor));
+    let endpoint = format!("localhost:{}", upstream.address.port());
+    let ca_file = format!("ca_file: {}", ca_file.display());
+    let config = Config::new()
+        .cluster("secure", &endpoint, &["protocol: http2", &ca_file])
+        .route("r", "secure", &[]);
+    (common::start(&config, dir), upstream)
 }
 
 #[test]
@@ -229,18 +232,7 @@ fn concurrent_requests_share_one_h2_connection() {
 #[test]
 fn a_tls_http2_cluster_is_reached_with_alpn_h2() {
     let dir = common::tempdir("h2-tls");
-    let (acceptor, ca_file) = h2_tls(&dir, b"h2");
-    let upstream = h2_upstream(Some(acceptor));
-    let endpoint = format!("localhost:{}", upstream.address.port());
-    let ca_file = ca_file.display().to_string();
-    let config = Config::new()
-        .cluster(
-            "secure",
-            &endpoint,
-            &["protocol: http2", &format!("ca_file: {ca_file}")],
-        )
-        .route("r", "secure", &[]);
-    let gateway = common::start(&config, &dir);
+    let (gateway, _upstream) = secure_gateway(&dir, b"h2");
     let answer = gateway.get_host("test.local", "/secure");
     assert_eq!(answer.status, 200, "{answer}");
     assert!(
@@ -307,18 +299,7 @@ fn an_http1_upstream_on_an_http2_cluster_gets_503_and_the_gateway_goes_on() {
 #[test]
 fn a_tls_upstream_refusing_h2_gets_503() {
     let dir = common::tempdir("h2-tls-refused");
-    let (acceptor, ca_file) = h2_tls(&dir, b"http/1.1");
-    let upstream = h2_upstream(Some(acceptor));
-    let endpoint = format!("localhost:{}", upstream.address.port());
-    let ca_file = ca_file.display().to_string();
-    let config = Config::new()
-        .cluster(
-            "secure",
-            &endpoint,
-            &["protocol: http2", &format!("ca_file: {ca_file}")],
-        )
-        .route("r", "secure", &[]);
-    let gateway = common::start(&config, &dir);
+    let (gateway, _upstream) = secure_gateway(&dir, b"http/1.1");
     let answer = gateway.get("/secure", &[]);
     assert_eq!(answer.status, 503, "{answer}");
     assert!(

@@ -32,23 +32,9 @@ impl TlsUpstream {
 }
 
 fn tls_upstream(dir: &std::path::Path) -> TlsUpstream {
-    let ca_key = rcgen::KeyPair::generate().expect("a CA key");
-    let mut ca_params = rcgen::CertificateParams::new(Vec::new()).expect("CA params");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("a CA");
-    let key = rcgen::KeyPair::generate().expect("a server key");
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
-    let cert = params.signed_by(&key, &ca, &ca_key).expect("a certificate");
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).expect("CA written");
-
-    let server = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .expect("a server config");
+    let pki = common::Pki::new(dir);
+    let ca_file = pki.ca_file.clone();
+    let server = pki.server("localhost", &["localhost"]).server_config(&[]);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bound");
     listener.set_nonblocking(true).expect("nonblocking");

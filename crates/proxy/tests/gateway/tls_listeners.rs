@@ -71,25 +71,27 @@ fn seen(answer: &CurlAnswer, header: &str) -> String {
         .unwrap_or_else(|| panic!("the upstream got no {header}: {answer:?}"))
 }
 
-/// The subject as OpenSSL prints it in RFC 2253 form, as Envoy reports it.
-fn openssl_subject(cert: &Path) -> String {
+/// What `openssl x509 -noout ARGS` prints of `cert`, after its `name=`.
+fn openssl_x509(cert: &Path, args: &[&str]) -> String {
     let output = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in"])
+        .args(["x509", "-noout"])
+        .args(args)
+        .arg("-in")
         .arg(cert)
         .output()
         .expect("openssl runs");
     let text = String::from_utf8_lossy(&output.stdout);
-    text.trim().trim_start_matches("subject=").to_string()
+    let (_, value) = text.trim().split_once('=').expect("name=value");
+    value.to_string()
+}
+
+/// The subject as OpenSSL prints it in RFC 2253 form, as Envoy reports it.
+fn openssl_subject(cert: &Path) -> String {
+    openssl_x509(cert, &["-subject", "-nameopt", "RFC2253"])
 }
 
 fn sha256_fingerprint(cert: &Path) -> String {
-    let output = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(cert)
-        .output()
-        .expect("openssl runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let (_, hex) = text.trim().split_once('=').expect("a fingerprint");
+    let hex = openssl_x509(cert, &["-fingerprint", "-sha256"]);
     hex.replace(':', "").to_ascii_lowercase()
 }
 

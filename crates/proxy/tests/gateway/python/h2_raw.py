@@ -35,20 +35,14 @@ def connect(host, port, cafile=None, server_name=None):
 
 
 def events(sock, conn):
-    while True:
+    """The h2 events of the server's frames, answering what h2 must (SETTINGS ACKs)."""
+    for frame in frames(sock):
         try:
-            data = sock.recv(65536)
-        except (ConnectionResetError, socket.timeout):
-            return
-        if not data:
-            return
-        try:
-            happened = conn.receive_data(data)
+            happened = conn.receive_data(frame)
         except h2.exceptions.ProtocolError:
             return
         sock.sendall(conn.data_to_send())
-        for event in happened:
-            yield event
+        yield from happened
 
 
 def request(conn, stream_id, path, authority):
