@@ -56,14 +56,36 @@ fn the_file_is_reloaded_when_it_changes_and_on_sighup() {
 #[test]
 fn a_bad_file_is_one_error_line_with_file_and_line() {
     let dir = tempdir("badconfig");
-    let file = write(&dir, "wasmgate.yaml", "listen: 127.0.0.1:0\nlisen: oops\n");
-    let output = match Running::try_start_file(&file) {
-        Ok(_) => panic!("started with a bad configuration"),
-        Err(e) => e,
-    };
-    let line = error_line(&output);
-    assert!(
-        line.contains("wasmgate.yaml:2") && line.contains("unknown field `lisen`"),
-        "{line}"
+    let pki = common::Pki::new(&dir);
+    let other = pki.server("other", &["other.test"]);
+    let api = pki.server("api", &["api.test"]);
+    let mismatched = format!(
+        "listen:\n  - address: 127.0.0.1:0\n    tls:\n      certificates:\n        - cert: {}\n          key: {}\n",
+        api.cert.display(),
+        other.key.display()
     );
+    for (text, at, says) in [
+        (
+            "listen: 127.0.0.1:0\nlisen: oops\n",
+            2,
+            "unknown field `lisen`",
+        ),
+        (
+            "listen:\n  - address: 127.0.0.1:0\n    tsl: {}\n",
+            3,
+            "unknown field `tsl`",
+        ),
+        (mismatched.as_str(), 5, "does not go with the certificate"),
+    ] {
+        let file = write(&dir, "wasmgate.yaml", text);
+        let output = match Running::try_start_file(&file) {
+            Ok(_) => panic!("started with a bad configuration:\n{text}"),
+            Err(e) => e,
+        };
+        let line = error_line(&output);
+        assert!(
+            line.contains(&format!("wasmgate.yaml:{at}:")) && line.contains(says),
+            "{line}"
+        );
+    }
 }

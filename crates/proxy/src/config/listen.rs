@@ -12,15 +12,44 @@ use super::listeners::{CertificateSpec, EdgeLimits, ListenerSpec, ListenerTls};
 use crate::edge::tls::ServerTls;
 
 /// `listen:` as written: an address, or a list of listeners.
-#[derive(Deserialize)]
-#[serde(untagged)]
 pub(super) enum FileListen {
     One(String),
     Many(Vec<FileListener>),
 }
 
+/// By hand rather than `untagged`, so that a wrong listener entry is reported as what is
+/// wrong in it (an unknown field, a missing address) with its line.
+impl<'de> Deserialize<'de> for FileListen {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Listen;
+        impl<'de> serde::de::Visitor<'de> for Listen {
+            type Value = FileListen;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an address (127.0.0.1:10000) or a list of listeners")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, address: &str) -> Result<FileListen, E> {
+                Ok(FileListen::One(address.to_string()))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<FileListen, A::Error> {
+                let seq = serde::de::value::SeqAccessDeserializer::new(seq);
+                Vec::<FileListener>::deserialize(seq).map(FileListen::Many)
+            }
+        }
+        deserializer.deserialize_any(Listen)
+    }
+}
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a listener: {address: IP:PORT, tls: ...}"
+)]
 pub(super) struct FileListener {
     address: String,
     tls: Option<FileTls>,
