@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::transport::Certificates;
 use crate::{marker, Plugin, CLUSTER_NAME, ROUTE_NAME};
 
 /// How to get Envoy, for the error when it is missing.
@@ -86,6 +87,7 @@ pub fn config(
     plugins: &[(Plugin, PathBuf)],
     upstream: SocketAddr,
     callouts: &[(String, SocketAddr)],
+    certificates: Option<&Certificates>,
 ) -> Value {
     let mut filters: Vec<Value> = plugins
         .iter()
@@ -118,39 +120,75 @@ pub fn config(
     for (name, endpoint) in callouts {
         clusters.push(static_cluster(name, *endpoint));
     }
+    let mut chain = json!({"filters": [{
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "conformance",
+            // HTTP/1.1, and HTTP/2 by ALPN or by its preface (h2c with prior knowledge).
+            "codec_type": "AUTO",
+            // Envoy waits 1 s before closing after a local reply to a
+            // `Connection: close` request; nothing to compare there.
+            "delayed_close_timeout": "0s",
+            "route_config": {
+                "name": "conformance",
+                "virtual_hosts": [{
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [{
+                        "name": ROUTE_NAME,
+                        "match": {"prefix": "/"},
+                        "route": {"cluster": CLUSTER_NAME, "timeout": "15s"}
+                    }]
+                }]
+            },
+            "http_filters": filters
+        }
+    }]});
+    let mut listener = json!({
+        "name": "conformance",
+        "address": socket(listen),
+    });
+    if let Some(certificates) = certificates {
+        chain["transport_socket"] = downstream_tls(certificates);
+        // The SNI (`connection.requested_server_name`) as a TLS listener of Higress has it.
+        listener["listener_filters"] = json!([{
+            "name": "envoy.filters.listener.tls_inspector",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}
+        }]);
+    }
+    listener["filter_chains"] = json!([chain]);
     json!({
         "admin": {"address": socket(admin)},
         // Histograms show values in `/stats` only after a flush.
         "stats_flush_interval": "0.1s",
         "static_resources": {
-            "listeners": [{
-                "name": "conformance",
-                "address": socket(listen),
-                "filter_chains": [{"filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                        "stat_prefix": "conformance",
-                        // Envoy waits 1 s before closing after a local reply to a
-                        // `Connection: close` request; nothing to compare there.
-                        "delayed_close_timeout": "0s",
-                        "route_config": {
-                            "name": "conformance",
-                            "virtual_hosts": [{
-                                "name": "all",
-                                "domains": ["*"],
-                                "routes": [{
-                                    "name": ROUTE_NAME,
-                                    "match": {"prefix": "/"},
-                                    "route": {"cluster": CLUSTER_NAME, "timeout": "15s"}
-                                }]
-                            }]
-                        },
-                        "http_filters": filters
-                    }
-                }]}]
-            }],
+            "listeners": [listener],
             "clusters": clusters
+        }
+    })
+}
+
+/// The listener's TLS: the server certificate, ALPN `h2,http/1.1`; when the case checks
+/// client certificates, the CA as `validation_context` without requiring one.
+fn downstream_tls(certificates: &Certificates) -> Value {
+    let file = |path: &Path| json!({"filename": path.display().to_string()});
+    let mut common = json!({
+        "tls_certificates": [{
+            "certificate_chain": file(&certificates.server.cert),
+            "private_key": file(&certificates.server.key)
+        }],
+        "alpn_protocols": ["h2", "http/1.1"]
+    });
+    if certificates.verify_clients {
+        common["validation_context"] = json!({"trusted_ca": file(&certificates.ca)});
+    }
+    json!({
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": common,
+            "require_client_certificate": false
         }
     })
 }
@@ -170,6 +208,7 @@ impl Envoy {
         plugins: &[Plugin],
         upstream: SocketAddr,
         callouts: &[(String, SocketAddr)],
+        certificates: Option<&Certificates>,
     ) -> Result<Envoy, String> {
         static STARTS: AtomicU32 = AtomicU32::new(0);
         let binary = binary()?;
@@ -184,7 +223,7 @@ impl Envoy {
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let config_path = dir.join("envoy.json");
-        let config = config(address, admin, &loaded, upstream, callouts);
+        let config = config(address, admin, &loaded, upstream, callouts, certificates);
         std::fs::write(
             &config_path,
             serde_json::to_vec_pretty(&config).unwrap_or_default(),

@@ -45,9 +45,9 @@ pub const IGNORED_UPSTREAM_HEADERS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Framing headers of the client's answer, compared only when neither side is chunked
+/// Framing headers of the client's answer, compared only when neither side streamed its body
 /// (either host may stream a body that a plugin changed, and then `content-length` is
-/// replaced by chunking) and the body is not the echo upstream's report (whose length
+/// replaced by chunking, or over HTTP/2 left out) and the body is not the echo upstream's report (whose length
 /// depends on the ignored upstream headers it lists; the report itself is compared).
 pub const FRAMING_HEADERS: &[&str] = &["content-length", "transfer-encoding"];
 
@@ -139,6 +139,12 @@ fn chunked(headers: &[(String, String)]) -> bool {
     headers
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"))
+}
+
+/// An answer whose body was streamed: chunked (HTTP/1.1), or without `content-length` (an
+/// HTTP/2 body in frames of unknown total length).
+fn streamed(headers: &[(String, String)]) -> bool {
+    chunked(headers) || !headers.iter().any(|(n, _)| n == "content-length")
 }
 
 /// The headers to compare: ignored ones and (when either side is chunked) framing ones
@@ -251,8 +257,8 @@ pub fn compare(
     let (echo_envoy, echo_wasmgate) = (echoed(envoy), echoed(wasmgate));
     // An echo report's length depends on the ignored upstream headers it lists.
     let drop_framing = head
-        || chunked(&envoy.headers)
-        || chunked(&wasmgate.headers)
+        || streamed(&envoy.headers)
+        || streamed(&wasmgate.headers)
         || (echo_envoy.is_some() && echo_wasmgate.is_some());
     let client = |headers: &[(String, String)]| -> Vec<(String, String)> {
         comparable(headers, IGNORED_RESPONSE_HEADERS, drop_framing)

@@ -11,6 +11,8 @@
 //! - [`client`]: a raw HTTP/1.1 client (mixed-case and repeated header names go out as
 //!   written).
 //! - [`ignore`]: what legitimately differs, with the reason for each.
+//! - [`transport`]: HTTP/2 cleartext and TLS (HTTP/1.1 or h2 by ALPN, SNI, a client
+//!   certificate) for the cases that ask for them ([`Case::over`]).
 //!
 //! Envoy is found through `WASMGATE_ENVOY`, else in `<repo>/.venv` (`scripts/test.sh`
 //! installs it there); without it every case fails with a message that says how to get it.
@@ -23,6 +25,7 @@ pub mod envoy;
 pub mod ignore;
 pub mod logs;
 pub mod marker;
+pub mod transport;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -36,6 +39,7 @@ use wasmgate_proxy::{
 };
 
 pub use client::{Request, Response};
+pub use transport::{Tls, Transport};
 pub use wasmgate_testkit::examples::{conformance_go, example, fixture, Lang};
 
 /// The route's name on both sides (`route_name`).
@@ -178,6 +182,9 @@ pub struct Case {
     pub metrics: Vec<String>,
     /// What answers at the route's upstream (the echo upstream unless said otherwise).
     pub upstream: Endpoint,
+    /// How the requests go out (plain HTTP/1.1 unless said otherwise); with TLS both
+    /// listeners serve the same certificates, made for the run.
+    pub transport: Transport,
 }
 
 /// One request's answers from both hosts, normalized.
@@ -250,7 +257,14 @@ impl Case {
             expect: Expect::Same,
             metrics: Vec::new(),
             upstream: Endpoint::Echo,
+            transport: Transport::Http1,
         }
+    }
+
+    /// Sends the requests over `transport` (h2c, TLS) instead of plain HTTP/1.1.
+    pub fn over(mut self, transport: Transport) -> Case {
+        self.transport = transport;
+        self
     }
 
     /// Puts `endpoint` at the route's upstream instead of the echo upstream.
@@ -324,10 +338,26 @@ impl Case {
             .map(|(name, endpoint)| (name.clone(), address(endpoint)))
             .collect();
         let upstream = address(&self.upstream);
-        let envoy = envoy::Envoy::start(&self.name, &self.plugins, upstream, &callouts)
-            .unwrap_or_else(|e| panic!("case {}: {e}", self.name));
+        let certificates = match &self.transport {
+            Transport::Tls(tls) => Some(transport::Certificates::make(
+                &wasmgate_test_support::tempdir("conformance-pki"),
+                tls,
+            )),
+            _ => None,
+        };
+        let envoy = envoy::Envoy::start(
+            &self.name,
+            &self.plugins,
+            upstream,
+            &callouts,
+            certificates.as_ref(),
+        )
+        .unwrap_or_else(|e| panic!("case {}: {e}", self.name));
         let recorder = Arc::new(logs::Recorder::default());
         let mut config = gateway_config(&self.plugins, upstream, &callouts);
+        if let Some(certificates) = &certificates {
+            config.listeners[0].tls = Some(listener_tls(certificates));
+        }
         config.plugin_logs = PluginLogs(recorder.clone());
         let gateway = Gateway::start(config)
             .unwrap_or_else(|e| panic!("case {}: wasmgate does not start: {e}", self.name));
@@ -338,7 +368,9 @@ impl Case {
         recorder.take();
         for request in &self.requests {
             let started = std::time::Instant::now();
-            let on_envoy = client::send(envoy.address(), request)
+            let on_envoy = self
+                .transport
+                .send(envoy.address(), request, certificates.as_ref())
                 .unwrap_or_else(|e| panic!("case {}: envoy: {request}: {e}", self.name));
             let envoy_took = started.elapsed();
             std::thread::sleep(LOG_SETTLE);
@@ -346,7 +378,9 @@ impl Case {
                 envoy.plugin_lines().into_iter().skip(envoy_seen).collect();
             envoy_seen += envoy_logs.len();
             let started = std::time::Instant::now();
-            let on_wasmgate = client::send(gateway.local_addr(), request)
+            let on_wasmgate = self
+                .transport
+                .send(gateway.local_addrs()[0], request, certificates.as_ref())
                 .unwrap_or_else(|e| panic!("case {}: wasmgate: {request}: {e}", self.name));
             let wasmgate_took = started.elapsed();
             std::thread::sleep(LOG_SETTLE);
@@ -464,6 +498,18 @@ impl Case {
             }
         }
         exchanges
+    }
+}
+
+/// The TLS of wasmgate's listener, as [`envoy::config`] gives Envoy's.
+pub fn listener_tls(certificates: &transport::Certificates) -> wasmgate_proxy::ListenerTls {
+    wasmgate_proxy::ListenerTls {
+        certificates: vec![wasmgate_proxy::CertificateSpec {
+            cert: certificates.server.cert.clone(),
+            key: certificates.server.key.clone(),
+        }],
+        client_ca: certificates.verify_clients.then(|| certificates.ca.clone()),
+        require_client_certificate: false,
     }
 }
 

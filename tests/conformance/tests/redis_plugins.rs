@@ -24,7 +24,7 @@ fn upstream_envoy_refuses_plugins_that_import_redis_calls() {
     ];
     for plugin in plugins {
         let case = format!("redis plugin {}", plugin.name);
-        match Envoy::start(&case, std::slice::from_ref(&plugin), address, &[]) {
+        match Envoy::start(&case, std::slice::from_ref(&plugin), address, &[], None) {
             Ok(_) => panic!("{case}: Envoy loaded it; compare it with wasmgate instead"),
             Err(log) => assert!(
                 log.contains("missing import: env.proxy_redis_init"),

@@ -1,6 +1,8 @@
 //! What the edge makes of a request before the plugins see it, as Envoy's connection manager
 //! does: the header map (pseudo-headers first), `expect: 100-continue` answered and dropped,
-//! `x-forwarded-proto` and `:scheme` (`https` on a TLS listener), `request.protocol`, and an `x-request-id` when the client sent none.
+//! hop-by-hop headers (`connection`, `keep-alive`, `transfer-encoding`, …) dropped, `te` kept
+//! only as `trailers`, `x-forwarded-proto` and `:scheme` (`https` on a TLS listener),
+//! `request.protocol`, and an `x-request-id` when the client sent none.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,6 +33,7 @@ impl Arrival {
         connection.protocol = protocol(parts.version);
         let mut headers = headers::request_map(&parts, connection.scheme());
         drop_expect(&mut headers);
+        drop_hop_by_hop(&mut headers);
         forwarded_proto(&mut headers, connection.scheme());
         let request_id = ensure_request_id(&mut headers);
         Arrival {
@@ -59,6 +62,29 @@ fn drop_expect(headers: &mut HeaderMap) {
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
     {
         headers.remove(b"expect");
+    }
+}
+
+/// As Envoy's connection manager before its filters: the connection's own headers go, and
+/// `te` keeps only `trailers` (or goes).
+fn drop_hop_by_hop(headers: &mut HeaderMap) {
+    for name in [
+        &b"connection"[..],
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"upgrade",
+    ] {
+        headers.remove(name);
+    }
+    let trailers = headers.get(b"te").map(|te| {
+        te.split(|b| *b == b',')
+            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"trailers"))
+    });
+    match trailers {
+        Some(true) => headers.replace(b"te", b"trailers"),
+        Some(false) => headers.remove(b"te"),
+        None => {}
     }
 }
 
