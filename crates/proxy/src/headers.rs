@@ -4,8 +4,8 @@
 use http::header::{HeaderName, HeaderValue};
 use wasmgate_host::HeaderMap;
 
-/// The request head as a plugin sees it: `:method`, `:scheme`, `:authority`, `:path`, then
-/// the headers in order. HTTP/2's `cookie` fields are joined into one with `; `, as Envoy's
+/// The request head as a plugin sees it: the pseudo-headers (in Envoy's order for HTTP/1,
+/// `:method`, `:scheme`, `:authority`, `:path` for HTTP/2), then the headers in order. HTTP/2's `cookie` fields are joined into one with `; `, as Envoy's
 /// codec does.
 pub(crate) fn request_map(parts: &http::request::Parts, scheme: &[u8]) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -25,11 +25,22 @@ pub(crate) fn request_map(parts: &http::request::Parts, scheme: &[u8]) -> Header
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    map.add(b":method", parts.method.as_str().as_bytes());
-    map.add(b":scheme", scheme);
-    map.add(b":authority", &authority);
-    map.add(b":path", path.as_bytes());
-    let join_cookies = parts.version == http::Version::HTTP_2;
+    let http2 = parts.version == http::Version::HTTP_2;
+    if http2 {
+        // The order HTTP/2's usual clients send (the wire order is not kept by hyper).
+        map.add(b":method", parts.method.as_str().as_bytes());
+        map.add(b":scheme", scheme);
+        map.add(b":authority", &authority);
+        map.add(b":path", path.as_bytes());
+    } else {
+        // Envoy's HTTP/1 codec: `:authority` (of `Host`), `:path`, `:method`; then its
+        // connection manager adds `:scheme`.
+        map.add(b":authority", &authority);
+        map.add(b":path", path.as_bytes());
+        map.add(b":method", parts.method.as_str().as_bytes());
+        map.add(b":scheme", scheme);
+    }
+    let join_cookies = http2;
     for (name, value) in &parts.headers {
         if name == http::header::HOST || (join_cookies && name == http::header::COOKIE) {
             continue;

@@ -14,7 +14,6 @@ use super::client::Client;
 use super::clusters::Endpoint;
 use super::reset::{Reset, TERMINATED};
 use crate::body::{channel, full, BodyError};
-use crate::config::UpstreamProtocol;
 use crate::headers;
 
 /// How the body that goes with the head is framed.
@@ -59,7 +58,7 @@ impl UpstreamRequest {
         let method = headers::pseudo(request_headers, ":method").unwrap_or("GET");
         let uri = endpoint.uri(path);
         let mut out = headers::http_headers(request_headers);
-        strip_hop_by_hop(&mut out, endpoint.protocol);
+        strip_hop_by_hop(&mut out);
         if let Some(host) = host_rewrite
             .or_else(|| headers::pseudo(request_headers, ":authority"))
             .and_then(|a| http::HeaderValue::from_str(a).ok())
@@ -130,9 +129,9 @@ fn frame_whole(out: &mut http::HeaderMap, method: &str, length: usize) {
     }
 }
 
-/// The client's hop-by-hop headers go no further; over HTTP/2 a `te: trailers` does (gRPC
+/// The client's hop-by-hop headers go no further; a `te: trailers` does, as in Envoy (gRPC
 /// upstreams want it).
-fn strip_hop_by_hop(headers: &mut http::HeaderMap, protocol: UpstreamProtocol) {
+fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
     let te_trailers = headers
         .get(http::header::TE)
         .is_some_and(|te| te.as_bytes().eq_ignore_ascii_case(b"trailers"));
@@ -147,7 +146,7 @@ fn strip_hop_by_hop(headers: &mut http::HeaderMap, protocol: UpstreamProtocol) {
     ] {
         headers.remove(name);
     }
-    if te_trailers && protocol == UpstreamProtocol::Http2 {
+    if te_trailers {
         headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
     }
 }
