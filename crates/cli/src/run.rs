@@ -12,6 +12,7 @@ use wasmgate_host::RuntimeConfig;
 use wasmgate_proxy::EchoServer;
 use wasmgate_proxy::{
     CertificateSpec, ClusterSpec, Gateway, GatewayConfig, ListenerSpec, ListenerTls,
+    UpstreamProtocol,
 };
 
 use crate::plugin_args::plugin_chain;
@@ -51,7 +52,8 @@ pub struct RunArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// A cluster plugins may call: NAME=HOST:PORT, or NAME=https://HOST:PORT for TLS (e.g.
+    /// A cluster plugins may call: NAME=HOST:PORT, or NAME=https://HOST:PORT for TLS,
+    /// NAME=h2c://HOST:PORT or NAME=h2://HOST:PORT for HTTP/2 (cleartext, TLS) (e.g.
     /// 'outbound|8080||auth.dns=127.0.0.1:8080').
     #[arg(long = "cluster", value_name = "NAME=HOST:PORT")]
     clusters: Vec<String>,
@@ -470,10 +472,19 @@ fn clusters(entries: &[String]) -> Result<Vec<ClusterSpec>> {
             let (name, address) = entry
                 .rsplit_once('=')
                 .with_context(|| format!("--cluster {entry:?} must be NAME=HOST:PORT"))?;
-            let (address, tls) = match address.strip_prefix("https://") {
-                Some(rest) => (rest, true),
-                None => (address, false),
-            };
+            // h2c:// and h2:// (TLS) are HTTP/2 clusters.
+            let (address, tls, protocol) = [
+                ("https://", true, UpstreamProtocol::Http1),
+                ("h2://", true, UpstreamProtocol::Http2),
+                ("h2c://", false, UpstreamProtocol::Http2),
+            ]
+            .into_iter()
+            .find_map(|(scheme, tls, protocol)| {
+                address
+                    .strip_prefix(scheme)
+                    .map(|rest| (rest, tls, protocol))
+            })
+            .unwrap_or((address, false, UpstreamProtocol::Http1));
             if !address.contains(':') {
                 bail!("--cluster {entry:?}: the address needs a port (HOST:PORT)");
             }
@@ -481,8 +492,40 @@ fn clusters(entries: &[String]) -> Result<Vec<ClusterSpec>> {
                 name: name.to_string(),
                 endpoints: vec![address.to_string()],
                 tls,
+                protocol,
                 ..ClusterSpec::default()
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_flags_name_tls_and_http2() {
+        let entries = [
+            "a=127.0.0.1:80",
+            "b=https://api.test:443",
+            "c=h2c://127.0.0.1:50051",
+            "d=h2://grpc.test:443",
+        ]
+        .map(str::to_string);
+        let parsed = clusters(&entries).expect("parsed");
+        let seen: Vec<(&str, &str, bool, UpstreamProtocol)> = parsed
+            .iter()
+            .map(|c| (c.name.as_str(), c.endpoints[0].as_str(), c.tls, c.protocol))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", "127.0.0.1:80", false, UpstreamProtocol::Http1),
+                ("b", "api.test:443", true, UpstreamProtocol::Http1),
+                ("c", "127.0.0.1:50051", false, UpstreamProtocol::Http2),
+                ("d", "grpc.test:443", true, UpstreamProtocol::Http2),
+            ]
+        );
+        assert!(clusters(&["e=h2c://nohost".to_string()]).is_err());
+    }
 }
