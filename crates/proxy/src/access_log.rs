@@ -28,6 +28,11 @@ pub(crate) fn write(format: AccessLog, entry: &Entry<'_>) {
     let route = entry.route.unwrap_or("-");
     let upstream = entry.upstream.unwrap_or("-");
     let status = entry.status;
+    let protocol = match parts.version {
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
     let millis = entry.elapsed.as_secs_f64() * 1000.0;
     match format {
         AccessLog::Off => {}
@@ -39,7 +44,7 @@ pub(crate) fn write(format: AccessLog, entry: &Entry<'_>) {
             };
             tracing::info!(
                 target: "access",
-                "{} {path} {} {millis:.3}ms route={route} upstream={upstream} request_id={}{custom}",
+                "{} {path} {protocol} {} {millis:.3}ms route={route} upstream={upstream} request_id={}{custom}",
                 parts.method,
                 status.as_u16(),
                 entry.request_id
@@ -49,6 +54,7 @@ pub(crate) fn write(format: AccessLog, entry: &Entry<'_>) {
             let mut line = serde_json::json!({
                 "method": parts.method.as_str(),
                 "path": path,
+                "protocol": protocol,
                 "status": status.as_u16(),
                 "duration_ms": (millis * 1000.0).round() / 1000.0,
                 "route": route,

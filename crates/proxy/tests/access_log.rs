@@ -66,5 +66,6 @@ fn the_access_log_carries_custom_log_attributes() {
     assert_eq!(entry["k"], "v", "{line}");
     assert_eq!(entry["route"], "r1");
     assert_eq!(entry["status"], 200);
+    assert_eq!(entry["protocol"], "HTTP/1.1");
     assert_eq!(entry["upstream"], upstream.local_addr().to_string());
 }
