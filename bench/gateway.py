@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -489,6 +490,13 @@ class Wasmgate(System):
 UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
+def children_cpu():
+    """CPU seconds of the waited-for children so far (the load generators: the systems are
+    waited for only when stopped)."""
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
 def parse_duration_ms(s):
     m = re.match(r"([\d.]+)(us|ms|s)$", s)
     return float(m.group(1)) * UNIT[m.group(2)]
@@ -502,8 +510,9 @@ def wrk(args, port, conns, duration, script, scheme="http", headers=()):
     for h in headers:
         argv += ["-H", h]
     argv.append(f"{scheme}://127.0.0.1:{port}/bench")
+    c0 = children_cpu()
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30).stdout
-    r = {"raw": out}
+    r = {"raw": out, "client_cpu": children_cpu() - c0}
     m = re.search(r"^\s+Latency\s+(\S+)", out, re.M)
     r["mean"] = parse_duration_ms(m.group(1)) if m else None
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -526,9 +535,10 @@ def h2load(args, port, duration, tls):
     scheme = "https" if tls else "http"
     argv = [args.h2load, "-t", "1", "-c", str(args.h2_clients), "-m", str(args.h2_streams),
             "-D", str(duration), f"{scheme}://127.0.0.1:{port}/bench"]
+    c0 = children_cpu()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
     out = proc.stdout
-    r = {"raw": out + proc.stderr, "p50": None, "p99": None}
+    r = {"raw": out + proc.stderr, "p50": None, "p99": None, "client_cpu": children_cpu() - c0}
     m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
     r["rps"] = float(m.group(1)) if m else 0.0
     m = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, "
@@ -545,6 +555,31 @@ def h2load(args, port, duration, tls):
     return r
 
 
+def s_time(args, port, duration):
+    """Full TLS handshakes: `args.handshake_clients` `openssl s_time -new` in parallel, each
+    connecting, handshaking (no session resumed) and closing, one connection after another,
+    for `duration` s. No HTTP request is sent."""
+    argv = ["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new",
+            "-time", str(duration)]
+    c0, t0 = children_cpu(), time.monotonic()
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(args.handshake_clients)]
+    outs = [p.communicate(timeout=duration + 30)[0] for p in procs]
+    wall = time.monotonic() - t0
+    n, errors = 0, 0
+    for out in outs:
+        m = re.search(r"(\d+) connections in [\d.]+ real seconds", out)
+        if m:
+            n += int(m.group(1))
+        else:
+            errors += 1
+            log(f"    s_time printed: {out[-300:]!r}")
+    return {"raw": "".join(outs), "rps": n / wall, "requests": n, "mean": None, "p50": None,
+            "p99": None, "non2xx": 0,
+            "socket_errors": f"{errors} s_time client(s) failed" if errors else "",
+            "client_cpu": children_cpu() - c0}
+
+
 def load(args, proto, system, duration, script):
     """One measurement of `proto` against `system` at 32 requests in flight."""
     if proto == "h1":
@@ -552,6 +587,8 @@ def load(args, proto, system, duration, script):
     if proto == "h1tls":
         return wrk(args, system.tls_port, 32, duration, script, scheme="https")
     if proto == "handshake":
+        return s_time(args, system.tls_port, duration)
+    if proto == "resumed":
         return wrk(args, system.tls_port, 32, duration, script, scheme="https",
                    headers=["Connection: close"])
     if proto == "h2tls":
@@ -606,10 +643,13 @@ def cases(repo, plugins_dir=None):
             more[f"{prefix}-{key}"] = {"title": f"{title}: {ptitle}", "proto": proto,
                                        "plugins": [dict(p) for p in plugins],
                                        "systems": systems, "expect": expect}
-    more["handshake"] = {"title": "TLS handshakes: a new connection per request "
-                                  "(wrk, https, Connection: close)",
+    more["handshake"] = {"title": "full TLS handshakes (openssl s_time -new, no request)",
                          "proto": "handshake", "plugins": [],
                          "systems": [NginxProxy, Envoy, Wasmgate]}
+    more["handshake-resumed"] = {"title": "a new TLS connection per request, resumed by "
+                                          "ticket (wrk, https, Connection: close)",
+                                 "proto": "resumed", "plugins": [],
+                                 "systems": [NginxProxy, Envoy, Wasmgate]}
     plain = {
         "baseline": {"title": "no plugin", "plugins": [],
                      "systems": [Direct, NginxProxy, Envoy, Wasmgate]},
@@ -647,7 +687,7 @@ def check(case, system):
     """One request through the system: the plugins did what they do. Returns what the TLS
     handshake negotiated, for the TLS cases."""
     proto, port, facts = case.get("proto", "h1"), system.port, {}
-    if proto in ("h1tls", "handshake"):
+    if proto in ("h1tls", "handshake", "resumed"):
         ctx = ssl.create_default_context(cafile=system.args.certs[0])
         ctx.set_alpn_protocols(["http/1.1"])
         r = http_get(system.tls_port, timeout=5, tls=ctx, facts=facts)
@@ -719,18 +759,25 @@ METRICS = [  # key, header, digits
 OTHER_METRICS = [  # the TLS and HTTP/2 cases: one load at 32 requests in flight
     ("rps32", "req/s", 0), ("mean_32", "mean latency (ms)", 2), ("p99_32", "p99 (ms)", 2),
     ("cpu_us", "CPU µs/req", 1), ("rss_mib", "peak RSS (MiB)", 1),
+    ("client_cpu_pct", "client CPU %", 0),
 ]
 HANDSHAKE_METRICS = [
     ("rps32", "handshakes/s", 0), ("mean_32", "mean latency (ms)", 2),
     ("p99_32", "p99 (ms)", 2), ("cpu_us", "CPU µs/handshake", 1),
+    ("client_cpu_pct", "client CPU %", 0),
+]
+FULL_HANDSHAKE_METRICS = [
+    ("rps32", "handshakes/s", 0), ("cpu_us", "CPU µs/handshake", 1),
+    ("client_cpu_pct", "client CPU %", 0),
 ]
 GROUPS = [  # proto, heading, metrics
     ("h1", "HTTP/1.1 plaintext (wrk)", METRICS),
     ("h1tls", PROTOS["h1tls"][1], OTHER_METRICS),
     ("h2tls", PROTOS["h2tls"][1], OTHER_METRICS),
     ("h2c", PROTOS["h2c"][1], OTHER_METRICS),
-    ("handshake", "TLS handshakes: a new connection per request (wrk, https, "
-                  "Connection: close)", HANDSHAKE_METRICS),
+    ("handshake", "full TLS handshakes (openssl s_time -new)", FULL_HANDSHAKE_METRICS),
+    ("resumed", "a new TLS connection per request (wrk, https, Connection: close; wrk "
+                "resumes the session by ticket)", HANDSHAKE_METRICS),
 ]
 
 
@@ -744,7 +791,9 @@ def report(results, meta):
     out = [f"Run of {meta['date']}: {meta['rounds']} rounds × {meta['duration']} s per "
            f"measurement (after {meta['warmup']} s warm-up), wrk {meta['wrk_threads']} "
            f"thread(s), h2load 1 thread × {meta['h2_clients']} connections × "
-           f"{meta['h2_streams']} streams, A/B/A/B per case.",
+           f"{meta['h2_streams']} streams, {meta.get('handshake_clients')} openssl s_time "
+           "-new in parallel, A/B/A/B per case. Client CPU %: the load generator's CPU time "
+           "over the measurement (100% = one CPU).",
            f"Machine: {meta['machine']['nproc']} CPUs ({meta['machine']['cpu']}), "
            f"{meta['machine']['mem_gib']} GiB. Load average before: {meta['load_before']}, "
            f"after: {meta['load_after']}.", ""]
@@ -832,6 +881,8 @@ def measure(args, system, case, plugins, run_dir, script):
         "rps32": w32["rps"], "p50_32": w32["p50"], "p99_32": w32["p99"],
         "rps1": w1["rps"], "p50_1": w1["p50"], "p99_1": w1["p99"],
         "cpu_us": (cpu1 - cpu0) / w32["requests"] * 1e6 if pids and w32["requests"] else None,
+        "client_cpu_us": w32["client_cpu"] / w32["requests"] * 1e6 if w32["requests"] else None,
+        "client_cpu_pct": w32["client_cpu"] / args.duration * 100,
         "rss_mib": rss,
         "start_cold_ms": system.start_cold * 1000 if system.start_cold is not None else None,
         "start_warm_ms": (system.start_warm * 1000 if system.start_warm is not None
@@ -857,6 +908,8 @@ def main():
                     help="folder with rust/ and go/ plugin builds (default <repo>/target/plugins)")
     ap.add_argument("--systems", default=None,
                     help="only these systems (comma-separated: direct, nginx, envoy, wasmgate)")
+    ap.add_argument("--handshake-clients", type=int, default=4,
+                    help="openssl s_time processes in parallel (case handshake)")
     ap.add_argument("--h2-clients", type=int, default=8, help="h2load connections")
     ap.add_argument("--h2-streams", type=int, default=4, help="h2load streams per connection")
     ap.add_argument("--out", default=None, help="report file (default target/bench/<date>.md)")
@@ -893,6 +946,7 @@ def main():
     meta = {"date": date, "rounds": args.rounds, "duration": args.duration,
             "warmup": args.warmup, "wrk_threads": args.wrk_threads, "machine": machine(),
             "h2_clients": args.h2_clients, "h2_streams": args.h2_streams,
+            "handshake_clients": args.handshake_clients,
             "load_before": loadavg(), "argv": sys.argv[1:]}
     results = {}
     try:
