@@ -574,7 +574,8 @@ def s_time(args, port, duration):
         else:
             errors += 1
             log(f"    s_time printed: {out[-300:]!r}")
-    return {"raw": "".join(outs), "rps": n / wall, "requests": n, "mean": None, "p50": None,
+    return {"raw": "".join(outs), "rps": n / wall, "requests": n, "wall": wall,
+            "mean": None, "p50": None,
             "p99": None, "non2xx": 0,
             "socket_errors": f"{errors} s_time client(s) failed" if errors else "",
             "client_cpu": children_cpu() - c0}
@@ -882,7 +883,7 @@ def measure(args, system, case, plugins, run_dir, script):
         "rps1": w1["rps"], "p50_1": w1["p50"], "p99_1": w1["p99"],
         "cpu_us": (cpu1 - cpu0) / w32["requests"] * 1e6 if pids and w32["requests"] else None,
         "client_cpu_us": w32["client_cpu"] / w32["requests"] * 1e6 if w32["requests"] else None,
-        "client_cpu_pct": w32["client_cpu"] / args.duration * 100,
+        "client_cpu_pct": w32["client_cpu"] / w32.get("wall", args.duration) * 100,
         "rss_mib": rss,
         "start_cold_ms": system.start_cold * 1000 if system.start_cold is not None else None,
         "start_warm_ms": (system.start_warm * 1000 if system.start_warm is not None
