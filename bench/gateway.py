@@ -38,7 +38,7 @@ def log(msg):
 
 
 def cleanup(*_):
-    for p in CHILDREN:
+    for p in list(CHILDREN):  # stop() removes from CHILDREN
         stop(p)
     CHILDREN.clear()
 
