@@ -28,11 +28,7 @@ pub(crate) fn write(format: AccessLog, entry: &Entry<'_>) {
     let route = entry.route.unwrap_or("-");
     let upstream = entry.upstream.unwrap_or("-");
     let status = entry.status;
-    let protocol = match parts.version {
-        http::Version::HTTP_2 => "HTTP/2",
-        http::Version::HTTP_10 => "HTTP/1.0",
-        _ => "HTTP/1.1",
-    };
+    let protocol = crate::headers::protocol(parts.version);
     let millis = entry.elapsed.as_secs_f64() * 1000.0;
     match format {
         AccessLog::Off => {}

@@ -61,6 +61,15 @@ pub(crate) fn request_map(parts: &http::request::Parts, scheme: &[u8]) -> Header
     map
 }
 
+/// `request.protocol` (and the access log's protocol) as Envoy names the version.
+pub(crate) fn protocol(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
+}
+
 /// The response head as a plugin sees it: `:status`, then the headers.
 pub(crate) fn response_map(status: http::StatusCode, headers: &http::HeaderMap) -> HeaderMap {
     let mut map = HeaderMap::new();

@@ -30,7 +30,7 @@ impl Arrival {
     /// The request `request` on `connection`, its headers made ready for the plugins.
     pub(crate) fn new(request: http::Request<Incoming>, mut connection: Connection) -> Arrival {
         let (parts, body) = request.into_parts();
-        connection.protocol = protocol(parts.version);
+        connection.protocol = headers::protocol(parts.version);
         let mut headers = headers::request_map(&parts, connection.scheme());
         drop_expect(&mut headers);
         drop_hop_by_hop(&mut headers);
@@ -43,15 +43,6 @@ impl Arrival {
             body,
             connection,
         }
-    }
-}
-
-/// `request.protocol` as Envoy names the version.
-fn protocol(version: http::Version) -> &'static str {
-    match version {
-        http::Version::HTTP_2 => "HTTP/2",
-        http::Version::HTTP_10 => "HTTP/1.0",
-        _ => "HTTP/1.1",
     }
 }
 

@@ -38,11 +38,14 @@ impl Served {
             key: spec.key.clone(),
             reason,
         };
-        let facts = certificate_facts(&chain[0]).map_err(|reason| TlsError::Unusable {
-            file: spec.cert.clone(),
-            reason,
-        })?;
-        let names = dns_names(&chain[0]);
+        let (_, leaf) =
+            X509Certificate::from_der(chain[0].as_ref()).map_err(|e| TlsError::Unusable {
+                file: spec.cert.clone(),
+                reason: e.to_string(),
+            })?;
+        let facts = facts_of(&leaf, &chain[0]);
+        let names = dns_names(&leaf);
+        drop(leaf);
         let key =
             CertifiedKey::from_der(chain, key, provider).map_err(|e| mismatch(e.to_string()))?;
         Ok(Served {
@@ -106,8 +109,13 @@ impl ResolvesServerCert for ByServerName {
 /// The fields of a DER certificate plugins read, as Envoy gives them.
 pub(crate) fn certificate_facts(der: &CertificateDer<'_>) -> Result<CertificateFacts, String> {
     let (_, cert) = X509Certificate::from_der(der.as_ref()).map_err(|e| e.to_string())?;
-    let names = alternative_names(&cert);
-    Ok(CertificateFacts {
+    Ok(facts_of(&cert, der))
+}
+
+/// The facts of `cert`, parsed from `der`.
+fn facts_of(cert: &X509Certificate<'_>, der: &CertificateDer<'_>) -> CertificateFacts {
+    let names = alternative_names(cert);
+    CertificateFacts {
         subject: rfc2253(cert.subject()),
         dns_san: names.iter().find_map(|n| match n {
             GeneralName::DNSName(name) => Some(name.to_string()),
@@ -118,7 +126,7 @@ pub(crate) fn certificate_facts(der: &CertificateDer<'_>) -> Result<CertificateF
             _ => None,
         }),
         sha256_digest: hex(&Sha256::digest(der.as_ref())),
-    })
+    }
 }
 
 fn alternative_names<'a>(cert: &'a X509Certificate<'a>) -> Vec<GeneralName<'a>> {
@@ -129,11 +137,8 @@ fn alternative_names<'a>(cert: &'a X509Certificate<'a>) -> Vec<GeneralName<'a>> 
 }
 
 /// The DNS names of a certificate, lower case: its DNS SANs, or its CN without any.
-fn dns_names(der: &CertificateDer<'_>) -> Vec<String> {
-    let Ok((_, cert)) = X509Certificate::from_der(der.as_ref()) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = alternative_names(&cert)
+fn dns_names(cert: &X509Certificate<'_>) -> Vec<String> {
+    let mut names: Vec<String> = alternative_names(cert)
         .iter()
         .filter_map(|n| match n {
             GeneralName::DNSName(name) => Some(name.to_ascii_lowercase()),

@@ -128,3 +128,60 @@ fn bad_route_conditions_are_refused_with_line_and_fix() {
         "unknown field `exakt`",
     );
 }
+
+#[test]
+fn bad_listeners_and_edge_limits_are_refused_with_line_and_fix() {
+    assert_refused("listen: []\n", &[], "wasmgate.yaml:1", "lists no listener");
+    assert_refused(
+        "listen:\n  - address: 127.0.0.1:8443\n  - address: 127.0.0.1:8443\n",
+        &[],
+        "wasmgate.yaml:2",
+        "two listeners are on 127.0.0.1:8443",
+    );
+    assert_refused(
+        "listen:\n  - address: nowhere\n",
+        &[],
+        "wasmgate.yaml:2",
+        "is not IP:PORT",
+    );
+    assert_refused(
+        "listen:\n  - address: 127.0.0.1:0\n    tls:\n      certificates: []\n",
+        &[],
+        "wasmgate.yaml:3",
+        "has no certificates",
+    );
+    assert_refused(
+        "listen:\n  - address: 127.0.0.1:0\n    tls:\n      certificates:\n        - {cert: c.pem, key: k.pem}\n      require_client_certificate: true\n",
+        &[],
+        "wasmgate.yaml:6",
+        "names no client_ca",
+    );
+    assert_refused(
+        "listen:\n  - address: 127.0.0.1:0\n    tls:\n      certificates:\n        - {cert: c.pem, key: k.pem}\n",
+        &[("c.pem", b"not PEM"), ("k.pem", b"not PEM")],
+        "wasmgate.yaml:5",
+        "holds no PEM certificate",
+    );
+    assert_refused(
+        "edge:\n  max_request_headers_kb: 0\n",
+        &[],
+        "wasmgate.yaml:2",
+        "from 1 to 8192",
+    );
+    assert_refused(
+        "edge:\n  http2_max_concurrent_streams: 0\n",
+        &[],
+        "wasmgate.yaml:2",
+        "at least 1",
+    );
+}
+
+#[test]
+fn a_gateway_without_listeners_does_not_start() {
+    let mut config = wasmgate_proxy::GatewayConfig::new();
+    config.listeners.clear();
+    match wasmgate_proxy::Gateway::start(config) {
+        Ok(_) => panic!("started without a listener"),
+        Err(e) => assert!(e.to_string().contains("no listener configured"), "{e}"),
+    }
+}

@@ -426,3 +426,27 @@ fn a_reload_with_new_certificates_sends_their_clients_goaway_and_spares_the_rest
         "the plain listener did not change"
     );
 }
+
+#[test]
+fn a_reload_listing_other_addresses_keeps_the_running_tls_listener() {
+    let dir = tempdir("tls-moved");
+    let pki = Pki::new(&dir);
+    let api = pki.server("api", &["api.test"]);
+    let upstream = echo();
+    let config = probe_chain(upstream.local_addr(), &tls_and_plain(&[&api], &[]));
+    let gateway = common::start(&config, &dir);
+    let moved = probe_chain(upstream.local_addr(), "listen: 127.0.0.1:1\n");
+    let kept = gateway
+        .gateway()
+        .reload(common::config_file(&dir, &moved.text()))
+        .expect("the reload is taken");
+    assert!(
+        kept.iter().any(|k| k.contains("takes a restart")),
+        "{kept:?}"
+    );
+    // The first listener still speaks TLS with its certificate, the second plain HTTP.
+    let answer = https("api.test", &gateway, &pki, &["--http2"]);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(seen(&answer, "x-conn-request.scheme"), "https");
+    assert_eq!(plain(&gateway, &[]).status, 200);
+}
