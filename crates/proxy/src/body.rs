@@ -1,5 +1,5 @@
 //! The body type of everything the gateway sends (to clients, upstreams and callout
-//! targets): a whole body, or a channel body fed chunk by chunk as data leaves the plugins.
+//! targets): a whole body, or a channel body fed data and trailers as they leave the plugins.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -23,15 +23,54 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed_unsync()
 }
 
-/// A body fed through the returned sender; dropping the sender ends it, sending an error
-/// aborts it.
-pub(crate) fn channel() -> (mpsc::Sender<Result<Bytes, BodyError>>, Body) {
+/// A body fed through the returned sender; dropping the sender ends it.
+pub(crate) fn channel() -> (BodySender, Body) {
     let (tx, rx) = mpsc::channel(8);
-    (tx, ChannelBody { rx }.boxed_unsync())
+    (BodySender { tx }, ChannelBody { rx }.boxed_unsync())
+}
+
+/// The feeding end of a channel body. Every send says whether the reader is still there.
+pub(crate) struct BodySender {
+    tx: mpsc::Sender<Result<Frame<Bytes>, BodyError>>,
+}
+
+/// The reader of a channel body is gone (the peer closed or reset).
+#[derive(Debug)]
+pub(crate) struct ReaderGone;
+
+impl BodySender {
+    /// Sends data (nothing for an empty chunk).
+    pub(crate) async fn data(&self, data: Bytes) -> Result<(), ReaderGone> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.send(Ok(Frame::data(data))).await
+    }
+
+    /// Sends the trailers, which end the body.
+    pub(crate) async fn trailers(&self, trailers: http::HeaderMap) -> Result<(), ReaderGone> {
+        self.send(Ok(Frame::trailers(trailers))).await
+    }
+
+    /// Aborts the body: the peer sees the stream broken, not ended.
+    pub(crate) async fn abort(&self, why: BodyError) {
+        let _ = self.send(Err(why)).await;
+    }
+
+    /// Queues the first data without waiting (the channel is new, so there is room).
+    pub(crate) fn first(&self, data: Bytes) {
+        if !data.is_empty() && self.tx.try_send(Ok(Frame::data(data))).is_err() {
+            tracing::warn!("a body channel refused its first chunk");
+        }
+    }
+
+    async fn send(&self, frame: Result<Frame<Bytes>, BodyError>) -> Result<(), ReaderGone> {
+        self.tx.send(frame).await.map_err(|_| ReaderGone)
+    }
 }
 
 struct ChannelBody {
-    rx: mpsc::Receiver<Result<Bytes, BodyError>>,
+    rx: mpsc::Receiver<Result<Frame<Bytes>, BodyError>>,
 }
 
 impl hyper::body::Body for ChannelBody {
@@ -42,9 +81,7 @@ impl hyper::body::Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|item| item.map(|chunk| chunk.map(Frame::data)))
+        self.rx.poll_recv(cx)
     }
 
     fn size_hint(&self) -> SizeHint {

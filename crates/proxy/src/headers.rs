@@ -74,10 +74,21 @@ pub(crate) fn protocol(version: http::Version) -> &'static str {
 pub(crate) fn response_map(status: http::StatusCode, headers: &http::HeaderMap) -> HeaderMap {
     let mut map = HeaderMap::new();
     map.add(b":status", status.as_str().as_bytes());
+    add_all(&mut map, headers);
+    map
+}
+
+/// Trailers as a plugin sees them.
+pub(crate) fn trailer_map(trailers: &http::HeaderMap) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    add_all(&mut map, trailers);
+    map
+}
+
+fn add_all(map: &mut HeaderMap, headers: &http::HeaderMap) {
     for (name, value) in headers {
         map.add(name.as_str().as_bytes(), value.as_bytes());
     }
-    map
 }
 
 /// Plain headers of a map (pseudo-headers left out). Pairs that are not valid HTTP are

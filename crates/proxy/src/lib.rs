@@ -13,6 +13,7 @@
 //! - `admin`: `/metrics`, `/healthz`, `/ready`.
 //! - [`metrics`]: request counters, latency histograms and plugin metrics.
 //! - `access_log`: the access log line.
+//! - `grpc`: gRPC requests, timeouts, statuses and trailers-only replies.
 //! - `body`, `headers`: the body type the gateway sends; hyper's heads to the plugins'
 //!   header maps and back.
 //! - [`echo`]: an upstream that answers with what it received.
@@ -30,6 +31,7 @@ pub mod echo;
 mod edge;
 mod error;
 mod gateway;
+mod grpc;
 mod headers;
 pub mod metrics;
 mod pem;

@@ -72,19 +72,19 @@ pub fn curl(args: &[&str]) -> CurlAnswer {
     }
 }
 
-/// The project's Python with httpx and h2: `WASMGATE_PYTHON`, else `.venv/bin/python3`
+/// The project's Python with httpx, h2, grpcio and websockets: `WASMGATE_PYTHON`, else `.venv/bin/python3`
 /// (`scripts/test.sh` installs them). Panics with how to get it when missing.
 pub fn python() -> PathBuf {
     let python = std::env::var_os("WASMGATE_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".venv/bin/python3"));
     let ready = Command::new(&python)
-        .args(["-c", "import httpx, h2"])
+        .args(["-c", "import httpx, h2, grpc, websockets"])
         .status()
         .is_ok_and(|s| s.success());
     assert!(
         ready,
-        "{} has no httpx/h2: run `source scripts/lib.sh && ensure_python_clients`",
+        "{} has no httpx/h2/grpcio/websockets: run `source scripts/lib.sh && ensure_python_clients`",
         python.display()
     );
     python
@@ -106,4 +106,47 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stdout)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A Python server run from `script`: it prints the port it listens on (127.0.0.1) as the
+/// first line of its stdout. Killed when dropped.
+pub struct PythonServer {
+    child: std::process::Child,
+    /// Where it listens.
+    pub address: std::net::SocketAddr,
+}
+
+impl PythonServer {
+    /// Starts `script` with `args`; panics when it does not say its port.
+    pub fn start(script: &str, args: &[&str]) -> PythonServer {
+        use std::io::BufRead;
+        let mut child = Command::new(python())
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let port: u16 = match line.trim().parse() {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the python server did not print its port: {line:?}");
+            }
+        };
+        PythonServer {
+            child,
+            address: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

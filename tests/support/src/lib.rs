@@ -18,7 +18,7 @@ pub mod pki;
 pub mod process;
 pub mod scratch;
 
-pub use clients::{curl, python, run_python, CurlAnswer};
+pub use clients::{curl, python, run_python, CurlAnswer, PythonServer};
 pub use config::Config;
 pub use http::{
     dead_address, dechunk, echo, exchange, fixed_upstream, free_port, parse_response, request,

@@ -1,5 +1,6 @@
 //! A request's walk. Request headers go through each plugin in order; the request body then
-//! streams through the plugins' body phases chunk by chunk (a plugin that stops holds the
+//! streams through the plugins' body phases chunk by chunk (its trailers through their
+//! trailer phases) (a plugin that stops holds the
 //! data, which the next call gives it again with what came since, as Envoy buffers) and on
 //! to the upstream; the response headers and body go back through the plugins in reverse.
 //! Any phase may pause the request until its plugin resumes it or replies; a local reply
@@ -30,6 +31,7 @@ use tokio::sync::oneshot;
 use crate::access_log::{self, Entry};
 use crate::body::Body;
 use crate::edge::arrival::Arrival;
+use crate::grpc;
 use crate::worker::serving::Worker;
 use reply::{finish_head, plain};
 use response::Answer;
@@ -62,14 +64,20 @@ async fn walk(
         body,
         connection,
     } = arrival;
+    let http2 = parts.version == http::Version::HTTP_2;
     let mut walk = Walk {
+        grpc: grpc::is_grpc(&headers),
+        downstream_http2: http2,
         streams: Streams::new(headers, request_id, worker.config.pause_timeout),
         worker: worker.clone(),
         head: parts.method == http::Method::HEAD,
         route: None,
         upstream: None,
     };
-    let status = match walk.request_side(&connection, Source::incoming(body)).await {
+    let status = match walk
+        .request_side(&connection, Source::incoming(body, http2))
+        .await
+    {
         Answer::Direct(response) => {
             let status = response.status();
             let _ = head_tx.send(finish_head(response, walk.head, true));

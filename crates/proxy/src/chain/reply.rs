@@ -1,10 +1,11 @@
 //! Answers the gateway makes itself, and the framing of every response head: a plugin's local
-//! reply, the gateway's own plain-text replies (404, 503, …), and the headers hyper frames.
+//! reply, the gateway's own plain-text replies (404, 503, …), their trailers-only gRPC form
+//! for gRPC requests, and the headers hyper frames.
 
 use wasmgate_host::{HeaderMap, LocalReply};
 
 use crate::body::{full, Body};
-use crate::headers;
+use crate::{grpc, headers};
 
 /// The gateway's own local reply (no route, no healthy upstream, an upstream reset), which
 /// goes back through the plugins' response phases as a plugin's would.
@@ -19,32 +20,43 @@ pub(crate) fn reply(status: http::StatusCode, body: &str) -> LocalReply {
 }
 
 /// The response headers of a local reply as the plugins see them. Like Envoy, a body without
-/// a `content-type` is marked `text/plain`.
-pub(crate) fn reply_headers(reply: &mut LocalReply) -> HeaderMap {
+/// a `content-type` is marked `text/plain`; the reply to a gRPC request is a trailers-only
+/// gRPC response, its body the `grpc-message`.
+pub(crate) fn reply_headers(reply: &mut LocalReply, grpc: bool) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.add(b":status", reply.status.to_string().as_bytes());
     headers.pairs.append(&mut reply.headers.pairs);
-    if !reply.body.is_empty() && headers.get(b"content-type").is_none() {
+    if grpc {
+        let body = std::mem::take(&mut reply.body);
+        grpc::trailers_only(&mut headers, reply.status as u16, reply.grpc_status, &body);
+    } else if !reply.body.is_empty() && headers.get(b"content-type").is_none() {
         headers.add(b"content-type", b"text/plain");
     }
     headers
 }
 
-/// A local reply sent from a response phase, straight to the client. Like Envoy, a body
-/// without a `content-type` is marked `text/plain`.
-pub(crate) fn reply_response(reply: LocalReply) -> http::Response<Body> {
-    let typed = reply.body.is_empty() || reply.headers.get(b"content-type").is_some();
+/// A local reply sent from a response phase, straight to the client, framed as
+/// [`reply_headers`] frames it.
+pub(crate) fn reply_response(mut reply: LocalReply, grpc: bool) -> http::Response<Body> {
+    let map = reply_headers(&mut reply, grpc);
     let mut response = http::Response::new(full(reply.body));
-    *response.status_mut() = http::StatusCode::from_u16(reply.status as u16)
-        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    *response.headers_mut() = headers::http_headers(&reply.headers);
-    if !typed {
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/plain"),
-        );
-    }
+    *response.status_mut() = status_of(&map);
+    *response.headers_mut() = headers::http_headers(&map);
     response
+}
+
+/// The gateway's answer when it stops a request itself (a plugin failed, a body too large):
+/// plain text, or for a gRPC request the trailers-only form.
+pub(crate) fn failure_response(
+    status: http::StatusCode,
+    message: &str,
+    grpc: bool,
+) -> http::Response<Body> {
+    if grpc {
+        reply_response(reply(status, message), true)
+    } else {
+        plain(status, message)
+    }
 }
 
 /// A plain-text answer (none when `body` is empty).

@@ -1,22 +1,23 @@
 //! The request side of the walk: each plugin's request-header phase in order (the route is
 //! matched again after a plugin changed the headers), then the body through their body phases
-//! chunk by chunk and on to the upstream, and the upstream's answer or Envoy's reply for its
-//! failure.
+//! chunk by chunk and the trailers through their trailer phases, on to the upstream, and the
+//! upstream's answer (within the route's or a gRPC request's time limit) or Envoy's reply for
+//! its failure.
 
 use bytes::Bytes;
 use wasmgate_host::StreamInfo;
 
 use super::reply::{plain, reply};
 use super::response::Answer;
-use super::source::Source;
+use super::source::{Piece, Source};
 use super::step::{failure, Phase, Step, Stop};
 use super::streams::Passage;
-use super::walk::Walk;
+use super::walk::{RouteRef, Walk};
 use crate::edge::connection::Connection;
-use crate::headers;
 use crate::upstream::request::{Answer as UpstreamAnswer, Framing, UpstreamRequest};
 use crate::upstream::reset::reset_body;
 use crate::upstream::Endpoint;
+use crate::{grpc, headers};
 
 /// How the request-header phases of a run of plugins ended.
 enum HeaderPassage {
@@ -61,25 +62,37 @@ impl Walk {
         self.upstream = Some(endpoint.address.clone());
         let mut upstream: Option<UpstreamRequest> = None;
         while let Some(next) = body.next().await {
-            let Ok((chunk, eos)) = next else {
+            let Ok(piece) = next else {
                 return Answer::Direct(plain(
                     http::StatusCode::BAD_REQUEST,
                     "cannot read the request body",
                 ));
             };
-            info.request_body_bytes += chunk.len() as u64;
-            self.count_request_bytes(chunk.len() as u64);
-            let (data, changed) = match self
-                .request_chunk(&mut held_before, &mut info, chunk, eos)
-                .await
-            {
+            let (passage, trailers) = match piece {
+                Piece::Data(chunk, eos) => {
+                    info.request_body_bytes += chunk.len() as u64;
+                    self.count_request_bytes(chunk.len() as u64);
+                    let passage = self
+                        .request_chunk(&mut held_before, &mut info, chunk, eos)
+                        .await;
+                    (passage, eos.then(http::HeaderMap::new))
+                }
+                Piece::Trailers(map) => {
+                    self.streams.headers.request_trailers = headers::trailer_map(&map);
+                    let passage = self.request_trailers(&mut held_before, &mut info).await;
+                    let trailers = headers::http_headers(&self.streams.headers.request_trailers);
+                    (passage, Some(trailers))
+                }
+            };
+            let (data, changed) = match passage {
                 Passage::Released { data, changed } => (data, changed),
                 Passage::Held => continue,
                 Passage::Stopped(stop) => return self.stopped(stop).await,
             };
+            let whole = trailers.as_ref().is_some_and(|t| t.is_empty());
             match upstream.as_mut() {
                 None => {
-                    let framing = if eos {
+                    let framing = if whole {
                         Framing::Whole
                     } else {
                         Framing::Streamed { changed }
@@ -88,11 +101,27 @@ impl Walk {
                 }
                 Some(up) => up.send(data).await,
             }
+            if let (Some(up), Some(trailers)) = (upstream.as_mut(), trailers) {
+                if !trailers.is_empty() {
+                    up.send_trailers(trailers).await;
+                }
+            }
         }
         let upstream =
             upstream.unwrap_or_else(|| self.start_upstream(&endpoint, Vec::new(), Framing::Whole));
-        self.await_upstream(upstream, route.timeout, &endpoint.address)
+        let timeout = self.upstream_timeout(&route);
+        self.await_upstream(upstream, timeout, &endpoint.address)
             .await
+    }
+
+    /// The upstream's time limit: the route's, or for a gRPC request on a route with
+    /// `grpc_timeout_header_max` the client's `grpc-timeout` (capped), as Envoy's router
+    /// takes it. `None` is no limit.
+    fn upstream_timeout(&self, route: &RouteRef) -> Option<std::time::Duration> {
+        match route.grpc_timeout_header_max {
+            Some(max) if self.grpc => grpc::route_timeout(&self.streams.headers.request, max),
+            _ => (!route.timeout.is_zero()).then_some(route.timeout),
+        }
     }
 
     /// Opens the streams of the plugins from slot `from` on and runs their request-header
@@ -171,6 +200,37 @@ impl Walk {
         passage
     }
 
+    /// The request trailers through the trailer phases of the plugins whose streams are
+    /// open. A plugin that held only the headers lets them go on with the trailers: the later
+    /// plugins' header phases run, then they get the data it released and the trailers.
+    async fn request_trailers(
+        &mut self,
+        held_before: &mut Option<usize>,
+        info: &mut StreamInfo,
+    ) -> Passage {
+        let limit = self.body_limit();
+        let order: Vec<usize> = (0..self.streams.len()).collect();
+        let mut passage = self
+            .streams
+            .trailers(Phase::RequestTrailers, &order, Vec::new(), limit)
+            .await;
+        while let (Passage::Released { data, .. }, Some(from)) = (&passage, *held_before) {
+            let data = data.clone();
+            let first_new = self.streams.len();
+            *held_before = match self.header_phases(from, info, false).await {
+                HeaderPassage::Through => None,
+                HeaderPassage::HeldBefore(slot) => Some(slot),
+                HeaderPassage::Stopped(stop) => return Passage::Stopped(stop),
+            };
+            let order: Vec<usize> = (first_new..self.streams.len()).collect();
+            passage = self
+                .streams
+                .trailers(Phase::RequestTrailers, &order, data, limit)
+                .await;
+        }
+        passage
+    }
+
     /// Sends the request head upstream with the first released body data.
     fn start_upstream(
         &self,
@@ -194,7 +254,7 @@ impl Walk {
     async fn await_upstream(
         &mut self,
         upstream: UpstreamRequest,
-        timeout: std::time::Duration,
+        timeout: Option<std::time::Duration>,
         address: &str,
     ) -> Answer {
         let seen = self.streams.len();
@@ -203,7 +263,9 @@ impl Walk {
                 let (parts, body) = response.into_parts();
                 self.streams.headers.response = headers::response_map(parts.status, &parts.headers);
                 self.set_stream_facts("via_upstream", Some(address));
-                self.response_phases(seen, Source::incoming(body)).await
+                let http2 = parts.version == http::Version::HTTP_2;
+                self.response_phases(seen, Source::incoming(body, http2))
+                    .await
             }
             UpstreamAnswer::Reset(reset) => {
                 tracing::warn!(request_id = %self.streams.request_id(), "upstream {address}: {}", reset.message);

@@ -1,17 +1,18 @@
 //! The response side of the walk: the response headers through the plugins in reverse order,
-//! then the body through their body phases and on to the client as it arrives; local replies
+//! then the body through their body phases and the trailers through their trailer phases, on
+//! to the client as they arrive; local replies
 //! take the same way back through the plugins that saw the request, as in Envoy.
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use wasmgate_host::LocalReply;
 
-use super::reply::{finish_head, plain, reply_headers, reply_response, status_of};
-use super::source::Source;
+use super::reply::{failure_response, finish_head, reply_headers, reply_response, status_of};
+use super::source::{Piece, Source};
 use super::step::{Phase, Step, Stop};
 use super::streams::Passage;
 use super::walk::Walk;
-use crate::body::{channel, full, Body, BodyError};
+use crate::body::{channel, full, Body, BodySender};
 use crate::headers;
 
 /// Where the walk goes after the request side.
@@ -29,13 +30,15 @@ impl Walk {
     pub(crate) async fn stopped(&mut self, stop: Stop) -> Answer {
         match stop {
             Stop::Reply(reply) => self.local_reply(reply, self.streams.len()).await,
-            Stop::Fail(status, message) => Answer::Direct(plain(status, &message)),
+            Stop::Fail(status, message) => {
+                Answer::Direct(failure_response(status, &message, self.grpc))
+            }
         }
     }
 
     /// Answers with a local reply, through the response phases of the first `seen` plugins.
     pub(crate) async fn local_reply(&mut self, mut reply: LocalReply, seen: usize) -> Answer {
-        self.streams.headers.response = reply_headers(&mut reply);
+        self.streams.headers.response = reply_headers(&mut reply, self.grpc);
         self.response_phases(seen, Source::fixed(reply.body)).await
     }
 
@@ -49,18 +52,20 @@ impl Walk {
                 .await
             {
                 Step::Continue | Step::Held => {}
-                Step::Stop(Stop::Reply(reply)) => return Answer::Direct(reply_response(reply)),
+                Step::Stop(Stop::Reply(reply)) => {
+                    return Answer::Direct(reply_response(reply, self.grpc))
+                }
                 Step::Stop(Stop::Fail(status, message)) => {
-                    return Answer::Direct(plain(status, &message))
+                    return Answer::Direct(failure_response(status, &message, self.grpc))
                 }
             }
         }
         Answer::Respond { seen, source }
     }
 
-    /// Streams the response body through the plugins' body phases and to the client. The
-    /// head goes out with the first released data (its length known when that is the whole
-    /// body). Returns the status the client got.
+    /// Streams the response body through the plugins' body phases (and its trailers through
+    /// their trailer phases) to the client. The head goes out with the first released data
+    /// (its length known when that is the whole body). Returns the status the client got.
     pub(crate) async fn stream_response(
         &mut self,
         seen: usize,
@@ -69,68 +74,114 @@ impl Walk {
     ) -> http::StatusCode {
         let order: Vec<usize> = (0..seen).rev().collect();
         let limit = self.body_limit();
-        let mut head_tx = Some(head_tx);
-        let mut status = http::StatusCode::INTERNAL_SERVER_ERROR;
-        let mut body_tx: Option<mpsc::Sender<Result<Bytes, BodyError>>> = None;
+        let mut out = Outgoing {
+            head_tx: Some(head_tx),
+            body_tx: None,
+            status: http::StatusCode::INTERNAL_SERVER_ERROR,
+        };
         while let Some(next) = source.next().await {
-            let (chunk, eos) = match next {
-                Ok(next) => next,
+            let (passage, end, trailers) = match next {
+                Ok(Piece::Data(chunk, eos)) => {
+                    let passage = self
+                        .streams
+                        .body_chunk(Phase::ResponseBody, &order, chunk, eos, limit)
+                        .await;
+                    (passage, eos, false)
+                }
+                Ok(Piece::Trailers(map)) => {
+                    self.streams.headers.response_trailers = headers::trailer_map(&map);
+                    let passage = self
+                        .streams
+                        .trailers(Phase::ResponseTrailers, &order, Vec::new(), limit)
+                        .await;
+                    (passage, true, true)
+                }
                 Err(e) => {
                     tracing::warn!(request_id = %self.streams.request_id(), "upstream body: {e}");
-                    if let Some(tx) = &body_tx {
-                        let _ = tx.send(Err(e.into())).await;
+                    if let Some(tx) = &out.body_tx {
+                        tx.abort(e.into()).await;
                     }
                     break;
                 }
             };
-            let passage = self
-                .streams
-                .body_chunk(Phase::ResponseBody, &order, chunk, eos, limit)
-                .await;
             match passage {
-                Passage::Released { data, changed } => match (head_tx.take(), &body_tx) {
-                    (Some(head), _) => {
-                        let response = self.head_response(data, eos, changed, &mut body_tx);
-                        status = response.status();
-                        let _ = head.send(response);
+                Passage::Released { data, changed } => {
+                    let trailers = trailers.then(|| self.outgoing_trailers()).flatten();
+                    if !self.release(&mut out, data, end, changed, trailers).await {
+                        break;
                     }
-                    (None, Some(tx)) => {
-                        if !data.is_empty() && tx.send(Ok(Bytes::from(data))).await.is_err() {
-                            break;
-                        }
-                    }
-                    (None, None) => {}
-                },
+                }
                 Passage::Held => {}
                 Passage::Stopped(stop) => {
-                    let response = match stop {
-                        Stop::Reply(reply) => reply_response(reply),
-                        Stop::Fail(code, message) => plain(code, &message),
-                    };
-                    match head_tx.take() {
-                        Some(head) => {
-                            status = response.status();
-                            let _ = head.send(finish_head(response, self.head, true));
-                        }
-                        None => {
-                            if let Some(tx) = &body_tx {
-                                let _ = tx.send(Err("a plugin stopped the response".into())).await;
-                            }
-                        }
-                    }
+                    self.stop_response(&mut out, stop).await;
                     break;
                 }
             }
-            if eos {
+            if end {
                 break;
             }
         }
-        if let Some(head) = head_tx.take() {
-            let response = self.head_response(Vec::new(), true, false, &mut body_tx);
-            status = response.status();
-            let _ = head.send(response);
+        if out.head_tx.is_some() {
+            self.release(&mut out, Vec::new(), true, false, None).await;
         }
-        status
+        out.status
+    }
+
+    /// The trailers that go to the client: the plugins' response trailers, over HTTP/2 only
+    /// (Envoy's HTTP/1 codec drops them by default).
+    fn outgoing_trailers(&self) -> Option<http::HeaderMap> {
+        let map = &self.streams.headers.response_trailers;
+        (self.downstream_http2 && !map.is_empty()).then(|| headers::http_headers(map))
+    }
+
+    /// Sends released data (and the trailers that end it): with the head if it has not gone
+    /// yet, else on the body channel. False when the client is gone.
+    async fn release(
+        &mut self,
+        out: &mut Outgoing,
+        data: Vec<u8>,
+        end: bool,
+        changed: bool,
+        trailers: Option<http::HeaderMap>,
+    ) -> bool {
+        if let Some(head) = out.head_tx.take() {
+            let complete = end && trailers.is_none();
+            let response = self.head_response(data, complete, changed, &mut out.body_tx);
+            out.status = response.status();
+            let _ = head.send(response);
+        } else if let Some(tx) = &out.body_tx {
+            if tx.data(Bytes::from(data)).await.is_err() {
+                return false;
+            }
+        }
+        match (trailers, &out.body_tx) {
+            (Some(trailers), Some(tx)) => {
+                let sent = tx.trailers(trailers).await.is_ok();
+                out.body_tx = None;
+                sent
+            }
+            _ => true,
+        }
+    }
+
+    /// A plugin stopped the response: its reply goes out if the head has not, else the body
+    /// breaks off.
+    async fn stop_response(&mut self, out: &mut Outgoing, stop: Stop) {
+        let response = match stop {
+            Stop::Reply(reply) => reply_response(reply, self.grpc),
+            Stop::Fail(code, message) => failure_response(code, &message, self.grpc),
+        };
+        match out.head_tx.take() {
+            Some(head) => {
+                out.status = response.status();
+                let _ = head.send(finish_head(response, self.head, true));
+            }
+            None => {
+                if let Some(tx) = &out.body_tx {
+                    tx.abort("a plugin stopped the response".into()).await;
+                }
+            }
+        }
     }
 
     /// The response head with its first data: the whole body, or the start of a stream.
@@ -138,8 +189,8 @@ impl Walk {
         &mut self,
         data: Vec<u8>,
         complete: bool,
-        changed: bool,
-        body_tx: &mut Option<mpsc::Sender<Result<Bytes, BodyError>>>,
+        reframe: bool,
+        body_tx: &mut Option<BodySender>,
     ) -> http::Response<Body> {
         // The headers stay: each plugin's `on_log` reads them.
         let map = &self.streams.headers.response;
@@ -147,15 +198,20 @@ impl Walk {
             full(data)
         } else {
             let (tx, body) = channel();
-            if !data.is_empty() && tx.try_send(Ok(Bytes::from(data))).is_err() {
-                tracing::warn!(request_id = %self.streams.request_id(), "the response body channel refused the first chunk");
-            }
+            tx.first(Bytes::from(data));
             *body_tx = Some(tx);
             body
         };
         let mut response = http::Response::new(body);
         *response.status_mut() = status_of(map);
         *response.headers_mut() = headers::http_headers(map);
-        finish_head(response, self.head, complete || changed)
+        finish_head(response, self.head, complete || reframe)
     }
+}
+
+/// The client's side of a streamed response: the head until it goes, then the body channel.
+struct Outgoing {
+    head_tx: Option<oneshot::Sender<http::Response<Body>>>,
+    body_tx: Option<BodySender>,
+    status: http::StatusCode,
 }

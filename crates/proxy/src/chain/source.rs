@@ -1,24 +1,44 @@
-//! [`Source`]: where a body's chunks come from as the plugins see them (a client's or an
-//! upstream's body, or a local reply's), each with its end-of-stream flag; a final empty
-//! chunk marks the end when the last data frame did not, as Envoy delivers it.
+//! [`Source`]: where a body's pieces come from as the plugins see them (a client's or an
+//! upstream's body, or a local reply's): data chunks, each with its end-of-stream flag, then
+//! the trailers if the message has them. A final empty chunk marks the end when the last data
+//! frame did not and no trailers came, as Envoy delivers it. HTTP/1 trailers are dropped, as
+//! Envoy's HTTP/1 codec does by default (`enable_trailers` off).
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-/// Where a body's chunks come from.
+/// One piece of a body.
+pub(crate) enum Piece {
+    /// Data, and whether it ends the message.
+    Data(Bytes, bool),
+    /// The trailers, which end the message.
+    Trailers(http::HeaderMap),
+}
+
+/// Where a body's pieces come from.
 pub(crate) enum Source {
-    /// A body arriving from a client or an upstream.
-    Incoming { body: Incoming, done: bool },
+    /// A body arriving from a client or an upstream; `trailers` when its protocol carries
+    /// them on (HTTP/2).
+    Incoming {
+        body: Incoming,
+        done: bool,
+        trailers: bool,
+    },
     /// A body known whole (a local reply), given once.
     Fixed(Option<Bytes>),
 }
 
 impl Source {
-    /// A streamed body; one with nothing in it yields no chunk.
-    pub(crate) fn incoming(body: Incoming) -> Self {
+    /// A streamed body; one with nothing in it yields nothing. `http2` when it came over
+    /// HTTP/2, whose trailers go on.
+    pub(crate) fn incoming(body: Incoming, http2: bool) -> Self {
         let done = hyper::body::Body::is_end_stream(&body);
-        Source::Incoming { body, done }
+        Source::Incoming {
+            body,
+            done,
+            trailers: http2,
+        }
     }
 
     /// A whole body; an empty one yields no chunk.
@@ -26,7 +46,7 @@ impl Source {
         Source::Fixed((!bytes.is_empty()).then(|| Bytes::from(bytes)))
     }
 
-    /// Whether no chunk will come (the headers are the end of the stream).
+    /// Whether nothing will come (the headers are the end of the stream).
     pub(crate) fn is_empty(&self) -> bool {
         match self {
             Source::Incoming { done, .. } => *done,
@@ -34,11 +54,15 @@ impl Source {
         }
     }
 
-    /// The next chunk and whether it ends the body; `None` once the end was given.
-    pub(crate) async fn next(&mut self) -> Option<Result<(Bytes, bool), hyper::Error>> {
+    /// The next piece; `None` once the end was given.
+    pub(crate) async fn next(&mut self) -> Option<Result<Piece, hyper::Error>> {
         match self {
-            Source::Fixed(bytes) => bytes.take().map(|b| Ok((b, true))),
-            Source::Incoming { body, done } => {
+            Source::Fixed(bytes) => bytes.take().map(|b| Ok(Piece::Data(b, true))),
+            Source::Incoming {
+                body,
+                done,
+                trailers,
+            } => {
                 if *done {
                     return None;
                 }
@@ -46,19 +70,24 @@ impl Source {
                     match body.frame().await {
                         None => {
                             *done = true;
-                            return Some(Ok((Bytes::new(), true)));
+                            return Some(Ok(Piece::Data(Bytes::new(), true)));
                         }
                         Some(Err(e)) => {
                             *done = true;
                             return Some(Err(e));
                         }
-                        Some(Ok(frame)) => {
-                            // Trailers are not passed on.
-                            if let Ok(data) = frame.into_data() {
+                        Some(Ok(frame)) => match frame.into_data() {
+                            Ok(data) => {
                                 *done = hyper::body::Body::is_end_stream(body);
-                                return Some(Ok((data, *done)));
+                                return Some(Ok(Piece::Data(data, *done)));
                             }
-                        }
+                            Err(frame) => {
+                                if let (true, Ok(map)) = (*trailers, frame.into_trailers()) {
+                                    *done = true;
+                                    return Some(Ok(Piece::Trailers(map)));
+                                }
+                            }
+                        },
                     }
                 }
             }

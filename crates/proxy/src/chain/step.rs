@@ -9,8 +9,10 @@ use wasmgate_host::{LocalReply, PhaseOutcome};
 pub(crate) enum Phase {
     RequestHeaders,
     RequestBody,
+    RequestTrailers,
     ResponseHeaders,
     ResponseBody,
+    ResponseTrailers,
 }
 
 impl Phase {
@@ -19,7 +21,19 @@ impl Phase {
     }
 
     pub(crate) fn is_request(self) -> bool {
-        matches!(self, Phase::RequestHeaders | Phase::RequestBody)
+        matches!(
+            self,
+            Phase::RequestHeaders | Phase::RequestBody | Phase::RequestTrailers
+        )
+    }
+
+    /// The body phase of the same direction.
+    pub(crate) fn body(self) -> Phase {
+        if self.is_request() {
+            Phase::RequestBody
+        } else {
+            Phase::ResponseBody
+        }
     }
 }
 

@@ -20,11 +20,13 @@ use crate::access_log::merge_custom_log;
 use crate::control::plugins::LoadedPlugin;
 use crate::worker::slot::{Slot, SlotRef};
 
-/// The request and response headers of the walk.
+/// The request and response headers and trailers of the walk.
 #[derive(Default)]
 pub(crate) struct Headers {
     pub(crate) request: HeaderMap,
     pub(crate) response: HeaderMap,
+    pub(crate) request_trailers: HeaderMap,
+    pub(crate) response_trailers: HeaderMap,
 }
 
 impl Headers {
@@ -32,6 +34,8 @@ impl Headers {
     fn swap(&mut self, stream: &mut HttpStream) {
         std::mem::swap(&mut self.request, &mut stream.request_headers);
         std::mem::swap(&mut self.response, &mut stream.response_headers);
+        std::mem::swap(&mut self.request_trailers, &mut stream.request_trailers);
+        std::mem::swap(&mut self.response_trailers, &mut stream.response_trailers);
     }
 
     fn swap_with(&mut self, slot: &mut Slot, id: u32) {
@@ -98,7 +102,7 @@ impl Streams {
             actives: Vec::new(),
             headers: Headers {
                 request,
-                response: HeaderMap::new(),
+                ..Headers::default()
             },
             request_id,
             pause_timeout,
@@ -172,8 +176,10 @@ impl Streams {
         let result = match phase {
             Phase::RequestHeaders => vm.on_request_headers(id, end_of_stream),
             Phase::RequestBody => vm.on_request_body(id, end_of_stream),
+            Phase::RequestTrailers => vm.on_request_trailers(id),
             Phase::ResponseHeaders => vm.on_response_headers(id, end_of_stream),
             Phase::ResponseBody => vm.on_response_body(id, end_of_stream),
+            Phase::ResponseTrailers => vm.on_response_trailers(id),
         };
         if let Ok(PhaseOutcome::Pause { action }) = result {
             if !holds_data(phase, action, end_of_stream) {
@@ -269,6 +275,47 @@ impl Streams {
         }
         let changed = data.as_slice() != chunk.as_ref();
         Passage::Released { data, changed }
+    }
+
+    /// Passes the trailers through the trailer phases of the streams in `order`, `carried`
+    /// (data released before them that these streams have not seen) first through each
+    /// one's body phase. Data a plugin held goes on when its trailer phase lets the trailers
+    /// go, as Envoy flushes a filter's buffered data before its trailers. Released: the data
+    /// that goes before the trailers.
+    pub(crate) async fn trailers(
+        &mut self,
+        phase: Phase,
+        order: &[usize],
+        mut carried: Vec<u8>,
+        limit: usize,
+    ) -> Passage {
+        let body = phase.body();
+        for (position, &index) in order.iter().enumerate() {
+            match self.rebuilt(index) {
+                Some(true) => continue,
+                Some(false) => return Passage::Stopped(failure()),
+                None => {}
+            }
+            if !carried.is_empty() {
+                let chunk = Bytes::from(std::mem::take(&mut carried));
+                let one = &order[position..=position];
+                match self.body_chunk(body, one, chunk, false, limit).await {
+                    Passage::Released { data, .. } => carried = data,
+                    Passage::Held => {}
+                    stopped @ Passage::Stopped(_) => return stopped,
+                }
+            }
+            if let Step::Stop(stop) = self.phase(index, phase, true).await {
+                return Passage::Stopped(stop);
+            }
+            if let Some(held) = self.with_body(index, body, std::mem::take) {
+                carried.extend_from_slice(&held);
+            }
+        }
+        Passage::Released {
+            data: carried,
+            changed: true,
+        }
     }
 
     /// Runs `f` on the request or response body buffer of stream `index`, if its VM still

@@ -34,6 +34,11 @@ pub(crate) struct Walk {
     pub(crate) streams: Streams,
     /// A HEAD request (its response's length describes a GET).
     pub(crate) head: bool,
+    /// A gRPC request (by the client's `content-type`): the gateway's replies to it are
+    /// trailers-only gRPC responses.
+    pub(crate) grpc: bool,
+    /// The client speaks HTTP/2: response trailers go to it.
+    pub(crate) downstream_http2: bool,
     pub(crate) route: Option<RouteRef>,
     /// The endpoint the request went to.
     pub(crate) upstream: Option<String>,

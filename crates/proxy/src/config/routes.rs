@@ -28,6 +28,7 @@ pub(super) struct FileRoute {
     query_parameters: Vec<FileMatcher>,
     cluster: String,
     timeout_ms: Option<u64>,
+    grpc_timeout_header_max_ms: Option<u64>,
     buffer_limit_bytes: Option<usize>,
     host_rewrite: Option<String>,
 }
@@ -119,6 +120,7 @@ pub(super) fn routes(
             path,
             cluster: cluster.name.clone(),
             timeout: Duration::from_millis(route.timeout_ms.unwrap_or(15_000)),
+            grpc_timeout_header_max: route.grpc_timeout_header_max_ms.map(Duration::from_millis),
             buffer_limit: route.buffer_limit_bytes,
             host_rewrite: route.host_rewrite,
             methods,

@@ -95,8 +95,12 @@ pub struct RouteSpec {
     pub path: PathMatch,
     /// The cluster's name (as written in its `name:`).
     pub cluster: String,
-    /// The upstream's time limit for one request.
+    /// The upstream's time limit for one request (zero: none).
     pub timeout: Duration,
+    /// For gRPC requests, the client's `grpc-timeout` is the upstream's time limit, capped
+    /// at this (zero: not capped), as Envoy's `max_stream_duration.grpc_timeout_header_max`;
+    /// `None` ignores `grpc-timeout`.
+    pub grpc_timeout_header_max: Option<Duration>,
     /// The most body data plugins may hold for a request on this route (default: the
     /// gateway's `body_limit`).
     pub buffer_limit: Option<usize>,
@@ -120,6 +124,7 @@ impl Default for RouteSpec {
             path: PathMatch::Any,
             cluster: String::new(),
             timeout: Duration::from_secs(15),
+            grpc_timeout_header_max: None,
             buffer_limit: None,
             host_rewrite: None,
             methods: Vec::new(),

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use tokio::sync::mpsc;
 use wasmgate_host::HeaderMap;
 
 use super::client::Client;
 use super::clusters::Endpoint;
 use super::reset::{Reset, TERMINATED};
-use crate::body::{channel, full, BodyError};
+use crate::body::{channel, full, BodySender};
+use crate::config::UpstreamProtocol;
 use crate::headers;
 
 /// How the body that goes with the head is framed.
@@ -38,9 +38,12 @@ pub(crate) enum Answer {
     Lost(String),
 }
 
-/// The request sent upstream: the rest of its body goes through [`send`](Self::send).
+/// The request sent upstream: the rest of its body goes through [`send`](Self::send), its
+/// trailers through [`send_trailers`](Self::send_trailers).
 pub(crate) struct UpstreamRequest {
-    sender: Option<mpsc::Sender<Result<Bytes, BodyError>>>,
+    sender: Option<BodySender>,
+    /// Whether trailers go on (HTTP/2; Envoy's HTTP/1 codec drops them by default).
+    trailers: bool,
     exchange: tokio::task::JoinHandle<Result<http::Response<Incoming>, Reset>>,
 }
 
@@ -75,13 +78,12 @@ impl UpstreamRequest {
                     out.remove(http::header::CONTENT_LENGTH);
                 }
                 let (tx, body) = channel();
-                if !first.is_empty() && tx.try_send(Ok(Bytes::from(first))).is_err() {
-                    tracing::warn!("the upstream body channel refused the first chunk");
-                }
+                tx.first(Bytes::from(first));
                 (Some(tx), body)
             }
         };
         let request = http::Request::builder().method(method).uri(&uri).body(body);
+        let trailers = endpoint.protocol == UpstreamProtocol::Http2;
         let client = client.clone();
         let endpoint = endpoint.clone();
         let exchange = tokio::task::spawn_local(async move {
@@ -92,27 +94,44 @@ impl UpstreamRequest {
             *request.headers_mut() = out;
             client.send(&endpoint, request).await
         });
-        UpstreamRequest { sender, exchange }
+        UpstreamRequest {
+            sender,
+            trailers,
+            exchange,
+        }
     }
 
     /// Sends more body data. An upstream that stopped reading gets no more; its answer (or
     /// error) tells the rest.
     pub(crate) async fn send(&mut self, data: Vec<u8>) {
         if let Some(tx) = &self.sender {
-            if !data.is_empty() && tx.send(Ok(Bytes::from(data))).await.is_err() {
+            if tx.data(Bytes::from(data)).await.is_err() {
                 self.sender = None;
             }
         }
     }
 
-    /// Ends the body and waits for the response head, at most `timeout`.
-    pub(crate) async fn answer(mut self, timeout: Duration) -> Answer {
+    /// Sends the trailers, which end the body (dropped for an HTTP/1 upstream).
+    pub(crate) async fn send_trailers(&mut self, trailers: http::HeaderMap) {
+        if let (Some(tx), true) = (self.sender.take(), self.trailers) {
+            let _ = tx.trailers(trailers).await;
+        }
+    }
+
+    /// Ends the body and waits for the response head, at most `timeout` (`None`: no limit).
+    pub(crate) async fn answer(mut self, timeout: Option<Duration>) -> Answer {
         self.sender = None;
-        match tokio::time::timeout(timeout, self.exchange).await {
-            Ok(Ok(Ok(response))) => Answer::Response(response),
-            Ok(Ok(Err(reset))) => Answer::Reset(reset),
-            Ok(Err(join)) => Answer::Lost(join.to_string()),
-            Err(_) => Answer::Timeout,
+        let exchange = match timeout {
+            Some(limit) => match tokio::time::timeout(limit, self.exchange).await {
+                Ok(joined) => joined,
+                Err(_) => return Answer::Timeout,
+            },
+            None => self.exchange.await,
+        };
+        match exchange {
+            Ok(Ok(response)) => Answer::Response(response),
+            Ok(Err(reset)) => Answer::Reset(reset),
+            Err(join) => Answer::Lost(join.to_string()),
         }
     }
 }

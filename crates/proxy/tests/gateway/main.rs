@@ -1,12 +1,13 @@
 //! The gateway's behaviour, started in-process: routes and rules, bodies, configuration
 //! errors, Redis, reloads, shared queues, the move to optimized code, TLS and HTTP/2
-//! upstreams. One test binary (each file a module), so the suite links once.
+//! upstreams, gRPC and trailers. One test binary (each file a module), so the suite links once.
 
 mod common;
 
 mod bodies;
 mod config_errors;
 mod edge_limits;
+mod grpc;
 mod h2_upstream;
 mod http2;
 mod redis;
