@@ -37,6 +37,10 @@ pub enum Phase {
     ResponseHeaders,
     /// `EncodeData`: response body.
     ResponseBody,
+    /// Request trailers.
+    RequestTrailers,
+    /// Response trailers.
+    ResponseTrailers,
     /// `Done`: the stream finished (stream-done handler, log).
     Done,
 }
@@ -336,6 +340,29 @@ impl HttpContext {
     ) -> Result<A> {
         self.enter()?;
         raw::send_local_response(status, detail, headers, body.as_ref(), None)?;
+        self.data().replied = true;
+        Ok(A::after_reply())
+    }
+
+    /// Answers locally with a gRPC status: a gRPC client gets a trailers-only answer
+    /// (`grpc-status: <grpc_status>`, `grpc-message: <message>`, HTTP 200), as Envoy sends
+    /// it; any other client gets `http_status` with `message` as the body.
+    pub fn send_grpc_response<A: ReplyAction>(
+        &self,
+        http_status: u32,
+        grpc_status: u32,
+        message: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<A> {
+        self.enter()?;
+        let grpc_status = i32::try_from(grpc_status).unwrap_or(i32::MAX);
+        raw::send_local_response(
+            http_status,
+            "send_grpc_response",
+            headers,
+            message.as_bytes(),
+            Some(grpc_status),
+        )?;
         self.data().replied = true;
         Ok(A::after_reply())
     }

@@ -18,6 +18,8 @@ pub(crate) trait Dispatch {
     fn request_body(&self, ctx: &HttpContext, size: usize, end_of_stream: bool) -> u32;
     fn response_headers(&self, ctx: &HttpContext, end_of_stream: bool) -> u32;
     fn response_body(&self, ctx: &HttpContext, size: usize, end_of_stream: bool) -> u32;
+    fn request_trailers(&self, ctx: &HttpContext) -> u32;
+    fn response_trailers(&self, ctx: &HttpContext) -> u32;
     fn stream_done(&self, ctx: &HttpContext);
 }
 

@@ -118,11 +118,10 @@ pub extern "C" fn proxy_on_request_body(
     )
 }
 
-/// Request trailers: passed on.
+/// Request trailers (0: continue, 1: stop).
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_request_trailers(context_id: u32, _num_trailers: usize) -> u32 {
-    state::entered(context_id);
-    0
+    with_stream(context_id, |p, ctx| p.request_trailers(ctx), 0)
 }
 
 /// Response headers.
@@ -153,11 +152,10 @@ pub extern "C" fn proxy_on_response_body(
     )
 }
 
-/// Response trailers: passed on.
+/// Response trailers (0: continue, 1: stop).
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_response_trailers(context_id: u32, _num_trailers: usize) -> u32 {
-    state::entered(context_id);
-    0
+    with_stream(context_id, |p, ctx| p.response_trailers(ctx), 0)
 }
 
 /// The stream is done; the SDK never defers it.

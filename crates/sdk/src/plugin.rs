@@ -187,6 +187,27 @@ impl<C: 'static> Plugin<C> {
         self
     }
 
+    /// Handles the request trailers (gRPC and other HTTP/2 requests that end with them).
+    /// A whole-body handler still waiting for the end gets the body first: the trailers
+    /// end the message. A stop action holds the request until the plugin resumes it.
+    pub fn on_request_trailers<R: IntoOutcome<HeaderAction>>(
+        mut self,
+        f: impl Fn(&HttpContext, &C) -> R + 'static,
+    ) -> Self {
+        self.definition.request_trailers = Some(Box::new(move |ctx, c| f(ctx, c).into_outcome()));
+        self
+    }
+
+    /// Handles the response trailers (a gRPC answer's `grpc-status` and `grpc-message`),
+    /// after the body as [`on_request_trailers`](Self::on_request_trailers).
+    pub fn on_response_trailers<R: IntoOutcome<HeaderAction>>(
+        mut self,
+        f: impl Fn(&HttpContext, &C) -> R + 'static,
+    ) -> Self {
+        self.definition.response_trailers = Some(Box::new(move |ctx, c| f(ctx, c).into_outcome()));
+        self
+    }
+
     /// Runs when the stream is done (in `on_log`, so access-log properties can be written).
     pub fn on_stream_done(mut self, f: impl Fn(&HttpContext, &C) + 'static) -> Self {
         self.definition.stream_done = Some(Box::new(f));

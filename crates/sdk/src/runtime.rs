@@ -186,6 +186,60 @@ impl<C: 'static> Runtime<C> {
         }
     }
 
+    /// The trailers phase: a whole-body handler still waiting for the end runs first on
+    /// what was held (the trailers end the message), then the trailers handler. Answers the
+    /// trailers status: 0 continue, 1 stop.
+    fn trailers(&self, ctx: &HttpContext, request: bool) -> u32 {
+        const CONTINUE: u32 = 0;
+        const STOP: u32 = 1;
+        let Some(config) = self.config_of(ctx) else {
+            return CONTINUE;
+        };
+        let held = if request {
+            BufferType::HttpRequestBody
+        } else {
+            BufferType::HttpResponseBody
+        };
+        let held_body = raw::get_buffer(held, 0, u32::MAX as usize)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let route_call = !request && ctx.route_call_pending();
+        let ended = if route_call {
+            self.finish_route_call(ctx, held_body, false)
+        } else if !held_body.is_empty() {
+            self.body(ctx, held_body.len(), true, request)
+        } else {
+            data_raw(DataAction::Continue)
+        };
+        if ended != data_raw(DataAction::Continue) {
+            return STOP;
+        }
+        if ctx.replied() {
+            return STOP;
+        }
+        let (handler, what) = if request {
+            (
+                &self.definition.request_trailers,
+                "request trailers handler",
+            )
+        } else {
+            (
+                &self.definition.response_trailers,
+                "response trailers handler",
+            )
+        };
+        let Some(f) = handler else {
+            return CONTINUE;
+        };
+        let outcome = f(ctx, &config);
+        if self.finish_headers(ctx, what, outcome, request) == header_raw(HeaderAction::Continue) {
+            CONTINUE
+        } else {
+            STOP
+        }
+    }
+
     fn body(&self, ctx: &HttpContext, size: usize, end_of_stream: bool, request: bool) -> u32 {
         let continue_raw = data_raw(DataAction::Continue);
         let Some(config) = self.config_of(ctx) else {
@@ -441,6 +495,16 @@ impl<C: 'static> Dispatch for Runtime<C> {
             return self.finish_route_call(ctx, body, false);
         }
         self.body(ctx, size, end_of_stream, false)
+    }
+
+    fn request_trailers(&self, ctx: &HttpContext) -> u32 {
+        ctx.data().phase = Phase::RequestTrailers;
+        self.trailers(ctx, true)
+    }
+
+    fn response_trailers(&self, ctx: &HttpContext) -> u32 {
+        ctx.data().phase = Phase::ResponseTrailers;
+        self.trailers(ctx, false)
     }
 
     fn stream_done(&self, ctx: &HttpContext) {

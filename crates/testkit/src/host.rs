@@ -39,6 +39,10 @@ pub enum Phase {
     ResponseHeaders,
     /// Response body.
     ResponseBody,
+    /// Request trailers.
+    RequestTrailers,
+    /// Response trailers.
+    ResponseTrailers,
 }
 
 /// A plugin under test.
@@ -204,6 +208,65 @@ impl TestHost {
         self.body(Phase::ResponseBody, chunk, end_of_stream)
     }
 
+    /// Sends the request trailers, which end the request: the plugin's trailers phase runs
+    /// with the body it held still readable; when it continues, that body moves on.
+    pub fn request_trailers(
+        &mut self,
+        trailers: &[(&str, &str)],
+    ) -> Result<StreamState, HostError> {
+        self.trailers(Phase::RequestTrailers, trailers)
+    }
+
+    /// Sends the response trailers, like [`TestHost::request_trailers`].
+    pub fn response_trailers(
+        &mut self,
+        trailers: &[(&str, &str)],
+    ) -> Result<StreamState, HostError> {
+        self.trailers(Phase::ResponseTrailers, trailers)
+    }
+
+    fn trailers(
+        &mut self,
+        phase: Phase,
+        trailers: &[(&str, &str)],
+    ) -> Result<StreamState, HostError> {
+        let id = self.ensure_request()?;
+        let request = phase == Phase::RequestTrailers;
+        let mut map = HeaderMap::new();
+        for (k, v) in trailers {
+            map.add(k.as_bytes(), v.as_bytes());
+        }
+        if let Some(stream) = self.vm.stream_mut(id) {
+            if request {
+                stream.request_trailers = map;
+            } else {
+                stream.response_trailers = map;
+            }
+        }
+        let outcome = if request {
+            self.vm.on_request_trailers(id)?
+        } else {
+            self.vm.on_response_trailers(id)?
+        };
+        if outcome == PhaseOutcome::Continue {
+            self.forward_held(id, request);
+        }
+        Ok(self.apply(phase, outcome))
+    }
+
+    /// Moves what the plugin held on, as the host does once a phase continues.
+    fn forward_held(&mut self, id: u32, request: bool) {
+        if let Some(stream) = self.vm.stream_mut(id) {
+            let data = std::mem::take(held(stream, request));
+            let forwarded = if request {
+                &mut self.forwarded.0
+            } else {
+                &mut self.forwarded.1
+            };
+            forwarded.extend_from_slice(&data);
+        }
+    }
+
     fn body(
         &mut self,
         phase: Phase,
@@ -224,15 +287,7 @@ impl TestHost {
             self.vm.on_response_body(id, end_of_stream)?
         };
         if outcome == PhaseOutcome::Continue {
-            if let Some(stream) = self.vm.stream_mut(id) {
-                let data = std::mem::take(held(stream, request));
-                let forwarded = if request {
-                    &mut self.forwarded.0
-                } else {
-                    &mut self.forwarded.1
-                };
-                forwarded.extend_from_slice(&data);
-            }
+            self.forward_held(id, request);
         }
         Ok(self.apply(phase, outcome))
     }
@@ -288,6 +343,22 @@ impl TestHost {
         self.stream
             .and_then(|id| self.vm.stream(id))
             .map(|s| s.response_headers.clone())
+            .unwrap_or_default()
+    }
+
+    /// The request trailers as they are now (what the upstream would receive).
+    pub fn request_trailer_map(&self) -> HeaderMap {
+        self.stream
+            .and_then(|id| self.vm.stream(id))
+            .map(|s| s.request_trailers.clone())
+            .unwrap_or_default()
+    }
+
+    /// The response trailers as they are now.
+    pub fn response_trailer_map(&self) -> HeaderMap {
+        self.stream
+            .and_then(|id| self.vm.stream(id))
+            .map(|s| s.response_trailers.clone())
             .unwrap_or_default()
     }
 

@@ -10,3 +10,4 @@ mod examples;
 mod http;
 mod redis;
 mod rules;
+mod trailers;

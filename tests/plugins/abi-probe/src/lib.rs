@@ -257,7 +257,10 @@ impl Probe {
             .filter(|name| !name.starts_with("x-conn-"))
             .collect();
         self.add_http_request_header("x-conn-header-names", &names.join(","));
-        for (name, header) in [(":scheme", "x-conn-scheme"), (":authority", "x-conn-authority")] {
+        for (name, header) in [
+            (":scheme", "x-conn-scheme"),
+            (":authority", "x-conn-authority"),
+        ] {
             let value = self
                 .get_http_request_header(name)
                 .unwrap_or_else(|| "<missing>".to_string());

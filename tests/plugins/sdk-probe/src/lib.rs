@@ -19,6 +19,10 @@
 //! `routed:<body>`; the callback answers locally (`route call answered <status>`) when the
 //! response had no body, and otherwise rewrites it to `intercepted:<status>:<body>` with
 //! `x-route-status`.
+//! `/grpc-reply` answers with gRPC status 7 (`no access`, HTTP 403 for other clients).
+//! Request trailers: adds `x-probe-trailers: <k=v,...>` (those it was given) and
+//! `x-trailer-phase: <phase>`. Response trailers: with `grpc-status: 0`, `grpc-message`
+//! becomes `checked by sdk-probe`.
 //! Start hook: tick functions (all at 100 ms except `probe.tick.slow` at 60 s) count in
 //! `probe.tick.*`: `fast` (also renews the leader lease), `named` (a named tick registered
 //! twice, deduped), `dup` (an unnamed tick registered twice, not deduped); then a leader
@@ -139,6 +143,9 @@ fn on_request_headers(ctx: &HttpContext, config: &Config) -> Result<HeaderAction
         "/panic" => panic!("probe panicked on purpose"),
         "/error" => return Err(Error::msg("probe handler failed on purpose")),
         "/reply" => return ctx.send_response(403, &[("x-reason", "probe")], "denied"),
+        "/grpc-reply" => {
+            return ctx.send_grpc_response(403, 7, "no access", &[("x-reason", "probe")])
+        }
         "/buffered" => ctx.buffer_request_body(),
         "/nobody" => ctx.dont_read_request_body(),
         "/stop" => return Ok(HeaderAction::StopIteration),
@@ -270,6 +277,24 @@ fn on_streaming_response_body(
     [b"[", chunk, b"]"].concat()
 }
 
+fn on_request_trailers(ctx: &HttpContext, _config: &Config) -> Result<HeaderAction> {
+    let names: Vec<String> = ctx
+        .request_trailers()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    ctx.add_request_trailer("x-probe-trailers", names.join(","))?;
+    ctx.add_request_trailer("x-trailer-phase", format!("{:?}", ctx.phase()))?;
+    Ok(HeaderAction::Continue)
+}
+
+fn on_response_trailers(ctx: &HttpContext, _config: &Config) -> Result<HeaderAction> {
+    if ctx.response_trailer("grpc-status").as_deref() == Some("0") {
+        ctx.replace_response_trailer("grpc-message", "checked by sdk-probe")?;
+    }
+    Ok(HeaderAction::Continue)
+}
+
 fn on_stream_done(ctx: &HttpContext, config: &Config) {
     info!("done: {} {} {:?}", config.name, ctx.path(), ctx.phase());
 }
@@ -286,5 +311,7 @@ wasmgate_sdk::plugin! {
     on_request_body,
     on_response_headers,
     on_streaming_response_body,
+    on_request_trailers,
+    on_response_trailers,
     on_stream_done,
 }

@@ -183,10 +183,7 @@ impl HttpContext for Probe {
     fn on_http_response_trailers(&mut self, num_trailers: usize) -> Action {
         self.seen.push(Seen::Trailers("rest", num_trailers));
         let status = self.get_http_response_trailer("grpc-status");
-        self.add_http_response_trailer(
-            "x-probe-grpc-status",
-            status.as_deref().unwrap_or("none"),
-        );
+        self.add_http_response_trailer("x-probe-grpc-status", status.as_deref().unwrap_or("none"));
         if let Some(new) = self.set_grpc_status.clone() {
             self.set_http_response_trailer("grpc-status", Some(&new));
             self.set_http_response_trailer("grpc-message", Some("changed by trailer-probe"));
