@@ -210,6 +210,19 @@ impl Envoy {
         callouts: &[(String, SocketAddr)],
         certificates: Option<&Certificates>,
     ) -> Result<Envoy, String> {
+        Self::start_edited(case, plugins, upstream, callouts, certificates, |_| {})
+    }
+
+    /// [`start`](Self::start) with the config changed by `edit` first (a case's own
+    /// cluster or route settings).
+    pub fn start_edited(
+        case: &str,
+        plugins: &[Plugin],
+        upstream: SocketAddr,
+        callouts: &[(String, SocketAddr)],
+        certificates: Option<&Certificates>,
+        edit: impl FnOnce(&mut Value),
+    ) -> Result<Envoy, String> {
         static STARTS: AtomicU32 = AtomicU32::new(0);
         let binary = binary()?;
         let n = STARTS.fetch_add(1, Ordering::SeqCst);
@@ -223,7 +236,8 @@ impl Envoy {
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let config_path = dir.join("envoy.json");
-        let config = config(address, admin, &loaded, upstream, callouts, certificates);
+        let mut config = config(address, admin, &loaded, upstream, callouts, certificates);
+        edit(&mut config);
         std::fs::write(
             &config_path,
             serde_json::to_vec_pretty(&config).unwrap_or_default(),

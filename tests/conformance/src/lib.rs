@@ -241,7 +241,7 @@ impl fmt::Display for Exchange {
 
 /// Cases run one at a time: Envoy and the plugin compilers need the CPU, and timeouts
 /// should not depend on how many cases cargo runs at once.
-fn one_at_a_time() -> MutexGuard<'static, ()> {
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
