@@ -257,13 +257,24 @@ def for_envoy(path, workdir):
 
 # ---------------------------------------------------------------- systems
 
+GRPC_PATH = "/bench.Echo/Unary"
+GRPC_REQUEST = b"\0\0\0\0\x02hi"       # one gRPC message, `hi`
+GRPC_ANSWER = b"\0\0\0\0\x05hello"     # one gRPC message, `hello`
+
+
 class Upstream:
-    """nginx answering `200 ok hello=<the hello header>` on 127.0.0.1 (any method)."""
+    """nginx answering `200 ok hello=<the hello header>` on 127.0.0.1 (any method), and on
+    `grpc_port` (h2c) the gRPC call `GRPC_PATH` with `hello`, `grpc-status: 0` in the
+    trailers and the request's `hello` header as `x-hello` (a static file, POST allowed by
+    the 405 → 200 redirect)."""
 
     def __init__(self, workdir, nginx):
-        self.port = free_port()
+        self.port, self.grpc_port = free_port(), free_port()
         d = os.path.join(workdir, "upstream")
-        os.makedirs(d, exist_ok=True)
+        answer = os.path.join(d, "grpc", os.path.dirname(GRPC_PATH).lstrip("/"))
+        os.makedirs(answer, exist_ok=True)
+        with open(os.path.join(answer, os.path.basename(GRPC_PATH)), "wb") as f:
+            f.write(GRPC_ANSWER)
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
             f.write(nginx_conf(d, 1, f"""
@@ -271,6 +282,17 @@ class Upstream:
         listen 127.0.0.1:{self.port};
         keepalive_requests 100000000;
         location / {{ default_type text/plain; return 200 "ok hello=$http_hello\\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.grpc_port} http2;
+        keepalive_requests 100000000;
+        location / {{
+            root {d}/grpc;
+            default_type application/grpc;
+            add_header x-hello $http_hello always;
+            add_trailer grpc-status 0 always;
+            error_page 405 =200 $uri;
+        }}
     }}"""))
         self.proc = spawn([nginx, "-p", d, "-c", conf, "-g", "daemon off;"],
                           os.path.join(d, "nginx.log"))
@@ -322,6 +344,7 @@ class Direct(System):
 
     def start(self, plugins, run_dir):
         self.port = self.upstream_port
+        self.h2c_port = self.args.grpc_upstream_port
         self.proc = None
 
     def pids(self):
@@ -353,11 +376,18 @@ class NginxProxy(System):
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
-    }}"""))
+        location /bench.Echo/ {{ grpc_pass grpc://grpc; }}
+    }}
+    upstream grpc {{ server 127.0.0.1:{self.args.grpc_upstream_port}; keepalive 64; }}"""))
         t0 = time.monotonic()
         self.proc = spawn([self.args.nginx, "-p", run_dir, "-c", conf, "-g", "daemon off;"],
                           os.path.join(run_dir, "nginx.log"))
         self.start_cold = time.monotonic() - t0 + wait_served(self.port, self.proc)
+
+
+HTTP2_OPTIONS = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    "explicit_http_config": {"http2_protocol_options": {}}}}
 
 
 class Envoy(System):
@@ -385,6 +415,10 @@ class Envoy(System):
         filters.append({"name": "envoy.filters.http.router", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}})
         sock = lambda port: {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+        cluster = lambda name, port: {
+            "name": name, "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": name, "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": sock(port)}}]}]}}
         hcm = lambda prefix: {
             "name": "envoy.filters.network.http_connection_manager",
             "typed_config": {
@@ -393,7 +427,9 @@ class Envoy(System):
                 "codec_type": "AUTO",  # HTTP/1.1, or h2 by ALPN or by its preface (h2c)
                 "route_config": {"name": "bench", "virtual_hosts": [{
                     "name": "all", "domains": ["*"],
-                    "routes": [{"name": "default", "match": {"prefix": "/"},
+                    "routes": [{"name": "grpc", "match": {"prefix": "/bench.Echo/"},
+                                "route": {"cluster": "grpc", "timeout": "15s"}},
+                               {"name": "default", "match": {"prefix": "/"},
                                 "route": {"cluster": "upstream", "timeout": "15s"}}]}]},
                 "http_filters": filters}}
         cert, key = self.args.certs
@@ -412,10 +448,9 @@ class Envoy(System):
                     {"name": "bench_tls", "address": sock(self.tls_port),
                      "filter_chains": [{"filters": [hcm("bench_tls")],
                                         "transport_socket": tls}]}],
-                "clusters": [{"name": "upstream", "type": "STATIC", "connect_timeout": "1s",
-                              "load_assignment": {"cluster_name": "upstream", "endpoints": [
-                                  {"lb_endpoints": [{"endpoint": {
-                                      "address": sock(self.upstream_port)}}]}]}}],
+                "clusters": [cluster("upstream", self.upstream_port),
+                             dict(cluster("grpc", self.args.grpc_upstream_port),
+                                  typed_extension_protocol_options=HTTP2_OPTIONS)],
             }}
         path = os.path.join(run_dir, "envoy.json")
         with open(path, "w") as f:
@@ -444,7 +479,13 @@ class Wasmgate(System):
                  "clusters:",
                  "  - name: upstream",
                  f"    endpoints: [127.0.0.1:{self.upstream_port}]",
+                 "  - name: grpc",
+                 f"    endpoints: [127.0.0.1:{self.args.grpc_upstream_port}]",
+                 "    protocol: http2",
                  "routes:",
+                 "  - name: grpc",
+                 "    path_prefix: /bench.Echo/",
+                 "    cluster: grpc",
                  "  - name: default",
                  "    cluster: upstream"]
         if plugins:
@@ -529,12 +570,17 @@ def wrk(args, port, conns, duration, script, scheme="http", headers=()):
     return r
 
 
-def h2load(args, port, duration, tls):
+def h2load(args, port, duration, tls, grpc=False):
     """h2load over HTTP/2 (ALPN h2 over TLS, or h2c with prior knowledge) for `duration` s:
-    `args.h2_clients` connections with `args.h2_streams` concurrent streams each."""
+    `args.h2_clients` connections with `args.h2_streams` concurrent streams each. `grpc`:
+    unary gRPC calls (POST `GRPC_PATH`, one message, `te: trailers`)."""
     scheme = "https" if tls else "http"
+    path = GRPC_PATH if grpc else "/bench"
     argv = [args.h2load, "-t", "1", "-c", str(args.h2_clients), "-m", str(args.h2_streams),
-            "-D", str(duration), f"{scheme}://127.0.0.1:{port}/bench"]
+            "-D", str(duration), f"{scheme}://127.0.0.1:{port}{path}"]
+    if grpc:
+        argv += ["-d", args.grpc_request, "-H", "content-type: application/grpc",
+                 "-H", "te: trailers"]
     c0 = children_cpu()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
     out = proc.stdout
@@ -596,6 +642,8 @@ def load(args, proto, system, duration, script):
         return h2load(args, system.tls_port, duration, tls=True)
     if proto == "h2c":
         return h2load(args, system.h2c_port, duration, tls=False)
+    if proto == "grpc":
+        return h2load(args, system.h2c_port, duration, tls=False, grpc=True)
     raise ValueError(proto)
 
 
@@ -625,6 +673,7 @@ PROTOS = {  # key: (case-name prefix, title)
     "h1tls": ("tls", "HTTP/1.1 over TLS (wrk, https)"),
     "h2tls": ("h2", "HTTP/2 over TLS (h2load, ALPN h2)"),
     "h2c": ("h2c", "HTTP/2 cleartext, prior knowledge (h2load, h2c)"),
+    "grpc": ("grpc", "gRPC unary calls over h2c to an HTTP/2 upstream (h2load)"),
 }
 
 
@@ -644,6 +693,7 @@ def cases(repo, plugins_dir=None):
             more[f"{prefix}-{key}"] = {"title": f"{title}: {ptitle}", "proto": proto,
                                        "plugins": [dict(p) for p in plugins],
                                        "systems": systems, "expect": expect}
+    more["grpc-baseline"]["systems"] = [Direct, NginxProxy, Envoy, Wasmgate]
     more["handshake"] = {"title": "full TLS handshakes (openssl s_time -new, no request)",
                          "proto": "handshake", "plugins": [],
                          "systems": [NginxProxy, Envoy, Wasmgate]}
@@ -684,6 +734,22 @@ def curl_h2(url, tls):
     return int(code), body
 
 
+def check_grpc(port, expect):
+    """One gRPC call with curl: 200, the answer message, `grpc-status: 0` in the trailers,
+    and the plugin's `hello` header seen upstream (`x-hello`) when `expect` says so."""
+    argv = ["curl", "-sS", "--max-time", "5", "--http2-prior-knowledge", "-D", "-", "-o",
+            "/dev/null", "-X", "POST", "--data-binary", "@-",
+            "-H", "content-type: application/grpc", "-H", "te: trailers",
+            f"http://127.0.0.1:{port}{GRPC_PATH}"]
+    out = subprocess.run(argv, input=GRPC_REQUEST, capture_output=True, timeout=10)
+    head = out.stdout.decode(errors="replace").lower()
+    ok = head.startswith("http/2 200") and "grpc-status: 0" in head
+    if expect:
+        ok = ok and f"x-hello: {expect.split('=', 1)[1]}" in head
+    if not ok:
+        raise RuntimeError(f"gRPC check failed: {head!r} {out.stderr!r}")
+
+
 def check(case, system):
     """One request through the system: the plugins did what they do. Returns what the TLS
     handshake negotiated, for the TLS cases."""
@@ -698,6 +764,9 @@ def check(case, system):
         if not ok:
             raise RuntimeError(f"check failed: {r!r}")
         return facts
+    if proto == "grpc":
+        check_grpc(system.h2c_port, case.get("expect"))
+        return {}
     if proto in ("h2tls", "h2c"):
         tls = proto == "h2tls"
         url = (f"https://127.0.0.1:{system.tls_port}/" if tls
@@ -776,6 +845,7 @@ GROUPS = [  # proto, heading, metrics
     ("h1tls", PROTOS["h1tls"][1], OTHER_METRICS),
     ("h2tls", PROTOS["h2tls"][1], OTHER_METRICS),
     ("h2c", PROTOS["h2c"][1], OTHER_METRICS),
+    ("grpc", PROTOS["grpc"][1], OTHER_METRICS),
     ("handshake", "full TLS handshakes (openssl s_time -new)", FULL_HANDSHAKE_METRICS),
     ("resumed", "a new TLS connection per request (wrk, https, Connection: close; wrk "
                 "resumes the session by ticket)", HANDSHAKE_METRICS),
@@ -904,7 +974,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per start")
     ap.add_argument("--wrk-threads", type=int, default=1)
     ap.add_argument("--cases", default="baseline,rust,go,chain3,body64k",
-                    help="comma-separated case names (or 'plain', 'tls', 'h2', 'h2c', 'all')")
+                    help="comma-separated case names (or 'plain', 'tls', 'h2', 'h2c', 'grpc', 'all')")
     ap.add_argument("--plugins", default=None,
                     help="folder with rust/ and go/ plugin builds (default <repo>/target/plugins)")
     ap.add_argument("--systems", default=None,
@@ -927,7 +997,7 @@ def main():
     args.wasmgate = os.path.join(target, "release/wasmgate")
     all_cases = cases(args.repo, args.plugins)
     groups = {"plain": ["baseline", "rust", "go", "chain3", "body64k"]}
-    for prefix in ("tls", "h2", "h2c"):
+    for prefix in ("tls", "h2", "h2c", "grpc"):
         groups[prefix] = [f"{prefix}-{k}" for k in ("baseline", "rust", "go")]
     groups["all"] = list(all_cases)
     selected = []
@@ -935,7 +1005,8 @@ def main():
         for name in groups.get(c, [c] if c else []):
             if name not in selected:
                 selected.append(name)
-    if any(all_cases[c].get("proto") in ("h2tls", "h2c") for c in selected if c in all_cases):
+    if any(all_cases[c].get("proto") in ("h2tls", "h2c", "grpc")
+           for c in selected if c in all_cases):
         args.h2load = shutil.which("h2load") or sys.exit("h2load not found (nghttp2-client)")
     args.certs = make_certs(os.path.join(args.repo, "target/bench/tls"))
     for c in selected:
@@ -952,6 +1023,10 @@ def main():
     results = {}
     try:
         upstream = Upstream(workdir, args.nginx)
+        args.grpc_upstream_port = upstream.grpc_port
+        args.grpc_request = os.path.join(workdir, "grpc-request.bin")
+        with open(args.grpc_request, "wb") as f:
+            f.write(GRPC_REQUEST)
         script = None
         for c in selected:
             case = all_cases[c]

@@ -247,51 +247,31 @@ fn grpc_timeout_is_the_upstream_limit_where_the_route_takes_it() {
 /// An HTTP/2 upstream that answers with what it received: `body=<body> trailers=<k=v;…>`, and
 /// a response trailer `x-upstream-trailer: done`.
 fn trailer_echo() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bound");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let address = listener.local_addr().expect("an address");
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let service =
-                        service_fn(|request: http::Request<hyper::body::Incoming>| async move {
-                            let collected = request.into_body().collect().await?;
-                            let trailers: Vec<String> = collected
-                                .trailers()
-                                .map(|t| {
-                                    t.iter()
-                                        .map(|(k, v)| format!("{k}={}", v.to_str().unwrap_or("?")))
-                                        .collect()
-                                })
-                                .unwrap_or_default();
-                            let text = format!(
-                                "body={} trailers={}",
-                                String::from_utf8_lossy(&collected.to_bytes()),
-                                trailers.join(";")
-                            );
-                            let mut done = http::HeaderMap::new();
-                            done.insert(
-                                "x-upstream-trailer",
-                                http::HeaderValue::from_static("done"),
-                            );
-                            let frames =
-                                vec![Frame::data(Bytes::from(text)), Frame::trailers(done)];
-                            Ok::<_, hyper::Error>(http::Response::new(Frames(frames.into())))
-                        });
-                    let _ = http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+    common::accept_in_background(|stream| async move {
+        let service = service_fn(|request: http::Request<hyper::body::Incoming>| async move {
+            let collected = request.into_body().collect().await?;
+            let trailers: Vec<String> = collected
+                .trailers()
+                .map(|t| {
+                    t.iter()
+                        .map(|(k, v)| format!("{k}={}", v.to_str().unwrap_or("?")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let text = format!(
+                "body={} trailers={}",
+                String::from_utf8_lossy(&collected.to_bytes()),
+                trailers.join(";")
+            );
+            let mut done = http::HeaderMap::new();
+            done.insert("x-upstream-trailer", http::HeaderValue::from_static("done"));
+            let frames = vec![Frame::data(Bytes::from(text)), Frame::trailers(done)];
+            Ok::<_, hyper::Error>(http::Response::new(Frames(frames.into())))
         });
-    });
-    address
+        let _ = http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+    })
 }
 
 fn trailer_gateway(tag: &str) -> common::Running {

@@ -38,43 +38,31 @@ struct Counts {
 }
 
 fn h2_upstream(tls: Option<tokio_rustls::TlsAcceptor>) -> H2Upstream {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bound");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let address = listener.local_addr().expect("an address");
     let counts = Arc::new(Counts::default());
     let counted = counts.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            while let Ok((stream, _)) = listener.accept().await {
-                counted.connections.fetch_add(1, Ordering::SeqCst);
-                let tls = tls.clone();
-                let counts = counted.clone();
-                tokio::spawn(async move {
-                    let builder = http2::Builder::new(TokioExecutor::new());
-                    let service = service_fn(move |request| report(request, counts.clone()));
-                    match tls {
-                        None => {
-                            let _ = builder
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        }
-                        Some(acceptor) => {
-                            let Ok(stream) = acceptor.accept(stream).await else {
-                                return;
-                            };
-                            let _ = builder
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        }
-                    }
-                });
+    let address = common::accept_in_background(move |stream| {
+        counted.connections.fetch_add(1, Ordering::SeqCst);
+        let tls = tls.clone();
+        let counts = counted.clone();
+        async move {
+            let builder = http2::Builder::new(TokioExecutor::new());
+            let service = service_fn(move |request| report(request, counts.clone()));
+            match tls {
+                None => {
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+                Some(acceptor) => {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
             }
-        });
+        }
     });
     H2Upstream { address, counts }
 }

@@ -36,41 +36,29 @@ fn tls_upstream(dir: &std::path::Path) -> TlsUpstream {
     let ca_file = pki.ca_file.clone();
     let server = pki.server("localhost", &["localhost"]).server_config(&[]);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bound");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let address = listener.local_addr().expect("an address");
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            while let Ok((stream, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let service = service_fn(|request: http::Request<hyper::body::Incoming>| {
-                        let host = request
-                            .headers()
-                            .get(http::header::HOST)
-                            .and_then(|h| h.to_str().ok())
-                            .unwrap_or("")
-                            .to_string();
-                        let body = format!("host={host} path={}", request.uri().path());
-                        let response = http::Response::builder()
-                            .header("x-token", "secret")
-                            .body(Full::new(Bytes::from(body)));
-                        async move { response }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+    let address = common::accept_in_background(move |stream| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(stream) = acceptor.accept(stream).await else {
+                return;
+            };
+            let service = service_fn(|request: http::Request<hyper::body::Incoming>| {
+                let host = request
+                    .headers()
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                let body = format!("host={host} path={}", request.uri().path());
+                let response = http::Response::builder()
+                    .header("x-token", "secret")
+                    .body(Full::new(Bytes::from(body)));
+                async move { response }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        }
     });
     TlsUpstream { address, ca_file }
 }

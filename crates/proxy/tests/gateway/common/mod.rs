@@ -1,8 +1,10 @@
 //! What the gateway tests share: the workspace's test helpers, a configuration for one
-//! upstream, and a gateway started in-process from `wasmgate.yaml` text.
+//! upstream, a gateway started in-process from `wasmgate.yaml` text, and test servers'
+//! accept loops.
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -85,4 +87,29 @@ pub fn start_with(dir: &Path, text: &str) -> Running {
 /// Writes the configuration as `DIR/wasmgate.yaml` and starts a gateway on it.
 pub fn start(config: &Config, dir: &Path) -> Running {
     start_with(dir, &config.text())
+}
+
+/// Listens on a free 127.0.0.1 port in a thread of its own (a current-thread tokio runtime)
+/// and serves each connection it accepts with `serve`, in a task; returns the address.
+pub fn accept_in_background<F, Fut>(serve: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bound");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let address = listener.local_addr().expect("an address");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream));
+            }
+        });
+    });
+    address
 }
