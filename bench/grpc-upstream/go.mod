@@ -1,0 +1,3 @@
+module wasmgate.dev/bench/grpc-upstream
+
+go 1.24
