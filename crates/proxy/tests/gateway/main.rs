@@ -1,6 +1,6 @@
 //! The gateway's behaviour, started in-process: routes and rules, bodies, configuration
 //! errors, Redis, reloads, shared queues, the move to optimized code, TLS and HTTP/2
-//! upstreams. One test binary (each file a module), so the suite links once.
+//! upstreams, WebSocket. One test binary (each file a module), so the suite links once.
 
 mod common;
 
@@ -16,3 +16,4 @@ mod shared_queues;
 mod tier_up;
 mod tls;
 mod tls_listeners;
+mod websocket;

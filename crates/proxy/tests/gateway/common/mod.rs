@@ -1,7 +1,9 @@
 //! What the gateway tests share: the workspace's test helpers, a configuration for one
-//! upstream, and a gateway started in-process from `wasmgate.yaml` text.
+//! upstream, a gateway started in-process from `wasmgate.yaml` text, WebSocket peers.
 
 #![allow(dead_code)]
+
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::path::Path;
