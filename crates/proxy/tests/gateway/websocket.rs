@@ -132,6 +132,9 @@ fn a_route_that_disables_websocket_answers_403_as_envoy() {
     let report = client(&gateway, "/chat", "echo", &[]);
     assert_eq!(report["status"], 403, "{report}");
     assert_eq!(report["body"], "", "{report}");
+    // As Envoy 1.40 answers it: `403`, `content-length: 0`, and the connection closes.
+    assert_eq!(header(&report["headers"], "content-length"), Some("0"));
+    assert_eq!(header(&report["headers"], "connection"), Some("close"));
 }
 
 #[test]
