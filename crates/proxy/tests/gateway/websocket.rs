@@ -5,12 +5,15 @@
 //! `upgrade_configs` (Envoy's `403`); an upstream that refuses the handshake, or is down,
 //! answers as for any request; WebSocket over HTTP/2 (RFC 8441) when the edge allows it.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 
 use crate::common::websocket::{client, header, json, WsUpstream};
-use crate::common::{self, dead_address, run_python, tempdir, Config, Running};
+use crate::common::{self, dead_address, python, run_python, tempdir, Config, Running};
 use wasmgate_testkit::examples::fixture;
 
+const CLIENT: &str = include_str!("python/ws_client.py");
 const H2_CLIENT: &str = include_str!("python/ws_h2.py");
 
 /// A gateway to `upstream` with the abi-probe plugin on every route, `more` lines added.
@@ -87,6 +90,32 @@ fn the_upstream_closing_reaches_the_client_with_its_code() {
     assert_eq!(report["status"], 101, "{report}");
     assert_eq!(report["close_code"], 4000, "{report}");
     assert_eq!(report["close_reason"], "bye", "{report}");
+}
+
+#[test]
+fn on_shutdown_an_open_websocket_is_closed() {
+    let upstream = WsUpstream::start();
+    let gateway = gateway(
+        "ws-drain",
+        upstream.address,
+        &[],
+        &["edge:\n  drain_timeout_ms: 200"],
+    );
+    let url = format!("ws://{}/chat", gateway.address);
+    let mut held = Command::new(python())
+        .args(["-c", CLIENT, &url, "hold"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let mut lines = BufReader::new(held.stdout.take().expect("stdout")).lines();
+    let open = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    assert_eq!(open, "open", "the WebSocket opened");
+    drop(gateway); // shuts down: drains, then stops
+    let report = json(&lines.next().and_then(|l| l.ok()).unwrap_or_default());
+    let _ = held.wait();
+    assert_eq!(report["messages"][0]["text"], "hello", "{report}");
+    // Closed under it, without a close frame: 1006.
+    assert_eq!(report["close_code"], 1006, "{report}");
 }
 
 #[test]

@@ -5,6 +5,8 @@ Scenarios:
 - `echo`: sends the text `headers` (the upstream's report of its handshake), the text
   `hello`, the binary 00 01 ff, a 1 MiB binary message, then closes (1000).
 - `server-close`: sends the text `close-me`; the upstream closes (4000 `bye`).
+- `hold`: sends `hello`, gets its echo, prints the line `open`, then waits for the
+  connection to end (the gateway shutting down, say).
 Prints one JSON object: `status` and `headers` ([name, value] pairs) of the handshake
 answer, `messages` (each `{"text": ...}` or `{"binary": hex}`; the 1 MiB one as
 `{"binary_len": n, "same": bool}`), `close_code` and `close_reason` the client got; a
@@ -46,6 +48,14 @@ async def main(url, scenario, headers):
             await ws.send(message)
             out["messages"].append(report(await ws.recv(), big))
         await ws.close(1000)
+    elif scenario == "hold":
+        await ws.send("hello")
+        out["messages"].append(report(await ws.recv(), big))
+        print("open", flush=True)
+        try:
+            await ws.recv()
+        except ConnectionClosed:
+            pass
     elif scenario == "server-close":
         await ws.send("close-me")
         try:
