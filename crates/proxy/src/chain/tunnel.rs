@@ -21,6 +21,9 @@ use super::walk::Walk;
 use crate::config::upgrade_allowed;
 use crate::edge::upgrade::Upgrade;
 
+/// Each direction's copy buffer: a read takes what a large message has ready at once.
+const BUFFER: usize = 64 * 1024;
+
 /// The bytes a tunnel moved.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Moved {
@@ -66,7 +69,7 @@ pub(crate) async fn splice(upgrade: Upgrade, upstream: OnUpgrade) -> Result<Move
     let mut client = Counting::new(TokioIo::new(client), received.clone());
     let mut upstream = Counting::new(TokioIo::new(upstream), sent.clone());
     tokio::select! {
-        result = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+        result = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, BUFFER, BUFFER) => {
             if let Err(e) = result {
                 tracing::debug!("tunnel ended: {e}");
             }
