@@ -1,5 +1,6 @@
 //! The access log line of a request (text or JSON) with the plugins' `custom_log`
-//! attributes.
+//! attributes; an upgraded request's line, written when its tunnel closed, says the bytes
+//! it moved each way.
 
 use serde_json::{Map, Value};
 
@@ -15,6 +16,9 @@ pub(crate) struct Entry<'a> {
     pub(crate) request_id: &'a str,
     /// The plugins' `custom_log` attributes.
     pub(crate) custom_log: &'a Map<String, Value>,
+    /// A tunnel's bytes: from the client, to the client (Envoy's `%BYTES_RECEIVED%`,
+    /// `%BYTES_SENT%`).
+    pub(crate) tunnel: Option<(u64, u64)>,
 }
 
 /// Writes the line of `entry` in `format` (target `access`).
@@ -38,9 +42,12 @@ pub(crate) fn write(format: AccessLog, entry: &Entry<'_>) {
             } else {
                 format!(" {}", serde_json::Value::Object(entry.custom_log.clone()))
             };
+            let tunnel = entry.tunnel.map_or(String::new(), |(received, sent)| {
+                format!(" bytes_received={received} bytes_sent={sent}")
+            });
             tracing::info!(
                 target: "access",
-                "{} {path} {protocol} {} {millis:.3}ms route={route} upstream={upstream} request_id={}{custom}",
+                "{} {path} {protocol} {} {millis:.3}ms route={route} upstream={upstream} request_id={}{tunnel}{custom}",
                 parts.method,
                 status.as_u16(),
                 entry.request_id
@@ -58,6 +65,10 @@ pub(crate) fn write(format: AccessLog, entry: &Entry<'_>) {
                 "request_id": entry.request_id,
             });
             if let Some(object) = line.as_object_mut() {
+                if let Some((received, sent)) = entry.tunnel {
+                    object.insert("bytes_received".into(), received.into());
+                    object.insert("bytes_sent".into(), sent.into());
+                }
                 for (key, value) in entry.custom_log {
                     object.entry(key.clone()).or_insert(value.clone());
                 }

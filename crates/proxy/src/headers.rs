@@ -117,3 +117,23 @@ pub(crate) fn http_headers(map: &HeaderMap) -> http::HeaderMap {
 pub(crate) fn pseudo<'a>(map: &'a HeaderMap, name: &str) -> Option<&'a str> {
     map.get_str(name)
 }
+
+/// Puts back the `connection` and `upgrade` headers of an upgrade request (`connection`
+/// naming `upgrade`) after its hop-by-hop headers were dropped: an upgrade goes upstream with
+/// them, as Envoy's router sends it. Only upgrades a route lets through get this far.
+pub(crate) fn keep_upgrade(map: &HeaderMap, out: &mut http::HeaderMap) {
+    let (Some(connection), Some(upgrade)) = (map.get(b"connection"), map.get(b"upgrade")) else {
+        return;
+    };
+    let asks = connection
+        .split(|b| *b == b',')
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
+    if let (true, Ok(connection), Ok(upgrade)) = (
+        asks,
+        HeaderValue::from_bytes(&connection),
+        HeaderValue::from_bytes(&upgrade),
+    ) {
+        out.insert(http::header::CONNECTION, connection);
+        out.insert(http::header::UPGRADE, upgrade);
+    }
+}

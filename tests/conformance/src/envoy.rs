@@ -130,6 +130,8 @@ pub fn config(
             // Envoy waits 1 s before closing after a local reply to a
             // `Connection: close` request; nothing to compare there.
             "delayed_close_timeout": "0s",
+            // WebSocket let through, as wasmgate's default (and Higress's) has it.
+            "upgrade_configs": [{"upgrade_type": "websocket"}],
             "route_config": {
                 "name": "conformance",
                 "virtual_hosts": [{

@@ -14,6 +14,7 @@
 //! - `step`: what a phase did.
 //! - `source`: where a body's chunks come from.
 //! - `reply`: the gateway's own answers and response framing.
+//! - `tunnel`: upgrades: the route's say, the splice after a `101`.
 
 mod reply;
 mod request;
@@ -21,6 +22,7 @@ mod response;
 mod source;
 mod step;
 mod streams;
+mod tunnel;
 mod walk;
 
 use std::rc::Rc;
@@ -31,6 +33,7 @@ use tokio::sync::oneshot;
 use crate::access_log::{self, Entry};
 use crate::body::Body;
 use crate::edge::arrival::Arrival;
+use crate::edge::upgrade;
 use crate::grpc;
 use crate::worker::serving::Worker;
 use reply::{finish_head, plain};
@@ -42,15 +45,17 @@ use walk::Walk;
 /// Serves one request: the walk runs in a task of its own, so the response head can go out
 /// while its body still streams through the plugins.
 pub(crate) async fn handle(worker: Rc<Worker>, arrival: Arrival) -> http::Response<Body> {
+    let way = arrival.upgrade.as_ref().map(|u| u.way);
     let (head_tx, head_rx) = oneshot::channel();
     tokio::task::spawn_local(walk(worker, arrival, head_tx));
-    head_rx
+    let head = head_rx
         .await
-        .unwrap_or_else(|_| plain(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+        .unwrap_or_else(|_| plain(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
+    upgrade::answer(way, head)
 }
 
-/// The walk's main line: the request side, the response side, the end of the plugins'
-/// streams, the metrics and the access log.
+/// The walk's main line: the request side, the response side, the tunnel of an upgrade the
+/// upstream accepted, the end of the plugins' streams, the metrics and the access log.
 async fn walk(
     worker: Rc<Worker>,
     arrival: Arrival,
@@ -63,6 +68,7 @@ async fn walk(
         request_id,
         body,
         connection,
+        upgrade,
     } = arrival;
     let http2 = parts.version == http::Version::HTTP_2;
     let mut walk = Walk {
@@ -73,6 +79,8 @@ async fn walk(
         head: parts.method == http::Method::HEAD,
         route: None,
         upstream: None,
+        upgrade: upgrade.as_ref().map(|u| u.protocol.clone()),
+        upstream_tunnel: None,
     };
     let status = match walk
         .request_side(&connection, Source::incoming(body, http2))
@@ -84,6 +92,18 @@ async fn walk(
             status
         }
         Answer::Respond { seen, source } => walk.stream_response(seen, source, head_tx).await,
+    };
+    let moved = match (upgrade, walk.upstream_tunnel.take()) {
+        (Some(upgrade), Some(upstream)) if status == http::StatusCode::SWITCHING_PROTOCOLS => {
+            match tunnel::splice(upgrade, upstream).await {
+                Ok(moved) => Some(moved),
+                Err(why) => {
+                    tracing::debug!(request_id = %walk.streams.request_id(), "{why}");
+                    Some(tunnel::Moved::default())
+                }
+            }
+        }
+        _ => None,
     };
     let custom_log = walk.streams.finish();
     let route = walk.route.as_ref().map(|r| r.name.as_str());
@@ -100,6 +120,7 @@ async fn walk(
             upstream: walk.upstream.as_deref(),
             request_id: walk.streams.request_id(),
             custom_log: &custom_log,
+            tunnel: moved.map(|m| (m.received, m.sent)),
         },
     );
 }

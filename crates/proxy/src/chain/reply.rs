@@ -88,9 +88,13 @@ pub(crate) fn finish_head(
     head: bool,
     reframe: bool,
 ) -> http::Response<Body> {
+    // A `101` keeps its `connection: upgrade`: it names the switch.
+    let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.remove(http::header::TRANSFER_ENCODING);
-    headers.remove(http::header::CONNECTION);
+    if !switching {
+        headers.remove(http::header::CONNECTION);
+    }
     if reframe && !head {
         headers.remove(http::header::CONTENT_LENGTH);
     }

@@ -38,6 +38,9 @@ impl Walk {
         mut body: Source,
     ) -> Answer {
         self.route = self.matching_route();
+        if let Some(refused) = self.refuse_upgrade().await {
+            return refused;
+        }
         // Only plugins read it: a request with none skips building it.
         let mut info = if self.worker.slots.is_empty() {
             StreamInfo::default()
@@ -259,7 +262,10 @@ impl Walk {
     ) -> Answer {
         let seen = self.streams.len();
         match upstream.answer(timeout).await {
-            UpstreamAnswer::Response(response) => {
+            UpstreamAnswer::Response(mut response) => {
+                if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+                    self.upstream_tunnel = Some(hyper::upgrade::on(&mut response));
+                }
                 let (parts, body) = response.into_parts();
                 self.streams.headers.response = headers::response_map(parts.status, &parts.headers);
                 self.set_stream_facts("via_upstream", Some(address));

@@ -42,6 +42,10 @@ pub(crate) struct Walk {
     pub(crate) route: Option<RouteRef>,
     /// The endpoint the request went to.
     pub(crate) upstream: Option<String>,
+    /// The protocol the request asks to upgrade to (`websocket`), if any.
+    pub(crate) upgrade: Option<String>,
+    /// The upstream's side of the tunnel, when it answered an upgrade with `101`.
+    pub(crate) upstream_tunnel: Option<hyper::upgrade::OnUpgrade>,
 }
 
 impl Walk {

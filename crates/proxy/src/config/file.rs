@@ -15,6 +15,7 @@ use super::listen::{edge_limits, listeners, FileEdge, FileListen};
 use super::routes::{routes, FileRoute};
 use super::rules::{plugin_json, MatchRule};
 use super::spec::{AccessLog, ClusterSpec, GatewayConfig, PluginSpec, UpstreamProtocol};
+use super::upgrades::{upgrades, FileUpgrade};
 use super::wasmplugin::wasmplugin;
 use crate::pem::read_certificates;
 
@@ -31,6 +32,7 @@ struct File {
     routes: Vec<FileRoute>,
     #[serde(default)]
     plugins: Vec<FilePlugin>,
+    upgrade_configs: Option<Vec<FileUpgrade>>,
     access_log: Option<String>,
     log_level: Option<String>,
     body_limit_bytes: Option<usize>,
@@ -140,6 +142,9 @@ pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
     }
     if let Some(ms) = file.plugin_call_timeout_ms {
         config.limits.call_timeout = Duration::from_millis(ms);
+    }
+    if let Some(list) = file.upgrade_configs {
+        config.upgrades = upgrades(&at, &["upgrade_configs:"], "the gateway", list)?;
     }
     config.clusters = clusters(&at, base, file.clusters)?;
     config.routes = routes(&at, file.routes, &config.clusters)?;

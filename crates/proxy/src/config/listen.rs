@@ -84,6 +84,7 @@ pub(super) struct FileEdge {
     http2_max_concurrent_streams: Option<u32>,
     http2_max_pending_reset_streams: Option<usize>,
     drain_timeout_ms: Option<u64>,
+    http2_allow_connect: Option<bool>,
 }
 
 /// The listeners of `listen`, files relative to `base`; TLS ones are loaded once to check
@@ -222,6 +223,9 @@ pub(super) fn edge_limits(at: &Locator<'_>, edge: FileEdge) -> Result<EdgeLimits
     }
     if let Some(ms) = edge.drain_timeout_ms {
         limits.drain_timeout = Duration::from_millis(ms);
+    }
+    if let Some(allow) = edge.http2_allow_connect {
+        limits.http2_allow_connect = allow;
     }
     Ok(limits)
 }

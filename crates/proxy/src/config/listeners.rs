@@ -64,8 +64,13 @@ pub struct EdgeLimits {
     /// HTTP/2: the most streams a client may reset before the gateway accepted them; past it
     /// the connection is closed with GOAWAY (rapid-reset flood protection).
     pub http2_max_pending_reset_streams: usize,
-    /// On shutdown, how long requests in flight may take to finish.
+    /// On shutdown, how long requests in flight may take to finish; WebSocket and other
+    /// tunnels still open then are closed, as Envoy closes them when its drain ends.
     pub drain_timeout: Duration,
+    /// HTTP/2: take WebSocket over HTTP/2 (RFC 8441 extended CONNECT, announced with
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`), as Envoy's `allow_connect`; off by default, as
+    /// in Envoy.
+    pub http2_allow_connect: bool,
 }
 
 impl Default for EdgeLimits {
@@ -79,6 +84,7 @@ impl Default for EdgeLimits {
             http2_max_concurrent_streams: 2_147_483_647,
             http2_max_pending_reset_streams: 20,
             drain_timeout: Duration::from_secs(5),
+            http2_allow_connect: false,
         }
     }
 }

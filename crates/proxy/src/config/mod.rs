@@ -6,6 +6,7 @@
 //! - `listen`: the `listen:` and `edge:` parts of a `wasmgate.yaml`.
 //! - `route_match`: what a route matches besides domains and path: method, headers, query.
 //! - `routes`: the `routes:` of a `wasmgate.yaml`, checked into [`RouteSpec`]s.
+//! - `upgrades`: which HTTP upgrades (WebSocket, …) go through, gateway-wide and per route.
 //! - `file`: `wasmgate.yaml`, checked before anything starts.
 //! - `wasmplugin`: Higress `WasmPlugin` resources a file refers to.
 //! - `entry`: what every plugin entry shares (order, wasm check, config object).
@@ -21,6 +22,7 @@ mod route_match;
 mod routes;
 mod rules;
 mod spec;
+mod upgrades;
 mod wasmplugin;
 
 pub use error::ConfigError;
@@ -31,3 +33,4 @@ pub use spec::{
     domain_matches, AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginLogs, PluginSpec,
     RouteSpec, UpstreamProtocol, RUN_CLUSTER,
 };
+pub use upgrades::{default_upgrades, upgrade_allowed, UpgradeSpec};

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::error::{ConfigError, Locator};
 use super::route_match::{HeaderMatch, QueryMatch, ValueMatch};
 use super::spec::{ClusterSpec, PathMatch, RouteSpec};
+use super::upgrades::{upgrades, FileUpgrade};
 
 /// A route as written.
 #[derive(Deserialize)]
@@ -31,6 +32,8 @@ pub(super) struct FileRoute {
     grpc_timeout_header_max_ms: Option<u64>,
     buffer_limit_bytes: Option<usize>,
     host_rewrite: Option<String>,
+    #[serde(default)]
+    upgrade_configs: Vec<FileUpgrade>,
 }
 
 /// A header or query parameter condition as written: a name and one of exact, prefix,
@@ -114,6 +117,16 @@ pub(super) fn routes(
             };
             query.push(query_match(&place, matcher)?);
         }
+        let anchors = [
+            format!("name: {}", route.name),
+            "upgrade_configs:".to_string(),
+        ];
+        let upgrades = upgrades(
+            at,
+            &[anchors[0].as_str(), anchors[1].as_str()],
+            &format!("route {}", route.name),
+            route.upgrade_configs,
+        )?;
         out.push(RouteSpec {
             name: route.name,
             domains: route.domains,
@@ -126,6 +139,7 @@ pub(super) fn routes(
             methods,
             headers,
             query,
+            upgrades,
         });
     }
     Ok(out)

@@ -13,6 +13,7 @@ use wasmgate_host::{HeaderMap, LogSink, RuntimeConfig, TracingLogSink, VmLimits}
 use super::route_match::{method_matches, request_matches, HeaderMatch, QueryMatch};
 
 use super::listeners::{EdgeLimits, ListenerSpec};
+use super::upgrades::{default_upgrades, UpgradeSpec};
 
 /// One plugin of the chain.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +114,9 @@ pub struct RouteSpec {
     pub headers: Vec<HeaderMatch>,
     /// Query parameter conditions, all of which must hold (Envoy's `query_parameters`).
     pub query: Vec<QueryMatch>,
+    /// Upgrades this route lets through or refuses, over the gateway's
+    /// [`upgrades`](GatewayConfig::upgrades) (Envoy's `RouteAction.upgrade_configs`).
+    pub upgrades: Vec<UpgradeSpec>,
 }
 
 impl Default for RouteSpec {
@@ -130,6 +134,7 @@ impl Default for RouteSpec {
             methods: Vec::new(),
             headers: Vec::new(),
             query: Vec::new(),
+            upgrades: Vec::new(),
         }
     }
 }
@@ -201,6 +206,9 @@ pub struct GatewayConfig {
     pub routes: Vec<RouteSpec>,
     /// The plugin chain, in request order.
     pub plugins: Vec<PluginSpec>,
+    /// The upgrades (WebSocket, …) let through unless a route says otherwise (Envoy's
+    /// connection manager's `upgrade_configs`); WebSocket by default.
+    pub upgrades: Vec<UpgradeSpec>,
     /// Worker threads.
     pub workers: usize,
     /// How long a paused request may wait for its plugin.
@@ -254,6 +262,7 @@ impl GatewayConfig {
             clusters: Vec::new(),
             routes: Vec::new(),
             plugins: Vec::new(),
+            upgrades: default_upgrades(),
             workers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),

@@ -1,10 +1,11 @@
 //! The idle timeout's clock: a client stream that notes when bytes last moved, and the count
-//! of requests in flight on its connection. A connection is idle when neither moved.
+//! of requests in flight on its connection. A connection is idle when neither moved. The
+//! stream is `Send` (an upgraded connection's must be, for hyper): its clock is atomics.
 
-use std::cell::Cell;
 use std::io;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -13,52 +14,64 @@ use tokio::time::Instant;
 /// What a connection did last, shared by its stream and its requests.
 #[derive(Debug)]
 pub(crate) struct Activity {
-    last: Cell<Instant>,
-    in_flight: Cell<usize>,
+    /// When the connection opened; `last` counts from it.
+    opened: Instant,
+    /// Nanoseconds from `opened` to when bytes last moved.
+    last: AtomicU64,
+    in_flight: AtomicUsize,
 }
 
 impl Activity {
-    pub(crate) fn new() -> Rc<Activity> {
-        Rc::new(Activity {
-            last: Cell::new(Instant::now()),
-            in_flight: Cell::new(0),
+    pub(crate) fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            opened: Instant::now(),
+            last: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
         })
     }
 
     fn touch(&self) {
-        self.last.set(Instant::now());
+        let since = self.opened.elapsed().as_nanos();
+        self.last
+            .store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.opened + std::time::Duration::from_nanos(self.last.load(Ordering::Relaxed))
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// When to look again whether the connection is idle: `timeout` after bytes last moved,
     /// or from now while a request is in flight.
     pub(crate) fn idle_at(&self, timeout: std::time::Duration) -> Instant {
-        if self.in_flight.get() > 0 {
+        if self.in_flight() > 0 {
             Instant::now() + timeout
         } else {
-            self.last.get() + timeout
+            self.last() + timeout
         }
     }
 
     /// Whether nothing moved for `timeout` and no request is in flight.
     pub(crate) fn is_idle(&self, timeout: std::time::Duration) -> bool {
-        self.in_flight.get() == 0 && self.last.get() + timeout <= Instant::now()
+        self.in_flight() == 0 && self.last() + timeout <= Instant::now()
     }
 
     /// Counts a request in flight until the guard drops.
-    pub(crate) fn request(self: &Rc<Self>) -> InFlight {
-        self.in_flight.set(self.in_flight.get() + 1);
+    pub(crate) fn request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
     }
 }
 
 /// A request in flight on a connection.
-pub(crate) struct InFlight(Rc<Activity>);
+pub(crate) struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0
-            .in_flight
-            .set(self.0.in_flight.get().saturating_sub(1));
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.0.touch();
     }
 }
@@ -66,11 +79,11 @@ impl Drop for InFlight {
 /// A stream that notes its reads and writes in an [`Activity`].
 pub(crate) struct Watched<S> {
     inner: S,
-    activity: Rc<Activity>,
+    activity: Arc<Activity>,
 }
 
 impl<S> Watched<S> {
-    pub(crate) fn new(inner: S, activity: Rc<Activity>) -> Watched<S> {
+    pub(crate) fn new(inner: S, activity: Arc<Activity>) -> Watched<S> {
         Watched { inner, activity }
     }
 }

@@ -2,7 +2,9 @@
 //! does: the header map (pseudo-headers first), `expect: 100-continue` answered and dropped,
 //! hop-by-hop headers (`connection`, `keep-alive`, `transfer-encoding`, …) dropped, `te` kept
 //! only as `trailers`, `x-forwarded-proto` and `:scheme` (`https` on a TLS listener),
-//! `request.protocol`, and an `x-request-id` when the client sent none.
+//! `request.protocol`, and an `x-request-id` when the client sent none. An upgrade request
+//! keeps its `connection` and `upgrade` headers (an HTTP/2 extended CONNECT gets them), as
+//! Envoy's connection manager keeps them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,6 +12,7 @@ use hyper::body::Incoming;
 use wasmgate_host::HeaderMap;
 
 use super::connection::Connection;
+use super::upgrade::{as_http1_upgrade, Upgrade, Way};
 use crate::headers;
 
 /// A request as it enters the plugin chain.
@@ -24,16 +27,28 @@ pub(crate) struct Arrival {
     pub(crate) body: Incoming,
     /// The connection it came on.
     pub(crate) connection: Connection,
+    /// The upgrade it asks for, if any.
+    pub(crate) upgrade: Option<Upgrade>,
 }
 
 impl Arrival {
     /// The request `request` on `connection`, its headers made ready for the plugins.
-    pub(crate) fn new(request: http::Request<Incoming>, mut connection: Connection) -> Arrival {
+    pub(crate) fn new(
+        request: http::Request<Incoming>,
+        mut connection: Connection,
+        upgrade: Option<Upgrade>,
+    ) -> Arrival {
         let (parts, body) = request.into_parts();
         connection.protocol = headers::protocol(parts.version);
         let mut headers = headers::request_map(&parts, connection.scheme());
         drop_expect(&mut headers);
-        drop_hop_by_hop(&mut headers);
+        drop_hop_by_hop(
+            &mut headers,
+            upgrade.as_ref().map(|u| u.way) == Some(Way::Http1),
+        );
+        if let Some(upgrade) = upgrade.as_ref().filter(|u| u.way == Way::ExtendedConnect) {
+            as_http1_upgrade(&mut headers, &upgrade.protocol);
+        }
         forwarded_proto(&mut headers, connection.scheme());
         let request_id = ensure_request_id(&mut headers);
         Arrival {
@@ -42,6 +57,7 @@ impl Arrival {
             request_id,
             body,
             connection,
+            upgrade,
         }
     }
 }
@@ -57,16 +73,19 @@ fn drop_expect(headers: &mut HeaderMap) {
 }
 
 /// As Envoy's connection manager before its filters: the connection's own headers go, and
-/// `te` keeps only `trailers` (or goes).
-fn drop_hop_by_hop(headers: &mut HeaderMap) {
+/// `te` keeps only `trailers` (or goes). An HTTP/1.1 upgrade keeps `connection` and
+/// `upgrade`.
+fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     for name in [
-        &b"connection"[..],
-        b"keep-alive",
+        &b"keep-alive"[..],
         b"proxy-connection",
         b"transfer-encoding",
-        b"upgrade",
     ] {
         headers.remove(name);
+    }
+    if !upgrade {
+        headers.remove(b"connection");
+        headers.remove(b"upgrade");
     }
     let trailers = headers.get(b"te").map(|te| {
         te.split(|b| *b == b',')

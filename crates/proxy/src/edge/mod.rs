@@ -10,6 +10,8 @@
 //! - `connection`: the facts of a client connection plugins read.
 //! - `serve`: one connection, its requests handed to the chain.
 //! - `arrival`: a request's head made ready for the plugins (forwarded headers, request id).
+//! - `upgrade`: upgrade requests (HTTP/1.1 `Upgrade`, HTTP/2 extended CONNECT) and their
+//!   answers as the client gets them.
 
 pub(crate) mod activity;
 pub(crate) mod arrival;
@@ -19,3 +21,4 @@ pub(crate) mod listener;
 pub(crate) mod open;
 pub(crate) mod serve;
 pub(crate) mod tls;
+pub(crate) mod upgrade;

@@ -1,12 +1,18 @@
 //! A worker's open client connections: how many there are (for the per-worker limit), the
 //! drain on shutdown, and the close of one listener's connections when its TLS settings
-//! change (each connection finishes what is in flight, then closes).
+//! change (each connection finishes what is in flight, then closes). A connection whose
+//! request became a tunnel (a WebSocket) counts open until the tunnel ends too; a drain lets
+//! tunnels run until its deadline, then tells them to close, as Envoy does.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
+
+/// How long tunnels told to close at a drain's deadline have to end (and log) before the
+/// worker stops under them.
+const TUNNELS_CLOSE: Duration = Duration::from_millis(500);
 
 /// The connections a worker has open.
 pub(crate) struct OpenConnections {
@@ -16,20 +22,52 @@ pub(crate) struct OpenConnections {
     stopping: watch::Sender<bool>,
     /// Per listener: a change tells its connections to close.
     closing: Vec<watch::Sender<()>>,
+    /// Turns true when a drain's deadline passed: tunnels close.
+    expired: watch::Sender<bool>,
 }
 
-/// One open connection; dropping it counts it closed.
+/// One open connection; dropping it (and every [`Hold`] on it) counts it closed.
 pub(crate) struct Opened {
-    open: Rc<OpenConnections>,
+    counted: Rc<Counted>,
     /// Changes when the connection should close: the worker drains, or its listener's TLS
     /// settings changed.
     pub(crate) close: watch::Receiver<()>,
 }
 
-impl Drop for Opened {
+/// Counts a connection open while it lives.
+struct Counted(Rc<OpenConnections>);
+
+impl Drop for Counted {
     fn drop(&mut self) {
-        self.open.count.set(self.open.count.get().saturating_sub(1));
-        self.open.closed.notify_waiters();
+        self.0.count.set(self.0.count.get().saturating_sub(1));
+        self.0.closed.notify_waiters();
+    }
+}
+
+/// Keeps a connection counted open after hyper let it go (a tunnel on it), and says when a
+/// drain's deadline passed.
+#[derive(Clone)]
+pub(crate) struct Hold {
+    _counted: Rc<Counted>,
+    expired: watch::Receiver<bool>,
+}
+
+impl Opened {
+    /// A hold on this connection, for a tunnel.
+    pub(crate) fn hold(&self) -> Hold {
+        Hold {
+            _counted: self.counted.clone(),
+            expired: self.counted.0.expired.subscribe(),
+        }
+    }
+}
+
+impl Hold {
+    /// Returns once a drain's deadline passed (never, while the worker serves).
+    pub(crate) async fn drain_expired(&mut self) {
+        if self.expired.wait_for(|expired| *expired).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -41,6 +79,7 @@ impl OpenConnections {
             closed: Notify::new(),
             stopping: watch::channel(false).0,
             closing: (0..listeners).map(|_| watch::channel(()).0).collect(),
+            expired: watch::channel(false).0,
         })
     }
 
@@ -52,7 +91,7 @@ impl OpenConnections {
             None => watch::channel(()).1,
         };
         Opened {
-            open: self.clone(),
+            counted: Rc::new(Counted(self.clone())),
             close,
         }
     }
@@ -82,27 +121,33 @@ impl OpenConnections {
     }
 
     /// Tells every connection to finish and close, and waits until all have, at most
-    /// `deadline`.
+    /// `deadline`; then tells tunnels to close and gives them a moment to log their end.
     pub(crate) async fn drain(&self, deadline: Duration) {
         self.stopping.send_replace(true);
         for closing in &self.closing {
             closing.send_replace(());
         }
-        let all_closed = async {
-            loop {
-                let closed = self.closed.notified();
-                if self.count.get() == 0 {
-                    return;
-                }
-                closed.await;
-            }
-        };
-        if tokio::time::timeout(deadline, all_closed).await.is_err() {
+        if tokio::time::timeout(deadline, self.all_closed())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 "{} client connections still open after the {} ms drain; closing them",
                 self.count.get(),
                 deadline.as_millis()
             );
+            self.expired.send_replace(true);
+            let _ = tokio::time::timeout(TUNNELS_CLOSE, self.all_closed()).await;
+        }
+    }
+
+    async fn all_closed(&self) {
+        loop {
+            let closed = self.closed.notified();
+            if self.count.get() == 0 {
+                return;
+            }
+            closed.await;
         }
     }
 }

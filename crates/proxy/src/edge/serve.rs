@@ -3,7 +3,8 @@
 //! with prior knowledge), held to the edge limits; each request handed to the plugin chain
 //! of the configuration generation current when it arrives. On drain, idle timeout or a
 //! change of its listener's TLS settings the connection shuts down gracefully: GOAWAY on
-//! HTTP/2, and requests in flight finish.
+//! HTTP/2, and requests in flight finish. A request that asks for an upgrade (a WebSocket)
+//! carries hyper's promise of the client's side of the tunnel into the chain.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use super::arrival::Arrival;
 use super::connection::Connection;
 use super::open::Opened;
 use super::tls::{negotiated_h2, ServerTls};
+use super::upgrade;
 use crate::chain;
 use crate::config::EdgeLimits;
 use crate::worker::serving::Worker;
@@ -152,12 +154,19 @@ fn builder(limits: &EdgeLimits, versions: Versions) -> auto::Builder<LocalExec> 
             http1.max_headers(limits.max_request_headers_count);
         }
     }
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.http2_max_concurrent_streams)
-        .max_pending_accept_reset_streams(limits.http2_max_pending_reset_streams)
-        .max_header_list_size(u32::try_from(limits.max_request_headers_bytes).unwrap_or(u32::MAX));
+    {
+        let mut http2 = builder.http2();
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.http2_max_concurrent_streams)
+            .max_pending_accept_reset_streams(limits.http2_max_pending_reset_streams)
+            .max_header_list_size(
+                u32::try_from(limits.max_request_headers_bytes).unwrap_or(u32::MAX),
+            );
+        if limits.http2_allow_connect {
+            http2.enable_connect_protocol();
+        }
+    }
     match versions {
         Versions::Either => builder,
         Versions::Http1 => builder.http1_only(),
@@ -173,17 +182,19 @@ async fn run<I>(
     connection: Connection,
     limits: &EdgeLimits,
     current: Current,
-    activity: Rc<Activity>,
+    activity: Arc<Activity>,
     mut opened: Opened,
 ) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let remote = connection.remote;
     let requests = activity.clone();
-    let service = service_fn(move |request| {
+    let hold = opened.hold();
+    let service = service_fn(move |mut request| {
         // Each request takes the generation current when it arrives.
         let worker = current.borrow().clone();
-        let arrival = Arrival::new(request, connection.clone());
+        let upgrade = upgrade::take(&mut request, || hold.clone());
+        let arrival = Arrival::new(request, connection.clone(), upgrade);
         let in_flight = requests.request();
         async move {
             let response = chain::handle(worker, arrival).await;
@@ -192,7 +203,7 @@ async fn run<I>(
         }
     });
     let builder = builder(limits, versions);
-    let served = builder.serve_connection(io, service);
+    let served = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(served);
     let idle = limits.idle_timeout;
     let mut closing = false;

@@ -62,6 +62,7 @@ impl UpstreamRequest {
         let uri = endpoint.uri(path);
         let mut out = headers::http_headers(request_headers);
         strip_hop_by_hop(&mut out);
+        headers::keep_upgrade(request_headers, &mut out);
         if let Some(host) = host_rewrite
             .or_else(|| headers::pseudo(request_headers, ":authority"))
             .and_then(|a| http::HeaderValue::from_str(a).ok())

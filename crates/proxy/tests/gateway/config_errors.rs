@@ -185,3 +185,37 @@ fn a_gateway_without_listeners_does_not_start() {
         Err(e) => assert!(e.to_string().contains("no listener configured"), "{e}"),
     }
 }
+
+#[test]
+fn bad_upgrade_configs_are_refused_with_line_and_fix() {
+    assert_refused(
+        "upgrade_configs:\n  - {upgrade_type: websocket}\n  - {upgrade_type: WebSocket}\n",
+        &[],
+        "wasmgate.yaml:3",
+        "listed twice",
+    );
+    assert_refused(
+        "upgrade_configs:\n  - {upgrade_type: \"web socket\"}\n",
+        &[],
+        "wasmgate.yaml:2",
+        "not an Upgrade header token",
+    );
+    assert_refused(
+        "clusters:\n  - name: c\n    endpoints: [127.0.0.1:1]\nroutes:\n  - name: r\n    cluster: c\n    upgrade_configs:\n      - {upgrade_type: websocket}\n      - {upgrade_type: CONNECT}\n",
+        &[],
+        "wasmgate.yaml:9",
+        "CONNECT is not supported",
+    );
+    assert_refused(
+        "upgrade_configs:\n  - {upgrade_type: h2c}\n",
+        &[],
+        "wasmgate.yaml:2",
+        "h2c upgrades are not proxied",
+    );
+    assert_refused(
+        "upgrade_configs:\n  - {upgrade_type: websocket, enable: true}\n",
+        &[],
+        "wasmgate.yaml:2",
+        "unknown field `enable`",
+    );
+}

@@ -1,6 +1,6 @@
 //! The gateway's behaviour, started in-process: routes and rules, bodies, configuration
 //! errors, Redis, reloads, shared queues, the move to optimized code, TLS and HTTP/2
-//! upstreams, gRPC and trailers. One test binary (each file a module), so the suite links once.
+//! upstreams, gRPC and trailers, WebSocket. One test binary (each file a module), so the suite links once.
 
 mod common;
 
@@ -17,3 +17,4 @@ mod shared_queues;
 mod tier_up;
 mod tls;
 mod tls_listeners;
+mod websocket;

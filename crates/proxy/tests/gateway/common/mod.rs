@@ -1,8 +1,10 @@
 //! What the gateway tests share: the workspace's test helpers, a configuration for one
-//! upstream, a gateway started in-process from `wasmgate.yaml` text, and test servers'
-//! accept loops.
+//! upstream, a gateway started in-process from `wasmgate.yaml` text, test servers' accept
+//! loops, WebSocket peers.
 
 #![allow(dead_code)]
+
+pub mod websocket;
 
 use std::future::Future;
 use std::net::SocketAddr;
