@@ -3,6 +3,7 @@
 //! route. The handshake as the upstream got it (the plugin's added headers, `upgrade`,
 //! `connection`), the `101` as the client got it (the plugin's response header), the
 //! messages and the close must agree; a plugin's refusal must reach the client the same.
+//! Over HTTP/2 (RFC 8441 extended CONNECT, Envoy's `allow_connect`), with a raw h2 client.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -65,6 +66,25 @@ fn exchange(address: SocketAddr, path: &str, probe: &str) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("a JSON report")
 }
 
+/// The h2 client's report (`ws_h2.py`) of a WebSocket at `path` through `address`, with
+/// the handshake `headers` (`name=value`).
+fn exchange_h2(address: SocketAddr, path: &str, headers: &[&str]) -> serde_json::Value {
+    let output = Command::new(python())
+        .arg(script("ws_h2.py"))
+        .arg(address.ip().to_string())
+        .arg(address.port().to_string())
+        .arg(path)
+        .args(headers)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "the h2 client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("a JSON report")
+}
+
 /// Header pairs without those each host sets its own way (dates, ids, ports, Envoy's
 /// `x-envoy-*` and `server`, the WebSocket key and its accept), names lower-cased, sorted.
 /// abi-probe's `route_name` and `cluster_name` are the documented Higress-only difference
@@ -73,6 +93,7 @@ fn comparable(pairs: &serde_json::Value) -> Vec<(String, String)> {
     let host_specific = [
         "date",
         "server",
+        ":authority",
         "host",
         "x-request-id",
         "x-prop-x_request_id",
@@ -140,6 +161,46 @@ fn websocket_through_abi_probe_as_in_envoy() {
         assert_eq!(
             on_envoy, on_wasmgate,
             "{path} with x-probe {probe}: envoy (left) and wasmgate (right) differ"
+        );
+    }
+    gateway.shutdown();
+    envoy.stop();
+}
+
+#[test]
+fn websocket_over_http2_through_abi_probe_as_in_envoy() {
+    let upstream = Upstream::start();
+    let plugins = vec![Plugin::fixture("abi-probe", "")];
+    let envoy = Envoy::start("websocket h2 abi-probe", &plugins, upstream.1, &[], None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gateway = Gateway::start(gateway_config(&plugins, upstream.1, &[]))
+        .unwrap_or_else(|e| panic!("wasmgate does not start: {e}"));
+    let key = "sec-websocket-key=dGhlIHNhbXBsZSBub25jZQ==";
+    for (headers, status) in [
+        // Neither host makes up the key an HTTP/1.1 upstream wants: its 400 comes back.
+        (vec!["x-probe=props"], "400"),
+        (
+            vec!["x-probe=props", "sec-websocket-version=13", key],
+            "200",
+        ),
+        (
+            vec!["x-probe=resp-headers", "sec-websocket-version=13", key],
+            "200",
+        ),
+        (
+            vec!["x-probe=local-reply", "sec-websocket-version=13", key],
+            "418",
+        ),
+    ] {
+        let on_envoy = view(&exchange_h2(envoy.address(), "/chat", &headers));
+        let on_wasmgate = view(&exchange_h2(gateway.local_addrs()[0], "/chat", &headers));
+        assert_eq!(
+            on_envoy["status"], status,
+            "envoy, {headers:?}: {on_envoy:#}"
+        );
+        assert_eq!(
+            on_envoy, on_wasmgate,
+            "{headers:?} over h2: envoy (left) and wasmgate (right) differ"
         );
     }
     gateway.shutdown();
