@@ -4,6 +4,7 @@
 //! `connection`), the `101` as the client got it (the plugin's response header), the
 //! messages and the close must agree; a plugin's refusal must reach the client the same.
 //! Over HTTP/2 (RFC 8441 extended CONNECT, Envoy's `allow_connect`), with a raw h2 client.
+//! A wasm-go plugin (`go/ws-guard`) tells the handshake apart with `IsWebsocket()`.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -49,13 +50,14 @@ impl Drop for Upstream {
     }
 }
 
-/// The client's report of the `echo` scenario at `path` through `address`.
-fn exchange(address: SocketAddr, path: &str, probe: &str) -> serde_json::Value {
+/// The client's report of the `echo` scenario at `path` through `address`, with the
+/// handshake `headers` (`name=value`).
+fn exchange(address: SocketAddr, path: &str, headers: &[String]) -> serde_json::Value {
     let output = Command::new(python())
         .arg(script("ws_client.py"))
         .arg(format!("ws://{address}{path}"))
         .arg("echo")
-        .arg(format!("x-probe={probe}"))
+        .args(headers)
         .output()
         .expect("python runs");
     assert!(
@@ -155,8 +157,9 @@ fn websocket_through_abi_probe_as_in_envoy() {
         ("/chat", "local-reply", 418),
         ("/refuse", "none", 418),
     ] {
-        let on_envoy = view(&exchange(envoy.address(), path, probe));
-        let on_wasmgate = view(&exchange(gateway.local_addrs()[0], path, probe));
+        let headers = [format!("x-probe={probe}")];
+        let on_envoy = view(&exchange(envoy.address(), path, &headers));
+        let on_wasmgate = view(&exchange(gateway.local_addrs()[0], path, &headers));
         assert_eq!(on_envoy["status"], status, "envoy, {probe}: {on_envoy:#}");
         assert_eq!(
             on_envoy, on_wasmgate,
@@ -203,6 +206,48 @@ fn websocket_over_http2_through_abi_probe_as_in_envoy() {
             "{headers:?} over h2: envoy (left) and wasmgate (right) differ"
         );
     }
+    gateway.shutdown();
+    envoy.stop();
+}
+
+#[test]
+fn a_wasm_go_plugin_sees_is_websocket_as_in_envoy() {
+    let upstream = Upstream::start();
+    let plugins = vec![Plugin::conformance_go("ws-guard", "{}")];
+    let envoy = Envoy::start("websocket go/ws-guard", &plugins, upstream.1, &[], None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gateway = Gateway::start(gateway_config(&plugins, upstream.1, &[]))
+        .unwrap_or_else(|e| panic!("wasmgate does not start: {e}"));
+    for (headers, status) in [(vec![], 101), (vec!["x-deny=1".to_string()], 403)] {
+        let on_envoy = view(&exchange(envoy.address(), "/chat", &headers));
+        let on_wasmgate = view(&exchange(gateway.local_addrs()[0], "/chat", &headers));
+        assert_eq!(
+            on_envoy["status"], status,
+            "envoy, {headers:?}: {on_envoy:#}"
+        );
+        assert_eq!(
+            on_envoy, on_wasmgate,
+            "ws-guard {headers:?}: envoy (left) and wasmgate (right) differ"
+        );
+    }
+    // What the plugin saw, beyond agreeing: IsWebsocket() held on the handshake, and the
+    // response-header phase had the 101.
+    let report = view(&exchange(gateway.local_addrs()[0], "/chat", &[]));
+    let has = |pairs: &serde_json::Value, name: &str, value: &str| {
+        pairs
+            .as_array()
+            .is_some_and(|p| p.contains(&serde_json::json!([name, value])))
+    };
+    assert!(
+        has(&report["headers"], "x-ws-guard-status", "101"),
+        "{report:#}"
+    );
+    assert!(
+        has(&report["headers"], "x-ws-guard-websocket", "true"),
+        "{report:#}"
+    );
+    let handshake = &report["messages"][0]["headers"];
+    assert!(has(handshake, "x-ws-guard", "websocket"), "{report:#}");
     gateway.shutdown();
     envoy.stop();
 }
