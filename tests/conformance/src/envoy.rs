@@ -130,8 +130,10 @@ pub fn config(
             // Envoy waits 1 s before closing after a local reply to a
             // `Connection: close` request; nothing to compare there.
             "delayed_close_timeout": "0s",
-            // WebSocket let through, as wasmgate's default (and Higress's) has it.
+            // WebSocket let through, as wasmgate's default (and Higress's) has it; over
+            // HTTP/2 too (RFC 8441), as wasmgate's `http2_allow_connect` in these cases.
             "upgrade_configs": [{"upgrade_type": "websocket"}],
+            "http2_protocol_options": {"allow_connect": true},
             "route_config": {
                 "name": "conformance",
                 "virtual_hosts": [{

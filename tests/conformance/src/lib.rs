@@ -532,6 +532,8 @@ pub fn gateway_config(
     // Optimized code from the start: moving to it later restarts the VMs in the middle of a
     // case (their start-up log lines would land among a request's).
     config.runtime.quick_start = false;
+    // WebSocket over HTTP/2, as the Envoy side's `allow_connect`.
+    config.edge.http2_allow_connect = true;
     config.clusters.push(ClusterSpec {
         name: CLUSTER_NAME.to_string(),
         endpoints: vec![upstream.to_string()],

@@ -3,6 +3,8 @@
 //! route. The handshake as the upstream got it (the plugin's added headers, `upgrade`,
 //! `connection`), the `101` as the client got it (the plugin's response header), the
 //! messages and the close must agree; a plugin's refusal must reach the client the same.
+//! Over HTTP/2 (RFC 8441 extended CONNECT, Envoy's `allow_connect`), with a raw h2 client.
+//! A wasm-go plugin (`go/ws-guard`) tells the handshake apart with `IsWebsocket()`.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -48,18 +50,38 @@ impl Drop for Upstream {
     }
 }
 
-/// The client's report of the `echo` scenario at `path` through `address`.
-fn exchange(address: SocketAddr, path: &str, probe: &str) -> serde_json::Value {
+/// The client's report of the `echo` scenario at `path` through `address`, with the
+/// handshake `headers` (`name=value`).
+fn exchange(address: SocketAddr, path: &str, headers: &[String]) -> serde_json::Value {
     let output = Command::new(python())
         .arg(script("ws_client.py"))
         .arg(format!("ws://{address}{path}"))
         .arg("echo")
-        .arg(format!("x-probe={probe}"))
+        .args(headers)
         .output()
         .expect("python runs");
     assert!(
         output.status.success(),
         "the client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("a JSON report")
+}
+
+/// The h2 client's report (`ws_h2.py`) of a WebSocket at `path` through `address`, with
+/// the handshake `headers` (`name=value`).
+fn exchange_h2(address: SocketAddr, path: &str, headers: &[&str]) -> serde_json::Value {
+    let output = Command::new(python())
+        .arg(script("ws_h2.py"))
+        .arg(address.ip().to_string())
+        .arg(address.port().to_string())
+        .arg(path)
+        .args(headers)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "the h2 client failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("a JSON report")
@@ -73,6 +95,7 @@ fn comparable(pairs: &serde_json::Value) -> Vec<(String, String)> {
     let host_specific = [
         "date",
         "server",
+        ":authority",
         "host",
         "x-request-id",
         "x-prop-x_request_id",
@@ -134,14 +157,97 @@ fn websocket_through_abi_probe_as_in_envoy() {
         ("/chat", "local-reply", 418),
         ("/refuse", "none", 418),
     ] {
-        let on_envoy = view(&exchange(envoy.address(), path, probe));
-        let on_wasmgate = view(&exchange(gateway.local_addrs()[0], path, probe));
+        let headers = [format!("x-probe={probe}")];
+        let on_envoy = view(&exchange(envoy.address(), path, &headers));
+        let on_wasmgate = view(&exchange(gateway.local_addrs()[0], path, &headers));
         assert_eq!(on_envoy["status"], status, "envoy, {probe}: {on_envoy:#}");
         assert_eq!(
             on_envoy, on_wasmgate,
             "{path} with x-probe {probe}: envoy (left) and wasmgate (right) differ"
         );
     }
+    gateway.shutdown();
+    envoy.stop();
+}
+
+#[test]
+fn websocket_over_http2_through_abi_probe_as_in_envoy() {
+    let upstream = Upstream::start();
+    let plugins = vec![Plugin::fixture("abi-probe", "")];
+    let envoy = Envoy::start("websocket h2 abi-probe", &plugins, upstream.1, &[], None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gateway = Gateway::start(gateway_config(&plugins, upstream.1, &[]))
+        .unwrap_or_else(|e| panic!("wasmgate does not start: {e}"));
+    let key = "sec-websocket-key=dGhlIHNhbXBsZSBub25jZQ==";
+    for (headers, status) in [
+        // Neither host makes up the key an HTTP/1.1 upstream wants: its 400 comes back.
+        (vec!["x-probe=props"], "400"),
+        (
+            vec!["x-probe=props", "sec-websocket-version=13", key],
+            "200",
+        ),
+        (
+            vec!["x-probe=resp-headers", "sec-websocket-version=13", key],
+            "200",
+        ),
+        (
+            vec!["x-probe=local-reply", "sec-websocket-version=13", key],
+            "418",
+        ),
+    ] {
+        let on_envoy = view(&exchange_h2(envoy.address(), "/chat", &headers));
+        let on_wasmgate = view(&exchange_h2(gateway.local_addrs()[0], "/chat", &headers));
+        assert_eq!(
+            on_envoy["status"], status,
+            "envoy, {headers:?}: {on_envoy:#}"
+        );
+        assert_eq!(
+            on_envoy, on_wasmgate,
+            "{headers:?} over h2: envoy (left) and wasmgate (right) differ"
+        );
+    }
+    gateway.shutdown();
+    envoy.stop();
+}
+
+#[test]
+fn a_wasm_go_plugin_sees_is_websocket_as_in_envoy() {
+    let upstream = Upstream::start();
+    let plugins = vec![Plugin::conformance_go("ws-guard", "{}")];
+    let envoy = Envoy::start("websocket go/ws-guard", &plugins, upstream.1, &[], None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gateway = Gateway::start(gateway_config(&plugins, upstream.1, &[]))
+        .unwrap_or_else(|e| panic!("wasmgate does not start: {e}"));
+    for (headers, status) in [(vec![], 101), (vec!["x-deny=1".to_string()], 403)] {
+        let on_envoy = view(&exchange(envoy.address(), "/chat", &headers));
+        let on_wasmgate = view(&exchange(gateway.local_addrs()[0], "/chat", &headers));
+        assert_eq!(
+            on_envoy["status"], status,
+            "envoy, {headers:?}: {on_envoy:#}"
+        );
+        assert_eq!(
+            on_envoy, on_wasmgate,
+            "ws-guard {headers:?}: envoy (left) and wasmgate (right) differ"
+        );
+    }
+    // What the plugin saw, beyond agreeing: IsWebsocket() held on the handshake, and the
+    // response-header phase had the 101.
+    let report = view(&exchange(gateway.local_addrs()[0], "/chat", &[]));
+    let has = |pairs: &serde_json::Value, name: &str, value: &str| {
+        pairs
+            .as_array()
+            .is_some_and(|p| p.contains(&serde_json::json!([name, value])))
+    };
+    assert!(
+        has(&report["headers"], "x-ws-guard-status", "101"),
+        "{report:#}"
+    );
+    assert!(
+        has(&report["headers"], "x-ws-guard-websocket", "true"),
+        "{report:#}"
+    );
+    let handshake = &report["messages"][0]["headers"];
+    assert!(has(handshake, "x-ws-guard", "websocket"), "{report:#}");
     gateway.shutdown();
     envoy.stop();
 }

@@ -18,6 +18,7 @@ import sys
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import h2.settings
 
 
@@ -110,8 +111,9 @@ def main(host, port, path, pairs):
                 sent = 1
                 client.flush()
         elif isinstance(event, h2.events.DataReceived):
-            client.conn.acknowledge_received_data(event.flow_controlled_length, 1)
-            client.flush()
+            if not event.stream_ended:  # a stream that ended takes no WINDOW_UPDATE
+                client.conn.acknowledge_received_data(event.flow_controlled_length, 1)
+                client.flush()
             if status != "200":
                 body += event.data
                 continue
@@ -123,8 +125,11 @@ def main(host, port, path, pairs):
                     messages.append({"binary": payload.hex()})
                 elif opcode == 8:
                     close_code = struct.unpack(">H", payload[:2])[0] if payload else None
-                    client.conn.end_stream(1)
-                    client.flush()
+                    try:  # the server may have closed the stream with its close frame
+                        client.conn.end_stream(1)
+                        client.flush()
+                    except h2.exceptions.StreamClosedError:
+                        pass
                 if opcode in (1, 2) and sent < len(script):
                     client.conn.send_data(1, frame(*script[sent]))
                     sent += 1
