@@ -11,8 +11,8 @@
 //!     .timeout_ms(200)
 //!     .send(ctx, |ctx, answer| match answer {
 //!         Ok(reply) if reply == b"allow" => Ok(()),
-//!         Ok(_) => ctx.send_response(403, &[], "denied").map(drop),
-//!         Err(e) => ctx.send_response(503, &[], e.to_string()).map(drop),
+//!         Ok(_) => ctx.send_response(403, &[], "denied"),
+//!         Err(e) => ctx.send_response(503, &[], e.to_string()),
 //!     })?;
 //! Ok(HeaderAction::StopIteration)
 //! # }

@@ -7,6 +7,7 @@ mod common;
 mod bodies;
 mod config_errors;
 mod edge_limits;
+mod grpc_callouts;
 mod h2_upstream;
 mod http2;
 mod redis;
