@@ -141,7 +141,10 @@ fn a_stream_echoes_each_message_and_a_cancelled_one_delivers_nothing() {
 
     let answer = gateway.get("/cancel", &[]);
     assert_eq!(answer.status, 200, "{answer}");
-    assert_eq!(answer.upstream_header("x-cancelled").as_deref(), Some("yes"));
+    assert_eq!(
+        answer.upstream_header("x-cancelled").as_deref(),
+        Some("yes")
+    );
     // The VM kept working (a late event would have reached its handler and been logged;
     // the next call still gets its answer).
     let answer = gateway.get("/after", &[]);
