@@ -107,6 +107,63 @@ pub enum Endpoint {
     Refused,
     /// A listener that accepts connections and never answers (the callout times out).
     Silent,
+    /// The grpcio server of the gateway's gRPC tests (`test.Echo`: `Unary`, `Fail`,
+    /// `Slow`, `Chat`); name its cluster `grpc…` so both hosts speak HTTP/2 to it.
+    Grpc,
+}
+
+/// Whether a callout cluster speaks HTTP/2 on both hosts: those named `grpc…`.
+pub fn is_h2_callout(name: &str) -> bool {
+    name.starts_with("grpc")
+}
+
+/// The grpcio server of [`Endpoint::Grpc`], stopped when dropped.
+struct GrpcServer {
+    child: Option<std::process::Child>,
+    address: SocketAddr,
+}
+
+impl GrpcServer {
+    /// Starts it when a case needs it.
+    fn start(needed: bool) -> GrpcServer {
+        use std::io::BufRead;
+        const SCRIPT: &str =
+            include_str!("../../../crates/proxy/tests/gateway/python/grpc_server.py");
+        let unused = SocketAddr::from(([127, 0, 0, 1], 9));
+        if !needed {
+            return GrpcServer {
+                child: None,
+                address: unused,
+            };
+        }
+        let mut child = std::process::Command::new(wasmgate_test_support::python())
+            .arg("-c")
+            .arg(SCRIPT)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the gRPC server starts");
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        }
+        let port: u16 = line
+            .trim()
+            .parse()
+            .expect("the gRPC server prints its port");
+        GrpcServer {
+            child: Some(child),
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+}
+
+impl Drop for GrpcServer {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// A listener that accepts and holds connections without reading or answering.
@@ -327,10 +384,12 @@ impl Case {
             EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("echo upstream starts");
         let silent = Silent::start();
         let refused = SocketAddr::from(([127, 0, 0, 1], envoy::free_port()));
+        let grpc = GrpcServer::start(self.callouts.iter().any(|(_, e)| *e == Endpoint::Grpc));
         let address = |endpoint: &Endpoint| match endpoint {
             Endpoint::Echo => echo.local_addr(),
             Endpoint::Refused => refused,
             Endpoint::Silent => silent.address,
+            Endpoint::Grpc => grpc.address,
         };
         let callouts: Vec<(String, SocketAddr)> = self
             .callouts
@@ -538,9 +597,15 @@ pub fn gateway_config(
         ..ClusterSpec::default()
     });
     for (name, endpoint) in callouts {
+        let protocol = if is_h2_callout(name) {
+            wasmgate_proxy::UpstreamProtocol::Http2
+        } else {
+            wasmgate_proxy::UpstreamProtocol::Http1
+        };
         config.clusters.push(ClusterSpec {
             name: name.clone(),
             endpoints: vec![endpoint.to_string()],
+            protocol,
             ..ClusterSpec::default()
         });
     }

@@ -5,7 +5,8 @@
 //!
 //! Envoy's rules (`source/common/grpc/async_client_impl.cc` and its router's local replies):
 //! an upstream that cannot be reached gets the router's gRPC local reply, UNAVAILABLE with
-//! the reset text; a call past its timeout, the router's timeout reply; a response other
+//! the reset text; a call past its timeout, the router's timeout reply (UNAVAILABLE too,
+//! `upstream request timeout`); a response other
 //! than HTTP 200 is CANCELLED unless it is a trailers-only one with a `grpc-status`; a reset
 //! after the head is INTERNAL, a compressed message too; a response that ends without
 //! trailers is UNKNOWN. A failure is always reported as trailing metadata, then the close.
@@ -28,8 +29,10 @@ use crate::upstream::Endpoint;
 /// The text of the router's local reply for a call past its timeout.
 const TIMEOUT_TEXT: &str = "upstream request timeout";
 
-/// The status the router's local reply gives a call past its timeout.
-const TIMEOUT_STATUS: GrpcCode = GrpcCode::DeadlineExceeded;
+/// The status the router's local reply gives a call past its timeout: its 504 mapped as
+/// the gRPC spec maps HTTP codes, UNAVAILABLE (measured against Envoy 1.40, not
+/// DEADLINE_EXCEEDED).
+const TIMEOUT_STATUS: GrpcCode = GrpcCode::Unavailable;
 
 /// One call or stream to perform: where it goes and what it carries.
 pub(crate) struct Exchange<'a> {
