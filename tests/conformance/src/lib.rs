@@ -13,6 +13,7 @@
 //! - [`ignore`]: what legitimately differs, with the reason for each.
 //! - [`transport`]: HTTP/2 cleartext and TLS (HTTP/1.1 or h2 by ALPN, SNI, a client
 //!   certificate) for the cases that ask for them ([`Case::over`]).
+//! - `grpc_server`: the grpcio server a case calls out to through `Endpoint::Grpc`.
 //!
 //! Envoy is found through `WASMGATE_ENVOY`, else in `<repo>/.venv` (`scripts/test.sh`
 //! installs it there); without it every case fails with a message that says how to get it.
@@ -22,6 +23,7 @@
 
 pub mod client;
 pub mod envoy;
+mod grpc_server;
 pub mod ignore;
 pub mod logs;
 pub mod marker;
@@ -33,6 +35,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use grpc_server::GrpcServer;
 use wasmgate_proxy::EchoServer;
 use wasmgate_proxy::{
     ClusterSpec, Gateway, GatewayConfig, PathMatch, PluginLogs, PluginSpec, RouteSpec,
@@ -115,55 +118,6 @@ pub enum Endpoint {
 /// Whether a callout cluster speaks HTTP/2 on both hosts: those named `grpc…`.
 pub fn is_h2_callout(name: &str) -> bool {
     name.starts_with("grpc")
-}
-
-/// The grpcio server of [`Endpoint::Grpc`], stopped when dropped.
-struct GrpcServer {
-    child: Option<std::process::Child>,
-    address: SocketAddr,
-}
-
-impl GrpcServer {
-    /// Starts it when a case needs it.
-    fn start(needed: bool) -> GrpcServer {
-        use std::io::BufRead;
-        const SCRIPT: &str =
-            include_str!("../../../crates/proxy/tests/gateway/python/grpc_server.py");
-        let unused = SocketAddr::from(([127, 0, 0, 1], 9));
-        if !needed {
-            return GrpcServer {
-                child: None,
-                address: unused,
-            };
-        }
-        let mut child = std::process::Command::new(wasmgate_test_support::python())
-            .arg("-c")
-            .arg(SCRIPT)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("the gRPC server starts");
-        let mut line = String::new();
-        if let Some(stdout) = child.stdout.take() {
-            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        }
-        let port: u16 = line
-            .trim()
-            .parse()
-            .expect("the gRPC server prints its port");
-        GrpcServer {
-            child: Some(child),
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
-        }
-    }
-}
-
-impl Drop for GrpcServer {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// A listener that accepts and holds connections without reading or answering.
