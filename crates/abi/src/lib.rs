@@ -6,7 +6,9 @@
 //!   `key\0value\0` for each pair).
 //! - [`path`]: the property-path format (segments joined by `\0`).
 //! - [`resp`]: the Redis wire format (commands, replies, where a reply ends).
+//! - [`grpc`]: the `service` argument of the gRPC calls (a cluster name or a `GrpcService`).
 
+pub mod grpc;
 pub mod pairs;
 pub mod path;
 pub mod resp;

@@ -138,6 +138,29 @@ abi_enum! {
 }
 
 abi_enum! {
+    /// The gRPC status codes (`grpc-status`), as `proxy_on_grpc_close` gives them.
+    GrpcCode {
+        Ok = 0,
+        Cancelled = 1,
+        Unknown = 2,
+        InvalidArgument = 3,
+        DeadlineExceeded = 4,
+        NotFound = 5,
+        AlreadyExists = 6,
+        PermissionDenied = 7,
+        ResourceExhausted = 8,
+        FailedPrecondition = 9,
+        Aborted = 10,
+        OutOfRange = 11,
+        Unimplemented = 12,
+        Internal = 13,
+        Unavailable = 14,
+        DataLoss = 15,
+        Unauthenticated = 16,
+    }
+}
+
+abi_enum! {
     /// `proxy_stream_type_t`, the argument of `proxy_continue_stream`/`proxy_close_stream`.
     StreamType {
         HttpRequest = 0,

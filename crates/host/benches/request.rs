@@ -24,9 +24,9 @@ use wasmgate_host::abi::{pairs, Status};
 use wasmgate_host::properties::{self, PropertyScope};
 use wasmgate_host::stream::{HttpStream, MapScope};
 use wasmgate_host::{
-    CalloutHandler, HeaderMap, HttpCallout, HttpCalloutResponse, NoCallouts, PhaseOutcome,
-    PluginModule, PluginVm, RedisCallout, RedisInit, Runtime, RuntimeConfig, StreamInfo,
-    StreamSignal, VmConfig,
+    CalloutHandler, GrpcCallout, GrpcStreamOpen, HeaderMap, HttpCallout, HttpCalloutResponse,
+    NoCallouts, PhaseOutcome, PluginModule, PluginVm, RedisCallout, RedisInit, Runtime,
+    RuntimeConfig, StreamInfo, StreamSignal, VmConfig,
 };
 
 /// The repository root (this crate is `<repo>/crates/host`).
@@ -275,6 +275,20 @@ impl CalloutHandler for Recorder {
     fn redis_call(&mut self, _call: RedisCallout) -> Result<(), Status> {
         Err(Status::BadArgument)
     }
+
+    fn grpc_call(&mut self, _call: GrpcCallout) -> Result<(), Status> {
+        Err(Status::BadArgument)
+    }
+
+    fn grpc_stream(&mut self, _open: GrpcStreamOpen) -> Result<(), Status> {
+        Err(Status::BadArgument)
+    }
+
+    fn grpc_send(&mut self, _token: u32, _message: Vec<u8>, _end_of_stream: bool) {}
+
+    fn grpc_close(&mut self, _token: u32) {}
+
+    fn grpc_cancel(&mut self, _token: u32) {}
 }
 
 /// One request that pauses on a callout, gets its answer and resumes.

@@ -1,7 +1,13 @@
 //! How callouts leave the host. The embedder implements [`CalloutHandler`]: the gateway sends
 //! calls over the network, the test kit hands them to the test. Answers come back through
-//! `PluginVm::on_http_call_response` and `PluginVm::on_redis_call_response` with the token
-//! given here.
+//! `PluginVm::on_http_call_response`, `PluginVm::on_redis_call_response` and
+//! `PluginVm::on_grpc_event` with the token given here.
+//!
+//! gRPC calls (unary) and streams leave as [`GrpcCallout`] and [`GrpcStreamOpen`]; their
+//! messages, half-close and cancel follow by token. The embedder reports what came back as
+//! [`GrpcEvent`]s in wire order (headers, messages, trailers, the status) for both; the host
+//! turns them into the callbacks Envoy gives each kind (a unary call sees only its last
+//! message or its failure status).
 
 use wasmgate_abi::Status;
 
@@ -86,6 +92,77 @@ pub struct RedisCallout {
     pub query: Vec<u8>,
 }
 
+/// Where a gRPC call or stream goes, and the metadata it opens with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcTarget {
+    /// The cluster: the `service` argument itself, or its `GrpcService`'s
+    /// `envoy_grpc.cluster_name`.
+    pub cluster: String,
+    /// The `:authority` of the request: the `GrpcService`'s `authority`, else the cluster
+    /// name (as Envoy's gRPC client).
+    pub authority: String,
+    /// The fully qualified service name (`package.Service`).
+    pub service: String,
+    /// The method name.
+    pub method: String,
+    /// Metadata the plugin gave, sent as request headers.
+    pub initial_metadata: HeaderMap,
+}
+
+impl GrpcTarget {
+    /// The request's `:path`: `/<service>/<method>`.
+    pub fn path(&self) -> String {
+        format!("/{}/{}", self.service, self.method)
+    }
+}
+
+/// A unary gRPC call a plugin made with `proxy_grpc_call`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcCallout {
+    /// The id its events must carry.
+    pub token: u32,
+    /// The context that made the call.
+    pub context_id: u32,
+    /// Where it goes.
+    pub target: GrpcTarget,
+    /// The request message (unframed).
+    pub message: Vec<u8>,
+    /// The plugin's timeout in milliseconds (0: none, as in Envoy).
+    pub timeout_ms: u32,
+}
+
+/// A gRPC stream a plugin opened with `proxy_grpc_stream`; its messages follow through
+/// [`CalloutHandler::grpc_send`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcStreamOpen {
+    /// The id its events must carry.
+    pub token: u32,
+    /// The context that opened it.
+    pub context_id: u32,
+    /// Where it goes.
+    pub target: GrpcTarget,
+}
+
+/// What came back on a gRPC call or stream, in the order it arrived. A call ends with one
+/// `Close`; failures (no connection, a timeout, a reset, an HTTP error) are a `Close` with
+/// the status Envoy's gRPC client gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrpcEvent {
+    /// The response headers (empty for a trailers-only response).
+    InitialMetadata(HeaderMap),
+    /// One response message (unframed).
+    Message(Vec<u8>),
+    /// The trailers (for a trailers-only response, its headers).
+    TrailingMetadata(HeaderMap),
+    /// The end: the `grpc-status` code and `grpc-message` text.
+    Close {
+        /// The gRPC status code.
+        status: u32,
+        /// The status message (as it came, not percent-decoded, as in Envoy).
+        message: String,
+    },
+}
+
 /// Where the host sends callouts. Each method answers at once whether the call was taken;
 /// the reply arrives later through the VM.
 pub trait CalloutHandler {
@@ -95,6 +172,16 @@ pub trait CalloutHandler {
     fn redis_init(&mut self, init: RedisInit) -> Status;
     /// Takes a Redis command.
     fn redis_call(&mut self, call: RedisCallout) -> Result<(), Status>;
+    /// Takes a unary gRPC call. `Err(Status::BadArgument)` means an unknown cluster.
+    fn grpc_call(&mut self, call: GrpcCallout) -> Result<(), Status>;
+    /// Opens a gRPC stream. `Err(Status::BadArgument)` means an unknown cluster.
+    fn grpc_stream(&mut self, open: GrpcStreamOpen) -> Result<(), Status>;
+    /// Sends a message on an open stream; `end_of_stream` half-closes it after.
+    fn grpc_send(&mut self, token: u32, message: Vec<u8>, end_of_stream: bool);
+    /// Half-closes a stream: no more messages from the plugin (an empty end of stream).
+    fn grpc_close(&mut self, token: u32);
+    /// Cancels a call or resets a stream; nothing more is delivered for it.
+    fn grpc_cancel(&mut self, token: u32);
 }
 
 /// A handler for hosts with no network: every cluster is unknown.
@@ -113,4 +200,18 @@ impl CalloutHandler for NoCallouts {
     fn redis_call(&mut self, _call: RedisCallout) -> Result<(), Status> {
         Err(Status::BadArgument)
     }
+
+    fn grpc_call(&mut self, _call: GrpcCallout) -> Result<(), Status> {
+        Err(Status::BadArgument)
+    }
+
+    fn grpc_stream(&mut self, _open: GrpcStreamOpen) -> Result<(), Status> {
+        Err(Status::BadArgument)
+    }
+
+    fn grpc_send(&mut self, _token: u32, _message: Vec<u8>, _end_of_stream: bool) {}
+
+    fn grpc_close(&mut self, _token: u32) {}
+
+    fn grpc_cancel(&mut self, _token: u32) {}
 }

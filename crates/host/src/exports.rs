@@ -10,6 +10,8 @@ type HeaderFn = TypedFunc<(u32, u32, u32), u32>;
 type HttpCallResponseFn = TypedFunc<(u32, u32, u32, u32, u32), ()>;
 type RedisCallResponseFn = TypedFunc<(u32, u32, i32, i32), ()>;
 type LegacyHeaderFn = TypedFunc<(u32, u32), u32>;
+/// The gRPC callbacks: (root context, token, a count or size or status).
+type GrpcFn = TypedFunc<(u32, u32, u32), ()>;
 
 pub(crate) enum HeaderCallback {
     Current(HeaderFn),
@@ -34,6 +36,10 @@ pub(crate) struct Exports {
     pub(crate) http_call_response: Option<HttpCallResponseFn>,
     pub(crate) redis_call_response: Option<RedisCallResponseFn>,
     pub(crate) queue_ready: Option<TypedFunc<(u32, u32), ()>>,
+    pub(crate) grpc_initial_metadata: Option<GrpcFn>,
+    pub(crate) grpc_receive: Option<GrpcFn>,
+    pub(crate) grpc_trailing_metadata: Option<GrpcFn>,
+    pub(crate) grpc_close: Option<GrpcFn>,
 }
 
 /// Looks up every callback of `instance`.
@@ -73,5 +79,9 @@ pub(crate) fn bind(instance: &Instance, store: &mut Store<HostState>, abi: AbiVe
         http_call_response: get!("proxy_on_http_call_response"),
         redis_call_response: get!("proxy_on_redis_call_response"),
         queue_ready: get!("proxy_on_queue_ready"),
+        grpc_initial_metadata: get!("proxy_on_grpc_receive_initial_metadata"),
+        grpc_receive: get!("proxy_on_grpc_receive"),
+        grpc_trailing_metadata: get!("proxy_on_grpc_receive_trailing_metadata"),
+        grpc_close: get!("proxy_on_grpc_close"),
     }
 }

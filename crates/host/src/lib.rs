@@ -4,11 +4,13 @@
 //!   ticker that interrupts runaway plugins.
 //! - [`module`]: loading a `.wasm` (with the on-disk compiled-module cache) and reading its
 //!   ABI version marker.
-//! - [`vm`]: one instance of a plugin: its start-up, its root context and its HTTP streams.
+//! - [`vm`]: one instance of a plugin: its start-up, its root context, its HTTP streams and
+//!   the callout answers it takes.
 //! - [`stream`]: the state of one HTTP stream as a plugin sees it (headers, bodies, deferred
 //!   actions, per-request properties).
 //! - [`shared`]: process-wide shared data, shared queues and metrics.
-//! - [`callout`]: the trait through which HTTP and Redis callouts leave the host.
+//! - [`callout`]: the trait through which HTTP, Redis and gRPC callouts leave the host.
+//! - `grpc`: the gRPC calls and streams a VM has open, with Envoy's rules for them.
 //! - [`inspect`]: what a `.wasm` declares (marker, toolchain, imports, exports).
 //! - `hostcalls`: the `env.proxy_*` functions and the sandboxed WASI stdio.
 //! - `exports`: the callbacks a module exports; `outcome`: what a callback's result becomes
@@ -17,6 +19,7 @@
 pub mod callout;
 mod error;
 mod exports;
+mod grpc;
 mod hostcalls;
 pub mod inspect;
 pub mod module;
@@ -29,7 +32,8 @@ pub mod stream;
 pub mod vm;
 
 pub use callout::{
-    CalloutHandler, HttpCallout, HttpCalloutResponse, NoCallouts, RedisCallout, RedisInit,
+    CalloutHandler, GrpcCallout, GrpcEvent, GrpcStreamOpen, GrpcTarget, HttpCallout,
+    HttpCalloutResponse, NoCallouts, RedisCallout, RedisInit,
 };
 pub use error::HostError;
 pub use module::PluginModule;

@@ -12,8 +12,9 @@ use wasmtime::{Memory, StoreLimits, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::callout::{CalloutHandler, HttpCalloutResponse};
+use crate::grpc::GrpcCalls;
 use crate::shared::{QueueInbox, Shared};
-use crate::stream::HttpStream;
+use crate::stream::{HeaderMap, HttpStream};
 
 /// One line a plugin logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +71,14 @@ pub(crate) struct CallBuffers {
     pub(crate) callout: Option<HttpCalloutResponse>,
     pub(crate) redis: Option<Vec<u8>>,
     pub(crate) foreign_args: Option<Vec<u8>>,
+    /// `GrpcReceiveInitialMetadata` in `proxy_on_grpc_receive_initial_metadata`.
+    pub(crate) grpc_initial_metadata: Option<HeaderMap>,
+    /// `GrpcReceiveTrailingMetadata` in `proxy_on_grpc_receive_trailing_metadata`.
+    pub(crate) grpc_trailing_metadata: Option<HeaderMap>,
+    /// `GrpcReceiveBuffer` in `proxy_on_grpc_receive`.
+    pub(crate) grpc_message: Option<Vec<u8>>,
+    /// What `proxy_get_status` answers in `proxy_on_grpc_close`: code and message.
+    pub(crate) grpc_status: Option<(u32, String)>,
 }
 
 /// The store data of one VM.
@@ -97,7 +106,10 @@ pub struct HostState {
     pub(crate) signaled: Vec<u32>,
     pub(crate) buffers: CallBuffers,
     pub(crate) tick_period_ms: u32,
-    pub(crate) next_token: u32,
+    /// The last callout token of each kind (its low two bits).
+    pub(crate) last_tokens: [u32; 4],
+    /// The gRPC calls and streams open.
+    pub(crate) grpc: GrpcCalls,
     /// Where enqueues to this VM's queues post their ids, for `proxy_on_queue_ready`.
     pub(crate) queue_inbox: QueueInbox,
     pub(crate) rebuild_requested: bool,
@@ -150,9 +162,11 @@ impl HostState {
         });
     }
 
-    /// A fresh callout token: ids step by 4, the low two bits name the kind (Higress).
+    /// A fresh callout token: ids of each kind step by 4 from the kind, the low two bits
+    /// name it (0 HTTP, 1 gRPC call, 2 gRPC stream, 3 Redis), as Envoy's and Higress's.
     pub(crate) fn token(&mut self, kind: u32) -> u32 {
-        self.next_token = self.next_token.wrapping_add(4);
-        self.next_token | kind
+        let last = &mut self.last_tokens[(kind & 3) as usize];
+        *last = last.wrapping_add(4);
+        *last | kind
     }
 }

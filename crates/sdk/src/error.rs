@@ -36,6 +36,14 @@ pub enum Error {
     Redis(String),
     /// The Redis server answered a command with an error reply (`-ERR …`).
     RedisReply(String),
+    /// A gRPC call or stream ended with a status other than OK: the server's, or the one
+    /// the host gives a failure (14 UNAVAILABLE when the service cannot be reached, …).
+    Grpc {
+        /// The gRPC status code (`wasmgate_abi::GrpcCode` names them).
+        code: u32,
+        /// The status message (`grpc-message`, as it came).
+        message: String,
+    },
     /// Anything else, with its message.
     Other(String),
 }
@@ -50,6 +58,14 @@ impl Error {
     pub fn status(&self) -> Option<Status> {
         match self {
             Error::Host { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The gRPC status code, if this error is a gRPC call's failure.
+    pub fn grpc_code(&self) -> Option<u32> {
+        match self {
+            Error::Grpc { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -87,6 +103,16 @@ impl fmt::Display for Error {
             Error::Http(m) => write!(f, "http call failed: {m}"),
             Error::Redis(m) => write!(f, "redis call failed: {m}"),
             Error::RedisReply(m) => write!(f, "redis error reply: {m}"),
+            Error::Grpc { code, message } => {
+                let name = wasmgate_abi::GrpcCode::from_raw(*code)
+                    .map(|c| format!(" ({c:?})"))
+                    .unwrap_or_default();
+                write!(f, "grpc call failed: status {code}{name}")?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                Ok(())
+            }
             Error::Other(m) => f.write_str(m),
         }
     }

@@ -11,7 +11,7 @@ use wasmgate_abi::LogLevel;
 
 use crate::context::{self, HttpContext};
 use crate::dispatch::{self, data_raw, header_raw, Dispatch};
-use crate::{http, raw, redis, state, task, tick};
+use crate::{grpc, http, raw, redis, state, task, tick};
 
 /// Host memory for returned data: a boxed slice of exactly `size` bytes, which
 /// `raw` takes back with `Vec::from_raw_parts(ptr, size, size)`.
@@ -218,6 +218,46 @@ pub extern "C" fn proxy_on_redis_call_response(
 ) {
     state::entered(root_context_id);
     redis::dispatch_response(token, status, response_size.max(0) as usize);
+}
+
+/// A gRPC stream's response headers.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_receive_initial_metadata(
+    root_context_id: u32,
+    token: u32,
+    _num_headers: usize,
+) {
+    state::entered(root_context_id);
+    grpc::on_initial_metadata(token);
+    task::run_ready();
+}
+
+/// A unary gRPC call's answer, or a stream's message (buffer `GrpcReceiveBuffer`).
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_receive(root_context_id: u32, token: u32, message_size: usize) {
+    state::entered(root_context_id);
+    grpc::on_receive(token, message_size);
+    task::run_ready();
+}
+
+/// A gRPC stream's trailers.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_receive_trailing_metadata(
+    root_context_id: u32,
+    token: u32,
+    _num_trailers: usize,
+) {
+    state::entered(root_context_id);
+    grpc::on_trailing_metadata(token);
+    task::run_ready();
+}
+
+/// A gRPC call's failure, or a stream's end (the message through `proxy_get_status`).
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_close(root_context_id: u32, token: u32, status_code: u32) {
+    state::entered(root_context_id);
+    grpc::on_close(token, status_code);
+    task::run_ready();
 }
 
 /// A shared queue has data.

@@ -36,6 +36,7 @@
 //! - [`plugin_context`]: [`PluginContext`], the plugin in the start hook.
 //! - [`rules`]: Higress's `_rules_` matching.
 //! - [`http`] and [`cluster`]: callouts with callbacks or `.await` (a [`CalloutFuture`]).
+//! - [`grpc`]: gRPC calls (callback or `.await`) and streams to a cluster's services.
 //! - [`redis`], [`redis_commands`] and [`resp`]: the Redis client (Higress extension), its
 //!   commands, RESP encoding and decoding (from `wasmgate-abi`).
 //! - [`task`]: the executor for `async` tasks; pausing and resuming requests.
@@ -58,6 +59,7 @@ mod definition;
 mod dispatch;
 pub mod error;
 mod exports;
+pub mod grpc;
 pub mod headers_and_bodies;
 pub mod http;
 pub mod leader;
@@ -90,6 +92,7 @@ pub use cluster::{
 };
 pub use context::{HttpContext, Phase, ReplyAction};
 pub use error::{Error, Result};
+pub use grpc::{GrpcCall, GrpcClient, GrpcStream, GrpcStreamEvent};
 pub use http::{HttpClient, HttpRequest};
 pub use metrics::{Counter, Gauge, Histogram};
 pub use plugin::{NoConfig, Plugin};
@@ -101,7 +104,7 @@ pub use rules::ConfigError;
 pub use start::StartError;
 pub use tick::Tick;
 pub use waiter::CalloutFuture;
-pub use wasmgate_abi::{DataAction, HeaderAction, LogLevel};
+pub use wasmgate_abi::{DataAction, GrpcCode, HeaderAction, LogLevel};
 
 /// What most plugins need: `use wasmgate_sdk::prelude::*;`.
 pub mod prelude {
@@ -111,6 +114,7 @@ pub mod prelude {
     };
     pub use crate::context::{HttpContext, Phase, ReplyAction};
     pub use crate::error::{Error, Result};
+    pub use crate::grpc::{GrpcClient, GrpcStream, GrpcStreamEvent};
     pub use crate::http::HttpClient;
     pub use crate::metrics::{Counter, Gauge, Histogram};
     pub use crate::plugin::{NoConfig, Plugin};
@@ -122,7 +126,7 @@ pub mod prelude {
     pub use crate::{critical, debug, error, info, trace, warn};
     pub use serde::Deserialize;
     pub use serde_json::{json, Value};
-    pub use wasmgate_abi::{DataAction, HeaderAction, LogLevel};
+    pub use wasmgate_abi::{DataAction, GrpcCode, HeaderAction, LogLevel};
 }
 
 #[doc(hidden)]

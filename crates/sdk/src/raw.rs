@@ -1,5 +1,5 @@
 //! Every host function of proxy-wasm 0.2.1 and Higress's extensions, as safe functions that
-//! return [`Result`]. Nothing here panics on a status the host returns.
+//! return [`Result`] (the gRPC ones in [`grpc`]). Nothing here panics on a status the host returns.
 //!
 //! These act on the host's *current* context: the one whose callback is running, or the one
 //! set with [`set_effective_context`]. [`HttpContext`](crate::HttpContext) methods select
@@ -68,6 +68,8 @@ imports! {
     fn proxy_get_upstream_hosts(ret_data: *mut *mut u8, ret_size: *mut usize);
     fn proxy_set_upstream_override_host(address: *const u8, address_len: usize);
 }
+
+pub mod grpc;
 
 fn check(call: &'static str, status: u32) -> Result<()> {
     if status == 0 {

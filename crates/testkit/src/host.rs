@@ -1,5 +1,5 @@
 //! [`TestHost`]: one plugin VM and one request at a time. Callouts the plugin makes are
-//! recorded for the test to inspect and answer by token; log lines are captured; the
+//! recorded for the test to inspect and answer by token (gRPC's in `grpc`); log lines are captured; the
 //! stream's state (running, paused, replied locally, closed) follows every callback.
 
 use std::collections::HashMap;
@@ -14,6 +14,8 @@ use wasmgate_host::{
 };
 
 use crate::recorder::Shared;
+
+mod grpc;
 
 /// Where the current request stands.
 #[derive(Debug, Clone, PartialEq, Eq)]

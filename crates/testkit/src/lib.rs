@@ -17,8 +17,10 @@ pub mod scenario;
 
 pub use builder::TestHostBuilder;
 pub use host::{Phase, StreamState, TestHost};
+pub use recorder::GrpcMove;
 pub use wasmgate_host::{
-    abi::LogLevel, HeaderMap, HostError, HttpCallout, HttpCalloutResponse, LocalReply,
-    RedisCallout, RedisInit,
+    abi::{GrpcCode, LogLevel},
+    GrpcCallout, GrpcEvent, GrpcStreamOpen, GrpcTarget, HeaderMap, HostError, HttpCallout,
+    HttpCalloutResponse, LocalReply, RedisCallout, RedisInit,
 };
 pub use wasmgate_host::{shared::Metric, LogRecord};

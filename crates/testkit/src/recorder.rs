@@ -1,10 +1,14 @@
-//! What a plugin under test did, recorded for the test: its HTTP and Redis callouts and Redis
-//! inits (refused for clusters the test did not name), and its log lines.
+//! What a plugin under test did, recorded for the test: its HTTP, Redis and gRPC callouts,
+//! Redis inits (refused for clusters the test did not name), what it sent on its gRPC
+//! streams, and its log lines.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use wasmgate_host::abi::Status;
-use wasmgate_host::{CalloutHandler, HttpCallout, LogRecord, LogSink, RedisCallout, RedisInit};
+use wasmgate_host::{
+    CalloutHandler, GrpcCallout, GrpcStreamOpen, HttpCallout, LogRecord, LogSink, RedisCallout,
+    RedisInit,
+};
 
 /// What the plugin did that a test inspects.
 #[derive(Default)]
@@ -12,8 +16,23 @@ pub(crate) struct Recorder {
     pub(crate) http: Vec<HttpCallout>,
     pub(crate) redis: Vec<RedisCallout>,
     pub(crate) redis_inits: Vec<RedisInit>,
+    pub(crate) grpc_calls: Vec<GrpcCallout>,
+    pub(crate) grpc_streams: Vec<GrpcStreamOpen>,
+    /// What the plugin did on its gRPC calls and streams after opening them, in order.
+    pub(crate) grpc_moves: Vec<(u32, GrpcMove)>,
     pub(crate) known_clusters: Option<Vec<String>>,
     pub(crate) logs: Vec<LogRecord>,
+}
+
+/// What a plugin did on a gRPC call or stream it opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrpcMove {
+    /// A message on a stream, and whether it was the last.
+    Send(Vec<u8>, bool),
+    /// The half-close of a stream.
+    Close,
+    /// The cancel of a call or stream (a call's close too).
+    Cancel,
 }
 
 /// The recorder, shared by the VM (as its callout handler and log sink) and the test.
@@ -57,6 +76,35 @@ impl CalloutHandler for Shared {
         }
         self.lock().redis.push(call);
         Ok(())
+    }
+
+    fn grpc_call(&mut self, call: GrpcCallout) -> Result<(), Status> {
+        if !self.known(&call.target.cluster) {
+            return Err(Status::BadArgument);
+        }
+        self.lock().grpc_calls.push(call);
+        Ok(())
+    }
+
+    fn grpc_stream(&mut self, open: GrpcStreamOpen) -> Result<(), Status> {
+        if !self.known(&open.target.cluster) {
+            return Err(Status::BadArgument);
+        }
+        self.lock().grpc_streams.push(open);
+        Ok(())
+    }
+
+    fn grpc_send(&mut self, token: u32, message: Vec<u8>, end_of_stream: bool) {
+        let send = GrpcMove::Send(message, end_of_stream);
+        self.lock().grpc_moves.push((token, send));
+    }
+
+    fn grpc_close(&mut self, token: u32) {
+        self.lock().grpc_moves.push((token, GrpcMove::Close));
+    }
+
+    fn grpc_cancel(&mut self, token: u32) {
+        self.lock().grpc_moves.push((token, GrpcMove::Cancel));
     }
 }
 

@@ -118,7 +118,16 @@ pub fn config(
     }));
     let mut clusters = vec![static_cluster(CLUSTER_NAME, upstream)];
     for (name, endpoint) in callouts {
-        clusters.push(static_cluster(name, *endpoint));
+        let mut cluster = static_cluster(name, *endpoint);
+        if crate::is_h2_callout(name) {
+            cluster["typed_extension_protocol_options"] = json!({
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                    "explicit_http_config": {"http2_protocol_options": {}}
+                }
+            });
+        }
+        clusters.push(cluster);
     }
     let mut chain = json!({"filters": [{
         "name": "envoy.filters.network.http_connection_manager",

@@ -13,6 +13,7 @@
 //! - [`ignore`]: what legitimately differs, with the reason for each.
 //! - [`transport`]: HTTP/2 cleartext and TLS (HTTP/1.1 or h2 by ALPN, SNI, a client
 //!   certificate) for the cases that ask for them ([`Case::over`]).
+//! - `grpc_server`: the grpcio server a case calls out to through `Endpoint::Grpc`.
 //!
 //! Envoy is found through `WASMGATE_ENVOY`, else in `<repo>/.venv` (`scripts/test.sh`
 //! installs it there); without it every case fails with a message that says how to get it.
@@ -22,6 +23,7 @@
 
 pub mod client;
 pub mod envoy;
+mod grpc_server;
 pub mod ignore;
 pub mod logs;
 pub mod marker;
@@ -33,6 +35,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use grpc_server::GrpcServer;
 use wasmgate_proxy::EchoServer;
 use wasmgate_proxy::{
     ClusterSpec, Gateway, GatewayConfig, PathMatch, PluginLogs, PluginSpec, RouteSpec,
@@ -107,6 +110,14 @@ pub enum Endpoint {
     Refused,
     /// A listener that accepts connections and never answers (the callout times out).
     Silent,
+    /// The grpcio server of the gateway's gRPC tests (`test.Echo`: `Unary`, `Fail`,
+    /// `Slow`, `Chat`); name its cluster `grpc…` so both hosts speak HTTP/2 to it.
+    Grpc,
+}
+
+/// Whether a callout cluster speaks HTTP/2 on both hosts: those named `grpc…`.
+pub fn is_h2_callout(name: &str) -> bool {
+    name.starts_with("grpc")
 }
 
 /// A listener that accepts and holds connections without reading or answering.
@@ -327,10 +338,12 @@ impl Case {
             EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("echo upstream starts");
         let silent = Silent::start();
         let refused = SocketAddr::from(([127, 0, 0, 1], envoy::free_port()));
+        let grpc = GrpcServer::start(self.callouts.iter().any(|(_, e)| *e == Endpoint::Grpc));
         let address = |endpoint: &Endpoint| match endpoint {
             Endpoint::Echo => echo.local_addr(),
             Endpoint::Refused => refused,
             Endpoint::Silent => silent.address,
+            Endpoint::Grpc => grpc.address,
         };
         let callouts: Vec<(String, SocketAddr)> = self
             .callouts
@@ -540,9 +553,15 @@ pub fn gateway_config(
         ..ClusterSpec::default()
     });
     for (name, endpoint) in callouts {
+        let protocol = if is_h2_callout(name) {
+            wasmgate_proxy::UpstreamProtocol::Http2
+        } else {
+            wasmgate_proxy::UpstreamProtocol::Http1
+        };
         config.clusters.push(ClusterSpec {
             name: name.clone(),
             endpoints: vec![endpoint.to_string()],
+            protocol,
             ..ClusterSpec::default()
         });
     }

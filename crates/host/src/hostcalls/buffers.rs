@@ -1,5 +1,6 @@
 //! Buffer host functions: request and response bodies of the current stream, the callout,
-//! Redis and foreign-function buffers of the callback being run, and the configurations.
+//! gRPC message, Redis and foreign-function buffers of the callback being run, and the
+//! configurations.
 
 use wasmgate_abi::{BufferType, Status};
 use wasmtime::{Caller, Linker};
@@ -59,9 +60,8 @@ fn buffer(c: &mut C<'_>, kind: u32) -> Result<Vec<u8>, Fault> {
         BufferType::PluginConfiguration => Some(state.plugin_config.clone()),
         BufferType::CallData => state.buffers.foreign_args.clone(),
         BufferType::RedisCallResponse => state.buffers.redis.clone(),
-        BufferType::DownstreamData | BufferType::UpstreamData | BufferType::GrpcReceiveBuffer => {
-            None
-        }
+        BufferType::GrpcReceiveBuffer => state.buffers.grpc_message.clone(),
+        BufferType::DownstreamData | BufferType::UpstreamData => None,
     };
     bytes.ok_or(Fault::Status(Status::NotFound))
 }

@@ -1,6 +1,6 @@
-//! Outbound calls: `proxy_http_call`, Higress's Redis calls, the gRPC calls (answered with
-//! INTERNAL_FAILURE: wasmgate has no gRPC client yet), and Higress's upstream-host
-//! functions and data injection.
+//! Outbound calls: `proxy_http_call`, Higress's Redis calls, `proxy_get_status` (of the
+//! callout being answered), and Higress's upstream-host functions and data injection. The
+//! gRPC calls are in `grpc`.
 
 use wasmgate_abi::{pairs, Status};
 use wasmtime::{Caller, Linker};
@@ -56,54 +56,20 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             finish(redis_call(&mut c, (up, ul), (qp, ql), ret))
         },
     )?;
-    let grpc_unavailable = || Ok(Status::InternalFailure.raw() as i32);
-    linker.func_wrap(
-        "env",
-        "proxy_grpc_call",
-        move |_: C<'_>,
-              _: u32,
-              _: u32,
-              _: u32,
-              _: u32,
-              _: u32,
-              _: u32,
-              _: u32,
-              _: u32,
-              _: u32,
-              _: u32,
-              _: u32,
-              _: u32| { grpc_unavailable() },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_grpc_stream",
-        move |_: C<'_>, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32| {
-            grpc_unavailable()
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_grpc_send",
-        move |_: C<'_>, _: u32, _: u32, _: u32, _: u32| Ok(Status::NotFound.raw() as i32),
-    )?;
-    linker.func_wrap("env", "proxy_grpc_cancel", |_: C<'_>, _: u32| {
-        Ok(Status::NotFound.raw() as i32)
-    })?;
-    linker.func_wrap("env", "proxy_grpc_close", |_: C<'_>, _: u32| {
-        Ok(Status::NotFound.raw() as i32)
-    })?;
     linker.func_wrap(
         "env",
         "proxy_get_status",
         |mut c: C<'_>, rc: u32, rp: u32, rl: u32| {
-            // The status of the callout being answered: 0 with a response, 11 (reset) without.
-            let code = if c.data().buffers.callout.is_some() {
-                0
-            } else {
-                11
+            // In `proxy_on_grpc_close`, its status; else the status of the HTTP callout
+            // being answered: 0 with a response, 11 (reset) without.
+            let buffers = &c.data().buffers;
+            let (code, message) = match &buffers.grpc_status {
+                Some((code, message)) => (*code, message.clone().into_bytes()),
+                None if buffers.callout.is_some() => (0, Vec::new()),
+                None => (11, Vec::new()),
             };
             let result =
-                write_u32(&mut c, rc, code).and_then(|()| return_bytes(&mut c, &[], rp, rl));
+                write_u32(&mut c, rc, code).and_then(|()| return_bytes(&mut c, &message, rp, rl));
             finish(result)
         },
     )?;

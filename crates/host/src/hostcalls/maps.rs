@@ -1,5 +1,6 @@
 //! Header-map host functions: request and response headers and trailers of the current
-//! stream, and the headers and trailers of the HTTP callout being answered.
+//! stream, the headers and trailers of the HTTP callout being answered, and the metadata of
+//! the gRPC stream being answered (in its metadata callbacks only, as in Envoy).
 //!
 //! A stream's header maps are reachable only while Envoy would hand them to the filter (see
 //! [`MapScope`]). Out of reach, reads of a value and all changes fail with BadArgument, the
@@ -116,7 +117,8 @@ fn with_map<T>(
         MapType::HttpCallResponseTrailers => {
             state.buffers.callout.as_mut().map(|r| &mut r.trailers)
         }
-        MapType::GrpcCallInitialMetadata | MapType::GrpcCallTrailingMetadata => None,
+        MapType::GrpcCallInitialMetadata => state.buffers.grpc_initial_metadata.as_mut(),
+        MapType::GrpcCallTrailingMetadata => state.buffers.grpc_trailing_metadata.as_mut(),
         stream_map => match state.streams.get_mut(&state.current_context) {
             Some(s) if reachable(s.maps, stream_map, access, higress) => Some(match stream_map {
                 MapType::HttpRequestHeaders => {

@@ -6,6 +6,7 @@
 mod buffers;
 mod callouts;
 mod control;
+mod grpc;
 mod maps;
 mod memory;
 mod props;
@@ -117,5 +118,6 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     props::add(&mut linker)?;
     shared::add(&mut linker)?;
     callouts::add(&mut linker)?;
+    grpc::add(&mut linker)?;
     Ok(linker)
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use wasmgate_host::{HostError, HttpCalloutResponse, PluginVm, QueueWaker, StreamSignal};
+use wasmgate_host::{
+    GrpcEvent, HostError, HttpCalloutResponse, PluginVm, QueueWaker, StreamSignal,
+};
 
 use crate::callouts::handler::{Outbound, SlotCallouts};
 use crate::callouts::task::{self, Answers};
@@ -140,6 +142,15 @@ impl Slot {
         self.after_root_callback(delivered);
     }
 
+    /// Delivers what came back on a gRPC call or stream to the VM that made it.
+    fn deliver_grpc(&mut self, generation: u64, token: u32, event: GrpcEvent) {
+        if generation != self.generation {
+            return;
+        }
+        let delivered = self.vm.on_grpc_event(token, event);
+        self.after_root_callback(delivered);
+    }
+
     fn tick(&mut self) {
         let ticked = self.vm.on_tick();
         self.after_root_callback(ticked);
@@ -171,6 +182,10 @@ impl Answers for RefCell<Slot> {
     fn redis_answer(&self, generation: u64, token: u32, status: i32, reply: Vec<u8>) {
         self.borrow_mut()
             .deliver_redis(generation, token, status, reply);
+    }
+
+    fn grpc_event(&self, generation: u64, token: u32, event: GrpcEvent) {
+        self.borrow_mut().deliver_grpc(generation, token, event);
     }
 }
 

@@ -8,6 +8,7 @@ mod bodies;
 mod config_errors;
 mod edge_limits;
 mod grpc;
+mod grpc_callouts;
 mod h2_upstream;
 mod http2;
 mod redis;

@@ -1,4 +1,4 @@
-//! wasmgate-sdk through real plugins in the test kit: the basics, rules, the HTTP and Redis
+//! wasmgate-sdk through real plugins in the test kit: the basics, rules, the HTTP, gRPC and Redis
 //! clients, the examples and the advanced features. One test binary (each file a module), so
 //! the suite links once.
 
@@ -7,6 +7,7 @@ mod common;
 mod advanced;
 mod basics;
 mod examples;
+mod grpc;
 mod http;
 mod redis;
 mod rules;

@@ -1,5 +1,6 @@
 //! One instance of a plugin: start-up (WASI `_initialize`, root context, `on_vm_start`,
-//! `on_configure`), HTTP streams through their phases, callout answers, ticks and queues.
+//! `on_configure`), HTTP streams through their phases, callout answers (`answers`), ticks
+//! and queues.
 //!
 //! Every guest call runs under the call time limit; a trap marks the VM unusable
 //! ([`HostError::Poisoned`]) so the embedder fails only that request and builds a new VM.
@@ -13,7 +14,7 @@ use wasmgate_abi::{AbiVersion, HeaderAction, LogLevel};
 use wasmtime::{Instance, Store, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::I32Exit;
 
-use crate::callout::{CalloutHandler, HttpCalloutResponse};
+use crate::callout::CalloutHandler;
 use crate::error::HostError;
 use crate::exports::{bind, Exports, HeaderCallback};
 use crate::module::{one_line, PluginModule};
@@ -23,6 +24,8 @@ use crate::runtime::{ticks, VmLimits};
 use crate::shared::{QueueInbox, QueueWaker, Shared};
 use crate::state::{CallBuffers, ForeignFunction, HostState, LogSink, TracingLogSink};
 use crate::stream::{Deferred, HttpStream, StreamInfo};
+
+mod answers;
 
 /// How a VM is set up.
 #[derive(Clone)]
@@ -111,7 +114,8 @@ impl PluginVm {
             signaled: Vec::new(),
             buffers: CallBuffers::default(),
             tick_period_ms: 0,
-            next_token: 0,
+            last_tokens: [0; 4],
+            grpc: Default::default(),
             queue_inbox: QueueInbox::default(),
             rebuild_requested: false,
             reported_out_of_reach: false,
@@ -534,54 +538,6 @@ impl PluginVm {
         if let Some(f) = exports.tick.as_ref() {
             self.guest("proxy_on_tick", ROOT_ID, |s| f.call(s, ROOT_ID))?;
         }
-        self.deliver_queue_ready()
-    }
-
-    /// Answers an HTTP callout; `None` means it failed or timed out (the plugin sees
-    /// zero headers, as in Envoy).
-    pub fn on_http_call_response(
-        &mut self,
-        token: u32,
-        response: Option<HttpCalloutResponse>,
-    ) -> Result<(), HostError> {
-        let exports = self.exports.clone();
-        let Some(f) = exports.http_call_response.as_ref() else {
-            return Ok(());
-        };
-        let (headers, body, trailers) = response
-            .as_ref()
-            .map(|r| {
-                (
-                    r.headers.len() as u32,
-                    r.body.len() as u32,
-                    r.trailers.len() as u32,
-                )
-            })
-            .unwrap_or_default();
-        let args = (ROOT_ID, token, headers, body, trailers);
-        self.guest("proxy_on_http_call_response", ROOT_ID, move |s| {
-            s.data_mut().buffers.callout = response;
-            f.call(s, args)
-        })?;
-        self.deliver_queue_ready()
-    }
-
-    /// Answers a Redis callout with a status (0: ok) and the RESP reply.
-    pub fn on_redis_call_response(
-        &mut self,
-        token: u32,
-        status: i32,
-        reply: Vec<u8>,
-    ) -> Result<(), HostError> {
-        let exports = self.exports.clone();
-        let Some(f) = exports.redis_call_response.as_ref() else {
-            return Ok(());
-        };
-        let args = (ROOT_ID, token, status, reply.len() as i32);
-        self.guest("proxy_on_redis_call_response", ROOT_ID, move |s| {
-            s.data_mut().buffers.redis = Some(reply);
-            f.call(s, args)
-        })?;
         self.deliver_queue_ready()
     }
 
