@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gateway as g  # noqa: E402  (the shared process, port and /proc helpers)
+import procs as g  # noqa: E402  (the shared process, port and /proc helpers)
 
 
 # ---------------------------------------------------------------- peers (subprocess modes)
