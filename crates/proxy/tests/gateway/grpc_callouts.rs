@@ -2,51 +2,27 @@
 //! (`python/grpc_server.py`) behind an HTTP/2 cluster, with the `grpc-authz` fixture plugin
 //! (ext-authz over gRPC on wasmgate-sdk's client): an answer lets the request through, a
 //! server's error status, an unreachable service (14) and a timeout (4) reach the plugin,
-//! a stream echoes message by message, a cancelled stream delivers nothing.
+//! an HTTP error answer without a gRPC status (1, as Envoy's client), a stream echoes message
+//! by message, a cancelled stream delivers nothing.
 
-use std::io::{BufRead, BufReader};
+use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http2;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use wasmgate_testkit::examples::fixture;
 
-use crate::common::{self, python, Client, Config};
+use crate::common::{self, Client, Config, PythonServer};
 
 const SERVER: &str = include_str!("python/grpc_server.py");
 
 /// The grpcio server, stopped when dropped.
-struct GrpcServer {
-    child: Child,
-    address: SocketAddr,
-}
-
-fn grpc_server() -> GrpcServer {
-    let mut child = Command::new(python())
-        .arg("-c")
-        .arg(SERVER)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the gRPC server starts");
-    let mut line = String::new();
-    if let Some(stdout) = child.stdout.take() {
-        let _ = BufReader::new(stdout).read_line(&mut line);
-    }
-    let port: u16 = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("the gRPC server printed no port: {line:?}"));
-    GrpcServer {
-        child,
-        address: SocketAddr::from(([127, 0, 0, 1], port)),
-    }
-}
-
-impl Drop for GrpcServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn grpc_server() -> PythonServer {
+    PythonServer::start(SERVER, &[])
 }
 
 /// A gateway whose `grpc-authz` plugin calls the cluster `grpc` at `grpc` (an HTTP/2
@@ -118,6 +94,30 @@ fn an_unreachable_service_and_a_slow_one_are_unavailable() {
     assert_eq!(answer.status, 403, "{answer}");
     assert_eq!(answer.header("x-grpc-status"), Some("14"), "{answer}");
     assert_eq!(answer.text(), "upstream request timeout");
+}
+
+/// An HTTP/2 server that is no gRPC service: every request gets a 404 with a text body.
+fn not_grpc() -> SocketAddr {
+    common::accept_in_background(|stream| async move {
+        let service = service_fn(|_request: http::Request<hyper::body::Incoming>| async {
+            let response = http::Response::builder()
+                .status(404)
+                .body(Full::new(Bytes::from_static(b"no such page")));
+            Ok::<_, Infallible>(response.unwrap_or_default())
+        });
+        let _ = http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+    })
+}
+
+#[test]
+fn an_http_error_without_a_grpc_status_is_cancelled_as_envoy_gives_it() {
+    let echo = common::echo();
+    let gateway = gateway("grpc-404", not_grpc(), echo.local_addr(), "grpc");
+    let answer = gateway.get("/x", &[]);
+    assert_eq!(answer.status, 403, "{answer}");
+    assert_eq!(answer.header("x-grpc-status"), Some("1"), "{answer}");
 }
 
 #[test]
