@@ -248,19 +248,24 @@ impl GrpcStreamRequest {
         self
     }
 
+    /// Asks the host for the stream; its token, or why it refused.
+    fn start(&self) -> Result<u32> {
+        raw::grpc::stream(
+            &self.client.service_argument(),
+            &self.service,
+            &self.method,
+            &self.metadata,
+        )
+        .map_err(|e| refused(&self.client, &self.service, &self.method, e))
+    }
+
     /// Opens the stream; `handler` gets its events in the plugin's context until it
     /// closes or is cancelled.
     pub fn open(
         self,
         handler: impl FnMut(&GrpcStream, GrpcStreamEvent) + 'static,
     ) -> Result<GrpcStream> {
-        let token = raw::grpc::stream(
-            &self.client.service_argument(),
-            &self.service,
-            &self.method,
-            &self.metadata,
-        )
-        .map_err(|e| refused(&self.client, &self.service, &self.method, e))?;
+        let token = self.start()?;
         let handler = StreamHandler::Plugin(Rc::new(RefCell::new(handler)));
         STREAMS.with(|s| s.borrow_mut().insert(token, handler));
         Ok(GrpcStream { token })
@@ -276,13 +281,7 @@ impl GrpcStreamRequest {
         mut handler: impl FnMut(&HttpContext, &GrpcStream, GrpcStreamEvent) -> R + 'static,
     ) -> Result<GrpcStream> {
         ctx.enter()?;
-        let token = raw::grpc::stream(
-            &self.client.service_argument(),
-            &self.service,
-            &self.method,
-            &self.metadata,
-        )
-        .map_err(|e| refused(&self.client, &self.service, &self.method, e))?;
+        let token = self.start()?;
         task::work_started(ctx.id());
         let handler: RequestHandler = Rc::new(RefCell::new(
             move |ctx: &HttpContext, stream: &GrpcStream, event| {

@@ -244,6 +244,19 @@ fn route_call_intercepts_a_response_with_a_body() {
 }
 
 #[test]
+fn route_call_intercepts_a_response_ended_by_trailers() {
+    let mut host = probe();
+    start_route_call(&mut host);
+    host.response_headers(&[(":status", "200")], false).unwrap();
+    let state = host.response_body(b"ab", false).unwrap();
+    assert!(matches!(state, StreamState::Paused(_)), "{state:?}");
+    // No end of stream in the body: the trailers end the message, and the callback runs.
+    let state = host.response_trailers(&[("x-t", "1")]).unwrap();
+    assert_eq!(state, StreamState::Running);
+    assert_eq!(host.response_body_bytes(), b"intercepted:200:ab");
+}
+
+#[test]
 fn route_call_intercepts_headers_only_responses() {
     let mut host = probe();
     start_route_call(&mut host);
