@@ -172,3 +172,26 @@ cases:
         "{out}"
     );
 }
+
+#[test]
+fn a_plugin_holding_the_response_headers_gets_the_body() {
+    // Higress's StopIteration from response headers (ABI 0_2_100): the headers wait, the
+    // body still reaches the plugin, which replaces it at its end.
+    let plugin = wasmgate_testkit::examples::conformance_go("held-response");
+    let scenario = format!(
+        r#"plugin: {}
+cases:
+  - name: the body is replaced
+    upstream_response: {{ status: 200, headers: {{ content-length: "3" }}, body: abc }}
+    expect:
+      response: {{ status: 200, headers: {{ x-held: "yes" }}, body: "held 3 bytes: ABC" }}
+"#,
+        plugin.display()
+    );
+    let dir = tempdir("scenario");
+    let file = dir.join("held.yaml");
+    std::fs::write(&file, scenario).unwrap();
+    let (ok, out) = wasmgate_test(&file);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 passed, 0 failed"), "{out}");
+}

@@ -12,7 +12,7 @@ pub enum PhaseOutcome {
     /// Go on to the next plugin or the upstream.
     Continue,
     /// Hold the stream until a [`StreamSignal`]. `action` is the effective Envoy action
-    /// (for headers, `StopIteration` only survives for request headers under `0_2_100`).
+    /// (for headers, `StopIteration` only survives under `0_2_100`).
     Pause {
         /// The raw action value after Envoy's rewriting.
         action: u32,

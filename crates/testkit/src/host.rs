@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use wasmgate_host::abi::LogLevel;
+use wasmgate_host::abi::{HeaderAction, LogLevel};
 use wasmgate_host::shared::Metric;
 use wasmgate_host::{
     HeaderMap, HostError, HttpCallout, HttpCalloutResponse, LocalReply, LogRecord, PhaseOutcome,
@@ -24,6 +24,10 @@ pub enum StreamState {
     Running,
     /// The last phase paused; waiting for a resume or a local reply.
     Paused(Phase),
+    /// The plugin holds the headers with Higress's `StopIteration` (ABI `0_2_100`, a body
+    /// to come): the headers wait while the body still comes to the plugin; its body phase
+    /// that continues lets them go (the gateway does the same).
+    HoldingHeaders(Phase),
     /// The plugin answered with a local reply.
     Replied(LocalReply),
     /// The plugin closed the stream.
@@ -113,9 +117,16 @@ impl TestHost {
         }
     }
 
-    fn apply(&mut self, phase: Phase, outcome: PhaseOutcome) -> StreamState {
+    fn apply(&mut self, phase: Phase, outcome: PhaseOutcome, end_of_stream: bool) -> StreamState {
+        let headers = matches!(phase, Phase::RequestHeaders | Phase::ResponseHeaders);
+        let stop_iteration = HeaderAction::StopIteration.raw();
         self.state = match outcome {
             PhaseOutcome::Continue => StreamState::Running,
+            PhaseOutcome::Pause { action }
+                if headers && !end_of_stream && action == stop_iteration =>
+            {
+                StreamState::HoldingHeaders(phase)
+            }
             PhaseOutcome::Pause { .. } => StreamState::Paused(phase),
             PhaseOutcome::LocalReply(reply) => StreamState::Replied(reply),
             PhaseOutcome::Close => StreamState::Closed,
@@ -166,7 +177,7 @@ impl TestHost {
             stream.request_headers = map;
         }
         let outcome = self.vm.on_request_headers(id, end_of_stream)?;
-        Ok(self.apply(Phase::RequestHeaders, outcome))
+        Ok(self.apply(Phase::RequestHeaders, outcome, end_of_stream))
     }
 
     /// Sends a request body chunk. The plugin sees it after what it holds; once a body phase
@@ -198,7 +209,7 @@ impl TestHost {
             stream.info.response_code_details = Some("via_upstream".into());
         }
         let outcome = self.vm.on_response_headers(id, end_of_stream)?;
-        Ok(self.apply(Phase::ResponseHeaders, outcome))
+        Ok(self.apply(Phase::ResponseHeaders, outcome, end_of_stream))
     }
 
     /// Sends a response body chunk, like [`TestHost::request_body`].
@@ -253,7 +264,7 @@ impl TestHost {
         if outcome == PhaseOutcome::Continue {
             self.forward_held(id, request);
         }
-        Ok(self.apply(phase, outcome))
+        Ok(self.apply(phase, outcome, true))
     }
 
     /// Moves what the plugin held on, as the host does once a phase continues.
@@ -291,7 +302,7 @@ impl TestHost {
         if outcome == PhaseOutcome::Continue {
             self.forward_held(id, request);
         }
-        Ok(self.apply(phase, outcome))
+        Ok(self.apply(phase, outcome, true))
     }
 
     /// A body without headers first sends default request headers, as Higress's harness does.
@@ -502,7 +513,9 @@ impl TestHost {
                 self.state = match signal {
                     StreamSignal::ResumeRequest | StreamSignal::ResumeResponse => {
                         match self.state {
-                            StreamState::Paused(_) => StreamState::Running,
+                            StreamState::Paused(_) | StreamState::HoldingHeaders(_) => {
+                                StreamState::Running
+                            }
                             ref other => other.clone(),
                         }
                     }

@@ -284,7 +284,7 @@ fn run_case(scenario: &Scenario, case: &Case) -> Result<(), Vec<String>> {
         .request_headers(&pairs, body.is_empty())
         .map_err(crashed)?;
     state = answer_callouts(&mut host, case, state)?;
-    if !body.is_empty() && state == StreamState::Running {
+    if !body.is_empty() && body_flows(&state) {
         state = host.request_body(body.as_bytes(), true).map_err(crashed)?;
         state = answer_callouts(&mut host, case, state)?;
     }
@@ -322,7 +322,7 @@ fn run_case(scenario: &Scenario, case: &Case) -> Result<(), Vec<String>> {
                 .response_headers(&refs, upstream_body.is_empty())
                 .map_err(crashed)?;
             state = answer_callouts(&mut host, case, state)?;
-            if !upstream_body.is_empty() && state == StreamState::Running {
+            if !upstream_body.is_empty() && body_flows(&state) {
                 state = host
                     .response_body(upstream_body.as_bytes(), true)
                     .map_err(crashed)?;
@@ -397,9 +397,21 @@ fn run_case(scenario: &Scenario, case: &Case) -> Result<(), Vec<String>> {
     }
 }
 
+/// Whether the body goes to the plugin: the headers went on, or the plugin holds only them
+/// (Higress's `StopIteration`) and takes the body.
+fn body_flows(state: &StreamState) -> bool {
+    matches!(
+        state,
+        StreamState::Running | StreamState::HoldingHeaders(_)
+    )
+}
+
 fn describe(state: &StreamState) -> String {
     match state {
         StreamState::Running => "it continued".into(),
+        StreamState::HoldingHeaders(phase) => {
+            format!("the plugin holds the headers in {phase:?} (StopIteration) with no body to let them go")
+        }
         StreamState::Paused(phase) => {
             format!("the plugin is still holding it in {phase:?} (an unanswered callout?)")
         }

@@ -78,3 +78,21 @@ fn go_http_call_rejects_an_unknown_service_source() {
         "{err}"
     );
 }
+
+#[test]
+fn go_held_response_headers_wait_while_the_body_reaches_the_plugin() {
+    let plugin = wasmgate_testkit::examples::conformance_go("held-response");
+    let mut host = TestHost::builder(plugin).start().unwrap();
+    host.request_headers(&[(":path", "/")], true).unwrap();
+    let state = host.response_headers(&[("content-length", "6")], false).unwrap();
+    assert_eq!(
+        state,
+        StreamState::HoldingHeaders(wasmgate_testkit::Phase::ResponseHeaders)
+    );
+    let state = host.response_body(b"abc", false).unwrap();
+    assert!(matches!(state, StreamState::Paused(_)), "{state:?}");
+    let state = host.response_body(b"def", true).unwrap();
+    assert_eq!(state, StreamState::Running);
+    assert_eq!(host.response_body_bytes(), b"held 6 bytes: ABCDEF");
+    assert_eq!(host.response_header("x-held").as_deref(), Some("yes"));
+}

@@ -445,9 +445,12 @@ impl PluginVm {
         if !action.is_some_and(HeaderAction::is_stop) {
             self.set_header_map_reach(id, request, false);
         }
-        let higress_request = request && self.module.abi() == AbiVersion::V0_2_100;
+        // Higress's host keeps StopIteration for the headers of both directions under
+        // `0_2_100` (the headers wait, the body still comes to the plugin); for the older
+        // ABIs it becomes StopAllIterationAndWatermark, as in Envoy.
+        let higress = self.module.abi() == AbiVersion::V0_2_100;
         let action = action.map(|a| match a {
-            HeaderAction::StopIteration if !higress_request => {
+            HeaderAction::StopIteration if !higress => {
                 HeaderAction::StopAllIterationAndWatermark
             }
             other => other,

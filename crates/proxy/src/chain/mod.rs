@@ -91,7 +91,11 @@ async fn walk(
             let _ = head_tx.send(finish_head(response, walk.head, true));
             status
         }
-        Answer::Respond { seen, source } => walk.stream_response(seen, source, head_tx).await,
+        Answer::Respond {
+            seen,
+            source,
+            waiting,
+        } => walk.stream_response(seen, waiting, source, head_tx).await,
     };
     let moved = match (upgrade, walk.upstream_tunnel.take()) {
         (Some(upgrade), Some(upstream)) if status == http::StatusCode::SWITCHING_PROTOCOLS => {

@@ -18,8 +18,14 @@ use crate::headers;
 /// Where the walk goes after the request side.
 pub(crate) enum Answer {
     /// The response headers went through the plugins; the body comes from the source
-    /// through the body phases of the first `seen` plugins.
-    Respond { seen: usize, source: Source },
+    /// through the body phases of the first `seen` plugins. The first `waiting` of them
+    /// have not seen the headers yet: the plugin after them holds the headers (Higress's
+    /// `StopIteration` under `0_2_100`, with a body to come) until it releases data.
+    Respond {
+        seen: usize,
+        source: Source,
+        waiting: usize,
+    },
     /// Answer with this, no more phases.
     Direct(http::Response<Body>),
 }
@@ -45,22 +51,104 @@ impl Walk {
     /// Response headers through the first `seen` plugins, in reverse order.
     pub(crate) async fn response_phases(&mut self, seen: usize, source: Source) -> Answer {
         let seen = seen.min(self.streams.len());
-        for index in (0..seen).rev() {
-            match self
-                .streams
-                .phase(index, Phase::ResponseHeaders, source.is_empty())
-                .await
-            {
-                Step::Continue | Step::Held => {}
-                Step::Stop(Stop::Reply(reply)) => {
-                    return Answer::Direct(reply_response(reply, self.grpc))
-                }
-                Step::Stop(Stop::Fail(status, message)) => {
-                    return Answer::Direct(failure_response(status, &message, self.grpc))
-                }
+        match self.response_header_phases(seen, source.is_empty()).await {
+            Ok(waiting) => Answer::Respond {
+                seen,
+                source,
+                waiting,
+            },
+            Err(Stop::Reply(reply)) => Answer::Direct(reply_response(reply, self.grpc)),
+            Err(Stop::Fail(status, message)) => {
+                Answer::Direct(failure_response(status, &message, self.grpc))
             }
         }
-        Answer::Respond { seen, source }
+    }
+
+    /// The response-header phases of the plugins before `upto`, in reverse order, until one
+    /// holds the headers: how many are still waiting for them (0: all saw them).
+    async fn response_header_phases(
+        &mut self,
+        upto: usize,
+        end_of_stream: bool,
+    ) -> Result<usize, Stop> {
+        for index in (0..upto).rev() {
+            match self
+                .streams
+                .phase(index, Phase::ResponseHeaders, end_of_stream)
+                .await
+            {
+                Step::Continue => {}
+                Step::Held => return Ok(index),
+                Step::Stop(stop) => return Err(stop),
+            }
+        }
+        Ok(0)
+    }
+
+    /// One response chunk through the body phases of the plugins that saw the headers. Data
+    /// released past the plugin that held the headers lets them go on: the waiting plugins'
+    /// header phases run, then they get the data.
+    async fn response_chunk(
+        &mut self,
+        seen: usize,
+        waiting: &mut usize,
+        chunk: Bytes,
+        eos: bool,
+    ) -> Passage {
+        let limit = self.body_limit();
+        let order: Vec<usize> = (*waiting..seen).rev().collect();
+        let mut passage = self
+            .streams
+            .body_chunk(Phase::ResponseBody, &order, chunk, eos, limit)
+            .await;
+        while let (Passage::Released { data, .. }, true) = (&passage, *waiting > 0) {
+            let data = Bytes::from(data.clone());
+            let opened = *waiting;
+            *waiting = match self.response_header_phases(opened, false).await {
+                Ok(waiting) => waiting,
+                Err(stop) => return Passage::Stopped(stop),
+            };
+            let order: Vec<usize> = (*waiting..opened).rev().collect();
+            passage = match self
+                .streams
+                .body_chunk(Phase::ResponseBody, &order, data, eos, limit)
+                .await
+            {
+                // The data left the plugin that held the headers: it is not the upstream's.
+                Passage::Released { data, .. } => Passage::Released {
+                    data,
+                    changed: true,
+                },
+                other => other,
+            };
+        }
+        passage
+    }
+
+    /// The response trailers through the trailer phases of the plugins that saw the headers;
+    /// as with a chunk, what is released past the plugin that held the headers lets them go
+    /// on to the waiting plugins first.
+    async fn response_trailers(&mut self, seen: usize, waiting: &mut usize) -> Passage {
+        let limit = self.body_limit();
+        let order: Vec<usize> = (*waiting..seen).rev().collect();
+        let mut passage = self
+            .streams
+            .trailers(Phase::ResponseTrailers, &order, Vec::new(), limit)
+            .await;
+        while let (Passage::Released { data, .. }, true) = (&passage, *waiting > 0) {
+            let data = data.clone();
+            let opened = *waiting;
+            *waiting = match self.response_header_phases(opened, false).await {
+                Ok(waiting) => waiting,
+                Err(stop) => return Passage::Stopped(stop),
+            };
+            let order: Vec<usize> = (*waiting..opened).rev().collect();
+            passage = self
+                .streams
+                .trailers(Phase::ResponseTrailers, &order, data, limit)
+                .await;
+        }
+        passage
     }
 
     /// Streams the response body through the plugins' body phases (and its trailers through
@@ -69,11 +157,10 @@ impl Walk {
     pub(crate) async fn stream_response(
         &mut self,
         seen: usize,
+        mut waiting: usize,
         mut source: Source,
         head_tx: oneshot::Sender<http::Response<Body>>,
     ) -> http::StatusCode {
-        let order: Vec<usize> = (0..seen).rev().collect();
-        let limit = self.body_limit();
         let mut out = Outgoing {
             head_tx: Some(head_tx),
             body_tx: None,
@@ -82,18 +169,12 @@ impl Walk {
         while let Some(next) = source.next().await {
             let (passage, end, trailers) = match next {
                 Ok(Piece::Data(chunk, eos)) => {
-                    let passage = self
-                        .streams
-                        .body_chunk(Phase::ResponseBody, &order, chunk, eos, limit)
-                        .await;
+                    let passage = self.response_chunk(seen, &mut waiting, chunk, eos).await;
                     (passage, eos, false)
                 }
                 Ok(Piece::Trailers(map)) => {
                     self.streams.headers.response_trailers = headers::trailer_map(&map);
-                    let passage = self
-                        .streams
-                        .trailers(Phase::ResponseTrailers, &order, Vec::new(), limit)
-                        .await;
+                    let passage = self.response_trailers(seen, &mut waiting).await;
                     (passage, true, true)
                 }
                 Err(e) => {

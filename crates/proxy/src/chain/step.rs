@@ -88,10 +88,10 @@ pub(crate) fn outcome_step(outcome: PhaseOutcome, name: &str) -> Step {
 }
 
 /// Whether a stop lets data keep flowing to the plugin instead of waiting for a resume: a
-/// body phase before the end of the stream, or request headers stopped with Higress's
+/// body phase before the end of the stream, or headers stopped with Higress's
 /// `StopIteration` (the headers wait; the body still comes to this plugin).
 pub(crate) fn holds_data(phase: Phase, action: u32, end_of_stream: bool) -> bool {
+    let headers = matches!(phase, Phase::RequestHeaders | Phase::ResponseHeaders);
     !end_of_stream
-        && (phase.is_body()
-            || (phase == Phase::RequestHeaders && action == HeaderAction::StopIteration.raw()))
+        && (phase.is_body() || (headers && action == HeaderAction::StopIteration.raw()))
 }

@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use crate::common::{echo, start, tempdir, write, Body, Client, Config};
-use wasmgate_testkit::examples::{example, fixture, Lang};
+use wasmgate_testkit::examples::{conformance_go, example, fixture, Lang};
 
 #[test]
 fn bodies_stream_unless_a_plugin_buffers_past_the_limit_and_unrouted_requests_get_404() {
@@ -182,5 +182,32 @@ fn higress_stop_iteration_holds_headers_while_the_body_reaches_the_plugin() {
     assert_eq!(
         echoed["headers"]["x-minimal"], "1",
         "the next plugin saw the headers after the release"
+    );
+}
+
+#[test]
+fn higress_stop_iteration_on_response_headers_lets_the_body_reach_the_plugin() {
+    // wasm-go's `held-response` holds the response headers with HeaderStopIteration and
+    // replaces the whole body at its end (as RouteCall and the MCP server do); `minimal`,
+    // before it in the chain, sees the response headers only once they are let go.
+    let upstream = echo();
+    let dir = tempdir("held-response");
+    let config = Config::new()
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("r", "echo", &[])
+        .plugin("minimal", example(Lang::Rust, "minimal"), &[])
+        .plugin("held", conformance_go("held-response"), &[]);
+    let gateway = start(&config, &dir);
+    let response = gateway.post("a.com", &[], Body::Whole(b"abc"));
+    assert_eq!(response.status, 200, "{}", response.text());
+    let text = response.text();
+    let (head, rest) = text.split_once(": ").expect("the plugin's body");
+    assert_eq!(head, format!("held {} bytes", rest.len()), "{text}");
+    assert!(rest.contains("ABC"), "the upstream's answer, upper-cased: {text}");
+    assert_eq!(response.header("x-held"), Some("yes"));
+    assert_eq!(
+        response.header("x-minimal"),
+        Some("1"),
+        "the plugin before it saw the headers after the release"
     );
 }
