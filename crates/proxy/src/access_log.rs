@@ -1,6 +1,7 @@
-//! The access log line of a request (text or JSON) with the plugins' `custom_log`
-//! attributes; an upgraded request's line, written when its tunnel closed, says the bytes
-//! it moved each way.
+//! The access log line of a request (text or JSON) with what the plugins wrote for it: the
+//! `custom_log` attributes and Higress's `ai_log` (wasm-go's `WriteUserAttributeToLog` and
+//! `WriteUserAttributeToLogWithKey(AILogKey)`); an upgraded request's line, written when its
+//! tunnel closed, says the bytes it moved each way.
 
 use serde_json::{Map, Value};
 
@@ -14,8 +15,8 @@ pub(crate) struct Entry<'a> {
     pub(crate) route: Option<&'a str>,
     pub(crate) upstream: Option<&'a str>,
     pub(crate) request_id: &'a str,
-    /// The plugins' `custom_log` attributes.
-    pub(crate) custom_log: &'a Map<String, Value>,
+    /// What the plugins wrote for the log.
+    pub(crate) plugin_log: &'a PluginLog,
     /// A tunnel's bytes: from the client, to the client (Envoy's `%BYTES_RECEIVED%`,
     /// `%BYTES_SENT%`).
     pub(crate) tunnel: Option<(u64, u64)>,
@@ -37,11 +38,14 @@ pub(crate) fn write(format: AccessLog, entry: &Entry<'_>) {
     match format {
         AccessLog::Off => {}
         AccessLog::Text => {
-            let custom = if entry.custom_log.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", serde_json::Value::Object(entry.custom_log.clone()))
-            };
+            let log = entry.plugin_log;
+            let mut custom = String::new();
+            if !log.custom.is_empty() {
+                custom = format!(" {}", Value::Object(log.custom.clone()));
+            }
+            if !log.ai.is_empty() {
+                custom.push_str(&format!(" ai_log={}", Value::Object(log.ai.clone())));
+            }
             let tunnel = entry.tunnel.map_or(String::new(), |(received, sent)| {
                 format!(" bytes_received={received} bytes_sent={sent}")
             });
@@ -69,7 +73,14 @@ pub(crate) fn write(format: AccessLog, entry: &Entry<'_>) {
                     object.insert("bytes_received".into(), received.into());
                     object.insert("bytes_sent".into(), sent.into());
                 }
-                for (key, value) in entry.custom_log {
+                let log = entry.plugin_log;
+                // As Higress's log format writes it: `"ai_log":"%FILTER_STATE(wasm.ai_log:PLAIN)%"`,
+                // a string holding the JSON object.
+                if !log.ai.is_empty() {
+                    let ai = Value::Object(log.ai.clone()).to_string();
+                    object.insert("ai_log".into(), Value::String(ai));
+                }
+                for (key, value) in &log.custom {
                     object.entry(key.clone()).or_insert(value.clone());
                 }
             }
@@ -78,22 +89,64 @@ pub(crate) fn write(format: AccessLog, entry: &Entry<'_>) {
     }
 }
 
-/// Adds a plugin's `custom_log` (a JSON object, possibly escaped as a JSON string) to the
-/// access log's attributes; text that is not JSON is kept under `custom_log`.
-pub(crate) fn merge_custom_log(into: &mut serde_json::Map<String, serde_json::Value>, raw: &[u8]) {
-    let parsed = serde_json::from_slice::<serde_json::Value>(raw)
-        .ok()
-        .and_then(|v| match v {
-            serde_json::Value::String(inner) => serde_json::from_str(&inner).ok(),
-            other => Some(other),
-        });
-    match parsed {
-        Some(serde_json::Value::Object(map)) => into.extend(map),
-        _ => {
-            into.insert(
-                "custom_log".into(),
-                serde_json::Value::String(String::from_utf8_lossy(raw).into_owned()),
-            );
+/// The properties plugins write for the access log, read after their `on_log`.
+pub(crate) const LOG_PROPERTIES: [&str; 2] = ["custom_log", "ai_log"];
+
+/// What the plugins of a request wrote for its access log line.
+#[derive(Debug, Default)]
+pub(crate) struct PluginLog {
+    /// `custom_log` attributes, merged into the line.
+    pub(crate) custom: Map<String, Value>,
+    /// `ai_log` attributes (token usage, model, …), the line's `ai_log` field.
+    pub(crate) ai: Map<String, Value>,
+}
+
+impl PluginLog {
+    /// Adds one plugin's value of `property` (one of [`LOG_PROPERTIES`]): a JSON object,
+    /// as a JSON string holding one, or escaped as the inside of a JSON string (wasm-go's
+    /// `MarshalStr`: `{\"k\":\"v\"}`); text that is not a JSON object is kept under the
+    /// property's name.
+    pub(crate) fn add(&mut self, property: &str, raw: &[u8]) {
+        let into = if property == "ai_log" {
+            &mut self.ai
+        } else {
+            &mut self.custom
+        };
+        let text = String::from_utf8_lossy(raw);
+        let parsed = serde_json::from_str::<Value>(&text)
+            .or_else(|_| serde_json::from_str::<Value>(&format!("\"{text}\"")))
+            .ok()
+            .and_then(|v| match v {
+                Value::String(inner) => serde_json::from_str(&inner).ok(),
+                other => Some(other),
+            });
+        match parsed {
+            Some(Value::Object(map)) => into.extend(map),
+            _ => {
+                into.insert(
+                    property.into(),
+                    Value::String(String::from_utf8_lossy(raw).into_owned()),
+                );
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PluginLog;
+
+    #[test]
+    fn log_attributes_are_read_in_each_encoding_plugins_write() {
+        let mut log = PluginLog::default();
+        log.add("custom_log", br#"{"plain":1}"#);
+        log.add("custom_log", br#""{\"quoted\":2}""#);
+        log.add("ai_log", br#"{\"input_token\":7,\"model\":\"m\"}"#);
+        log.add("ai_log", b"not json");
+        assert_eq!(log.custom["plain"], 1);
+        assert_eq!(log.custom["quoted"], 2);
+        assert_eq!(log.ai["input_token"], 7);
+        assert_eq!(log.ai["model"], "m");
+        assert_eq!(log.ai["ai_log"], "not json");
     }
 }

@@ -109,7 +109,7 @@ async fn walk(
         }
         _ => None,
     };
-    let custom_log = walk.streams.finish();
+    let plugin_log = walk.streams.finish();
     let route = walk.route.as_ref().map(|r| r.name.as_str());
     worker
         .metrics
@@ -123,7 +123,7 @@ async fn walk(
             route,
             upstream: walk.upstream.as_deref(),
             request_id: walk.streams.request_id(),
-            custom_log: &custom_log,
+            plugin_log: &plugin_log,
             tunnel: moved.map(|m| (m.received, m.sent)),
         },
     );

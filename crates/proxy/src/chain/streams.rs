@@ -16,7 +16,7 @@ use wasmgate_host::stream::HttpStream;
 use wasmgate_host::{HeaderMap, HostError, PhaseOutcome, StreamInfo, StreamSignal};
 
 use super::step::{closed, failed, failure, holds_data, outcome_step, Phase, Step, Stop};
-use crate::access_log::merge_custom_log;
+use crate::access_log::{PluginLog, LOG_PROPERTIES};
 use crate::control::plugins::LoadedPlugin;
 use crate::worker::slot::{Slot, SlotRef};
 
@@ -371,11 +371,11 @@ impl Streams {
         }
     }
 
-    /// Ends every stream (`on_log`, `on_done`, `on_delete`) and returns their `custom_log`
-    /// attributes for the access log. Each plugin's `on_log` reads the request and response
+    /// Ends every stream (`on_log`, `on_done`, `on_delete`) and returns what they wrote for
+    /// the access log. Each plugin's `on_log` reads the request and response
     /// headers, as in Envoy.
-    pub(crate) fn finish(&mut self) -> serde_json::Map<String, serde_json::Value> {
-        let mut custom_log = serde_json::Map::new();
+    pub(crate) fn finish(&mut self) -> PluginLog {
+        let mut plugin_log = PluginLog::default();
         for active in std::mem::take(&mut self.actives) {
             let Live::Holds(mut slot) = live(&active) else {
                 continue;
@@ -389,8 +389,10 @@ impl Streams {
                 Ok(Some(mut stream)) => {
                     self.headers.swap(&mut stream);
                     // Read after `on_log`, where plugins write their access-log attributes.
-                    if let Some(custom) = stream.property("custom_log") {
-                        merge_custom_log(&mut custom_log, custom);
+                    for property in LOG_PROPERTIES {
+                        if let Some(raw) = stream.property(property) {
+                            plugin_log.add(property, raw);
+                        }
                     }
                 }
                 Ok(None) => {}
@@ -401,7 +403,7 @@ impl Streams {
                 }
             }
         }
-        custom_log
+        plugin_log
     }
 }
 
