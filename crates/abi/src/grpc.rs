@@ -9,6 +9,8 @@
 //! must be UTF-8 as proto3 requires), because Envoy takes the argument for a cluster name
 //! only when it does not parse as a `GrpcService`.
 
+use crate::wire::{put_bytes, put_varint_field, Reader, LEN, VARINT};
+
 /// What a host reads of a `GrpcService`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrpcService {
@@ -93,13 +95,6 @@ impl GrpcService {
     }
 }
 
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
-const START_GROUP: u8 = 3;
-const END_GROUP: u8 = 4;
-const FIXED32: u8 = 5;
-
 /// `google.protobuf.Duration` in milliseconds (negative counts as 0).
 fn duration_ms(bytes: &[u8]) -> Option<u64> {
     let (mut seconds, mut nanos) = (0i64, 0i64);
@@ -115,92 +110,6 @@ fn duration_ms(bytes: &[u8]) -> Option<u64> {
         .saturating_mul(1000)
         .saturating_add(nanos / 1_000_000);
     Some(ms.max(0) as u64)
-}
-
-/// Protobuf wire-format reading; every `None` means malformed.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn varint(&mut self) -> Option<u64> {
-        let mut value = 0u64;
-        for i in 0..10 {
-            let (&byte, rest) = self.0.split_first()?;
-            self.0 = rest;
-            value |= u64::from(byte & 0x7f) << (7 * i);
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    /// The next field number and wire type; `Some(None)` at the end.
-    fn tag(&mut self) -> Option<Option<(u32, u8)>> {
-        if self.0.is_empty() {
-            return Some(None);
-        }
-        let tag = u32::try_from(self.varint()?).ok()?;
-        let field = tag >> 3;
-        if field == 0 {
-            return None;
-        }
-        Some(Some((field, (tag & 7) as u8)))
-    }
-
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.0.len() {
-            return None;
-        }
-        let (taken, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(taken)
-    }
-
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let len = usize::try_from(self.varint()?).ok()?;
-        self.take(len)
-    }
-
-    fn text(&mut self) -> Option<String> {
-        std::str::from_utf8(self.bytes()?).ok().map(str::to_string)
-    }
-
-    /// Skips a field of any wire type; a group up to its matching end.
-    fn skip(&mut self, field: u32, wire: u8) -> Option<()> {
-        match wire {
-            VARINT => self.varint().map(drop),
-            FIXED64 => self.take(8).map(drop),
-            LEN => self.bytes().map(drop),
-            FIXED32 => self.take(4).map(drop),
-            START_GROUP => loop {
-                let (inner, inner_wire) = self.tag()??;
-                if inner_wire == END_GROUP {
-                    return (inner == field).then_some(());
-                }
-                self.skip(inner, inner_wire)?;
-            },
-            _ => None,
-        }
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn put_varint_field(out: &mut Vec<u8>, field: u32, value: u64) {
-    put_varint(out, u64::from(field << 3));
-    put_varint(out, value);
-}
-
-fn put_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    put_varint(out, u64::from(field << 3) | u64::from(LEN));
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
 }
 
 #[cfg(test)]

@@ -7,11 +7,16 @@
 //! - [`path`]: the property-path format (segments joined by `\0`).
 //! - [`resp`]: the Redis wire format (commands, replies, where a reply ends).
 //! - [`grpc`]: the `service` argument of the gRPC calls (a cluster name or a `GrpcService`).
+//! - [`inject`]: the arguments of Higress's `inject_encoded_data_to_filter_chain*` foreign
+//!   functions.
+//! - `wire`: the protobuf wire format those two read and write.
 
 pub mod grpc;
+pub mod inject;
 pub mod pairs;
 pub mod path;
 pub mod resp;
 pub mod types;
+mod wire;
 
 pub use types::*;

@@ -40,6 +40,6 @@ pub use module::PluginModule;
 pub use runtime::{Runtime, RuntimeConfig, Tier, VmLimits, QUICK_START_MIN_BYTES};
 pub use shared::{QueueInbox, QueueWaker, Shared};
 pub use state::{LogRecord, LogSink, TracingLogSink};
-pub use stream::{CertificateFacts, HeaderMap, LocalReply, StreamInfo, TlsFacts};
+pub use stream::{CertificateFacts, HeaderMap, Injected, LocalReply, StreamInfo, TlsFacts};
 pub use vm::{PhaseOutcome, PluginVm, StreamSignal, VmConfig};
 pub use wasmgate_abi as abi;

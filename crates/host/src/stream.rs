@@ -242,8 +242,10 @@ pub struct HttpStream {
     pub properties: HashMap<Vec<u8>, Vec<u8>>,
     /// Actions waiting for the embedder.
     pub deferred: Deferred,
-    /// Data re-injected with Higress's `proxy_inject_encoded_data_to_filter_chain`.
-    pub injected: Vec<u8>,
+    /// Response data the plugin injected after itself (Higress's
+    /// `proxy_inject_encoded_data_to_filter_chain` and the foreign functions
+    /// `inject_encoded_data_to_filter_chain*`), waiting for the embedder to send it on.
+    pub injected: Option<Injected>,
     /// The address given with Higress's `proxy_set_upstream_override_host`.
     pub upstream_override_host: Option<String>,
     /// Whether `proxy_on_done` returned false and `proxy_done` has not come yet.
@@ -266,6 +268,25 @@ impl HttpStream {
         if self.property("clear_route_cache") != Some(b"off".as_slice()) {
             self.clears_route = true;
         }
+    }
+}
+
+/// Response data a plugin injected into the filter chain after itself: it goes to the
+/// plugins after it and the client, and the response may end with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Injected {
+    /// The data, in the order it was injected.
+    pub data: Vec<u8>,
+    /// Whether the response ends with it (the rest of the upstream's body is dropped).
+    pub end_of_stream: bool,
+}
+
+impl Injected {
+    /// Adds data injected by one more call.
+    pub fn add(slot: &mut Option<Injected>, data: &[u8], end_of_stream: bool) {
+        let injected = slot.get_or_insert_with(Injected::default);
+        injected.data.extend_from_slice(data);
+        injected.end_of_stream |= end_of_stream;
     }
 }
 

@@ -129,9 +129,12 @@ fn events_arrive_as_sent_and_the_access_log_has_the_token_usage() {
     for (n, event) in events.iter().enumerate() {
         let mut buf = [0u8; 4096];
         while !String::from_utf8_lossy(&seen).contains(event) {
-            let read = client
-                .read(&mut buf)
-                .unwrap_or_else(|e| panic!("event {n} {event} did not arrive: {e}; got {:?}", String::from_utf8_lossy(&seen)));
+            let read = client.read(&mut buf).unwrap_or_else(|e| {
+                panic!(
+                    "event {n} {event} did not arrive: {e}; got {:?}",
+                    String::from_utf8_lossy(&seen)
+                )
+            });
             assert!(read > 0, "the stream ended before event {n}");
             seen.extend_from_slice(&buf[..read]);
         }
@@ -146,12 +149,17 @@ fn events_arrive_as_sent_and_the_access_log_has_the_token_usage() {
     let text = String::from_utf8_lossy(&seen).into_owned();
     let (head, chunked) = text.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("x-minimal: 1"), "both plugins saw the response: {head}");
+    assert!(
+        head.contains("x-minimal: 1"),
+        "both plugins saw the response: {head}"
+    );
     let events = String::from_utf8(common::dechunk(chunked.as_bytes()).unwrap()).unwrap();
     assert_eq!(events, CHUNKS.concat(), "the events arrived unchanged");
     let line = wait_for_line(log, "access log line", |l| l.contains("rid-sse"));
     let entry: serde_json::Value = serde_json::from_str(&line[line.find('{').unwrap()..]).unwrap();
-    let ai_log = entry["ai_log"].as_str().expect("ai_log, a string as Higress logs it");
+    let ai_log = entry["ai_log"]
+        .as_str()
+        .expect("ai_log, a string as Higress logs it");
     let ai: serde_json::Value = serde_json::from_str(ai_log).unwrap();
     assert_eq!(ai["model"], "gpt-test", "{line}");
     assert_eq!(ai["request_model"], "gpt-test", "{line}");
@@ -159,5 +167,8 @@ fn events_arrive_as_sent_and_the_access_log_has_the_token_usage() {
     assert_eq!(ai["output_token"], 5, "{line}");
     assert_eq!(ai["total_token"], 12, "{line}");
     assert_eq!(ai["response_type"], "stream", "{line}");
-    assert!(ai["chunks"].as_u64().unwrap() >= 4, "the plugin saw the chunks apart: {line}");
+    assert!(
+        ai["chunks"].as_u64().unwrap() >= 4,
+        "the plugin saw the chunks apart: {line}"
+    );
 }

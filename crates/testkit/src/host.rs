@@ -8,13 +8,13 @@ use std::time::Duration;
 use wasmgate_host::abi::{HeaderAction, LogLevel};
 use wasmgate_host::shared::Metric;
 use wasmgate_host::{
-    HeaderMap, HostError, HttpCallout, HttpCalloutResponse, LocalReply, LogRecord, PhaseOutcome,
-    PluginModule, PluginVm, RedisCallout, RedisInit, Runtime, Shared as SharedState, StreamInfo,
-    StreamSignal, VmConfig,
+    HeaderMap, HostError, LocalReply, LogRecord, PhaseOutcome, PluginModule, PluginVm, Runtime,
+    Shared as SharedState, StreamInfo, StreamSignal, VmConfig,
 };
 
 use crate::recorder::Shared;
 
+mod callouts;
 mod grpc;
 
 /// Where the current request stands.
@@ -64,6 +64,8 @@ pub struct TestHost {
     answered: Vec<u32>,
     /// Request and response body data that moved on past the plugin.
     forwarded: (Vec<u8>, Vec<u8>),
+    /// Data the plugin injected ended the response: later response data does not reach it.
+    response_ended: bool,
 }
 
 impl TestHost {
@@ -87,6 +89,7 @@ impl TestHost {
             state: StreamState::Running,
             answered: Vec::new(),
             forwarded: Default::default(),
+            response_ended: false,
         }
     }
 
@@ -209,6 +212,7 @@ impl TestHost {
             stream.info.response_code_details = Some("via_upstream".into());
         }
         let outcome = self.vm.on_response_headers(id, end_of_stream)?;
+        let outcome = self.move_injected(id, outcome, true);
         Ok(self.apply(Phase::ResponseHeaders, outcome, end_of_stream))
     }
 
@@ -288,6 +292,9 @@ impl TestHost {
     ) -> Result<StreamState, HostError> {
         let id = self.ensure_request()?;
         let request = phase == Phase::RequestBody;
+        if !request && self.response_ended {
+            return Ok(self.state.clone());
+        }
         if let Some(stream) = self.vm.stream_mut(id) {
             held(stream, request).extend_from_slice(chunk);
             if request {
@@ -297,12 +304,35 @@ impl TestHost {
         let outcome = if request {
             self.vm.on_request_body(id, end_of_stream)?
         } else {
-            self.vm.on_response_body(id, end_of_stream)?
+            let outcome = self.vm.on_response_body(id, end_of_stream)?;
+            self.move_injected(id, outcome, false)
         };
-        if outcome == PhaseOutcome::Continue {
+        if outcome == PhaseOutcome::Continue && !(self.response_ended && !request) {
             self.forward_held(id, request);
         }
         Ok(self.apply(phase, outcome, true))
+    }
+
+    /// Moves the response data the plugin injected after itself on, before what it releases
+    /// (as the gateway does). Injected from the header phase, it lets the headers go on;
+    /// ending the response, it drops what the plugin held and ends its pause.
+    fn move_injected(&mut self, id: u32, outcome: PhaseOutcome, headers: bool) -> PhaseOutcome {
+        let Some(injected) = self.vm.stream_mut(id).and_then(|s| s.injected.take()) else {
+            return outcome;
+        };
+        self.forwarded.1.extend_from_slice(&injected.data);
+        if injected.end_of_stream {
+            self.response_ended = true;
+            if let Some(stream) = self.vm.stream_mut(id) {
+                held(stream, false).clear();
+            }
+        }
+        match outcome {
+            PhaseOutcome::Pause { .. } if headers || injected.end_of_stream => {
+                PhaseOutcome::Continue
+            }
+            other => other,
+        }
     }
 
     /// A body without headers first sends default request headers, as Higress's harness does.
@@ -316,6 +346,7 @@ impl TestHost {
     /// Ends the request (`on_log`, `on_done`, `on_delete`); the next call starts a new one.
     pub fn complete(&mut self) -> Result<(), HostError> {
         self.forwarded = Default::default();
+        self.response_ended = false;
         if let Some(id) = self.stream.take() {
             // The stream's last state goes with it; its headers were read above.
             let _finished = self.vm.finish_stream(id)?;
@@ -413,80 +444,6 @@ impl TestHost {
         stream.property(name).map(<[u8]>::to_vec)
     }
 
-    /// HTTP callouts made and not answered yet, oldest first.
-    pub fn http_callouts(&self) -> Vec<HttpCallout> {
-        self.recorder
-            .lock()
-            .http
-            .iter()
-            .filter(|c| !self.answered.contains(&c.token))
-            .cloned()
-            .collect()
-    }
-
-    /// Redis commands sent and not answered yet, oldest first.
-    pub fn redis_callouts(&self) -> Vec<RedisCallout> {
-        self.recorder
-            .lock()
-            .redis
-            .iter()
-            .filter(|c| !self.answered.contains(&c.token))
-            .cloned()
-            .collect()
-    }
-
-    /// How many Redis commands were answered so far.
-    pub fn answered_redis_count(&self) -> usize {
-        let recorder = self.recorder.lock();
-        recorder
-            .redis
-            .iter()
-            .filter(|c| self.answered.contains(&c.token))
-            .count()
-    }
-
-    /// Every `proxy_redis_init` the plugin made.
-    pub fn redis_inits(&self) -> Vec<RedisInit> {
-        self.recorder.lock().redis_inits.clone()
-    }
-
-    /// Answers an HTTP callout; `None` fails it (as a timeout or reset does).
-    pub fn answer_http(
-        &mut self,
-        token: u32,
-        response: Option<HttpCalloutResponse>,
-    ) -> Result<StreamState, HostError> {
-        self.answered.push(token);
-        self.vm.on_http_call_response(token, response)?;
-        Ok(self.follow_signals())
-    }
-
-    /// Answers the oldest pending HTTP callout.
-    pub fn answer_first_http(
-        &mut self,
-        response: Option<HttpCalloutResponse>,
-    ) -> Result<StreamState, HostError> {
-        let token = self
-            .http_callouts()
-            .first()
-            .map(|c| c.token)
-            .ok_or_else(|| HostError::Engine("no HTTP callout is pending".into()))?;
-        self.answer_http(token, response)
-    }
-
-    /// Answers a Redis command with a status (0: ok) and RESP bytes.
-    pub fn answer_redis(
-        &mut self,
-        token: u32,
-        status: i32,
-        reply: &[u8],
-    ) -> Result<StreamState, HostError> {
-        self.answered.push(token);
-        self.vm
-            .on_redis_call_response(token, status, reply.to_vec())?;
-        Ok(self.follow_signals())
-    }
-
     /// Fires `proxy_on_tick` once.
     pub fn tick(&mut self) -> Result<StreamState, HostError> {
         self.vm.on_tick()?;
@@ -563,6 +520,7 @@ impl TestHost {
         )?;
         self.stream = None;
         self.forwarded = Default::default();
+        self.response_ended = false;
         self.state = StreamState::Running;
         Ok(())
     }

@@ -400,10 +400,7 @@ fn run_case(scenario: &Scenario, case: &Case) -> Result<(), Vec<String>> {
 /// Whether the body goes to the plugin: the headers went on, or the plugin holds only them
 /// (Higress's `StopIteration`) and takes the body.
 fn body_flows(state: &StreamState) -> bool {
-    matches!(
-        state,
-        StreamState::Running | StreamState::HoldingHeaders(_)
-    )
+    matches!(state, StreamState::Running | StreamState::HoldingHeaders(_))
 }
 
 fn describe(state: &StreamState) -> String {

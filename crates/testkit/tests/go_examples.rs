@@ -84,7 +84,9 @@ fn go_held_response_headers_wait_while_the_body_reaches_the_plugin() {
     let plugin = wasmgate_testkit::examples::conformance_go("held-response");
     let mut host = TestHost::builder(plugin).start().unwrap();
     host.request_headers(&[(":path", "/")], true).unwrap();
-    let state = host.response_headers(&[("content-length", "6")], false).unwrap();
+    let state = host
+        .response_headers(&[("content-length", "6")], false)
+        .unwrap();
     assert_eq!(
         state,
         StreamState::HoldingHeaders(wasmgate_testkit::Phase::ResponseHeaders)
@@ -95,4 +97,29 @@ fn go_held_response_headers_wait_while_the_body_reaches_the_plugin() {
     assert_eq!(state, StreamState::Running);
     assert_eq!(host.response_body_bytes(), b"held 6 bytes: ABCDEF");
     assert_eq!(host.response_header("x-held").as_deref(), Some("yes"));
+}
+
+#[test]
+fn go_injected_response_data_moves_on_as_in_the_gateway() {
+    let plugin = wasmgate_testkit::examples::conformance_go("inject-probe");
+    let mut host = TestHost::builder(plugin).start().unwrap();
+    host.request_headers(&[("x-inject", "on-header")], true)
+        .unwrap();
+    let state = host.response_headers(&[], false).unwrap();
+    assert_eq!(
+        state,
+        StreamState::Running,
+        "the injection let the headers go"
+    );
+    // The upstream's body no longer reaches the plugin: the injection ended the response.
+    host.response_body(b"upstream", true).unwrap();
+    assert_eq!(host.response_body_bytes(), br#"{"injected":"on-header"}"#);
+    host.complete().unwrap();
+    host.request_headers(&[("x-inject", "body-end")], true)
+        .unwrap();
+    host.response_headers(&[], false).unwrap();
+    let state = host.response_body(b"first", false).unwrap();
+    assert_eq!(state, StreamState::Running);
+    host.response_body(b"second", true).unwrap();
+    assert_eq!(host.response_body_bytes(), b"[the end]");
 }

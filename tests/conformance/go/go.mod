@@ -6,6 +6,7 @@ require (
 	github.com/higress-group/proxy-wasm-go-sdk v0.0.0-20251103120604-77e9cce339d2
 	github.com/higress-group/wasm-go v1.1.1
 	github.com/tidwall/gjson v1.18.0
+	google.golang.org/protobuf v1.36.6
 )
 
 require (

@@ -9,7 +9,7 @@ use super::memory::{read, return_bytes, write_u32};
 use super::{finish, Fault, HostResult};
 use crate::callout::{HttpCallout, RedisCallout, RedisInit};
 use crate::state::HostState;
-use crate::stream::HeaderMap;
+use crate::stream::{HeaderMap, Injected};
 
 type C<'a> = Caller<'a, HostState>;
 
@@ -76,12 +76,10 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_inject_encoded_data_to_filter_chain",
-        |mut c: C<'_>, dp: u32, dl: u32, _end: u32| {
+        |mut c: C<'_>, dp: u32, dl: u32, end: u32| {
             let result = read(&mut c, dp, dl).and_then(|data| {
-                let state = c.data_mut();
-                let stream = state.current_stream().ok_or(Status::NotFound)?;
-                stream.injected.extend_from_slice(&data);
-                state.signal_current();
+                let stream = c.data_mut().current_stream().ok_or(Status::NotFound)?;
+                Injected::add(&mut stream.injected, &data, end != 0);
                 Ok(())
             });
             finish(result)

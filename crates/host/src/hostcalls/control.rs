@@ -1,13 +1,14 @@
 //! Logging, time, ticks, the effective context, stream control (continue, close, local
 //! replies, `proxy_done`) and foreign functions.
 
+use wasmgate_abi::inject::InjectArguments;
 use wasmgate_abi::{pairs, LogLevel, Status, StreamType};
 use wasmtime::{Caller, Linker};
 
 use super::memory::{read, return_bytes, write_u32, write_u64};
 use super::{finish, Fault, HostResult};
 use crate::state::HostState;
-use crate::stream::{HeaderMap, LocalReply};
+use crate::stream::{HeaderMap, Injected, LocalReply};
 
 type C<'a> = Caller<'a, HostState>;
 
@@ -190,6 +191,16 @@ fn call_foreign(
     let result = match name.as_str() {
         "get_log_level" => Ok(state.log_level.raw().to_le_bytes().to_vec()),
         "set_global_max_requests_per_io_cycle" => Ok(Vec::new()),
+        "inject_encoded_data_to_filter_chain" | "inject_encoded_data_to_filter_chain_on_header" => {
+            let arguments = InjectArguments::decode(&args).ok_or(Status::ParseFailure)?;
+            let stream = state.current_stream().ok_or(Status::NotFound)?;
+            Injected::add(
+                &mut stream.injected,
+                &arguments.body,
+                arguments.end_of_stream,
+            );
+            Ok(Vec::new())
+        }
         _ => match state.foreign.get(&name).cloned() {
             Some(function) => {
                 state.buffers.foreign_args = Some(args.clone());

@@ -450,9 +450,7 @@ impl PluginVm {
         // ABIs it becomes StopAllIterationAndWatermark, as in Envoy.
         let higress = self.module.abi() == AbiVersion::V0_2_100;
         let action = action.map(|a| match a {
-            HeaderAction::StopIteration if !higress => {
-                HeaderAction::StopAllIterationAndWatermark
-            }
+            HeaderAction::StopIteration if !higress => HeaderAction::StopAllIterationAndWatermark,
             other => other,
         });
         Ok(header_outcome(action, deferred, request))

@@ -166,6 +166,16 @@ impl Walk {
             body_tx: None,
             status: http::StatusCode::INTERNAL_SERVER_ERROR,
         };
+        if let Some((injector, injected)) = self.streams.take_injected() {
+            // Data a plugin injected from its response-header phase comes first, to the
+            // plugins before it; ending the response, it is all of the body.
+            let end = injected.end_of_stream;
+            let data = Bytes::from(injected.data);
+            let passage = self.response_chunk(injector, &mut waiting, data, end).await;
+            if !self.pass_on(&mut out, passage, end, false).await || end {
+                return self.finish_response(out).await;
+            }
+        }
         while let Some(next) = source.next().await {
             let (passage, end, trailers) = match next {
                 Ok(Piece::Data(chunk, eos)) => {
@@ -185,23 +195,39 @@ impl Walk {
                     break;
                 }
             };
-            match passage {
-                Passage::Released { data, changed } => {
-                    let trailers = trailers.then(|| self.outgoing_trailers()).flatten();
-                    if !self.release(&mut out, data, end, changed, trailers).await {
-                        break;
-                    }
-                }
-                Passage::Held => {}
-                Passage::Stopped(stop) => {
-                    self.stop_response(&mut out, stop).await;
-                    break;
-                }
-            }
-            if end {
+            // A plugin's injection may end the response before the upstream's body does.
+            let end = end || self.streams.take_ended_by_injection();
+            if !self.pass_on(&mut out, passage, end, trailers).await || end {
                 break;
             }
         }
+        self.finish_response(out).await
+    }
+
+    /// Sends what a piece's passage released (false when the response cannot go on: the
+    /// client left or a plugin stopped it).
+    async fn pass_on(
+        &mut self,
+        out: &mut Outgoing,
+        passage: Passage,
+        end: bool,
+        trailers: bool,
+    ) -> bool {
+        match passage {
+            Passage::Released { data, changed } => {
+                let trailers = trailers.then(|| self.outgoing_trailers()).flatten();
+                self.release(out, data, end, changed, trailers).await
+            }
+            Passage::Held => true,
+            Passage::Stopped(stop) => {
+                self.stop_response(out, stop).await;
+                false
+            }
+        }
+    }
+
+    /// Sends the head if nothing released it yet; the status the client got.
+    async fn finish_response(&mut self, mut out: Outgoing) -> http::StatusCode {
         if out.head_tx.is_some() {
             self.release(&mut out, Vec::new(), true, false, None).await;
         }

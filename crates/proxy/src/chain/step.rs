@@ -92,6 +92,5 @@ pub(crate) fn outcome_step(outcome: PhaseOutcome, name: &str) -> Step {
 /// `StopIteration` (the headers wait; the body still comes to this plugin).
 pub(crate) fn holds_data(phase: Phase, action: u32, end_of_stream: bool) -> bool {
     let headers = matches!(phase, Phase::RequestHeaders | Phase::ResponseHeaders);
-    !end_of_stream
-        && (phase.is_body() || (headers && action == HeaderAction::StopIteration.raw()))
+    !end_of_stream && (phase.is_body() || (headers && action == HeaderAction::StopIteration.raw()))
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use wasmgate_host::stream::HttpStream;
-use wasmgate_host::{HeaderMap, HostError, PhaseOutcome, StreamInfo, StreamSignal};
+use wasmgate_host::{HeaderMap, HostError, Injected, PhaseOutcome, StreamInfo, StreamSignal};
 
 use super::step::{closed, failed, failure, holds_data, outcome_step, Phase, Step, Stop};
 use crate::access_log::{PluginLog, LOG_PROPERTIES};
@@ -94,6 +94,11 @@ pub(crate) struct Streams {
     pub(crate) headers: Headers,
     request_id: String,
     pause_timeout: Duration,
+    /// Response data the plugin of the last response phase injected after itself, with its
+    /// stream's index (Higress's `inject_encoded_data_to_filter_chain*`).
+    injected: Option<(usize, Injected)>,
+    /// A plugin's injection ended the response (the rest of the upstream's body is dropped).
+    ended_by_injection: bool,
 }
 
 impl Streams {
@@ -106,7 +111,20 @@ impl Streams {
             },
             request_id,
             pause_timeout,
+            injected: None,
+            ended_by_injection: false,
         }
+    }
+
+    /// The data a plugin injected after itself in its response-header phase, with the
+    /// plugin's index: it goes to the plugins before it in the chain, then the client.
+    pub(crate) fn take_injected(&mut self) -> Option<(usize, Injected)> {
+        self.injected.take()
+    }
+
+    /// Whether a plugin's injection ended the response (asked once).
+    pub(crate) fn take_ended_by_injection(&mut self) -> bool {
+        std::mem::take(&mut self.ended_by_injection)
     }
 
     /// How many streams are open.
@@ -181,13 +199,24 @@ impl Streams {
             Phase::ResponseBody => vm.on_response_body(id, end_of_stream),
             Phase::ResponseTrailers => vm.on_response_trailers(id),
         };
+        let injected = slot.vm.stream_mut(id).and_then(|s| s.injected.take());
+        // Data injected from the response headers lets them go on with it.
+        let injected_at_headers = injected.is_some() && phase == Phase::ResponseHeaders;
+        if let Some(injected) = injected {
+            if phase.is_request() {
+                tracing::debug!(request_id = %self.request_id, "plugin {} injected response data in a request phase: dropped", slot.plugin.spec.name);
+            } else {
+                keep_injected(&mut self.injected, &self.request_id, index, injected);
+            }
+        }
         if let Ok(PhaseOutcome::Pause { action }) = result {
-            if !holds_data(phase, action, end_of_stream) {
+            if !holds_data(phase, action, end_of_stream) && !injected_at_headers {
                 return Called::Paused(slot.wait(id), slot.plugin.clone());
             }
         }
         self.headers.swap_with(&mut slot, id);
         Called::Done(match result {
+            Ok(PhaseOutcome::Pause { .. }) if injected_at_headers => Step::Continue,
             Ok(PhaseOutcome::Pause { .. }) => Step::Held,
             Ok(outcome) => outcome_step(outcome, &slot.plugin.spec.name),
             Err(e) => {
@@ -240,13 +269,14 @@ impl Streams {
     }
 
     /// Passes one chunk through the body phases of the streams in `order`. A plugin holding
-    /// more than `limit` bytes fails the request.
+    /// more than `limit` bytes fails the request. Data a plugin injects after itself goes
+    /// on to the next ones before what it releases, even while it holds its own.
     pub(crate) async fn body_chunk(
         &mut self,
         phase: Phase,
         order: &[usize],
         chunk: Bytes,
-        end_of_stream: bool,
+        mut end_of_stream: bool,
         limit: usize,
     ) -> Passage {
         let mut data = chunk.to_vec();
@@ -257,20 +287,34 @@ impl Streams {
                 None => {}
             }
             self.with_body(index, phase, |body| body.extend_from_slice(&data));
-            match self.phase(index, phase, end_of_stream).await {
-                Step::Continue => {
-                    if let Some(out) = self.with_body(index, phase, std::mem::take) {
-                        data = out;
-                    }
+            let step = self.phase(index, phase, end_of_stream).await;
+            let injected = self
+                .injected
+                .take_if(|(injector, _)| *injector == index)
+                .map(|(_, injected)| injected);
+            if let Some(injected) = &injected {
+                end_of_stream |= injected.end_of_stream;
+                self.ended_by_injection |= injected.end_of_stream;
+            }
+            match (step, injected) {
+                (Step::Continue, injected) => {
+                    let out = self.with_body(index, phase, std::mem::take);
+                    data = match (injected, out) {
+                        (Some(injected), Some(out)) => [injected.data, out].concat(),
+                        (Some(injected), None) => injected.data,
+                        (None, Some(out)) => out,
+                        (None, None) => data,
+                    };
                 }
-                Step::Held => {
+                (Step::Held, Some(injected)) => data = injected.data,
+                (Step::Held, None) => {
                     let held = self.with_body(index, phase, |body| body.len()).unwrap_or(0);
                     if held > limit {
                         return Passage::Stopped(too_large(phase));
                     }
                     return Passage::Held;
                 }
-                Step::Stop(stop) => return Passage::Stopped(stop),
+                (Step::Stop(stop), _) => return Passage::Stopped(stop),
             }
         }
         let changed = data.as_slice() != chunk.as_ref();
@@ -405,6 +449,26 @@ impl Streams {
         }
         plugin_log
     }
+}
+
+/// Keeps what plugin `index` injected until its data can go on; what the same plugin
+/// injected before and has not gone on yet comes first.
+fn keep_injected(
+    slot: &mut Option<(usize, Injected)>,
+    request_id: &str,
+    index: usize,
+    mut injected: Injected,
+) {
+    if let Some((earlier, mut kept)) = slot.take() {
+        if earlier == index {
+            kept.data.append(&mut injected.data);
+            kept.end_of_stream |= injected.end_of_stream;
+            injected = kept;
+        } else {
+            tracing::warn!(%request_id, "two plugins injected response data from their header phases: only the later one's goes on");
+        }
+    }
+    *slot = Some((index, injected));
 }
 
 fn too_large(phase: Phase) -> Stop {

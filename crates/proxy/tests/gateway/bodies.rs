@@ -203,11 +203,52 @@ fn higress_stop_iteration_on_response_headers_lets_the_body_reach_the_plugin() {
     let text = response.text();
     let (head, rest) = text.split_once(": ").expect("the plugin's body");
     assert_eq!(head, format!("held {} bytes", rest.len()), "{text}");
-    assert!(rest.contains("ABC"), "the upstream's answer, upper-cased: {text}");
+    assert!(
+        rest.contains("ABC"),
+        "the upstream's answer, upper-cased: {text}"
+    );
     assert_eq!(response.header("x-held"), Some("yes"));
     assert_eq!(
         response.header("x-minimal"),
         Some("1"),
         "the plugin before it saw the headers after the release"
     );
+}
+
+#[test]
+fn data_a_plugin_injects_after_itself_reaches_the_client() {
+    // wasm-go's `inject-probe`, arguments encoded as wasm-go's MCP server encodes them;
+    // `minimal` before it in the chain sees the response after the injection.
+    let upstream = echo();
+    let dir = tempdir("inject");
+    let config = Config::new()
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("r", "echo", &[])
+        .plugin("minimal", example(Lang::Rust, "minimal"), &[])
+        .plugin("inject", conformance_go("inject-probe"), &[]);
+    let gateway = start(&config, &dir);
+    // From the response headers, ending the response: the injected body is all of it.
+    let response = gateway.get("/mcp", &[("x-inject", "on-header")]);
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.header("x-inject-error"), None);
+    assert_eq!(response.text(), r#"{"injected":"on-header"}"#);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.header("x-minimal"), Some("1"));
+    // From a body phase, not ending it: the injected data comes before the chunk.
+    let response = gateway.get("/stream", &[("x-inject", "body")]);
+    let text = response.text();
+    let echoed = text
+        .strip_prefix("[injected]")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        echoed.contains("\"path\""),
+        "then the upstream's body: {text}"
+    );
+    // From a body phase, ending it: the rest of the upstream's body is dropped.
+    let response = gateway.get("/end", &[("x-inject", "body-end")]);
+    assert_eq!(response.header("x-inject-error"), None);
+    assert_eq!(response.text(), "[the end]");
+    // Without injection the upstream's answer passes.
+    let response = gateway.get("/plain", &[]);
+    assert!(response.text().contains("\"path\""));
 }
