@@ -66,17 +66,18 @@ ensure_envoy() {
 }
 
 # Installs the Python clients and servers the edge tests drive the gateway with (httpx with
-# h2, grpcio, websockets) into `.venv`, and prints the interpreter's path.
+# h2, grpcio, websockets, the MCP Python SDK `mcp`) into `.venv`, and prints the interpreter's path.
 HTTPX_VERSION=0.28.1
 GRPCIO_VERSION=1.85.4
+MCP_VERSION=2.3.0
 WEBSOCKETS_VERSION=17.4
 ensure_python_clients() {
     local venv="$repo/.venv"
     ensure_venv
-    if ! "$venv/bin/python3" -c 'import httpx, h2, grpc, websockets' 2>/dev/null; then
-        echo "==> installing httpx[http2]==$HTTPX_VERSION grpcio==$GRPCIO_VERSION websockets==$WEBSOCKETS_VERSION into $venv" >&2
+    if ! "$venv/bin/python3" -c 'import httpx, h2, grpc, websockets, mcp' 2>/dev/null; then
+        echo "==> installing httpx[http2]==$HTTPX_VERSION grpcio==$GRPCIO_VERSION websockets==$WEBSOCKETS_VERSION mcp==$MCP_VERSION into $venv" >&2
         "$venv/bin/pip" install -q "httpx[http2]==$HTTPX_VERSION" "grpcio==$GRPCIO_VERSION" \
-            "websockets==$WEBSOCKETS_VERSION" >&2
+            "websockets==$WEBSOCKETS_VERSION" "mcp==$MCP_VERSION" >&2
     fi
     echo "$venv/bin/python3"
 }

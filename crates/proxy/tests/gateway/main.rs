@@ -1,6 +1,6 @@
 //! The gateway's behaviour, started in-process: routes and rules, bodies, configuration
 //! errors, Redis, reloads, shared queues, the move to optimized code, TLS and HTTP/2
-//! upstreams, gRPC and trailers, WebSocket. One test binary (each file a module), so the suite links once.
+//! upstreams, gRPC and trailers, WebSocket, MCP servers. One test binary (each file a module), so the suite links once.
 
 mod common;
 
@@ -11,6 +11,7 @@ mod grpc;
 mod grpc_callouts;
 mod h2_upstream;
 mod http2;
+mod mcp;
 mod redis;
 mod reload;
 mod routes;

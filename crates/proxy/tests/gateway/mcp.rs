@@ -1,0 +1,91 @@
+//! MCP servers on wasm-go's `pkg/mcp` (the `mcp-server` Go example) through the gateway, with
+//! the official MCP Python SDK as the client over streamable HTTP: a tool written in Go, and
+//! REST APIs as tools from configuration alone, whose calls reach a local REST service with
+//! wasm-go's `RouteCall` and come back through the response phases (Higress's
+//! `StopIteration` from response headers under `0_2_100`: the body reaches the plugin).
+
+use crate::common::{run_python, start, tempdir, Config, PythonServer};
+use wasmgate_testkit::examples::{example, Lang};
+
+const CATALOGUE: &str = include_str!("python/rest_catalogue.py");
+const CLIENT: &str = include_str!("python/mcp_client.py");
+
+/// The `catalogue` server: REST tools, as a Higress `mcp-server` config has them.
+fn rest_tools() -> serde_json::Value {
+    serde_json::json!({
+        "server": {"name": "catalogue"},
+        "tools": [
+            {
+                "name": "search-items",
+                "description": "Search the catalogue by name prefix",
+                "args": [{"name": "q", "description": "the name prefix", "type": "string", "required": true}],
+                "requestTemplate": {"url": "http://catalogue.test/items?q={{.args.q}}", "method": "GET"},
+                "responseTemplate": {"body": "found {{.count}}:{{range .items}} {{.name}}{{end}}"}
+            },
+            {
+                "name": "create-item",
+                "description": "Add an item",
+                "args": [
+                    {"name": "name", "type": "string", "required": true},
+                    {"name": "price", "type": "number"}
+                ],
+                "requestTemplate": {"url": "http://catalogue.test/items", "method": "POST", "argsToJsonBody": true},
+                "responseTemplate": {"body": "created {{.id}} at {{.received.price}}"}
+            }
+        ]
+    })
+}
+
+fn report(url: &str, calls: &[&str]) -> serde_json::Value {
+    let mut args = vec![url];
+    args.extend_from_slice(calls);
+    let out = run_python(CLIENT, &args);
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn the_mcp_client_lists_and_calls_go_and_rest_tools() {
+    let catalogue = PythonServer::start(CATALOGUE, &[]);
+    let rules = serde_json::json!([
+        {"routes": ["mcp-go"], "config": {"server": {"name": "wasmgate-demo"}}},
+        {"routes": ["mcp-rest"], "config": rest_tools()},
+    ]);
+    let rules = format!("rules: {rules}");
+    let config = Config::new()
+        .cluster("catalogue", catalogue.address, &[])
+        .route("mcp-go", "catalogue", &["path_prefix: /mcp-go"])
+        .route("mcp-rest", "catalogue", &["path_prefix: /mcp-rest"])
+        .plugin("mcp-server", example(Lang::Go, "mcp-server"), &[&rules]);
+    let gateway = start(&config, &tempdir("mcp"));
+    let base = format!("http://{}", gateway.address);
+
+    let go = report(&format!("{base}/mcp-go"), &["add", r#"{"a": 2, "b": 40}"#]);
+    assert_eq!(go["server"], "wasmgate-demo", "{go}");
+    let schema = &go["tools"]["add"];
+    assert_eq!(schema["properties"]["a"]["type"], "integer", "{go}");
+    assert_eq!(schema["required"], serde_json::json!(["a", "b"]), "{go}");
+    assert_eq!(go["calls"][0]["text"], "42", "{go}");
+    assert_eq!(go["calls"][0]["error"], false, "{go}");
+
+    let rest = report(
+        &format!("{base}/mcp-rest"),
+        &[
+            "search-items",
+            r#"{"q": "ap"}"#,
+            "create-item",
+            r#"{"name": "kiwi", "price": 4}"#,
+            "create-item",
+            r#"{"price": 1}"#,
+        ],
+    );
+    assert_eq!(rest["server"], "catalogue", "{rest}");
+    assert_eq!(rest["tools"]["search-items"]["required"], serde_json::json!(["q"]));
+    let calls = rest["calls"].as_array().unwrap();
+    assert_eq!(calls[0]["text"], "found 2: apple apricot", "a GET with the query: {rest}");
+    assert_eq!(calls[1]["text"], "created item-kiwi at 4", "a POST of the arguments: {rest}");
+    assert_eq!(calls[2]["error"], true, "the service's 400 is an error result: {rest}");
+    assert!(
+        calls[2]["text"].as_str().unwrap().contains("400"),
+        "{rest}"
+    );
+}
