@@ -1,8 +1,9 @@
-//! Server-Sent Events through a chain of two plugins (wasm-go's `ai-token-usage` reading the
-//! stream, the Rust `minimal`): each event reaches the client before the upstream sends the
-//! next one (the upstream waits for the client to have seen it), an event split across
-//! chunks arrives whole, and the JSON access log carries the token usage under `ai_log`, as
-//! Higress writes it.
+//! Server-Sent Events through a chain of two plugins (`ai-token-usage` reading the stream,
+//! in Go on wasm-go's `tokenusage` and in Rust on wasmgate-sdk's `ai` helpers, then the Rust
+//! `minimal`): each event reaches the client before the upstream sends the next one (the
+//! upstream waits for the client to have seen it), an event split across chunks arrives
+//! whole, and the JSON access log carries the token usage under `ai_log`, as Higress writes
+//! it.
 
 #[path = "gateway/common/mod.rs"]
 mod common;
@@ -101,7 +102,16 @@ fn sse_upstream(client_saw: mpsc::Receiver<()>) -> SocketAddr {
 }
 
 #[test]
-fn events_arrive_as_sent_and_the_access_log_has_the_token_usage() {
+fn events_arrive_as_sent_and_the_access_log_has_the_token_usage_go() {
+    events_arrive_as_sent(Lang::Go, "rid-sse-go");
+}
+
+#[test]
+fn events_arrive_as_sent_and_the_access_log_has_the_token_usage_rust() {
+    events_arrive_as_sent(Lang::Rust, "rid-sse-rust");
+}
+
+fn events_arrive_as_sent(lang: Lang, request_id: &str) {
     let log = log();
     let (saw, client_saw) = mpsc::channel();
     let upstream = sse_upstream(client_saw);
@@ -109,7 +119,7 @@ fn events_arrive_as_sent_and_the_access_log_has_the_token_usage() {
         .setting("access_log: json")
         .cluster("llm", upstream, &[])
         .route("chat", "llm", &[])
-        .plugin("ai-token-usage", example(Lang::Go, "ai-token-usage"), &[])
+        .plugin("ai-token-usage", example(lang, "ai-token-usage"), &[])
         .plugin("minimal", example(Lang::Rust, "minimal"), &[]);
     let gateway = start(&config, &tempdir("sse"));
     let body = r#"{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
@@ -119,7 +129,7 @@ fn events_arrive_as_sent_and_the_access_log_has_the_token_usage() {
         .unwrap();
     write!(
         client,
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: llm.test\r\nx-request-id: rid-sse\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: llm.test\r\nx-request-id: {request_id}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -155,7 +165,7 @@ fn events_arrive_as_sent_and_the_access_log_has_the_token_usage() {
     );
     let events = String::from_utf8(common::dechunk(chunked.as_bytes()).unwrap()).unwrap();
     assert_eq!(events, CHUNKS.concat(), "the events arrived unchanged");
-    let line = wait_for_line(log, "access log line", |l| l.contains("rid-sse"));
+    let line = wait_for_line(log, "access log line", |l| l.contains(request_id));
     let entry: serde_json::Value = serde_json::from_str(&line[line.find('{').unwrap()..]).unwrap();
     let ai_log = entry["ai_log"]
         .as_str()

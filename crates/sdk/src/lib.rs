@@ -36,6 +36,7 @@
 //! - [`plugin_context`]: [`PluginContext`], the plugin in the start hook.
 //! - [`rules`]: Higress's `_rules_` matching.
 //! - [`http`] and [`cluster`]: callouts with callbacks or `.await` (a [`CalloutFuture`]).
+//! - [`ai`]: Server-Sent Events parsing and LLM token usage for the `ai_log`.
 //! - [`grpc`]: gRPC calls (callback or `.await`) and streams to a cluster's services.
 //! - [`redis`], [`redis_commands`] and [`resp`]: the Redis client (Higress extension), its
 //!   commands, RESP encoding and decoding (from `wasmgate-abi`).
@@ -52,6 +53,7 @@
 
 #![warn(missing_docs)]
 
+pub mod ai;
 pub mod attributes;
 pub mod cluster;
 pub mod context;

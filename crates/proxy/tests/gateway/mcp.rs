@@ -79,13 +79,22 @@ fn the_mcp_client_lists_and_calls_go_and_rest_tools() {
         ],
     );
     assert_eq!(rest["server"], "catalogue", "{rest}");
-    assert_eq!(rest["tools"]["search-items"]["required"], serde_json::json!(["q"]));
-    let calls = rest["calls"].as_array().unwrap();
-    assert_eq!(calls[0]["text"], "found 2: apple apricot", "a GET with the query: {rest}");
-    assert_eq!(calls[1]["text"], "created item-kiwi at 4", "a POST of the arguments: {rest}");
-    assert_eq!(calls[2]["error"], true, "the service's 400 is an error result: {rest}");
-    assert!(
-        calls[2]["text"].as_str().unwrap().contains("400"),
-        "{rest}"
+    assert_eq!(
+        rest["tools"]["search-items"]["required"],
+        serde_json::json!(["q"])
     );
+    let calls = rest["calls"].as_array().unwrap();
+    assert_eq!(
+        calls[0]["text"], "found 2: apple apricot",
+        "a GET with the query: {rest}"
+    );
+    assert_eq!(
+        calls[1]["text"], "created item-kiwi at 4",
+        "a POST of the arguments: {rest}"
+    );
+    assert_eq!(
+        calls[2]["error"], true,
+        "the service's 400 is an error result: {rest}"
+    );
+    assert!(calls[2]["text"].as_str().unwrap().contains("400"), "{rest}");
 }
