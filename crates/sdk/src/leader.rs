@@ -43,10 +43,11 @@ struct Lease {
 /// This VM's id in the lease: random (WASI `random_get` through std's hasher keys) and
 /// fixed for the VM's life, in UUID form.
 pub fn vm_id() -> String {
-    VM_ID.with(|id| id.borrow_mut().get_or_insert_with(new_vm_id).clone())
+    VM_ID.with(|id| id.borrow_mut().get_or_insert_with(random_uuid).clone())
 }
 
-fn new_vm_id() -> String {
+/// A new random id in UUID form (WASI `random_get` through std's hasher keys).
+pub(crate) fn random_uuid() -> String {
     use std::hash::{BuildHasher, Hasher};
     let now = raw::get_current_time_nanos().unwrap_or(0);
     let mut words = [0u64; 2];

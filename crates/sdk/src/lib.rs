@@ -37,6 +37,7 @@
 //! - [`rules`]: Higress's `_rules_` matching.
 //! - [`http`] and [`cluster`]: callouts with callbacks or `.await` (a [`CalloutFuture`]).
 //! - [`ai`]: Server-Sent Events parsing and LLM token usage for the `ai_log`.
+//! - `mcp` (feature `mcp`): MCP servers with typed tools over streamable HTTP.
 //! - [`grpc`]: gRPC calls (callback or `.await`) and streams to a cluster's services.
 //! - [`redis`], [`redis_commands`] and [`resp`]: the Redis client (Higress extension), its
 //!   commands, RESP encoding and decoding (from `wasmgate-abi`).
@@ -66,6 +67,8 @@ pub mod headers_and_bodies;
 pub mod http;
 pub mod leader;
 pub mod log;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod metrics;
 pub mod outcome;
 mod panic;

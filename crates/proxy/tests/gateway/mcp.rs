@@ -1,8 +1,10 @@
-//! MCP servers on wasm-go's `pkg/mcp` (the `mcp-server` Go example) through the gateway, with
-//! the official MCP Python SDK as the client over streamable HTTP: a tool written in Go, and
-//! REST APIs as tools from configuration alone, whose calls reach a local REST service with
-//! wasm-go's `RouteCall` and come back through the response phases (Higress's
-//! `StopIteration` from response headers under `0_2_100`: the body reaches the plugin).
+//! MCP servers through the gateway, with the official MCP Python SDK as the client over
+//! streamable HTTP: on wasm-go's `pkg/mcp` (the `mcp-server` Go example), a tool written in
+//! Go and REST APIs as tools from configuration alone, whose calls reach a local REST
+//! service with wasm-go's `RouteCall` and come back through the response phases (Higress's
+//! `StopIteration` from response headers under `0_2_100`: the body reaches the plugin); on
+//! wasmgate-sdk's `mcp` module (the `mcp-calculator` Rust example), typed tools, a JSON
+//! result, an error result and an async tool that calls a service.
 
 use crate::common::{run_python, start, tempdir, Config, PythonServer};
 use wasmgate_testkit::examples::{example, Lang};
@@ -97,4 +99,48 @@ fn the_mcp_client_lists_and_calls_go_and_rest_tools() {
         "the service's 400 is an error result: {rest}"
     );
     assert!(calls[2]["text"].as_str().unwrap().contains("400"), "{rest}");
+}
+
+#[test]
+fn the_mcp_client_lists_and_calls_the_tools_of_a_rust_server() {
+    let weather = PythonServer::start(CATALOGUE, &[]);
+    let config = Config::new()
+        .cluster("outbound|80||weather.static", weather.address, &[])
+        .route("mcp", "outbound|80||weather.static", &["path_prefix: /mcp"])
+        .plugin("calculator", example(Lang::Rust, "mcp-calculator"), &[]);
+    let gateway = start(&config, &tempdir("mcp-rust"));
+    let url = format!("http://{}/mcp", gateway.address);
+    let report = report(
+        &url,
+        &[
+            "add",
+            r#"{"a": 2, "b": 40}"#,
+            "divide",
+            r#"{"dividend": 7, "divisor": 2}"#,
+            "divide",
+            r#"{"dividend": 7, "divisor": 0}"#,
+            "weather",
+            r#"{"city": "Lisbon"}"#,
+            "weather",
+            r#"{"city": "Atlantis"}"#,
+            "add",
+            r#"{"a": "two"}"#,
+        ],
+    );
+    assert_eq!(report["server"], "calculator", "{report}");
+    let add = &report["tools"]["add"];
+    assert_eq!(add["properties"]["a"]["type"], "integer", "{report}");
+    assert_eq!(add["properties"]["a"]["description"], "The first addend.");
+    assert_eq!(add["required"], serde_json::json!(["a", "b"]));
+    let calls = report["calls"].as_array().unwrap();
+    let texts: Vec<&str> = calls.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let errors: Vec<bool> = calls.iter().map(|c| c["error"].as_bool().unwrap()).collect();
+    assert_eq!(texts[0], "42", "{report}");
+    assert_eq!(texts[1], r#"{"quotient":3.5}"#, "{report}");
+    assert_eq!((texts[2], errors[2]), ("cannot divide by zero", true));
+    assert_eq!((texts[3], errors[3]), ("sunny in Lisbon", false), "the async tool's call");
+    assert_eq!(errors[4], true, "{report}");
+    assert!(texts[4].contains("404"), "{report}");
+    assert_eq!(errors[5], true, "arguments that do not fit the type: {report}");
+    assert_eq!(errors[..2], [false, false]);
 }

@@ -1,6 +1,7 @@
 """A REST service behind MCP tools: GET /items?q=<prefix> answers the items whose name
 starts with it ({"count", "items"}); POST /items with a JSON body {"name", "price"} answers
-201 {"id": "item-<name>", "received": <body>}, without a name 400 {"error"}. Prints its
+201 {"id": "item-<name>", "received": <body>}, without a name 400 {"error"}; GET
+/weather?city=<city> answers 200 "sunny in <city>" as text, for "Atlantis" 404. Prints its
 port, then serves; each request's method and path go to stderr."""
 import json
 import sys
@@ -21,6 +22,15 @@ class Catalogue(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urlparse(self.path)
+        if url.path == "/weather":
+            city = parse_qs(url.query).get("city", [""])[0]
+            body = ("sunny in " + city).encode()
+            self.send_response(404 if city == "Atlantis" else 200)
+            self.send_header("content-type", "text/plain")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if url.path != "/items":
             return self.answer(404, {"error": "no such path " + url.path})
         prefix = parse_qs(url.query).get("q", [""])[0]

@@ -1,0 +1,39 @@
+//! MCP servers on the gateway (feature `mcp`): tools written in Rust with typed arguments
+//! whose JSON Schema comes from their types, served over MCP's streamable HTTP transport.
+//!
+//! ```ignore
+//! use wasmgate_sdk::mcp::{McpServer, Tool, ToolResult};
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct Add { /// The first addend.
+//!     a: i64, /// The second addend.
+//!     b: i64 }
+//!
+//! fn server() -> McpServer {
+//!     McpServer::new("calculator", "1.0.0")
+//!         .tool(Tool::new("add", "Adds two integers", |_ctx, args: Add| {
+//!             ToolResult::text((args.a + args.b).to_string())
+//!         }))
+//! }
+//!
+//! wasmgate_sdk::entry!({ server().plugin("calculator").register(); });
+//! ```
+//!
+//! - [`jsonrpc`]: JSON-RPC 2.0 messages and answers.
+//! - [`tool`]: [`Tool`]s (typed, `async`, or with a schema of their own) and
+//!   [`ToolResult`]s.
+//! - [`server`]: [`McpServer`] and its methods (`initialize` with version negotiation,
+//!   `ping`, `tools/list`, `tools/call`); [`McpConfig`] narrows the tools per route.
+//! - `session`: `Mcp-Session-Id` sessions in shared data.
+//! - `transport`: the streamable HTTP transport on the plugin's phases
+//!   ([`McpServer::plugin`]).
+
+pub mod jsonrpc;
+pub mod server;
+mod session;
+pub mod tool;
+mod transport;
+
+pub use schemars;
+pub use server::{McpConfig, McpServer, PROTOCOL_VERSIONS};
+pub use tool::{schema_of, Tool, ToolCall, ToolFuture, ToolResult};
