@@ -37,11 +37,14 @@ enum Template {
     HttpCall,
     Redis,
     Blank,
+    /// An MCP server (Rust only: for Go see `examples/go/mcp-server`).
+    Mcp,
 }
 
 const RUST_HELLO: &str = include_str!("../../../examples/rust/sdk-hello/src/lib.rs");
 const RUST_HTTP_CALL: &str = include_str!("../../../examples/rust/sdk-http-call/src/lib.rs");
 const RUST_REDIS: &str = include_str!("../../../examples/rust/cluster-key-rate-limit/src/lib.rs");
+const RUST_MCP: &str = include_str!("../../../examples/rust/mcp-calculator/src/lib.rs");
 const GO_HELLO: &str = include_str!("../../../examples/go/hello/main.go");
 const GO_HTTP_CALL: &str = include_str!("../../../examples/go/http-call/main.go");
 const GO_REDIS: &str = include_str!("../../../examples/go/redis-counter/main.go");
@@ -49,6 +52,7 @@ const RUST_HELLO_TEST: &str = include_str!("../templates/rust/hello.rs");
 const RUST_HTTP_CALL_TEST: &str = include_str!("../templates/rust/http-call.rs");
 const RUST_REDIS_TEST: &str = include_str!("../templates/rust/redis.rs");
 const RUST_BLANK_TEST: &str = include_str!("../templates/rust/blank.rs");
+const RUST_MCP_TEST: &str = include_str!("../templates/rust/mcp.rs");
 /// The workspace manifest: its `[profile.dev.package.*]` settings go into Rust projects.
 const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
 const GO_MOD: &str = include_str!("../../../examples/go/go.mod");
@@ -183,12 +187,19 @@ fn rust_project(dir: &Path, name: &str, template: Template) -> Result<()> {
         Template::HttpCall => (RUST_HTTP_CALL, RUST_HTTP_CALL_TEST),
         Template::Redis => (RUST_REDIS, RUST_REDIS_TEST),
         Template::Blank => (RUST_BLANK, RUST_BLANK_TEST),
+        Template::Mcp => (RUST_MCP, RUST_MCP_TEST),
     };
     let checkout = checkout()?;
     let regex_lite = if source.contains("regex_lite") {
         "regex-lite = \"0.1\"\n"
     } else {
         ""
+    };
+    // An MCP server takes the SDK's `mcp` feature and derives its tools' schemas.
+    let (sdk_features, schemars) = if source.contains("wasmgate_sdk::mcp") {
+        (", features = [\"mcp\"]", "schemars = \"1\"\n")
+    } else {
+        ("", "")
     };
     let cargo = format!(
         r#"[package]
@@ -200,10 +211,10 @@ edition = "2021"
 crate-type = ["cdylib"]
 
 [dependencies]
-wasmgate-sdk = {{ path = "{sdk}" }}
+wasmgate-sdk = {{ path = "{sdk}"{sdk_features} }}
 serde = {{ version = "1", features = ["derive"] }}
 serde_json = "1"
-{regex_lite}
+{regex_lite}{schemars}
 [dev-dependencies]
 # tests/plugin.rs builds the plugin and runs it in-process.
 wasmgate-testkit = {{ path = "{testkit}" }}
@@ -225,10 +236,12 @@ panic = "abort"
         dev_profile = dev_profile(),
     );
     write(&dir.join("Cargo.toml"), &cargo)?;
-    write(
-        &dir.join("src/lib.rs"),
-        &named(source, "wasmgate_sdk::plugin!", "name: ", name),
-    )?;
+    let source = if template == Template::Mcp {
+        named(source, "wasmgate_sdk::entry!", "plugin(", name)
+    } else {
+        named(source, "wasmgate_sdk::plugin!", "name: ", name)
+    };
+    write(&dir.join("src/lib.rs"), &source)?;
     write(&dir.join("tests/plugin.rs"), test)?;
     // Start from the dependency versions wasmgate is built and tested with.
     let lock = checkout.join("Cargo.lock");
@@ -259,6 +272,10 @@ fn go_project(dir: &Path, name: &str, template: Template) -> Result<()> {
         Template::HttpCall => GO_HTTP_CALL,
         Template::Blank => GO_BLANK,
         Template::Redis => GO_REDIS,
+        Template::Mcp => bail!(
+            "the mcp template is a Rust plugin (--lang rust); for an MCP server on wasm-go \
+             start from examples/go/mcp-server"
+        ),
     };
     let module = GO_MOD.replacen(
         "module github.com/wasmgate/examples/go",
@@ -330,6 +347,24 @@ cases:
             r#"cases:
   - name: lets the request through
     expect: { response: { status: 200 } }
+"#
+        }
+        Template::Mcp => {
+            r#"cases:
+  - name: answers initialize
+    request:
+      method: POST
+      path: /mcp
+      headers: { content-type: application/json }
+      body: '{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}}'
+    expect: { response: { status: 200, body_contains: '"protocolVersion":"2025-06-18"' } }
+  - name: calls a tool
+    request:
+      method: POST
+      path: /mcp
+      headers: { content-type: application/json }
+      body: '{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}'
+    expect: { response: { status: 200, body_contains: '"text":"5"' } }
 "#
         }
     };

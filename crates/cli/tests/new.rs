@@ -49,6 +49,7 @@ fn every_template_builds_and_passes_its_tests() {
         ("rust", "http-call"),
         ("rust", "redis"),
         ("rust", "blank"),
+        ("rust", "mcp"),
         ("go", "hello"),
         ("go", "http-call"),
         ("go", "redis"),

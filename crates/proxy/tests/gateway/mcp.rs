@@ -134,13 +134,23 @@ fn the_mcp_client_lists_and_calls_the_tools_of_a_rust_server() {
     assert_eq!(add["required"], serde_json::json!(["a", "b"]));
     let calls = report["calls"].as_array().unwrap();
     let texts: Vec<&str> = calls.iter().map(|c| c["text"].as_str().unwrap()).collect();
-    let errors: Vec<bool> = calls.iter().map(|c| c["error"].as_bool().unwrap()).collect();
+    let errors: Vec<bool> = calls
+        .iter()
+        .map(|c| c["error"].as_bool().unwrap())
+        .collect();
     assert_eq!(texts[0], "42", "{report}");
     assert_eq!(texts[1], r#"{"quotient":3.5}"#, "{report}");
     assert_eq!((texts[2], errors[2]), ("cannot divide by zero", true));
-    assert_eq!((texts[3], errors[3]), ("sunny in Lisbon", false), "the async tool's call");
+    assert_eq!(
+        (texts[3], errors[3]),
+        ("sunny in Lisbon", false),
+        "the async tool's call"
+    );
     assert_eq!(errors[4], true, "{report}");
     assert!(texts[4].contains("404"), "{report}");
-    assert_eq!(errors[5], true, "arguments that do not fit the type: {report}");
+    assert_eq!(
+        errors[5], true,
+        "arguments that do not fit the type: {report}"
+    );
     assert_eq!(errors[..2], [false, false]);
 }

@@ -61,11 +61,9 @@ pub fn parse(body: &[u8]) -> Result<Body, Value> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| error(Value::Null, code::PARSE_ERROR, &format!("parse error: {e}")))?;
     match value {
-        Value::Array(items) if items.is_empty() => Err(error(
-            Value::Null,
-            code::INVALID_REQUEST,
-            "an empty batch",
-        )),
+        Value::Array(items) if items.is_empty() => {
+            Err(error(Value::Null, code::INVALID_REQUEST, "an empty batch"))
+        }
         Value::Array(items) => Ok(Body {
             messages: items.into_iter().map(message).collect(),
             batch: true,
@@ -137,14 +135,16 @@ mod tests {
 
     #[test]
     fn messages_are_told_apart() {
-        let body = parse(br#"[
+        let body = parse(
+            br#"[
             {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
             {"jsonrpc": "2.0", "method": "notifications/initialized"},
             {"jsonrpc": "2.0", "id": "a", "result": {}},
             {"jsonrpc": "1.0", "id": 2, "method": "ping"},
             {"jsonrpc": "2.0", "id": 1.5, "method": "ping"},
             7
-        ]"#)
+        ]"#,
+        )
         .unwrap();
         assert!(body.batch);
         assert_eq!(
@@ -172,6 +172,9 @@ mod tests {
         let answer = parse(b"{nope").unwrap_err();
         assert_eq!(answer["error"]["code"], code::PARSE_ERROR);
         assert!(answer["id"].is_null());
-        assert_eq!(parse(b"[]").unwrap_err()["error"]["code"], code::INVALID_REQUEST);
+        assert_eq!(
+            parse(b"[]").unwrap_err()["error"]["code"],
+            code::INVALID_REQUEST
+        );
     }
 }

@@ -173,7 +173,10 @@ mod tests {
     #[test]
     fn the_client_s_version_is_taken_when_spoken() {
         assert_eq!(McpServer::negotiate(Some("2025-03-26")), "2025-03-26");
-        assert_eq!(McpServer::negotiate(Some("2099-01-01")), PROTOCOL_VERSIONS[0]);
+        assert_eq!(
+            McpServer::negotiate(Some("2099-01-01")),
+            PROTOCOL_VERSIONS[0]
+        );
         assert_eq!(McpServer::negotiate(None), PROTOCOL_VERSIONS[0]);
     }
 

@@ -111,8 +111,11 @@ impl Tool {
         A: DeserializeOwned + JsonSchema,
         R: Into<ToolCall>,
     {
-        Tool::with_schema(name, description, schema_of::<A>(), move |ctx, arguments| {
-            match serde_json::from_value::<A>(arguments) {
+        Tool::with_schema(
+            name,
+            description,
+            schema_of::<A>(),
+            move |ctx, arguments| match serde_json::from_value::<A>(arguments) {
                 Ok(arguments) => f(ctx, arguments).into(),
                 Err(e) => ToolCall::Done(Ok(ToolResult::error(format!(
                     "invalid arguments for {}: {e}",
@@ -121,8 +124,8 @@ impl Tool {
                         .next()
                         .unwrap_or("the tool")
                 )))),
-            }
-        })
+            },
+        )
     }
 
     /// An `async` tool whose arguments are `A`: `f` gets its own handle to the request and
@@ -200,7 +203,10 @@ mod tests {
         let schema = schema_of::<Add>();
         assert_eq!(schema["type"], "object");
         assert_eq!(schema["properties"]["a"]["type"], "integer");
-        assert_eq!(schema["properties"]["a"]["description"], "The first addend.");
+        assert_eq!(
+            schema["properties"]["a"]["description"],
+            "The first addend."
+        );
         assert_eq!(schema["required"], json!(["a", "b"]));
         assert!(schema.get("$schema").is_none());
     }

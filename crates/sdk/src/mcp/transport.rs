@@ -53,18 +53,33 @@ fn request_headers(ctx: &HttpContext) -> Result<HeaderAction> {
     if let Some(version) = ctx.request_header("mcp-protocol-version") {
         if !PROTOCOL_VERSIONS.contains(&version.as_str()) {
             let message = format!("unsupported MCP-Protocol-Version {version}");
-            return reply(ctx, 400, &jsonrpc::error(Value::Null, code::INVALID_REQUEST, &message), None);
+            return reply(
+                ctx,
+                400,
+                &jsonrpc::error(Value::Null, code::INVALID_REQUEST, &message),
+                None,
+            );
         }
     }
     if let Some(id) = ctx.request_header(session::HEADER) {
         if !session::is_live(&id) {
             let message = format!("no session {id}: initialize again");
-            return reply(ctx, 404, &jsonrpc::error(Value::Null, code::INVALID_REQUEST, &message), None);
+            return reply(
+                ctx,
+                404,
+                &jsonrpc::error(Value::Null, code::INVALID_REQUEST, &message),
+                None,
+            );
         }
     }
     if !ctx.has_request_body() {
         let message = "a POST carries a JSON-RPC message";
-        return reply(ctx, 400, &jsonrpc::error(Value::Null, code::INVALID_REQUEST, message), None);
+        return reply(
+            ctx,
+            400,
+            &jsonrpc::error(Value::Null, code::INVALID_REQUEST, message),
+            None,
+        );
     }
     let accept = ctx.request_header("accept").unwrap_or_default();
     let event_stream_only =
@@ -76,9 +91,16 @@ fn request_headers(ctx: &HttpContext) -> Result<HeaderAction> {
 
 fn delete(ctx: &HttpContext) -> Result<HeaderAction> {
     match ctx.request_header(session::HEADER) {
-        Some(id) if session::end(&id) => ctx.send_response_with_detail(200, "mcp.session_ended", &[], ""),
+        Some(id) if session::end(&id) => {
+            ctx.send_response_with_detail(200, "mcp.session_ended", &[], "")
+        }
         Some(_) => ctx.send_response_with_detail(404, "mcp.no_session", &[], ""),
-        None => ctx.send_response_with_detail(400, "mcp.no_session", &[], "DELETE needs an Mcp-Session-Id"),
+        None => ctx.send_response_with_detail(
+            400,
+            "mcp.no_session",
+            &[],
+            "DELETE needs an Mcp-Session-Id",
+        ),
     }
 }
 
@@ -154,7 +176,10 @@ fn reply<A: ReplyAction>(
 ) -> Result<A> {
     let event_stream = ctx.get::<EventStreamOnly>().is_some_and(|e| e.0);
     let (content_type, body) = if event_stream {
-        ("text/event-stream", format!("event: message\ndata: {answer}\n\n"))
+        (
+            "text/event-stream",
+            format!("event: message\ndata: {answer}\n\n"),
+        )
     } else {
         ("application/json", answer.to_string())
     };
