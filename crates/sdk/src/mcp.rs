@@ -23,14 +23,19 @@
 //! - [`tool`]: [`Tool`]s (typed, `async`, or with a schema of their own) and
 //!   [`ToolResult`]s.
 //! - [`server`]: [`McpServer`] and its methods (`initialize` with version negotiation,
-//!   `ping`, `tools/list`, `tools/call`); [`McpConfig`] narrows the tools per route.
+//!   `ping`, `tools/list`, `tools/call`); [`McpConfig`] adds REST tools and narrows the
+//!   tools per route.
+//! - [`rest`]: REST APIs as tools from configuration (wasm-go's REST-to-MCP format), with
+//!   [`template`]s in the subset of Go's `text/template` Higress's configurations use.
 //! - `session`: `Mcp-Session-Id` sessions in shared data.
 //! - `transport`: the streamable HTTP transport on the plugin's phases
 //!   ([`McpServer::plugin`]).
 
 pub mod jsonrpc;
+pub mod rest;
 pub mod server;
 mod session;
+pub mod template;
 pub mod tool;
 mod transport;
 

@@ -154,3 +154,57 @@ fn the_mcp_client_lists_and_calls_the_tools_of_a_rust_server() {
     );
     assert_eq!(errors[..2], [false, false]);
 }
+
+#[test]
+fn rest_tools_from_configuration_answer_alike_in_go_and_in_rust() {
+    // The same Higress `mcp-server` configuration of REST tools, served by the Rust server's
+    // `McpConfig` and by wasm-go's REST-to-MCP server, gives the same answers.
+    let catalogue = PythonServer::start(CATALOGUE, &[]);
+    let calls = [
+        "search-items",
+        r#"{"q": "ap"}"#,
+        "create-item",
+        r#"{"name": "kiwi", "price": 4}"#,
+        "create-item",
+        r#"{"price": 1}"#,
+    ];
+    let mut answers = Vec::new();
+    for (lang, plugin) in [(Lang::Rust, "mcp-calculator"), (Lang::Go, "mcp-server")] {
+        let rules = format!(
+            "rules: {}",
+            serde_json::json!([{"routes": ["mcp"], "config": rest_tools()}])
+        );
+        let config = Config::new()
+            .cluster("catalogue", catalogue.address, &[])
+            .route("mcp", "catalogue", &["path_prefix: /mcp"])
+            .plugin("mcp", example(lang, plugin), &[&rules]);
+        let gateway = start(&config, &tempdir("mcp-rest"));
+        let report = report(&format!("http://{}/mcp", gateway.address), &calls);
+        let schema = report["tools"]["search-items"].clone();
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["q"]),
+            "{plugin}: {report}"
+        );
+        assert_eq!(
+            schema["properties"]["q"]["type"], "string",
+            "{plugin}: {report}"
+        );
+        answers.push(report["calls"].clone());
+    }
+    let rust = answers[0].as_array().unwrap();
+    assert_eq!(rust[0]["text"], "found 2: apple apricot", "{rust:?}");
+    assert_eq!(rust[1]["text"], "created item-kiwi at 4", "{rust:?}");
+    assert_eq!(
+        rust[..2],
+        answers[1].as_array().unwrap()[..2],
+        "Rust and Go answer alike"
+    );
+    // A missing required argument: wasm-go calls the API (which refuses it), the Rust
+    // server refuses it without calling; both are error results.
+    assert_eq!(
+        rust[2]["text"], "missing required argument name",
+        "{rust:?}"
+    );
+    assert_eq!(answers[1][2]["error"], true, "{:?}", answers[1]);
+}

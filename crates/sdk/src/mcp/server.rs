@@ -1,25 +1,44 @@
 //! [`McpServer`]: a server's name, version and tools, and the answers to MCP's methods:
 //! `initialize` (protocol version negotiation), `ping`, `tools/list` and `tools/call`.
-//! Which tools a route offers can be narrowed by the plugin's configuration
-//! ([`McpConfig::allow_tools`], per route or domain with Higress's rules).
+//! The plugin's configuration ([`McpConfig`], per route or domain with Higress's rules)
+//! adds REST APIs as tools and narrows which tools a route offers.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::jsonrpc::{self, code};
+use super::rest::RestTool;
 use super::tool::{Tool, ToolCall, ToolFuture, ToolResult};
 use crate::context::HttpContext;
 
 /// The protocol versions the server speaks, newest first.
 pub const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
-/// The plugin's configuration (global, or per route/domain in Higress's `_rules_`).
+/// The plugin's configuration (global, or per route/domain in Higress's `_rules_`), in the
+/// shape of a Higress `mcp-server` configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct McpConfig {
     /// The tools offered (all when absent), as wasm-go's `allowTools`.
     #[serde(default)]
     pub allow_tools: Option<Vec<String>>,
+    /// REST APIs as tools, besides the server's own (wasm-go's REST-to-MCP `tools`).
+    #[serde(default)]
+    pub tools: Vec<RestTool>,
+    /// `server.config`: what the REST tools' templates read as `.config` (API keys, …).
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+/// The `server` part of the configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ServerSection {
+    /// The server's name in Higress's configuration (informative here: the code names it).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The REST tools' `.config`.
+    #[serde(default)]
+    pub config: Value,
 }
 
 impl McpConfig {
@@ -127,33 +146,38 @@ impl McpServer {
     }
 
     fn list(&self, config: &McpConfig) -> Value {
-        let tools: Vec<Value> = self
-            .tools
-            .iter()
-            .filter(|t| config.allows(&t.name))
-            .map(Tool::to_json)
+        let own = self.tools.iter().map(|t| (&t.name, t.to_json()));
+        let rest = config.tools.iter().map(|t| (&t.name, t.to_json()));
+        let tools: Vec<Value> = own
+            .chain(rest)
+            .filter(|(name, _)| config.allows(name))
+            .map(|(_, json)| json)
             .collect();
         json!({ "tools": tools })
     }
 
     fn call(&self, ctx: &HttpContext, config: &McpConfig, id: Value, params: &Value) -> Answered {
         let name = params["name"].as_str().unwrap_or_default();
-        let Some(tool) = self
-            .tools
-            .iter()
-            .find(|t| t.name == name && config.allows(name))
-        else {
+        let arguments = match &params["arguments"] {
+            Value::Null => json!({}),
+            other => other.clone(),
+        };
+        let own = self.tools.iter().find(|t| t.name == name);
+        let rest = config.tools.iter().find(|t| t.name == name);
+        let call = match (own, rest) {
+            _ if !config.allows(name) => None,
+            (Some(tool), _) => Some(tool.call(ctx, arguments)),
+            (None, Some(tool)) => Some(tool.call(ctx, &config.server.config, arguments)),
+            (None, None) => None,
+        };
+        let Some(call) = call else {
             return Answered::Now(jsonrpc::error(
                 id,
                 code::INVALID_PARAMS,
                 &format!("unknown tool: {name}"),
             ));
         };
-        let arguments = match &params["arguments"] {
-            Value::Null => json!({}),
-            other => other.clone(),
-        };
-        match tool.call(ctx, arguments) {
+        match call {
             ToolCall::Done(result) => Answered::Now(tool_answer(id, result)),
             ToolCall::Later(future) => Answered::Later { id, future },
         }
