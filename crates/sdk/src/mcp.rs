@@ -20,6 +20,8 @@
 //! ```
 //!
 //! - [`jsonrpc`]: JSON-RPC 2.0 messages and answers.
+//! - [`filter`]: [`McpFilter`](filter::McpFilter), a plugin in front of an MCP server that
+//!   filters its requests, tool calls and tool lists.
 //! - [`tool`]: [`Tool`]s (typed, `async`, or with a schema of their own) and
 //!   [`ToolResult`]s.
 //! - [`server`]: [`McpServer`] and its methods (`initialize` with version negotiation,
@@ -31,6 +33,7 @@
 //! - `transport`: the streamable HTTP transport on the plugin's phases
 //!   ([`McpServer::plugin`]).
 
+pub mod filter;
 pub mod jsonrpc;
 pub mod rest;
 pub mod server;

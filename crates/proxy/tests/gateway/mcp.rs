@@ -208,3 +208,56 @@ fn rest_tools_from_configuration_answer_alike_in_go_and_in_rust() {
     );
     assert_eq!(answers[1][2]["error"], true, "{:?}", answers[1]);
 }
+
+#[test]
+fn a_filter_in_front_hides_refuses_and_redacts() {
+    // The Rust `mcp-guard` (wasmgate-sdk's `McpFilter`) in front of wasm-go's REST server.
+    let catalogue = PythonServer::start(CATALOGUE, &[]);
+    let mut tools = rest_tools();
+    tools["tools"][1]["responseTemplate"]["body"] =
+        serde_json::json!("created {{.id}} secret={{.received.secret}}");
+    let rules = format!(
+        "rules: {}",
+        serde_json::json!([{"routes": ["mcp"], "config": tools}])
+    );
+    let config = Config::new()
+        .cluster("catalogue", catalogue.address, &[])
+        .route("mcp", "catalogue", &["path_prefix: /mcp"])
+        .plugin(
+            "guard",
+            example(Lang::Rust, "mcp-guard"),
+            &[r#"config: {denyTools: [search-items], redactArguments: [secret]}"#],
+        )
+        .plugin("mcp-server", example(Lang::Go, "mcp-server"), &[&rules]);
+    let gateway = start(&config, &tempdir("mcp-guard"));
+    let report = report(
+        &format!("http://{}/mcp", gateway.address),
+        &[
+            "search-items",
+            r#"{"q": "ap"}"#,
+            "create-item",
+            r#"{"name": "kiwi", "price": 4, "secret": "s3cret"}"#,
+        ],
+    );
+    let tools: Vec<&String> = report["tools"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        tools,
+        ["create-item"],
+        "the denied tool is not listed: {report}"
+    );
+    let calls = report["calls"].as_array().unwrap();
+    assert_eq!(calls[0]["error"], true, "{report}");
+    assert!(
+        calls[0]["rpc_error"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed"),
+        "refused by the filter with a JSON-RPC error: {report}"
+    );
+    let created = calls[1]["text"].as_str().unwrap();
+    assert!(created.starts_with("created item-kiwi"), "{report}");
+    assert!(
+        !created.contains("s3cret"),
+        "the secret never reached the service: {report}"
+    );
+}

@@ -75,6 +75,11 @@ pub fn parse(body: &[u8]) -> Result<Body, Value> {
     }
 }
 
+/// Reads one message (of a body already parsed as JSON).
+pub fn parse_one(value: &Value) -> Message {
+    message(value.clone())
+}
+
 fn message(value: Value) -> Message {
     let Value::Object(object) = value else {
         return invalid(Value::Null, "a message must be a JSON object");
