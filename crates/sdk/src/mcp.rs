@@ -27,6 +27,7 @@
 //! - [`server`]: [`McpServer`] and its methods (`initialize` with version negotiation,
 //!   `ping`, `tools/list`, `tools/call`); [`McpConfig`] adds REST tools and narrows the
 //!   tools per route.
+//! - [`upstream`]: an upstream MCP server whose tools are offered too (`mcp-proxy`).
 //! - [`rest`]: REST APIs as tools from configuration (wasm-go's REST-to-MCP format), with
 //!   [`template`]s in the subset of Go's `text/template` Higress's configurations use.
 //! - `session`: `Mcp-Session-Id` sessions in shared data.
@@ -41,6 +42,7 @@ mod session;
 pub mod template;
 pub mod tool;
 mod transport;
+pub mod upstream;
 
 pub use schemars;
 pub use server::{McpConfig, McpServer, PROTOCOL_VERSIONS};

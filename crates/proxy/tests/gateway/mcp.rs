@@ -11,6 +11,7 @@ use wasmgate_testkit::examples::{example, Lang};
 
 const CATALOGUE: &str = include_str!("python/rest_catalogue.py");
 const CLIENT: &str = include_str!("python/mcp_client.py");
+const UPSTREAM: &str = include_str!("python/mcp_upstream.py");
 
 /// The `catalogue` server: REST tools, as a Higress `mcp-server` config has them.
 fn rest_tools() -> serde_json::Value {
@@ -260,4 +261,53 @@ fn a_filter_in_front_hides_refuses_and_redacts() {
         !created.contains("s3cret"),
         "the secret never reached the service: {report}"
     );
+}
+
+#[test]
+fn an_upstream_mcp_server_s_tools_are_offered_beside_the_own() {
+    // The Rust server in `mcp-proxy` mode in front of an MCP server on the official Python
+    // SDK (SSE answers, sessions): its tools are listed beside the Rust ones and called there.
+    let upstream = PythonServer::start(UPSTREAM, &[]);
+    let server = serde_json::json!({
+        "server": {"type": "mcp-proxy", "mcpServerURL": format!("http://{}/mcp", upstream.address)}
+    });
+    let config = Config::new()
+        .cluster("upstream-mcp", upstream.address, &[])
+        .route("mcp", "upstream-mcp", &["path_prefix: /mcp"])
+        .plugin(
+            "calculator",
+            example(Lang::Rust, "mcp-calculator"),
+            &[&format!("config: {server}")],
+        );
+    let gateway = start(&config, &tempdir("mcp-proxy"));
+    let report = report(
+        &format!("http://{}/mcp", gateway.address),
+        &[
+            "shout",
+            r#"{"text": "through the gateway"}"#,
+            "add",
+            r#"{"a": 1, "b": 2}"#,
+            "count_words",
+            r#"{"text": "one two three"}"#,
+        ],
+    );
+    let mut tools: Vec<&String> = report["tools"].as_object().unwrap().keys().collect();
+    tools.sort();
+    assert_eq!(
+        tools,
+        ["add", "count_words", "divide", "shout", "weather"],
+        "{report}"
+    );
+    assert_eq!(
+        report["tools"]["shout"]["properties"]["text"]["type"], "string",
+        "{report}"
+    );
+    let calls = report["calls"].as_array().unwrap();
+    assert_eq!(
+        calls[0]["text"], "THROUGH THE GATEWAY",
+        "the upstream's tool: {report}"
+    );
+    assert_eq!(calls[1]["text"], "3", "the own tool: {report}");
+    assert_eq!(calls[2]["text"], "3", "{report}");
+    assert!(calls.iter().all(|c| c["error"] == false), "{report}");
 }

@@ -3,12 +3,16 @@
 //! The plugin's configuration ([`McpConfig`], per route or domain with Higress's rules)
 //! adds REST APIs as tools and narrows which tools a route offers.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::jsonrpc::{self, code};
 use super::rest::RestTool;
-use super::tool::{Tool, ToolCall, ToolFuture, ToolResult};
+use super::tool::{Tool, ToolCall, ToolResult};
+use super::upstream::Upstream;
 use crate::context::HttpContext;
 
 /// The protocol versions the server speaks, newest first.
@@ -32,6 +36,7 @@ pub struct McpConfig {
 
 /// The `server` part of the configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ServerSection {
     /// The server's name in Higress's configuration (informative here: the code names it).
     #[serde(default)]
@@ -39,7 +44,30 @@ pub struct ServerSection {
     /// The REST tools' `.config`.
     #[serde(default)]
     pub config: Value,
+    /// `mcp-proxy`: the tools of the MCP server at `mcpServerURL` (on the route's upstream)
+    /// are offered too (wasm-go's `mcp-proxy` server type).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// The upstream MCP server's streamable HTTP endpoint.
+    #[serde(default, rename = "mcpServerURL")]
+    pub mcp_server_url: Option<String>,
+    /// The upstream calls' time limit in milliseconds (default 5000).
+    #[serde(default)]
+    pub timeout: Option<u32>,
 }
+
+impl ServerSection {
+    fn upstream(&self) -> Option<Upstream> {
+        let url = self.mcp_server_url.clone()?;
+        (self.kind.as_deref().unwrap_or("mcp-proxy") == "mcp-proxy").then(|| Upstream {
+            url,
+            timeout_ms: self.timeout.unwrap_or(5000),
+        })
+    }
+}
+
+/// A JSON-RPC answer to come.
+pub type AnswerFuture = Pin<Box<dyn Future<Output = Value>>>;
 
 impl McpConfig {
     fn allows(&self, tool: &str) -> bool {
@@ -61,13 +89,8 @@ pub struct McpServer {
 pub enum Answered {
     /// The JSON-RPC answer.
     Now(Value),
-    /// A tool answers later; then the answer is made of its result.
-    Later {
-        /// The request's id.
-        id: Value,
-        /// The tool's answer to come.
-        future: ToolFuture,
-    },
+    /// The answer comes later (a tool that awaits, an upstream server's list or call).
+    Later(AnswerFuture),
 }
 
 impl McpServer {
@@ -110,7 +133,17 @@ impl McpServer {
         let result = match method {
             "initialize" => self.initialize(params),
             "ping" => json!({}),
-            "tools/list" => self.list(config),
+            "tools/list" => match config.server.upstream() {
+                Some(upstream) => {
+                    return Answered::Later(upstream_list(
+                        self.list(config),
+                        config.clone(),
+                        upstream,
+                        id,
+                    ))
+                }
+                None => self.list(config),
+            },
             "tools/call" => return self.call(ctx, config, id, params),
             other => {
                 return Answered::Now(jsonrpc::error(
@@ -164,11 +197,14 @@ impl McpServer {
         };
         let own = self.tools.iter().find(|t| t.name == name);
         let rest = config.tools.iter().find(|t| t.name == name);
-        let call = match (own, rest) {
+        let call = match (own, rest, config.server.upstream()) {
             _ if !config.allows(name) => None,
-            (Some(tool), _) => Some(tool.call(ctx, arguments)),
-            (None, Some(tool)) => Some(tool.call(ctx, &config.server.config, arguments)),
-            (None, None) => None,
+            (Some(tool), _, _) => Some(tool.call(ctx, arguments)),
+            (None, Some(tool), _) => Some(tool.call(ctx, &config.server.config, arguments)),
+            (None, None, Some(upstream)) => {
+                return Answered::Later(upstream_call(upstream, name.to_string(), arguments, id))
+            }
+            (None, None, None) => None,
         };
         let Some(call) = call else {
             return Answered::Now(jsonrpc::error(
@@ -179,9 +215,45 @@ impl McpServer {
         };
         match call {
             ToolCall::Done(result) => Answered::Now(tool_answer(id, result)),
-            ToolCall::Later(future) => Answered::Later { id, future },
+            ToolCall::Later(future) => {
+                Answered::Later(Box::pin(async move { tool_answer(id, future.await) }))
+            }
         }
     }
+}
+
+/// The `tools/list` answer: the server's own tools and those of the upstream MCP server
+/// (the own ones win a name both have). An upstream that cannot be reached leaves its
+/// tools out, with a warning.
+fn upstream_list(own: Value, config: McpConfig, upstream: Upstream, id: Value) -> AnswerFuture {
+    Box::pin(async move {
+        let mut tools = own["tools"].as_array().cloned().unwrap_or_default();
+        match upstream.tools().await {
+            Ok(theirs) => {
+                for tool in theirs {
+                    let name = tool["name"].as_str().unwrap_or_default();
+                    if config.allows(name) && !tools.iter().any(|t| t["name"] == name) {
+                        tools.push(tool);
+                    }
+                }
+            }
+            Err(e) => crate::warn!("the tools of {} are left out: {e}", upstream.url),
+        }
+        jsonrpc::result(id, json!({ "tools": tools }))
+    })
+}
+
+/// A call of an upstream server's tool: its answer, under the client's id.
+fn upstream_call(upstream: Upstream, name: String, arguments: Value, id: Value) -> AnswerFuture {
+    Box::pin(async move {
+        match upstream.call(&name, arguments).await {
+            Ok(mut answer) => {
+                answer["id"] = id;
+                answer
+            }
+            Err(e) => tool_answer(id, Err(e)),
+        }
+    })
 }
 
 /// The `tools/call` answer for a tool's outcome: a failed tool is an error result.

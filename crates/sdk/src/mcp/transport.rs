@@ -18,9 +18,8 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use super::jsonrpc::{self, code, Message};
-use super::server::{tool_answer, Answered, McpConfig, McpServer, PROTOCOL_VERSIONS};
+use super::server::{AnswerFuture, Answered, McpConfig, McpServer, PROTOCOL_VERSIONS};
 use super::session;
-use super::tool::ToolFuture;
 use crate::context::{HttpContext, ReplyAction};
 use crate::error::Result;
 use crate::plugin::Plugin;
@@ -104,8 +103,8 @@ fn delete(ctx: &HttpContext) -> Result<HeaderAction> {
     }
 }
 
-/// An answer still to come: its place among the answers, its id, the tool's future.
-type Pending = (usize, Value, ToolFuture);
+/// An answer still to come, and its place among the answers.
+type Pending = (usize, AnswerFuture);
 
 fn request_body(
     server: &McpServer,
@@ -129,8 +128,8 @@ fn request_body(
                 }
                 match server.answer(ctx, config, id, &method, &params) {
                     Answered::Now(answer) => answers.push(Some(answer)),
-                    Answered::Later { id, future } => {
-                        pending.push((answers.len(), id, future));
+                    Answered::Later(future) => {
+                        pending.push((answers.len(), future));
                         answers.push(None);
                     }
                 }
@@ -149,8 +148,8 @@ fn request_body(
         return reply(ctx, 200, &assemble(answers, batch), started.as_deref());
     }
     ctx.spawn(move |ctx| async move {
-        for (slot, id, future) in pending {
-            answers[slot] = Some(tool_answer(id, future.await));
+        for (slot, future) in pending {
+            answers[slot] = Some(future.await);
         }
         reply::<()>(&ctx, 200, &assemble(answers, batch), started.as_deref())
     });
