@@ -187,7 +187,7 @@ fn start_route_call(host: &mut TestHost) {
             false,
         )
         .unwrap();
-    assert!(matches!(state, StreamState::Paused(_)), "{state:?}");
+    assert!(matches!(state, StreamState::HoldingHeaders(_)), "{state:?}");
     let state = host.request_body(b"hello", true).unwrap();
     assert_eq!(state, StreamState::Running);
 }
@@ -225,7 +225,7 @@ fn route_call_intercepts_a_response_with_a_body() {
         .unwrap();
     assert_eq!(
         state,
-        StreamState::Paused(wasmgate_testkit::Phase::ResponseHeaders)
+        StreamState::HoldingHeaders(wasmgate_testkit::Phase::ResponseHeaders)
     );
     // The body is buffered until its end, then the callback rewrites it.
     let state = host.response_body(b"ab", false).unwrap();
