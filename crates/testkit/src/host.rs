@@ -307,7 +307,7 @@ impl TestHost {
             let outcome = self.vm.on_response_body(id, end_of_stream)?;
             self.move_injected(id, outcome, false)
         };
-        if outcome == PhaseOutcome::Continue && !(self.response_ended && !request) {
+        if outcome == PhaseOutcome::Continue && (request || !self.response_ended) {
             self.forward_held(id, request);
         }
         Ok(self.apply(phase, outcome, true))

@@ -147,12 +147,9 @@ fn the_mcp_client_lists_and_calls_the_tools_of_a_rust_server() {
         ("sunny in Lisbon", false),
         "the async tool's call"
     );
-    assert_eq!(errors[4], true, "{report}");
+    assert!(errors[4], "{report}");
     assert!(texts[4].contains("404"), "{report}");
-    assert_eq!(
-        errors[5], true,
-        "arguments that do not fit the type: {report}"
-    );
+    assert!(errors[5], "arguments that do not fit the type: {report}");
     assert_eq!(errors[..2], [false, false]);
 }
 
