@@ -247,7 +247,11 @@ fn clusters(
     Ok(out)
 }
 
-fn plugin_entry(at: &Locator<'_>, base: &Path, plugin: FilePlugin) -> Result<PluginSpec, ConfigError> {
+fn plugin_entry(
+    at: &Locator<'_>,
+    base: &Path,
+    plugin: FilePlugin,
+) -> Result<PluginSpec, ConfigError> {
     if let Some(resource) = &plugin.wasmplugin {
         if plugin.wasm.is_some() || plugin.config.is_some() || !plugin.rules.is_empty() {
             return Err(at.error(resource, "a wasmplugin entry takes its wasm, config and rules from the resource; remove wasm/config/rules here"));

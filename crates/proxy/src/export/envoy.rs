@@ -158,7 +158,11 @@ fn wasm_filter(plugin: &PluginSpec, file: &Path) -> Value {
 }
 
 /// The HTTP connection manager every listener runs.
-fn connection_manager(config: &GatewayConfig, filters: Vec<Value>, notes: &mut Vec<String>) -> Value {
+fn connection_manager(
+    config: &GatewayConfig,
+    filters: Vec<Value>,
+    notes: &mut Vec<String>,
+) -> Value {
     let edge = &config.edge;
     let upgrades: Vec<Value> = config
         .upgrades

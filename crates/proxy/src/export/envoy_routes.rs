@@ -16,7 +16,8 @@ use crate::config::{GatewayConfig, PathMatch, RouteSpec};
 
 /// The `route_config` of the connection manager.
 pub(super) fn route_config(config: &GatewayConfig, notes: &mut Vec<String>) -> Value {
-    let body_limit = (config.body_limit != GatewayConfig::new().body_limit).then_some(config.body_limit);
+    let body_limit =
+        (config.body_limit != GatewayConfig::new().body_limit).then_some(config.body_limit);
     if body_limit.is_none() && config.routes.iter().any(|r| r.buffer_limit.is_none()) {
         notes.push(
             "body_limit_bytes: Envoy buffers at most its listener's \
@@ -24,8 +25,18 @@ pub(super) fn route_config(config: &GatewayConfig, notes: &mut Vec<String>) -> V
                 .to_string(),
         );
     }
-    let hosts = if config.routes.iter().any(|r| r.domains.iter().any(|d| is_wildcard(d))) {
-        vec![virtual_host("all", &["*".to_string()], config.routes.iter(), true, body_limit)]
+    let hosts = if config
+        .routes
+        .iter()
+        .any(|r| r.domains.iter().any(|d| is_wildcard(d)))
+    {
+        vec![virtual_host(
+            "all",
+            &["*".to_string()],
+            config.routes.iter(),
+            true,
+            body_limit,
+        )]
     } else {
         by_exact_domain(&config.routes, body_limit)
     };
@@ -63,11 +74,23 @@ fn by_exact_domain(routes: &[RouteSpec], body_limit: Option<usize>) -> Vec<Value
             let taking = routes.iter().filter(|r| {
                 any_host(r) || r.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
             });
-            virtual_host(domain, std::slice::from_ref(domain), taking, false, body_limit)
+            virtual_host(
+                domain,
+                std::slice::from_ref(domain),
+                taking,
+                false,
+                body_limit,
+            )
         })
         .collect();
     let rest = routes.iter().filter(|r| any_host(r));
-    hosts.push(virtual_host("all", &["*".to_string()], rest, false, body_limit));
+    hosts.push(virtual_host(
+        "all",
+        &["*".to_string()],
+        rest,
+        false,
+        body_limit,
+    ));
     hosts
 }
 
@@ -181,9 +204,21 @@ mod tests {
 
     #[test]
     fn the_authority_regex_takes_what_the_domains_take() {
-        let domains = ["*.a.com".to_string(), "www.*".to_string(), "B.com".to_string()];
+        let domains = [
+            "*.a.com".to_string(),
+            "www.*".to_string(),
+            "B.com".to_string(),
+        ];
         let re = regex::Regex::new(&format!("^(?:{})$", authority_regex(&domains))).unwrap();
-        for host in ["x.a.com", "x.a.com:8080", "www.z.org", "b.com", "B.COM:1", "a.com", "c.com"] {
+        for host in [
+            "x.a.com",
+            "x.a.com:8080",
+            "www.z.org",
+            "b.com",
+            "B.COM:1",
+            "a.com",
+            "c.com",
+        ] {
             let bare = host.split(':').next().unwrap();
             let expected = domains.iter().any(|d| domain_matches(d, bare));
             assert_eq!(re.is_match(host), expected, "{host}");

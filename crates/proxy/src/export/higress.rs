@@ -66,7 +66,11 @@ fn distinct_priorities(plugins: &[PluginSpec], notes: &mut Vec<String>) -> Vec<i
     out
 }
 
-fn wasmplugin(plugin: &PluginSpec, priority: i64, notes: &mut Vec<String>) -> Result<Value, ExportError> {
+fn wasmplugin(
+    plugin: &PluginSpec,
+    priority: i64,
+    notes: &mut Vec<String>,
+) -> Result<Value, ExportError> {
     let name = kube_name(&plugin.name).ok_or_else(|| {
         ExportError::NoForm(format!(
             "plugin name {:?} is not a Kubernetes name (lower-case letters, digits, '-' and \
@@ -96,7 +100,11 @@ fn wasmplugin(plugin: &PluginSpec, priority: i64, notes: &mut Vec<String>) -> Re
     }
     spec["phase"] = json!(plugin.phase.as_str());
     spec["priority"] = json!(priority);
-    spec["failStrategy"] = json!(if plugin.fail_open { "FAIL_OPEN" } else { "FAIL_CLOSE" });
+    spec["failStrategy"] = json!(if plugin.fail_open {
+        "FAIL_OPEN"
+    } else {
+        "FAIL_CLOSE"
+    });
     if let Some(global) = global {
         if !global.is_empty() || rules.is_empty() {
             spec["defaultConfig"] = Value::Object(global);
@@ -124,7 +132,9 @@ fn wasm_sha256(plugin: &PluginSpec) -> Result<String, ExportError> {
 
 /// The configuration's global part (`None`: no configuration at all) and its `_rules_` as
 /// `matchRules` entries.
-fn split_config(plugin: &PluginSpec) -> Result<(Option<Map<String, Value>>, Vec<Value>), ExportError> {
+fn split_config(
+    plugin: &PluginSpec,
+) -> Result<(Option<Map<String, Value>>, Vec<Value>), ExportError> {
     if plugin.config.iter().all(u8::is_ascii_whitespace) {
         return Ok((None, Vec::new()));
     }

@@ -12,7 +12,9 @@ use serde_json::{json, Map, Value};
 use super::higress::HIGRESS_NAMESPACE;
 use super::json::host_port;
 use super::ExportError;
-use crate::config::{ClusterSpec, GatewayConfig, PathMatch, RouteSpec, UpstreamProtocol, ValueMatch};
+use crate::config::{
+    ClusterSpec, GatewayConfig, PathMatch, RouteSpec, UpstreamProtocol, ValueMatch,
+};
 
 /// `name` if it is a Kubernetes object name (a DNS-1123 subdomain).
 pub(super) fn kube_name(name: &str) -> Option<&str> {
@@ -29,9 +31,16 @@ pub(super) fn kube_name(name: &str) -> Option<&str> {
 /// Where an Ingress sends a cluster's requests.
 enum Backend {
     /// A Kubernetes service (`outbound|PORT||svc.ns.svc.cluster.local`).
-    Service { namespace: String, name: String, port: u16 },
+    Service {
+        namespace: String,
+        name: String,
+        port: u16,
+    },
     /// A service of the `McpBridge` registry, by `higress.io/destination`.
-    Registry { destination: String, registry: Value },
+    Registry {
+        destination: String,
+        registry: Value,
+    },
 }
 
 /// The `McpBridge` (when a cluster needs one) and an `Ingress` per route, with file names.
@@ -46,7 +55,12 @@ pub(super) fn routes(
             .clusters
             .iter()
             .find(|c| c.name == route.cluster)
-            .ok_or_else(|| ExportError::NoForm(format!("route {}: no cluster {}", route.name, route.cluster)))?;
+            .ok_or_else(|| {
+                ExportError::NoForm(format!(
+                    "route {}: no cluster {}",
+                    route.name, route.cluster
+                ))
+            })?;
         let backend = backend(cluster, notes)?;
         if let Backend::Registry { registry, .. } = &backend {
             if !registries.contains(registry) {
@@ -55,7 +69,10 @@ pub(super) fn routes(
         }
         let (namespace, name) = ingress_name(&route.name)?;
         let ingress = ingress(route, cluster, &backend, namespace, name, notes);
-        out.push((format!("ingress-{}.yaml", route.name.replace('/', "-")), ingress));
+        out.push((
+            format!("ingress-{}.yaml", route.name.replace('/', "-")),
+            ingress,
+        ));
     }
     if !registries.is_empty() {
         let bridge = json!({
@@ -89,7 +106,11 @@ fn backend(cluster: &ClusterSpec, notes: &mut Vec<String>) -> Result<Backend, Ex
     if let Some((port, fqdn)) = host {
         if let Some(service) = fqdn.strip_suffix(".svc.cluster.local") {
             if let Some((name, namespace)) = service.split_once('.') {
-                return Ok(Backend::Service { namespace: namespace.into(), name: name.into(), port });
+                return Ok(Backend::Service {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    port,
+                });
             }
         }
         if let Some(name) = fqdn.strip_suffix(".dns") {
@@ -151,12 +172,18 @@ fn ingress(
         }
     };
     if !route.methods.is_empty() {
-        annotations.insert("higress.io/match-method".into(), json!(route.methods.join(" ")));
+        annotations.insert(
+            "higress.io/match-method".into(),
+            json!(route.methods.join(" ")),
+        );
     }
     for header in &route.headers {
         match (annotation_kind(&header.value), header.invert) {
             (Some((kind, value)), false) => {
-                annotations.insert(format!("higress.io/{kind}-match-header-{}", header.name), json!(value));
+                annotations.insert(
+                    format!("higress.io/{kind}-match-header-{}", header.name),
+                    json!(value),
+                );
             }
             _ => note(&format!(
                 "header condition on {} (present or inverted) has no Higress annotation and is \
@@ -168,7 +195,10 @@ fn ingress(
     for query in &route.query {
         match annotation_kind(&query.value) {
             Some((kind, value)) => {
-                annotations.insert(format!("higress.io/{kind}-match-query-{}", query.name), json!(value));
+                annotations.insert(
+                    format!("higress.io/{kind}-match-query-{}", query.name),
+                    json!(value),
+                );
             }
             None => note(&format!(
                 "query condition on {} (present) has no Higress annotation and is left out",
@@ -203,10 +233,18 @@ fn ingress(
         note("upgrade_configs has no Higress annotation (Higress lets WebSocket through) and is left out");
     }
     let service_backend = match backend {
-        Backend::Service { name, port, namespace: ns } if ns == namespace => {
+        Backend::Service {
+            name,
+            port,
+            namespace: ns,
+        } if ns == namespace => {
             json!({"service": {"name": name, "port": {"number": port}}})
         }
-        Backend::Service { name, port, namespace: ns } => {
+        Backend::Service {
+            name,
+            port,
+            namespace: ns,
+        } => {
             annotations.insert(
                 "higress.io/destination".into(),
                 json!(format!("{name}.{ns}.svc.cluster.local:{port}")),
@@ -226,7 +264,9 @@ fn ingress(
             break;
         }
         if domain.ends_with('*') {
-            note(&format!("domain {domain}: an Ingress host has no prefix wildcard; left out"));
+            note(&format!(
+                "domain {domain}: an Ingress host has no prefix wildcard; left out"
+            ));
             continue;
         }
         rules.push(json!({"host": domain.to_ascii_lowercase(), "http": {"paths": paths}}));

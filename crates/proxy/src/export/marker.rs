@@ -103,9 +103,7 @@ mod tests {
     #[test]
     fn renames_only_the_marker_and_keeps_a_valid_module() {
         let original = module_with(HIGRESS_MARKER);
-        let copy = for_upstream_envoy(&original)
-            .unwrap()
-            .expect("renamed");
+        let copy = for_upstream_envoy(&original).unwrap().expect("renamed");
         assert_eq!(exports(&copy), [STANDARD_MARKER, "other"]);
         wasmparser::Validator::new().validate_all(&copy).unwrap();
         assert!(copy.windows(4).any(|w| w == b"kept"));
