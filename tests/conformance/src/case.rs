@@ -2,16 +2,16 @@
 //! and comparing the answers.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use wasmgate_proxy::{EchoServer, Gateway, PluginLogs};
+use wasmgate_proxy::{EchoServer, Gateway};
 
 use crate::endpoints::{Endpoint, Silent};
 use crate::exchange::Exchange;
 use crate::grpc_server::GrpcServer;
-use crate::{envoy, gateway_config, listener_tls, logs, one_at_a_time, transport};
-use crate::{Plugin, Request, Transport, LOG_SETTLE};
+use crate::hosts::Hosts;
+use crate::{envoy, gateway_config, listener_tls, one_at_a_time, transport};
+use crate::{Plugin, Request, Transport};
 
 /// What a case expects of the comparison.
 #[derive(Debug, Clone)]
@@ -157,53 +157,14 @@ impl Case {
         if let Some(certificates) = &certificates {
             config.listeners[0].tls = Some(listener_tls(certificates));
         }
-        let envoy = envoy::Envoy::start(&self.name, &config)
-            .unwrap_or_else(|e| panic!("case {}: {e}", self.name));
-        let recorder = Arc::new(logs::Recorder::default());
-        config.plugin_logs = PluginLogs(recorder.clone());
-        let gateway = Gateway::start(config)
-            .unwrap_or_else(|e| panic!("case {}: wasmgate does not start: {e}", self.name));
-        let mut exchanges = Vec::new();
-        // Lines logged while starting (each host builds its VMs its own way) are not compared.
-        std::thread::sleep(LOG_SETTLE);
-        let mut envoy_seen = envoy.plugin_lines().len();
-        recorder.take();
-        for request in &self.requests {
-            let started = std::time::Instant::now();
-            let on_envoy = self
-                .transport
-                .send(envoy.address(), request, certificates.as_ref())
-                .unwrap_or_else(|e| panic!("case {}: envoy: {request}: {e}", self.name));
-            let envoy_took = started.elapsed();
-            std::thread::sleep(LOG_SETTLE);
-            let envoy_logs: Vec<logs::Line> =
-                envoy.plugin_lines().into_iter().skip(envoy_seen).collect();
-            envoy_seen += envoy_logs.len();
-            let started = std::time::Instant::now();
-            let on_wasmgate = self
-                .transport
-                .send(gateway.local_addrs()[0], request, certificates.as_ref())
-                .unwrap_or_else(|e| panic!("case {}: wasmgate: {request}: {e}", self.name));
-            let wasmgate_took = started.elapsed();
-            std::thread::sleep(LOG_SETTLE);
-            let wasmgate_logs = recorder.take();
-            if std::env::var_os("WASMGATE_CONFORMANCE_VERBOSE").is_some() {
-                eprintln!(
-                    "case {}: {request}: envoy {envoy_took:?}, wasmgate {wasmgate_took:?}",
-                    self.name,
-                );
-            }
-            exchanges.push(Exchange {
-                request: request.clone(),
-                envoy: on_envoy,
-                wasmgate: on_wasmgate,
-                envoy_logs,
-                wasmgate_logs,
-            });
-        }
-        let metrics = self.metric_differences(&envoy, &gateway);
-        gateway.shutdown();
-        envoy.stop();
+        let mut hosts = Hosts::start(&self.name, config);
+        let exchanges = self
+            .requests
+            .iter()
+            .map(|r| hosts.exchange(r, &self.transport, certificates.as_ref()))
+            .collect();
+        let metrics = self.metric_differences(hosts.envoy(), hosts.gateway());
+        hosts.stop();
         silent.stop();
         (exchanges, metrics)
     }

@@ -11,6 +11,7 @@
 //! - `setup`: the `GatewayConfig` both hosts run for a case: wasmgate as it is, Envoy as
 //!   wasmgate's exporter (`wasmgate_proxy::export`) writes it.
 //! - [`envoy`]: finding the Envoy binary, starting it on an export, stopping it.
+//! - [`hosts`]: both hosts started on one configuration, one request through each.
 //! - `endpoints`: what answers at the clusters besides the echo upstream.
 //! - `requests`: requests cases share.
 //! - [`client`]: a raw HTTP/1.1 client (mixed-case and repeated header names go out as
@@ -32,6 +33,7 @@ mod endpoints;
 pub mod envoy;
 pub mod exchange;
 mod grpc_server;
+pub mod hosts;
 pub mod ignore;
 pub mod logs;
 mod requests;
