@@ -292,7 +292,7 @@ fn plugin_entry(
         config: serde_json::to_vec(&json).unwrap_or_default(),
         fail_open: plugin.fail_open,
         url: None,
-        phase: phase(&at, plugin.phase.as_deref())?,
+        phase: phase(at, plugin.phase.as_deref())?,
         priority: plugin.priority.unwrap_or(0),
     })
 }

@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use super::envoy_clusters::clusters;
 use super::envoy_routes::route_config;
+use super::error::ExportError;
 use super::json::{duration, socket};
 use super::marker::for_upstream_envoy;
-use super::ExportError;
 use crate::config::{AccessLog, GatewayConfig, ListenerSpec, ListenerTls, PluginSpec};
 
 /// An Envoy export.
@@ -63,6 +63,13 @@ pub fn envoy(config: &GatewayConfig, dir: &Path) -> Result<EnvoyExport, ExportEr
                 copy.path.display()
             ));
             copies.push(copy);
+        }
+        if String::from_utf8_lossy(&plugin.config).contains("\"_match_route_\"") {
+            notes.push(format!(
+                "plugin {}: its rules by route (_match_route_) never match in upstream Envoy, \
+                 which gives wasm filters no route_name (Higress's Envoy does)",
+                plugin.name
+            ));
         }
         if let Some(url) = &plugin.url {
             notes.push(format!(

@@ -5,8 +5,8 @@
 
 use serde_json::{json, Value};
 
+use super::error::ExportError;
 use super::json::{host_port, is_ip, socket};
-use super::ExportError;
 use crate::config::{ClusterSpec, UpstreamProtocol};
 
 /// Where Debian and most Linux systems keep the public roots, for TLS clusters without a

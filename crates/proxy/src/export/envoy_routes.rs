@@ -174,7 +174,7 @@ fn route(route: &RouteSpec, check_authority: bool, body_limit: Option<usize>) ->
     }
     let mut out = json!({"name": route.name, "match": matcher, "route": action});
     if let Some(limit) = route.buffer_limit.or(body_limit) {
-        out["per_request_buffer_limit_bytes"] = json!(limit);
+        out["request_body_buffer_limit"] = json!(limit);
     }
     out
 }

@@ -9,13 +9,9 @@
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::ingress::{kube_name, routes};
-use super::ExportError;
+use super::error::ExportError;
+use super::ingress::{kube_name, routes, HIGRESS_NAMESPACE};
 use crate::config::{GatewayConfig, PluginSpec};
-
-/// The namespace Higress runs in: the `WasmPlugin`s' and that of Ingresses whose route name
-/// has no `namespace/` (Higress names their routes by the Ingress's name alone).
-pub const HIGRESS_NAMESPACE: &str = "higress-system";
 
 /// A Higress export.
 #[derive(Debug, Clone)]
@@ -78,7 +74,7 @@ fn wasmplugin(
             plugin.name
         ))
     })?;
-    let (global, rules) = split_config(plugin)?;
+    let Split { global, rules } = split_config(plugin)?;
     let mut spec = json!({});
     match &plugin.url {
         Some(url) => {
@@ -130,13 +126,20 @@ fn wasm_sha256(plugin: &PluginSpec) -> Result<String, ExportError> {
     Ok(format!("{:x}", Sha256::digest(bytes)))
 }
 
-/// The configuration's global part (`None`: no configuration at all) and its `_rules_` as
-/// `matchRules` entries.
-fn split_config(
-    plugin: &PluginSpec,
-) -> Result<(Option<Map<String, Value>>, Vec<Value>), ExportError> {
+/// A plugin's configuration as a `WasmPlugin` has it.
+struct Split {
+    /// The global part (`None`: no configuration at all).
+    global: Option<Map<String, Value>>,
+    /// `_rules_` as `matchRules` entries.
+    rules: Vec<Value>,
+}
+
+fn split_config(plugin: &PluginSpec) -> Result<Split, ExportError> {
     if plugin.config.iter().all(u8::is_ascii_whitespace) {
-        return Ok((None, Vec::new()));
+        return Ok(Split {
+            global: None,
+            rules: Vec::new(),
+        });
     }
     let not_object = || {
         ExportError::NoForm(format!(
@@ -156,7 +159,10 @@ fn split_config(
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(not_object()),
     };
-    Ok((Some(global), rules))
+    Ok(Split {
+        global: Some(global),
+        rules,
+    })
 }
 
 /// A `_rules_` entry as a `matchRules` entry: `_match_route_` → `ingress`, `_match_domain_`

@@ -9,12 +9,15 @@
 
 use serde_json::{json, Map, Value};
 
-use super::higress::HIGRESS_NAMESPACE;
+use super::error::ExportError;
 use super::json::host_port;
-use super::ExportError;
 use crate::config::{
     ClusterSpec, GatewayConfig, PathMatch, RouteSpec, UpstreamProtocol, ValueMatch,
 };
+
+/// The namespace Higress runs in: the `WasmPlugin`s' and that of Ingresses whose route name
+/// has no `namespace/` (Higress names their routes by the Ingress's name alone).
+pub const HIGRESS_NAMESPACE: &str = "higress-system";
 
 /// `name` if it is a Kubernetes object name (a DNS-1123 subdomain).
 pub(super) fn kube_name(name: &str) -> Option<&str> {

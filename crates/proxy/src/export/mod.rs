@@ -7,6 +7,7 @@
 //! - `higress`: Higress `WasmPlugin` resources, one per plugin; `ingress` the `Ingress` and
 //!   `McpBridge` resources for the routes and clusters.
 //! - `marker`: a copy of a Higress `0_2_100` plugin that upstream Envoy accepts.
+//! - `error`: [`ExportError`].
 //!
 //! Each export returns what it wrote and notes (one line each) on what the target does
 //! differently or has no form for; a setting that would change answers and has no form
@@ -15,39 +16,14 @@
 mod envoy;
 mod envoy_clusters;
 mod envoy_routes;
+mod error;
 mod higress;
 mod ingress;
 mod json;
 mod marker;
 
 pub use envoy::{envoy, EnvoyExport, WasmCopy};
-pub use higress::{higress, HigressExport, HIGRESS_NAMESPACE};
+pub use error::ExportError;
+pub use higress::{higress, HigressExport};
+pub use ingress::HIGRESS_NAMESPACE;
 pub use marker::{for_upstream_envoy, HIGRESS_MARKER, STANDARD_MARKER};
-
-/// Why a configuration cannot be exported; the message says what to change.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    /// A plugin's wasm cannot be read.
-    #[error("cannot read the wasm of plugin {plugin} ({path}): {source}")]
-    ReadWasm {
-        /// The plugin.
-        plugin: String,
-        /// Its file.
-        path: std::path::PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A plugin's wasm does not parse.
-    #[error("the wasm of plugin {plugin} ({path}) is not a valid module: {reason}")]
-    BadWasm {
-        /// The plugin.
-        plugin: String,
-        /// Its file.
-        path: std::path::PathBuf,
-        /// What the parser said.
-        reason: String,
-    },
-    /// Something the target has no form for, or cannot take as it is.
-    #[error("{0}")]
-    NoForm(String),
-}
