@@ -95,6 +95,10 @@ pub fn envoy(config: &GatewayConfig, dir: &Path) -> Result<EnvoyExport, ExportEr
     });
     if let Some(admin) = config.admin {
         bootstrap["admin"] = json!({"address": socket(&admin.ip().to_string(), admin.port())});
+        notes.push(
+            "admin: Envoy's admin listens there (metrics at /stats/prometheus, readiness at /ready)"
+                .to_string(),
+        );
     }
     notes.push(format!(
         "run it with --concurrency {} (wasmgate's workers) and --component-log-level wasm:{} \

@@ -33,6 +33,13 @@ pub fn higress(config: &GatewayConfig) -> Result<HigressExport, ExportError> {
         resources.push((format!("wasmplugin-{}.yaml", plugin.name), resource));
     }
     resources.extend(routes(config, &mut notes)?);
+    if config.listeners.iter().any(|l| l.tls.is_some()) {
+        notes.push(
+            "listeners with TLS: give Higress the certificates as Secrets and name them in the \
+             Ingresses' spec.tls"
+                .to_string(),
+        );
+    }
     Ok(HigressExport { resources, notes })
 }
 
