@@ -81,7 +81,7 @@ fn wasmplugin(
             plugin.name
         ))
     })?;
-    let Split { global, rules } = split_config(plugin)?;
+    let Split { global, rules } = split_config(plugin, notes)?;
     let mut spec = json!({});
     match &plugin.url {
         Some(url) => {
@@ -141,7 +141,7 @@ struct Split {
     rules: Vec<Value>,
 }
 
-fn split_config(plugin: &PluginSpec) -> Result<Split, ExportError> {
+fn split_config(plugin: &PluginSpec, notes: &mut Vec<String>) -> Result<Split, ExportError> {
     if plugin.config.iter().all(u8::is_ascii_whitespace) {
         return Ok(Split {
             global: None,
@@ -162,7 +162,7 @@ fn split_config(plugin: &PluginSpec) -> Result<Split, ExportError> {
         None => Vec::new(),
         Some(Value::Array(rules)) => rules
             .into_iter()
-            .map(|rule| match_rule(&plugin.name, rule))
+            .map(|rule| match_rule(&plugin.name, rule, notes))
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(not_object()),
     };
@@ -174,13 +174,21 @@ fn split_config(plugin: &PluginSpec) -> Result<Split, ExportError> {
 
 /// A `_rules_` entry as a `matchRules` entry: `_match_route_` → `ingress`, `_match_domain_`
 /// → `domain`, `_match_service_` → `service`, the rest → `config`.
-fn match_rule(plugin: &str, rule: Value) -> Result<Value, ExportError> {
+fn match_rule(plugin: &str, rule: Value, notes: &mut Vec<String>) -> Result<Value, ExportError> {
     let Value::Object(mut config) = rule else {
         return Err(ExportError::NoForm(format!(
             "a _rules_ entry of plugin {plugin} is not a JSON object: give each rule a mapping"
         )));
     };
     let mut out = Map::new();
+    if config.contains_key("_match_route_")
+        && (config.contains_key("_match_domain_") || config.contains_key("_match_service_"))
+    {
+        notes.push(format!(
+            "plugin {plugin}: a rule names routes and domains or services; Higress's \
+             controller keeps only its routes"
+        ));
+    }
     for (key, field) in [
         ("_match_route_", "ingress"),
         ("_match_domain_", "domain"),

@@ -117,7 +117,8 @@ fn backend(cluster: &ClusterSpec, notes: &mut Vec<String>) -> Result<Backend, Ex
             }
         }
         if let Some(name) = fqdn.strip_suffix(".dns") {
-            let (domain, domain_port) = host_port(&cluster.endpoints[0]).unwrap_or(("", port));
+            let first = cluster.endpoints.first().map(String::as_str).unwrap_or("");
+            let (domain, domain_port) = host_port(first).unwrap_or((first, port));
             return Ok(Backend::Registry {
                 destination: format!("{fqdn}:{port}"),
                 registry: json!({"name": name, "type": "dns", "domain": domain, "port": domain_port}),
