@@ -2,6 +2,7 @@
 //! codes). The work is done in `wasmgate-proxy` and `wasmgate-host`.
 
 mod build;
+mod export;
 mod inspect;
 mod new;
 mod plugin_args;
@@ -32,6 +33,8 @@ enum Command {
     Build(build::BuildArgs),
     /// Run plugin test scenarios (YAML): requests, callout answers, expected results.
     Test(scenario::TestArgs),
+    /// Write the configuration for a Higress or Envoy fleet.
+    Export(export::ExportArgs),
 }
 
 fn main() {
@@ -53,6 +56,7 @@ fn main() {
         Command::Test(args) => scenario::test(args),
         Command::Build(args) => build::build(args),
         Command::New(args) => new::new(args),
+        Command::Export(args) => export::export(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", one_line(&e));

@@ -24,6 +24,9 @@ pub fn plugin_chain(matches: &ArgMatches, fail_open: bool) -> Result<Vec<PluginS
                 wasm,
                 config: Vec::new(),
                 fail_open,
+                url: None,
+                phase: Default::default(),
+                priority: 0,
             };
             (index, spec)
         })

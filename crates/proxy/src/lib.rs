@@ -17,6 +17,8 @@
 //! - `body`, `headers`: the body type the gateway sends; hyper's heads to the plugins'
 //!   header maps and back.
 //! - [`echo`]: an upstream that answers with what it received.
+//! - [`export`]: a configuration written for Envoy (a bootstrap) and for Higress
+//!   (`WasmPlugin`, `Ingress`, `McpBridge` resources).
 //! - `pem`: certificate, CA and key files, and what is wrong with one.
 //! - `error`: [`GatewayError`].
 
@@ -30,6 +32,7 @@ mod control;
 pub mod echo;
 mod edge;
 mod error;
+pub mod export;
 mod gateway;
 mod grpc;
 mod headers;
@@ -41,7 +44,7 @@ mod worker;
 pub use config::{
     load as load_config, parse as parse_config, AccessLog, CertificateSpec, ClusterSpec,
     ConfigError, EdgeLimits, GatewayConfig, HeaderMatch, ListenerSpec, ListenerTls, PathMatch,
-    PluginLogs, PluginSpec, Query, QueryMatch, RouteSpec, UpstreamProtocol, ValueMatch,
+    Phase, PluginLogs, PluginSpec, Query, QueryMatch, RouteSpec, UpstreamProtocol, ValueMatch,
 };
 pub use echo::EchoServer;
 pub use error::GatewayError;

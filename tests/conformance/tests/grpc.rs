@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use wasmgate_conformance::{envoy, fixture, gateway_config, one_at_a_time, Plugin};
 use wasmgate_proxy::{Gateway, UpstreamProtocol};
 use wasmgate_test_support::{run_python, PythonServer};
@@ -74,24 +74,13 @@ fn phase_totals(log: &str) -> String {
     )
 }
 
-/// Envoy's route cluster speaks HTTP/2 to the upstream.
-fn http2_upstream(config: &mut Value) {
-    config["static_resources"]["clusters"][0]["typed_extension_protocol_options"] = json!({
-        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-            "explicit_http_config": {"http2_protocol_options": {}}
-        }
-    });
-}
-
 /// Runs the calls through Envoy and wasmgate in front of `upstream`; panics on a difference.
 fn compare(case: &str, upstream: SocketAddr, calls: &[(&str, &[&str])]) {
     let _one = one_at_a_time();
     let plugins = vec![Plugin::fixture("trailer-probe", "")];
-    let envoy = envoy::Envoy::start_edited(case, &plugins, upstream, &[], None, http2_upstream)
-        .unwrap_or_else(|e| panic!("{case}: {e}"));
     let mut config = gateway_config(&plugins, upstream, &[]);
     config.clusters[0].protocol = UpstreamProtocol::Http2;
+    let envoy = envoy::Envoy::start(case, &config).unwrap_or_else(|e| panic!("{case}: {e}"));
     let gateway = Gateway::start(config).unwrap_or_else(|e| panic!("{case}: {e}"));
     let mut differences = Vec::new();
     for (method, metadata) in calls {

@@ -7,6 +7,7 @@
 use std::net::{SocketAddr, TcpListener};
 
 use wasmgate_conformance::envoy::Envoy;
+use wasmgate_conformance::gateway_config;
 use wasmgate_conformance::{Lang, Plugin};
 
 #[test]
@@ -24,7 +25,10 @@ fn upstream_envoy_refuses_plugins_that_import_redis_calls() {
     ];
     for plugin in plugins {
         let case = format!("redis plugin {}", plugin.name);
-        match Envoy::start(&case, std::slice::from_ref(&plugin), address, &[], None) {
+        match Envoy::start(
+            &case,
+            &gateway_config(std::slice::from_ref(&plugin), address, &[]),
+        ) {
             Ok(_) => panic!("{case}: Envoy loaded it; compare it with wasmgate instead"),
             Err(log) => assert!(
                 log.contains("missing import: env.proxy_redis_init"),

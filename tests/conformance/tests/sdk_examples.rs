@@ -1,5 +1,5 @@
 //! The example plugins on wasmgate-sdk (Higress's `0_2_100` marker; Envoy gets a copy with
-//! the standard marker, see `marker`).
+//! the standard marker, written by the exporter: `wasmgate_proxy::export::for_upstream_envoy`).
 
 use wasmgate_conformance::{edge_requests, Case, Endpoint, Lang, Plugin, Request};
 

@@ -147,8 +147,11 @@ fn view(report: &serde_json::Value) -> serde_json::Value {
 fn websocket_through_abi_probe_as_in_envoy() {
     let upstream = Upstream::start();
     let plugins = vec![Plugin::fixture("abi-probe", "")];
-    let envoy = Envoy::start("websocket abi-probe", &plugins, upstream.1, &[], None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let envoy = Envoy::start(
+        "websocket abi-probe",
+        &gateway_config(&plugins, upstream.1, &[]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let gateway = Gateway::start(gateway_config(&plugins, upstream.1, &[]))
         .unwrap_or_else(|e| panic!("wasmgate does not start: {e}"));
     for (path, probe, status) in [
@@ -174,8 +177,11 @@ fn websocket_through_abi_probe_as_in_envoy() {
 fn websocket_over_http2_through_abi_probe_as_in_envoy() {
     let upstream = Upstream::start();
     let plugins = vec![Plugin::fixture("abi-probe", "")];
-    let envoy = Envoy::start("websocket h2 abi-probe", &plugins, upstream.1, &[], None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let envoy = Envoy::start(
+        "websocket h2 abi-probe",
+        &gateway_config(&plugins, upstream.1, &[]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let gateway = Gateway::start(gateway_config(&plugins, upstream.1, &[]))
         .unwrap_or_else(|e| panic!("wasmgate does not start: {e}"));
     let key = "sec-websocket-key=dGhlIHNhbXBsZSBub25jZQ==";
@@ -214,8 +220,11 @@ fn websocket_over_http2_through_abi_probe_as_in_envoy() {
 fn a_wasm_go_plugin_sees_is_websocket_as_in_envoy() {
     let upstream = Upstream::start();
     let plugins = vec![Plugin::conformance_go("ws-guard", "{}")];
-    let envoy = Envoy::start("websocket go/ws-guard", &plugins, upstream.1, &[], None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let envoy = Envoy::start(
+        "websocket go/ws-guard",
+        &gateway_config(&plugins, upstream.1, &[]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let gateway = Gateway::start(gateway_config(&plugins, upstream.1, &[]))
         .unwrap_or_else(|e| panic!("wasmgate does not start: {e}"));
     for (headers, status) in [(vec![], 101), (vec!["x-deny=1".to_string()], 403)] {

@@ -7,28 +7,21 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::error::{ConfigError, Locator};
-use super::spec::PluginSpec;
-
-/// A plugin before ordering: its spec plus phase and priority.
-pub(crate) struct Ordered {
-    pub(crate) spec: PluginSpec,
-    pub(crate) phase: u8,
-    pub(crate) priority: i64,
-}
+use super::spec::{Phase, PluginSpec};
 
 /// Higress's plugin order: by phase, then higher priority first; ties keep the given order.
-pub(crate) fn in_higress_order(mut plugins: Vec<Ordered>) -> Vec<PluginSpec> {
+pub(crate) fn in_higress_order(mut plugins: Vec<PluginSpec>) -> Vec<PluginSpec> {
     plugins.sort_by(|a, b| a.phase.cmp(&b.phase).then(b.priority.cmp(&a.priority)));
-    plugins.into_iter().map(|p| p.spec).collect()
+    plugins
 }
 
-/// The rank of a Higress phase name.
-pub(crate) fn phase_rank(at: &Locator<'_>, phase: Option<&str>) -> Result<u8, ConfigError> {
+/// A Higress phase name.
+pub(crate) fn phase(at: &Locator<'_>, phase: Option<&str>) -> Result<Phase, ConfigError> {
     match phase.unwrap_or("UNSPECIFIED_PHASE") {
-        "AUTHN" => Ok(0),
-        "AUTHZ" => Ok(1),
-        "STATS" => Ok(2),
-        "UNSPECIFIED" | "UNSPECIFIED_PHASE" => Ok(3),
+        "AUTHN" => Ok(Phase::Authn),
+        "AUTHZ" => Ok(Phase::Authz),
+        "STATS" => Ok(Phase::Stats),
+        "UNSPECIFIED" | "UNSPECIFIED_PHASE" => Ok(Phase::Unspecified),
         other => Err(at.error(
             other,
             &format!("phase {other:?} is not AUTHN, AUTHZ, STATS or UNSPECIFIED_PHASE"),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use wasmgate_host::abi::LogLevel;
 
-use super::entry::{check_wasm, file_stem, in_higress_order, phase_rank, yaml_object, Ordered};
+use super::entry::{check_wasm, file_stem, in_higress_order, phase, yaml_object};
 use super::error::{ConfigError, Locator};
 use super::listen::{edge_limits, listeners, FileEdge, FileListen};
 use super::routes::{routes, FileRoute};
@@ -247,7 +247,11 @@ fn clusters(
     Ok(out)
 }
 
-fn plugin_entry(at: &Locator<'_>, base: &Path, plugin: FilePlugin) -> Result<Ordered, ConfigError> {
+fn plugin_entry(
+    at: &Locator<'_>,
+    base: &Path,
+    plugin: FilePlugin,
+) -> Result<PluginSpec, ConfigError> {
     if let Some(resource) = &plugin.wasmplugin {
         if plugin.wasm.is_some() || plugin.config.is_some() || !plugin.rules.is_empty() {
             return Err(at.error(resource, "a wasmplugin entry takes its wasm, config and rules from the resource; remove wasm/config/rules here"));
@@ -282,14 +286,13 @@ fn plugin_entry(at: &Locator<'_>, base: &Path, plugin: FilePlugin) -> Result<Ord
         rules.push(parsed);
     }
     let json = plugin_json(global, plugin.config_disable, &rules);
-    Ok(Ordered {
-        spec: PluginSpec {
-            name,
-            wasm: wasm_path,
-            config: serde_json::to_vec(&json).unwrap_or_default(),
-            fail_open: plugin.fail_open,
-        },
-        phase: phase_rank(at, plugin.phase.as_deref())?,
+    Ok(PluginSpec {
+        name,
+        wasm: wasm_path,
+        config: serde_json::to_vec(&json).unwrap_or_default(),
+        fail_open: plugin.fail_open,
+        url: None,
+        phase: phase(at, plugin.phase.as_deref())?,
         priority: plugin.priority.unwrap_or(0),
     })
 }

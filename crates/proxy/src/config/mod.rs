@@ -30,7 +30,7 @@ pub use file::{load, parse};
 pub use listeners::{CertificateSpec, EdgeLimits, ListenerSpec, ListenerTls};
 pub use route_match::{HeaderMatch, Query, QueryMatch, ValueMatch};
 pub use spec::{
-    domain_matches, AccessLog, ClusterSpec, GatewayConfig, PathMatch, PluginLogs, PluginSpec,
-    RouteSpec, UpstreamProtocol, RUN_CLUSTER,
+    domain_matches, AccessLog, ClusterSpec, GatewayConfig, PathMatch, Phase, PluginLogs,
+    PluginSpec, RouteSpec, UpstreamProtocol, RUN_CLUSTER,
 };
 pub use upgrades::{default_upgrades, upgrade_allowed, UpgradeSpec};

@@ -26,6 +26,40 @@ pub struct PluginSpec {
     pub config: Vec<u8>,
     /// On a crash, pass the request on instead of failing it with 503 (as Envoy).
     pub fail_open: bool,
+    /// where the wasm came from when it was not a local file: the `oci://` or `http(s)://` URL
+    /// as written
+    pub url: Option<String>,
+    /// Its Higress phase: with [`priority`](Self::priority), its place in the chain (and in
+    /// an exported `WasmPlugin`).
+    pub phase: Phase,
+    /// Its Higress priority inside its phase: higher runs first.
+    pub priority: i64,
+}
+
+/// A Higress plugin phase, in the order the chain runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Phase {
+    /// `AUTHN`: authentication.
+    Authn,
+    /// `AUTHZ`: authorization.
+    Authz,
+    /// `STATS`: statistics.
+    Stats,
+    /// `UNSPECIFIED_PHASE`: after the others.
+    #[default]
+    Unspecified,
+}
+
+impl Phase {
+    /// Its name in a `WasmPlugin` (`AUTHN`, `AUTHZ`, `STATS`, `UNSPECIFIED_PHASE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Authn => "AUTHN",
+            Phase::Authz => "AUTHZ",
+            Phase::Stats => "STATS",
+            Phase::Unspecified => "UNSPECIFIED_PHASE",
+        }
+    }
 }
 
 /// A named group of endpoints (round robin).

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::entry::{check_wasm, file_stem, phase_rank, yaml_object, Ordered};
+use super::entry::{check_wasm, file_stem, phase, yaml_object};
 use super::error::{ConfigError, Locator};
 use super::rules::{plugin_json, MatchRule};
 use super::spec::PluginSpec;
@@ -58,7 +58,7 @@ pub(crate) fn wasmplugin(
     outer: &Locator<'_>,
     path: &Path,
     name: Option<String>,
-) -> Result<Ordered, ConfigError> {
+) -> Result<PluginSpec, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         outer.error(
             &path.display().to_string(),
@@ -131,14 +131,13 @@ pub(crate) fn wasmplugin(
         }
     };
     let json = plugin_json(global, spec.default_config_disable, &rules);
-    Ok(Ordered {
-        spec: PluginSpec {
-            name,
-            wasm: wasm_path,
-            config: serde_json::to_vec(&json).unwrap_or_default(),
-            fail_open,
-        },
-        phase: phase_rank(&at, spec.phase.as_deref())?,
+    Ok(PluginSpec {
+        name,
+        wasm: wasm_path,
+        config: serde_json::to_vec(&json).unwrap_or_default(),
+        fail_open,
+        url: None,
+        phase: phase(&at, spec.phase.as_deref())?,
         priority: spec.priority.unwrap_or(0),
     })
 }

@@ -25,6 +25,9 @@ fn items_enqueued_on_any_worker_reach_the_queue_owner() {
         wasm: fixture("abi-probe"),
         config: b"queue-owner".to_vec(),
         fail_open: false,
+        url: None,
+        phase: Default::default(),
+        priority: 0,
     });
     let gateway = Gateway::start(config).expect("the gateway starts");
     // Only the owner's VM takes items; an enqueue on another worker must wake it (no

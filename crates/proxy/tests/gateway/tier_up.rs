@@ -26,6 +26,9 @@ fn a_plugin_started_on_baseline_code_moves_to_optimized_code() {
         wasm: example(Lang::Go, "hello"),
         config: br#"{"mockEnable": false}"#.to_vec(),
         fail_open: false,
+        url: None,
+        phase: Default::default(),
+        priority: 0,
     });
     let gateway = Gateway::start(config).expect("the gateway starts");
     assert_eq!(

@@ -88,6 +88,9 @@ fn a_tls_cluster_is_reached_over_https_by_requests_and_callouts() {
         wasm: example(Lang::Rust, "http-call"),
         config: br#"{"cluster": "outbound|443||auth.dns", "path": "/token"}"#.to_vec(),
         fail_open: false,
+        url: None,
+        phase: Default::default(),
+        priority: 0,
     });
     let gateway = Gateway::start(config).expect("the gateway starts");
     let answer = common::get(gateway.local_addr(), "/api", &[]);

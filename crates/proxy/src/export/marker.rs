@@ -1,13 +1,10 @@
-//! Upstream Envoy refuses Higress's `proxy_abi_version_0_2_100` marker. For the Envoy side
-//! only, the suite writes a copy of such a plugin with that export renamed to
+//! Upstream Envoy refuses Higress's `proxy_abi_version_0_2_100` marker. For an Envoy export,
+//! a plugin with that marker gets a copy with the export renamed to
 //! `proxy_abi_version_0_2_1`: every section is copied byte for byte except the export
 //! section, which is rebuilt with the one name changed.
 //!
 //! The two ABIs differ in one behaviour: under 0_2_100 a request-headers StopIteration (1)
-//! is honoured, under 0_2_1 Envoy rewrites it to StopAllIterationAndWatermark. Cases whose
-//! plugins return it from request headers expect that difference.
-
-use std::path::{Path, PathBuf};
+//! is honoured, under 0_2_1 Envoy rewrites it to StopAllIterationAndWatermark.
 
 use wasm_encoder::{ExportKind, ExportSection, Module, RawSection};
 use wasmparser::{ExternalKind, Parser, Payload};
@@ -17,30 +14,21 @@ pub const HIGRESS_MARKER: &str = "proxy_abi_version_0_2_100";
 /// The standard marker Envoy accepts.
 pub const STANDARD_MARKER: &str = "proxy_abi_version_0_2_1";
 
-/// The names a module exports.
-pub fn exports(wasm: &[u8]) -> Result<Vec<String>, String> {
-    let mut names = Vec::new();
-    for payload in Parser::new(0).parse_all(wasm) {
-        if let Payload::ExportSection(reader) = payload.map_err(|e| e.to_string())? {
-            for export in reader {
-                names.push(export.map_err(|e| e.to_string())?.name.to_string());
-            }
-        }
-    }
-    Ok(names)
-}
-
 /// `wasm` with the export `from` renamed to `to` (the rest byte for byte), or `None` if it
 /// has no export named `from`.
-pub fn rename_export(wasm: &[u8], from: &str, to: &str) -> Result<Option<Vec<u8>>, String> {
+pub fn rename_export(
+    wasm: &[u8],
+    from: &str,
+    to: &str,
+) -> Result<Option<Vec<u8>>, wasmparser::BinaryReaderError> {
     let mut module = Module::new();
     let mut renamed = false;
     for payload in Parser::new(0).parse_all(wasm) {
-        let payload = payload.map_err(|e| e.to_string())?;
+        let payload = payload?;
         if let Payload::ExportSection(reader) = &payload {
             let mut section = ExportSection::new();
             for export in reader.clone() {
-                let export = export.map_err(|e| e.to_string())?;
+                let export = export?;
                 let kind = match export.kind {
                     ExternalKind::Func | ExternalKind::FuncExact => ExportKind::Func,
                     ExternalKind::Table => ExportKind::Table,
@@ -67,27 +55,26 @@ pub fn rename_export(wasm: &[u8], from: &str, to: &str) -> Result<Option<Vec<u8>
     Ok(renamed.then(|| module.finish()))
 }
 
-/// The file Envoy loads for `wasm`: `wasm` itself, or (for a `0_2_100` plugin) a copy with
-/// the standard marker written into `dir`.
-pub fn for_envoy(wasm: &Path, dir: &Path) -> Result<PathBuf, String> {
-    let bytes = std::fs::read(wasm).map_err(|e| format!("read {}: {e}", wasm.display()))?;
-    match rename_export(&bytes, HIGRESS_MARKER, STANDARD_MARKER)? {
-        None => Ok(wasm.to_path_buf()),
-        Some(copy) => {
-            let name = wasm
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "plugin".into());
-            let path = dir.join(format!("{name}.abi_0_2_1.wasm"));
-            std::fs::write(&path, copy).map_err(|e| format!("write {}: {e}", path.display()))?;
-            Ok(path)
-        }
-    }
+/// A copy of `wasm` with the standard marker, or `None` if it does not carry Higress's.
+pub fn for_upstream_envoy(wasm: &[u8]) -> Result<Option<Vec<u8>>, wasmparser::BinaryReaderError> {
+    rename_export(wasm, HIGRESS_MARKER, STANDARD_MARKER)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn exports(wasm: &[u8]) -> Vec<String> {
+        let mut names = Vec::new();
+        for payload in Parser::new(0).parse_all(wasm) {
+            if let Payload::ExportSection(reader) = payload.unwrap() {
+                for export in reader {
+                    names.push(export.unwrap().name.to_string());
+                }
+            }
+        }
+        names
+    }
 
     fn module_with(marker: &str) -> Vec<u8> {
         let mut module = Module::new();
@@ -116,19 +103,12 @@ mod tests {
     #[test]
     fn renames_only_the_marker_and_keeps_a_valid_module() {
         let original = module_with(HIGRESS_MARKER);
-        let copy = rename_export(&original, HIGRESS_MARKER, STANDARD_MARKER)
-            .unwrap()
-            .expect("renamed");
-        assert_eq!(exports(&copy).unwrap(), [STANDARD_MARKER, "other"]);
+        let copy = for_upstream_envoy(&original).unwrap().expect("renamed");
+        assert_eq!(exports(&copy), [STANDARD_MARKER, "other"]);
         wasmparser::Validator::new().validate_all(&copy).unwrap();
         assert!(copy.windows(4).any(|w| w == b"kept"));
         assert_eq!(
-            rename_export(
-                &module_with(STANDARD_MARKER),
-                HIGRESS_MARKER,
-                STANDARD_MARKER
-            )
-            .unwrap(),
+            for_upstream_envoy(&module_with(STANDARD_MARKER)).unwrap(),
             None
         );
     }
