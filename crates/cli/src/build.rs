@@ -21,6 +21,11 @@ pub struct BuildArgs {
     /// Where to write the plugin (default: DIR/main.wasm).
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Then push it to `oci://registry/repository:tag` (as `wasmgate push`).
+    #[arg(long, value_name = "IMAGE")]
+    push: Option<String>,
+    #[command(flatten)]
+    registry: crate::push::RegistryArgs,
 }
 
 /// `wasmgate build`.
@@ -47,6 +52,9 @@ pub fn build(args: BuildArgs) -> Result<()> {
         missing,
         started.elapsed().as_secs_f64()
     );
+    if let Some(target) = &args.push {
+        crate::push::push_file(&output, target, &args.registry)?;
+    }
     Ok(())
 }
 

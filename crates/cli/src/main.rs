@@ -6,6 +6,7 @@ mod export;
 mod inspect;
 mod new;
 mod plugin_args;
+mod push;
 mod run;
 mod scenario;
 
@@ -35,6 +36,8 @@ enum Command {
     Test(scenario::TestArgs),
     /// Write the configuration for a Higress or Envoy fleet.
     Export(export::ExportArgs),
+    /// Push a plugin .wasm to a registry as an image Higress, Istio and Envoy Gateway pull.
+    Push(push::PushArgs),
 }
 
 fn main() {
@@ -57,6 +60,7 @@ fn main() {
         Command::Build(args) => build::build(args),
         Command::New(args) => new::new(args),
         Command::Export(args) => export::export(args),
+        Command::Push(args) => push::push(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", one_line(&e));

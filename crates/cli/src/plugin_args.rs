@@ -16,21 +16,22 @@ pub fn plugin_chain(matches: &ArgMatches, fail_open: bool) -> Result<Vec<PluginS
     let files = indexed::<PathBuf>(matches, "config");
     let inline = indexed::<String>(matches, "config_json");
     let names = indexed::<String>(matches, "name");
-    let mut chain: Vec<(usize, PluginSpec)> = plugins
-        .into_iter()
-        .map(|(index, wasm)| {
-            let spec = PluginSpec {
-                name: plugin_name(&wasm),
-                wasm,
-                config: Vec::new(),
-                fail_open,
-                url: None,
-                phase: Default::default(),
-                priority: 0,
-            };
-            (index, spec)
-        })
-        .collect();
+    let mut chain: Vec<(usize, PluginSpec)> = Vec::new();
+    for (index, written) in plugins {
+        let (wasm, url) = fetched(&written)?;
+        let spec = PluginSpec {
+            name: url
+                .as_deref()
+                .map_or_else(|| plugin_name(&wasm), image_name),
+            wasm,
+            config: Vec::new(),
+            fail_open,
+            url,
+            phase: Default::default(),
+            priority: 0,
+        };
+        chain.push((index, spec));
+    }
     let mut configs: Vec<(usize, Vec<u8>)> = Vec::new();
     for (index, file) in files {
         configs.push((index, config_file(&file)?));
@@ -88,6 +89,35 @@ fn indexed<T: Clone + Send + Sync + 'static>(matches: &ArgMatches, id: &str) -> 
 
 /// The file stem, or the directory's name for a `main.wasm`/`plugin.wasm`: the name above
 /// the version directory in Higress's `NAME/VERSION/plugin.wasm`.
+/// A `--plugin` that is an `oci://` image or an `http(s)://` URL, fetched into the cache
+/// (wasmgate-images: docker config credentials, the default pull policy); a path as it is.
+fn fetched(written: &Path) -> Result<(PathBuf, Option<String>)> {
+    let text = written.to_string_lossy();
+    let url = wasmgate_images::PluginUrl::parse(&text, Path::new(""))?;
+    if !url.is_remote() {
+        return Ok((written.to_path_buf(), None));
+    }
+    let settings = wasmgate_images::FetchSettings {
+        cache_dir: wasmgate_host::runtime::default_cache_dir()
+            .unwrap_or_else(|| std::env::temp_dir().join("wasmgate")),
+        ..Default::default()
+    };
+    let source = wasmgate_images::PluginSource {
+        url: text.to_string(),
+        ..Default::default()
+    };
+    let path = wasmgate_images::Fetcher::new(settings).fetch(&source)?;
+    Ok((path, Some(text.into_owned())))
+}
+
+/// A fetched plugin's name: its image's repository or URL's file name, without tag or
+/// extension (`oci://r/plugins/key-auth:1.0.0` → `key-auth`).
+fn image_name(url: &str) -> String {
+    let last = url.rsplit('/').next().unwrap_or(url);
+    let last = last.split(['@', ':']).next().unwrap_or(last);
+    last.strip_suffix(".wasm").unwrap_or(last).to_string()
+}
+
 fn plugin_name(wasm: &Path) -> String {
     let stem = wasm
         .file_stem()

@@ -6,6 +6,7 @@
 //! - [`pki`]: a test CA and the server and client certificates it signs.
 //! - [`config`]: `wasmgate.yaml` text, built entry by entry.
 //! - [`scratch`]: scratch directories and files, the tests' compiled-module cache.
+//! - [`registry`]: a real OCI registry (`docker-registry`), plain or with auth behind TLS.
 //! - [`process`]: a child's output collected while it runs, a command run to its end, the
 //!   target directory of a test binary, waiting for a log line.
 //!
@@ -16,6 +17,7 @@ pub mod config;
 pub mod http;
 pub mod pki;
 pub mod process;
+pub mod registry;
 pub mod scratch;
 
 pub use clients::{curl, python, run_python, CurlAnswer, PythonServer};
@@ -26,4 +28,5 @@ pub use http::{
 };
 pub use pki::{Issued, Pki};
 pub use process::{drain, run, signal, target_dir, wait_for_line, Output};
+pub use registry::{Login, Registry};
 pub use scratch::{cache_dir, repo_root, tempdir, write};

@@ -9,11 +9,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use wasmgate_host::abi::LogLevel;
 
-use super::entry::{check_wasm, file_stem, in_higress_order, phase, yaml_object};
+use super::entry::{file_stem, in_higress_order, phase, yaml_object};
 use super::error::{ConfigError, Locator};
 use super::listen::{edge_limits, listeners, FileEdge, FileListen};
 use super::routes::{routes, FileRoute};
 use super::rules::{plugin_json, MatchRule};
+use super::source::{FileImages, SourceOptions, Sources};
 use super::spec::{AccessLog, ClusterSpec, GatewayConfig, PluginSpec, UpstreamProtocol};
 use super::upgrades::{upgrades, FileUpgrade};
 use super::wasmplugin::wasmplugin;
@@ -34,6 +35,7 @@ struct File {
     plugins: Vec<FilePlugin>,
     upgrade_configs: Option<Vec<FileUpgrade>>,
     access_log: Option<String>,
+    images: Option<FileImages>,
     log_level: Option<String>,
     body_limit_bytes: Option<usize>,
     plugin_memory_limit_mb: Option<usize>,
@@ -58,6 +60,9 @@ struct FileCluster {
 struct FilePlugin {
     name: Option<String>,
     wasm: Option<String>,
+    sha256: Option<String>,
+    image_pull_policy: Option<String>,
+    image_pull_secret: Option<String>,
     wasmplugin: Option<String>,
     phase: Option<String>,
     priority: Option<i64>,
@@ -148,9 +153,10 @@ pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
     }
     config.clusters = clusters(&at, base, file.clusters)?;
     config.routes = routes(&at, file.routes, &config.clusters)?;
+    let sources = Sources::new(base, file.images);
     let mut plugins = Vec::new();
     for plugin in file.plugins {
-        plugins.push(plugin_entry(&at, base, plugin)?);
+        plugins.push(plugin_entry(&at, base, plugin, &sources)?);
     }
     config.plugins = in_higress_order(plugins);
     let mut names = HashSet::new();
@@ -251,12 +257,13 @@ fn plugin_entry(
     at: &Locator<'_>,
     base: &Path,
     plugin: FilePlugin,
+    sources: &Sources,
 ) -> Result<PluginSpec, ConfigError> {
     if let Some(resource) = &plugin.wasmplugin {
         if plugin.wasm.is_some() || plugin.config.is_some() || !plugin.rules.is_empty() {
             return Err(at.error(resource, "a wasmplugin entry takes its wasm, config and rules from the resource; remove wasm/config/rules here"));
         }
-        return wasmplugin(at, &base.join(resource), plugin.name);
+        return wasmplugin(at, &base.join(resource), plugin.name, sources);
     }
     let wasm = plugin.wasm.as_deref().ok_or_else(|| {
         at.error(
@@ -264,8 +271,12 @@ fn plugin_entry(
             "a plugin needs wasm: (a .wasm file) or wasmplugin: (a WasmPlugin resource)",
         )
     })?;
-    let wasm_path = base.join(wasm);
-    check_wasm(at, wasm, &wasm_path)?;
+    let options = SourceOptions {
+        sha256: plugin.sha256.as_deref(),
+        pull_policy: plugin.image_pull_policy.as_deref(),
+        pull_secret: plugin.image_pull_secret.as_deref(),
+    };
+    let (wasm_path, fetched) = sources.resolve(at, base, wasm, options)?;
     let name = plugin.name.unwrap_or_else(|| file_stem(&wasm_path));
     let global = yaml_object(at, &name, plugin.config)?;
     let mut rules = Vec::new();
@@ -291,7 +302,7 @@ fn plugin_entry(
         wasm: wasm_path,
         config: serde_json::to_vec(&json).unwrap_or_default(),
         fail_open: plugin.fail_open,
-        url: None,
+        url: fetched,
         phase: phase(at, plugin.phase.as_deref())?,
         priority: plugin.priority.unwrap_or(0),
     })

@@ -9,6 +9,8 @@
 //! - `upgrades`: which HTTP upgrades (WebSocket, …) go through, gateway-wide and per route.
 //! - `file`: `wasmgate.yaml`, checked before anything starts.
 //! - `wasmplugin`: Higress `WasmPlugin` resources a file refers to.
+//! - `source`: where a plugin's wasm comes from: a file, an `oci://` image or an
+//!   `http(s)://` URL fetched into the cache (`images:` settings, pull secrets).
 //! - `entry`: what every plugin entry shares (order, wasm check, config object).
 //! - `rules`: the `_rules_` JSON Higress's controller builds from match rules.
 //! - `error`: [`ConfigError`] with file and line.
@@ -21,6 +23,7 @@ mod listeners;
 mod route_match;
 mod routes;
 mod rules;
+mod source;
 mod spec;
 mod upgrades;
 mod wasmplugin;

@@ -5,9 +5,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::entry::{check_wasm, file_stem, phase, yaml_object};
+use super::entry::{file_stem, phase, yaml_object};
 use super::error::{ConfigError, Locator};
 use super::rules::{plugin_json, MatchRule};
+use super::source::{SourceOptions, Sources};
 use super::spec::PluginSpec;
 
 /// A Higress `WasmPlugin` resource (`extensions.higress.io/v1alpha1`).
@@ -29,6 +30,9 @@ struct Metadata {
 #[serde(rename_all = "camelCase")]
 struct WasmPluginSpec {
     url: Option<String>,
+    sha256: Option<String>,
+    image_pull_policy: Option<String>,
+    image_pull_secret: Option<String>,
     default_config: Option<serde_yaml::Value>,
     #[serde(default)]
     default_config_disable: bool,
@@ -58,6 +62,7 @@ pub(crate) fn wasmplugin(
     outer: &Locator<'_>,
     path: &Path,
     name: Option<String>,
+    sources: &Sources,
 ) -> Result<PluginSpec, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         outer.error(
@@ -93,12 +98,13 @@ pub(crate) fn wasmplugin(
             "spec.url is missing: give file:///path/to/plugin.wasm or a path",
         )
     })?;
-    if url.starts_with("oci://") || url.starts_with("http://") || url.starts_with("https://") {
-        return Err(at.error(url, &format!("{url}: fetching plugins from a registry is not supported locally; build or pull the .wasm and use url: file:///path/to/plugin.wasm")));
-    }
-    let relative = url.strip_prefix("file://").unwrap_or(url);
-    let wasm_path = path.parent().unwrap_or(Path::new(".")).join(relative);
-    check_wasm(&at, url, &wasm_path)?;
+    let options = SourceOptions {
+        sha256: spec.sha256.as_deref(),
+        pull_policy: spec.image_pull_policy.as_deref(),
+        pull_secret: spec.image_pull_secret.as_deref(),
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let (wasm_path, fetched) = sources.resolve(&at, base, url, options)?;
     let name = name
         .or(resource.metadata.and_then(|m| m.name))
         .unwrap_or_else(|| file_stem(&wasm_path));
@@ -136,7 +142,7 @@ pub(crate) fn wasmplugin(
         wasm: wasm_path,
         config: serde_json::to_vec(&json).unwrap_or_default(),
         fail_open,
-        url: None,
+        url: fetched,
         phase: phase(&at, spec.phase.as_deref())?,
         priority: spec.priority.unwrap_or(0),
     })

@@ -69,9 +69,9 @@ fn bad_configurations_are_refused_with_file_line_and_reason() {
     );
     assert_refused(
         "plugins:\n  - wasmplugin: remote.yaml\n",
-        &[("remote.yaml", b"spec:\n  url: oci://registry/plugin:1.0\n")],
+        &[("remote.yaml", b"spec:\n  url: ftp://registry/plugin.wasm\n")],
         "remote.yaml:2",
-        "not supported locally",
+        "the scheme ftp:// is not one wasmgate reads",
     );
 }
 
