@@ -53,10 +53,10 @@ const SKIPPED: &[(&str, &str)] = &[
 ];
 
 /// Programs other than `wasmgate` and `curl` the guide runs.
-const ALSO_RUN: &[&str] = &["redis-server", "cargo"];
+const ALSO_RUN: &[&str] = &["redis-server", "cargo", "docker-registry"];
 
 /// The ports the guide uses; each becomes a free port.
-const GUIDE_PORTS: &[u16] = &[10000, 8081, 6379];
+const GUIDE_PORTS: &[u16] = &[10000, 8081, 6379, 5000];
 
 #[derive(Debug)]
 enum Step {
@@ -249,13 +249,22 @@ fn command(program: &str, args: &[String], work: &Path) -> Command {
     command
 }
 
-/// The loopback port a background job serves on, from its arguments.
-fn port_of(args: &[String]) -> Option<u16> {
-    args.iter().enumerate().find_map(|(i, a)| {
+/// The loopback port a background job serves on, from its arguments, else from a file
+/// an argument names (a server's config file with `127.0.0.1:PORT` in it).
+fn port_of(args: &[String], work: &Path) -> Option<u16> {
+    let in_args = args.iter().enumerate().find_map(|(i, a)| {
         if a == "--port" {
             return args.get(i + 1)?.parse().ok();
         }
         a.strip_prefix("127.0.0.1:")?.parse().ok()
+    });
+    in_args.or_else(|| {
+        args.iter().find_map(|a| {
+            let text = std::fs::read_to_string(work.join(a)).ok()?;
+            let at = text.find("127.0.0.1:")? + "127.0.0.1:".len();
+            let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
     })
 }
 
@@ -282,7 +291,7 @@ fn start(line: &str, words: &[String], jobs: &mut Jobs, work: &Path) {
             "the guide starts `wasmgate run` without --listen: {line}"
         );
     }
-    let port = port_of(words);
+    let port = port_of(words, work);
     assert!(
         is_gateway || port.is_some(),
         "no port to wait for in `{line}`"
