@@ -374,3 +374,25 @@ fn a_plugin_from_an_http_url_is_checked_against_its_sha256() {
     .expect("refused");
     assert!(error_line(&out).contains("sha256 mismatch"), "{out}");
 }
+
+#[test]
+fn a_reload_whose_image_cannot_be_pulled_is_refused_and_the_plugin_keeps_serving() {
+    let dir = tempdir("images-reload");
+    let registry = Registry::plain(&dir.join("registry"));
+    let image = format!("oci://{}/plugins/hello:1.0.0", registry.host());
+    let (ok, out) = wasmgate(&["push", &hello(), &image], &[]);
+    assert!(ok, "{out}");
+    let upstream = echo().local_addr();
+    let gateway = gateway_with(&dir, "", &format!("wasm: {image}"), upstream).unwrap();
+    says_hello(&gateway);
+    let missing = format!("oci://{}/plugins/hello:9.9.9", registry.host());
+    let text = format!(
+        "listen: {}\nclusters:\n  - name: echo\n    endpoints: [{upstream}]\nroutes:\n  - name: r\n    cluster: echo\nplugins:\n  - wasm: {missing}\n",
+        gateway.address
+    );
+    write(&dir, "wasmgate.yaml", text);
+    common::signal(&gateway.child, "HUP");
+    let line = gateway.log_line("the reload's refusal", |l| l.contains("reload of"));
+    assert!(line.contains("hello:9.9.9") && line.contains("not found"), "{line}");
+    says_hello(&gateway);
+}
