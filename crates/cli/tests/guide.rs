@@ -262,7 +262,10 @@ fn port_of(args: &[String], work: &Path) -> Option<u16> {
         args.iter().find_map(|a| {
             let text = std::fs::read_to_string(work.join(a)).ok()?;
             let at = text.find("127.0.0.1:")? + "127.0.0.1:".len();
-            let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+            let digits: String = text[at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
             digits.parse().ok()
         })
     })

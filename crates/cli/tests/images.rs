@@ -393,6 +393,9 @@ fn a_reload_whose_image_cannot_be_pulled_is_refused_and_the_plugin_keeps_serving
     write(&dir, "wasmgate.yaml", text);
     common::signal(&gateway.child, "HUP");
     let line = gateway.log_line("the reload's refusal", |l| l.contains("reload of"));
-    assert!(line.contains("hello:9.9.9") && line.contains("not found"), "{line}");
+    assert!(
+        line.contains("hello:9.9.9") && line.contains("not found"),
+        "{line}"
+    );
     says_hello(&gateway);
 }
