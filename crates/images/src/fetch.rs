@@ -12,6 +12,7 @@ use crate::cache::{sha256_hex, Cache, Cached};
 use crate::error::ImageError;
 use crate::http_url;
 use crate::registry::Registry;
+pub use crate::settings::FetchSettings;
 use crate::url::PluginUrl;
 
 /// `imagePullPolicy`.
@@ -49,17 +50,6 @@ pub struct PluginSource {
     pub pull_policy: Option<PullPolicy>,
     /// A pull secret: its name (for errors) and its docker config text.
     pub pull_secret: Option<(String, String)>,
-}
-
-/// How fetching is done on this machine.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FetchSettings {
-    /// wasmgate's cache dir (modules go under `images/`).
-    pub cache_dir: PathBuf,
-    /// A PEM file of CA certificates trusted besides the public roots.
-    pub ca_file: Option<PathBuf>,
-    /// Registries (`host:port`) spoken to over plain HTTP.
-    pub insecure_registries: Vec<String>,
 }
 
 /// Fetches plugin modules.

@@ -2,8 +2,8 @@
 //! one GET, TLS against the public roots and the configured CA file.
 
 use crate::error::ImageError;
-use crate::fetch::FetchSettings;
 use crate::registry::source_chain;
+use crate::settings::FetchSettings;
 
 /// The module at `url`.
 pub(crate) async fn download(url: &str, settings: &FetchSettings) -> Result<Vec<u8>, ImageError> {

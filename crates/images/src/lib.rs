@@ -12,6 +12,7 @@
 //!   or a CA file, plain HTTP for loopback registries and those the config names), through
 //!   the ORAS project's `oci-client`.
 //! - `blocking`: async work run from synchronous code, anywhere.
+//! - `settings`: how this machine fetches (cache dir, CA file, insecure registries).
 //! - `cache`: the content-addressed cache under wasmgate's cache dir (works offline once
 //!   filled).
 //! - [`fetch`]: [`Fetcher`]: a plugin's source to a local `.wasm`, with `sha256` checked and
@@ -28,6 +29,7 @@ mod form;
 mod http_url;
 pub mod push;
 mod registry;
+mod settings;
 mod url;
 
 pub use error::ImageError;

@@ -4,8 +4,8 @@
 
 use crate::blocking::blocking;
 use crate::error::ImageError;
-use crate::fetch::FetchSettings;
 use crate::registry::Registry;
+use crate::settings::FetchSettings;
 use crate::url::PluginUrl;
 
 /// A pushed image.

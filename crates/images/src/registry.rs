@@ -15,8 +15,8 @@ use oci_client::{Client, Reference};
 
 use crate::credentials::{self, Credential};
 use crate::error::ImageError;
-use crate::fetch::FetchSettings;
 use crate::form;
+use crate::settings::FetchSettings;
 
 /// What a pull gave: the module and the image's manifest digest (hex).
 pub(crate) struct Pulled {
