@@ -8,47 +8,10 @@
 #[path = "gateway/common/mod.rs"]
 mod common;
 
-use std::io::Write;
-use std::sync::OnceLock;
-
+use common::log::captured as log;
 use common::websocket::{client, WsUpstream};
-use common::{echo, start, tempdir, wait_for_line, Client, Config, Output};
+use common::{echo, start, tempdir, wait_for_line, Client, Config};
 use wasmgate_testkit::examples::fixture;
-
-/// Where the test's subscriber writes.
-#[derive(Clone)]
-struct Capture(Output);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap()
-            .push_str(&String::from_utf8_lossy(buf));
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The lines this test binary's subscriber kept (installed on first use).
-fn log() -> &'static Output {
-    static LOG: OnceLock<Output> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Output::default();
-        let capture = Capture(log.clone());
-        tracing::subscriber::set_global_default(
-            tracing_subscriber::fmt()
-                .with_ansi(false)
-                .with_writer(move || capture.clone())
-                .finish(),
-        )
-        .expect("the only subscriber of this test binary");
-        log
-    })
-}
 
 /// The JSON object of an access log line.
 fn entry(line: &str) -> serde_json::Value {

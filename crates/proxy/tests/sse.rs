@@ -11,10 +11,10 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{start, tempdir, wait_for_line, Config, Output};
+use common::log::captured as log;
+use common::{start, tempdir, wait_for_line, Config};
 use wasmgate_testkit::examples::{example, Lang};
 
 /// The chunks the upstream sends, one at a time; the usage event is split in two.
@@ -25,40 +25,6 @@ const CHUNKS: [&str; 5] = [
     "ge\":{\"prompt_tokens\":7,\"completion_tokens\":5,\"total_tokens\":12}}\n\n",
     "data: [DONE]\n\n",
 ];
-
-/// Where this test binary's subscriber writes.
-#[derive(Clone)]
-struct Capture(Output);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap()
-            .push_str(&String::from_utf8_lossy(buf));
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn log() -> &'static Output {
-    static LOG: OnceLock<Output> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Output::default();
-        let capture = Capture(log.clone());
-        tracing::subscriber::set_global_default(
-            tracing_subscriber::fmt()
-                .with_ansi(false)
-                .with_writer(move || capture.clone())
-                .finish(),
-        )
-        .expect("the only subscriber of this test binary");
-        log
-    })
-}
 
 /// An upstream that answers one request with `CHUNKS` as a chunked event stream, sending
 /// each chunk only once the test says the client saw the one before.

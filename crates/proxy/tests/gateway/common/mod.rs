@@ -1,9 +1,10 @@
 //! What the gateway tests share: the workspace's test helpers, a configuration for one
 //! upstream, a gateway started in-process from `wasmgate.yaml` text, test servers' accept
-//! loops, WebSocket peers.
+//! loops, WebSocket peers, the log lines of the test binary.
 
 #![allow(dead_code)]
 
+pub mod log;
 pub mod websocket;
 
 use std::future::Future;
