@@ -291,17 +291,32 @@ fn a_registry_behind_tls_with_auth_takes_docker_config_credentials_and_pull_secr
         line.contains("401") && line.contains("user alice from pull secret wrong"),
         "{line}"
     );
+    // Or a Secret of the secrets store, as a cluster's pull secret holds it: its
+    // `.dockerconfigjson` key.
+    std::fs::create_dir_all(dir.join("secrets/storecred")).unwrap();
+    write(
+        &dir.join("secrets/storecred"),
+        ".dockerconfigjson",
+        auth("alice", "s3cret"),
+    );
+    write(&dir, "hello-store.yaml", resource("storecred"));
+    let with_store = format!("{head}secrets:\n  dir: secrets\n");
+    let gateway = gateway_with(&dir, &with_store, "wasmplugin: hello-store.yaml", upstream).unwrap();
+    says_hello(&gateway);
+    drop(gateway);
     let out = gateway_with(
         &dir,
-        &head,
+        &with_store,
         "wasm: oci://x.test/p:1\n    image_pull_secret: missing",
         upstream,
     )
     .err()
     .expect("refused");
+    let line = error_line(&out);
     assert!(
-        error_line(&out).contains("pull secret \"missing\" is not in images.pull_secrets"),
-        "{out}"
+        line.contains("pull secret \"missing\" is neither in images.pull_secrets nor a Secret of the secrets store")
+            && line.contains("secrets/missing/.dockerconfigjson"),
+        "{line}"
     );
 }
 

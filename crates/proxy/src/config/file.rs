@@ -14,6 +14,7 @@ use super::error::{ConfigError, Locator};
 use super::listen::{edge_limits, listeners, FileEdge, FileListen};
 use super::routes::{routes, FileRoute};
 use super::rules::{plugin_json, MatchRule};
+use super::secrets::{FileSecrets, Secrets};
 use super::source::{FileImages, SourceOptions, Sources};
 use super::spec::{AccessLog, ClusterSpec, GatewayConfig, PluginSpec, UpstreamProtocol};
 use super::upgrades::{upgrades, FileUpgrade};
@@ -36,6 +37,7 @@ struct File {
     upgrade_configs: Option<Vec<FileUpgrade>>,
     access_log: Option<String>,
     images: Option<FileImages>,
+    secrets: Option<FileSecrets>,
     log_level: Option<String>,
     body_limit_bytes: Option<usize>,
     plugin_memory_limit_mb: Option<usize>,
@@ -153,7 +155,7 @@ pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
     }
     config.clusters = clusters(&at, base, file.clusters)?;
     config.routes = routes(&at, file.routes, &config.clusters)?;
-    let sources = Sources::new(base, file.images);
+    let sources = Sources::new(base, file.images, Secrets::new(base, file.secrets));
     let mut plugins = Vec::new();
     for plugin in file.plugins {
         plugins.push(plugin_entry(&at, base, plugin, &sources)?);
@@ -296,7 +298,11 @@ fn plugin_entry(
         }
         rules.push(parsed);
     }
-    let json = plugin_json(global, plugin.config_disable, &rules);
+    let mut json = plugin_json(global, plugin.config_disable, &rules);
+    sources
+        .secrets()
+        .fill(&mut json)
+        .map_err(|u| at.error(&u.reference, &u.reason))?;
     Ok(PluginSpec {
         name,
         wasm: wasm_path,

@@ -13,6 +13,8 @@
 //!   `http(s)://` URL fetched into the cache (`images:` settings, pull secrets).
 //! - `entry`: what every plugin entry shares (order, wasm check, config object).
 //! - `rules`: the `_rules_` JSON Higress's controller builds from match rules.
+//! - `secrets`: `${secret.…}` references in plugin configurations, filled from the
+//!   `secrets:` store (files, environment variables), as Higress fills them.
 //! - `error`: [`ConfigError`] with file and line.
 
 mod entry;
@@ -23,6 +25,7 @@ mod listeners;
 mod route_match;
 mod routes;
 mod rules;
+mod secrets;
 mod source;
 mod spec;
 mod upgrades;

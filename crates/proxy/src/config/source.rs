@@ -3,7 +3,9 @@
 //! content-addressed cache with `wasmgate-images` (`sha256` checked, the pull policy
 //! applied). The `images:` part of a `wasmgate.yaml` says how: a CA file, registries spoken
 //! to over plain HTTP, and the pull secrets (docker config files) that a plugin's
-//! `image_pull_secret` or a WasmPlugin's `imagePullSecret` name.
+//! `image_pull_secret` or a WasmPlugin's `imagePullSecret` name, or else the
+//! `.dockerconfigjson` key of that Secret in the `secrets:` store (as a Kubernetes pull secret
+//! holds it). It also keeps the store for the entries' `${secret.…}` references.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use wasmgate_images::{FetchSettings, Fetcher, PluginSource, PluginUrl, PullPolic
 
 use super::entry::check_wasm;
 use super::error::{ConfigError, Locator};
+use super::secrets::Secrets;
 
 /// The `images:` section of a `wasmgate.yaml`.
 #[derive(Deserialize, Default)]
@@ -30,6 +33,8 @@ pub(crate) struct Sources {
     settings: FetchSettings,
     /// Pull secret name → its docker config file.
     pull_secrets: BTreeMap<String, PathBuf>,
+    /// The `secrets:` store.
+    secrets: Secrets,
 }
 
 /// What a plugin entry says about its source besides where it is.
@@ -42,7 +47,7 @@ pub(crate) struct SourceOptions<'a> {
 
 impl Sources {
     /// The sources of a file whose `images:` section is `images` (paths relative to `base`).
-    pub(crate) fn new(base: &Path, images: Option<FileImages>) -> Sources {
+    pub(crate) fn new(base: &Path, images: Option<FileImages>, secrets: Secrets) -> Sources {
         let images = images.unwrap_or_default();
         Sources {
             settings: FetchSettings {
@@ -56,7 +61,13 @@ impl Sources {
                 .into_iter()
                 .map(|(name, path)| (name, base.join(path)))
                 .collect(),
+            secrets,
         }
+    }
+
+    /// The `secrets:` store.
+    pub(crate) fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// The local `.wasm` of `written` (relative to `base`) and, when it was fetched, the URL.
@@ -90,21 +101,7 @@ impl Sources {
             PullPolicy::parse(options.pull_policy).map_err(|e| at.error(written, &e))?;
         let pull_secret = match options.pull_secret.filter(|s| !s.is_empty()) {
             None => None,
-            Some(name) => {
-                let file = self.pull_secrets.get(name).ok_or_else(|| {
-                    at.error(
-                        name,
-                        &format!("pull secret {name:?} is not in images.pull_secrets (name a docker config file for it)"),
-                    )
-                })?;
-                let text = std::fs::read_to_string(file).map_err(|e| {
-                    at.error(
-                        name,
-                        &format!("pull secret {name}: {}: {e}", file.display()),
-                    )
-                })?;
-                Some((format!("pull secret {name} ({})", file.display()), text))
-            }
+            Some(name) => Some(self.pull_secret(at, name)?),
         };
         Ok(PluginSource {
             url: written.to_string(),
@@ -112,5 +109,35 @@ impl Sources {
             pull_policy,
             pull_secret,
         })
+    }
+
+    /// A pull secret's label (for errors) and docker config JSON: the file
+    /// `images.pull_secrets` names, or else the Secret's `.dockerconfigjson` in the store.
+    fn pull_secret(&self, at: &Locator<'_>, name: &str) -> Result<(String, String), ConfigError> {
+        if let Some(file) = self.pull_secrets.get(name) {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                at.error(
+                    name,
+                    &format!("pull secret {name}: {}: {e}", file.display()),
+                )
+            })?;
+            return Ok((format!("pull secret {name} ({})", file.display()), text));
+        }
+        let json = self.secrets.get(None, name, ".dockerconfigjson").map_err(|e| {
+            at.error(
+                name,
+                &format!("pull secret {name:?} is neither in images.pull_secrets nor a Secret of the secrets store: {e}"),
+            )
+        })?;
+        let text = String::from_utf8(json).map_err(|_| {
+            at.error(
+                name,
+                &format!("pull secret {name}: its .dockerconfigjson is not UTF-8 text"),
+            )
+        })?;
+        Ok((
+            format!("pull secret {name} (secret {name}.dockerconfigjson)"),
+            text,
+        ))
     }
 }

@@ -136,7 +136,11 @@ pub(crate) fn wasmplugin(
             ))
         }
     };
-    let json = plugin_json(global, spec.default_config_disable, &rules);
+    let mut json = plugin_json(global, spec.default_config_disable, &rules);
+    sources
+        .secrets()
+        .fill(&mut json)
+        .map_err(|u| at.error(&u.reference, &u.reason))?;
     Ok(PluginSpec {
         name,
         wasm: wasm_path,

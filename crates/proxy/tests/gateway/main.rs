@@ -1,6 +1,6 @@
 //! The gateway's behaviour, started in-process: routes and rules, bodies, configuration
 //! errors, Redis, reloads, shared queues, the move to optimized code, TLS and HTTP/2
-//! upstreams, gRPC and trailers, WebSocket, MCP servers. One test binary (each file a module), so the suite links once.
+//! upstreams, gRPC and trailers, WebSocket, MCP servers, secret references. One test binary (each file a module), so the suite links once.
 
 mod common;
 
@@ -15,6 +15,7 @@ mod mcp;
 mod redis;
 mod reload;
 mod routes;
+mod secrets;
 mod shared_queues;
 mod tier_up;
 mod tls;
