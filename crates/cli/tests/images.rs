@@ -301,7 +301,8 @@ fn a_registry_behind_tls_with_auth_takes_docker_config_credentials_and_pull_secr
     );
     write(&dir, "hello-store.yaml", resource("storecred"));
     let with_store = format!("{head}secrets:\n  dir: secrets\n");
-    let gateway = gateway_with(&dir, &with_store, "wasmplugin: hello-store.yaml", upstream).unwrap();
+    let gateway =
+        gateway_with(&dir, &with_store, "wasmplugin: hello-store.yaml", upstream).unwrap();
     says_hello(&gateway);
     drop(gateway);
     let out = gateway_with(

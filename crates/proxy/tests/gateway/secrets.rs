@@ -62,8 +62,16 @@ fn a_wasmplugin_takes_its_keys_from_secret_files_and_the_environment() {
             status => status.to_string(),
         }
     };
-    assert_eq!(consumer("alice-key"), "alice", "the file's value, its newline dropped");
-    assert_eq!(consumer("bob-key"), "bob", "the environment variable's value");
+    assert_eq!(
+        consumer("alice-key"),
+        "alice",
+        "the file's value, its newline dropped"
+    );
+    assert_eq!(
+        consumer("bob-key"),
+        "bob",
+        "the environment variable's value"
+    );
     assert_eq!(
         consumer("${secret.auth-keys.alice}"),
         "403",
