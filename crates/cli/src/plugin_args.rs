@@ -97,11 +97,7 @@ fn fetched(written: &Path) -> Result<(PathBuf, Option<String>)> {
     if !url.is_remote() {
         return Ok((written.to_path_buf(), None));
     }
-    let settings = wasmgate_images::FetchSettings {
-        cache_dir: wasmgate_host::runtime::default_cache_dir()
-            .unwrap_or_else(|| std::env::temp_dir().join("wasmgate")),
-        ..Default::default()
-    };
+    let settings = wasmgate_proxy::default_fetch_settings();
     let source = wasmgate_images::PluginSource {
         url: text.to_string(),
         ..Default::default()

@@ -40,10 +40,8 @@ pub fn push(args: PushArgs) -> Result<()> {
 pub fn push_file(wasm: &Path, target: &str, registry: &RegistryArgs) -> Result<()> {
     let module = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
     let mut settings = FetchSettings {
-        cache_dir: wasmgate_host::runtime::default_cache_dir()
-            .unwrap_or_else(|| std::env::temp_dir().join("wasmgate")),
         ca_file: registry.ca_file.clone(),
-        ..Default::default()
+        ..wasmgate_proxy::default_fetch_settings()
     };
     if registry.insecure {
         let host = target

@@ -42,9 +42,10 @@ mod upstream;
 mod worker;
 
 pub use config::{
-    load as load_config, parse as parse_config, AccessLog, CertificateSpec, ClusterSpec,
-    ConfigError, EdgeLimits, GatewayConfig, HeaderMatch, ListenerSpec, ListenerTls, PathMatch,
-    Phase, PluginLogs, PluginSpec, Query, QueryMatch, RouteSpec, UpstreamProtocol, ValueMatch,
+    default_fetch_settings, load as load_config, parse as parse_config, AccessLog, CertificateSpec,
+    ClusterSpec, ConfigError, EdgeLimits, GatewayConfig, HeaderMatch, ListenerSpec, ListenerTls,
+    PathMatch, Phase, PluginLogs, PluginSpec, Query, QueryMatch, RouteSpec, UpstreamProtocol,
+    ValueMatch,
 };
 pub use echo::EchoServer;
 pub use error::GatewayError;

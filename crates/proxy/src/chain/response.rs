@@ -90,16 +90,22 @@ impl Walk {
     /// header phases run, then they get the data.
     async fn response_chunk(
         &mut self,
+        order: &Descending,
         seen: usize,
         waiting: &mut usize,
         chunk: Bytes,
         eos: bool,
     ) -> Passage {
         let limit = self.body_limit();
-        let order: Vec<usize> = (*waiting..seen).rev().collect();
         let mut passage = self
             .streams
-            .body_chunk(Phase::ResponseBody, &order, chunk, eos, limit)
+            .body_chunk(
+                Phase::ResponseBody,
+                order.between(*waiting, seen),
+                chunk,
+                eos,
+                limit,
+            )
             .await;
         while let (Passage::Released { data, .. }, true) = (&passage, *waiting > 0) {
             let data = Bytes::from(data.clone());
@@ -108,10 +114,10 @@ impl Walk {
                 Ok(waiting) => waiting,
                 Err(stop) => return Passage::Stopped(stop),
             };
-            let order: Vec<usize> = (*waiting..opened).rev().collect();
+            let next = order.between(*waiting, opened);
             passage = match self
                 .streams
-                .body_chunk(Phase::ResponseBody, &order, data, eos, limit)
+                .body_chunk(Phase::ResponseBody, next, data, eos, limit)
                 .await
             {
                 // The data left the plugin that held the headers: it is not the upstream's.
@@ -128,12 +134,21 @@ impl Walk {
     /// The response trailers through the trailer phases of the plugins that saw the headers;
     /// as with a chunk, what is released past the plugin that held the headers lets them go
     /// on to the waiting plugins first.
-    async fn response_trailers(&mut self, seen: usize, waiting: &mut usize) -> Passage {
+    async fn response_trailers(
+        &mut self,
+        order: &Descending,
+        seen: usize,
+        waiting: &mut usize,
+    ) -> Passage {
         let limit = self.body_limit();
-        let order: Vec<usize> = (*waiting..seen).rev().collect();
         let mut passage = self
             .streams
-            .trailers(Phase::ResponseTrailers, &order, Vec::new(), limit)
+            .trailers(
+                Phase::ResponseTrailers,
+                order.between(*waiting, seen),
+                Vec::new(),
+                limit,
+            )
             .await;
         while let (Passage::Released { data, .. }, true) = (&passage, *waiting > 0) {
             let data = data.clone();
@@ -142,10 +157,10 @@ impl Walk {
                 Ok(waiting) => waiting,
                 Err(stop) => return Passage::Stopped(stop),
             };
-            let order: Vec<usize> = (*waiting..opened).rev().collect();
+            let next = order.between(*waiting, opened);
             passage = self
                 .streams
-                .trailers(Phase::ResponseTrailers, &order, data, limit)
+                .trailers(Phase::ResponseTrailers, next, data, limit)
                 .await;
         }
         passage
@@ -166,12 +181,15 @@ impl Walk {
             body_tx: None,
             status: http::StatusCode::INTERNAL_SERVER_ERROR,
         };
+        let order = Descending::below(seen);
         if let Some((injector, injected)) = self.streams.take_injected() {
             // Data a plugin injected from its response-header phase comes first, to the
             // plugins before it; ending the response, it is all of the body.
             let end = injected.end_of_stream;
             let data = Bytes::from(injected.data);
-            let passage = self.response_chunk(injector, &mut waiting, data, end).await;
+            let passage = self
+                .response_chunk(&order, injector, &mut waiting, data, end)
+                .await;
             if !self.pass_on(&mut out, passage, end, false).await || end {
                 return self.finish_response(out).await;
             }
@@ -179,12 +197,14 @@ impl Walk {
         while let Some(next) = source.next().await {
             let (passage, end, trailers) = match next {
                 Ok(Piece::Data(chunk, eos)) => {
-                    let passage = self.response_chunk(seen, &mut waiting, chunk, eos).await;
+                    let passage = self
+                        .response_chunk(&order, seen, &mut waiting, chunk, eos)
+                        .await;
                     (passage, eos, false)
                 }
                 Ok(Piece::Trailers(map)) => {
                     self.streams.headers.response_trailers = headers::trailer_map(&map);
-                    let passage = self.response_trailers(seen, &mut waiting).await;
+                    let passage = self.response_trailers(&order, seen, &mut waiting).await;
                     (passage, true, true)
                 }
                 Err(e) => {
@@ -313,6 +333,23 @@ impl Walk {
         *response.status_mut() = status_of(map);
         *response.headers_mut() = headers::http_headers(map);
         finish_head(response, self.head, complete || reframe)
+    }
+}
+
+/// The plugins' indices in response order (`seen - 1` down to 0), made once per response:
+/// each chunk takes the run of them that has seen the headers.
+struct Descending(Vec<usize>);
+
+impl Descending {
+    fn below(seen: usize) -> Descending {
+        Descending((0..seen).rev().collect())
+    }
+
+    /// Indices `from..to`, in response order (`to - 1` first).
+    fn between(&self, from: usize, to: usize) -> &[usize] {
+        let len = self.0.len();
+        let to = to.min(len);
+        &self.0[len - to..len - from.min(to)]
     }
 }
 

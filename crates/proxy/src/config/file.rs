@@ -298,15 +298,11 @@ fn plugin_entry(
         }
         rules.push(parsed);
     }
-    let mut json = plugin_json(global, plugin.config_disable, &rules);
-    sources
-        .secrets()
-        .fill(&mut json)
-        .map_err(|u| at.error(&u.reference, &u.reason))?;
+    let json = plugin_json(global, plugin.config_disable, &rules);
     Ok(PluginSpec {
         name,
         wasm: wasm_path,
-        config: serde_json::to_vec(&json).unwrap_or_default(),
+        config: sources.plugin_config(at, json)?,
         fail_open: plugin.fail_open,
         url: fetched,
         phase: phase(at, plugin.phase.as_deref())?,

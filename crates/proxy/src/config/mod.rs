@@ -35,6 +35,7 @@ pub use error::ConfigError;
 pub use file::{load, parse};
 pub use listeners::{CertificateSpec, EdgeLimits, ListenerSpec, ListenerTls};
 pub use route_match::{HeaderMatch, Query, QueryMatch, ValueMatch};
+pub use source::default_fetch_settings;
 pub use spec::{
     domain_matches, AccessLog, ClusterSpec, GatewayConfig, PathMatch, Phase, PluginLogs,
     PluginSpec, RouteSpec, UpstreamProtocol, RUN_CLUSTER,

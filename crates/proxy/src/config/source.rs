@@ -45,16 +45,25 @@ pub(crate) struct SourceOptions<'a> {
     pub(crate) pull_secret: Option<&'a str>,
 }
 
+/// How images are fetched on this machine before a configuration says more: into
+/// wasmgate's cache dir (`$WASMGATE_CACHE_DIR`, else `~/.cache/wasmgate`).
+pub fn default_fetch_settings() -> FetchSettings {
+    FetchSettings {
+        cache_dir: wasmgate_host::runtime::default_cache_dir()
+            .unwrap_or_else(|| std::env::temp_dir().join("wasmgate")),
+        ..FetchSettings::default()
+    }
+}
+
 impl Sources {
     /// The sources of a file whose `images:` section is `images` (paths relative to `base`).
     pub(crate) fn new(base: &Path, images: Option<FileImages>, secrets: Secrets) -> Sources {
         let images = images.unwrap_or_default();
         Sources {
             settings: FetchSettings {
-                cache_dir: wasmgate_host::runtime::default_cache_dir()
-                    .unwrap_or_else(|| std::env::temp_dir().join("wasmgate")),
                 ca_file: images.ca_file.map(|ca| base.join(ca)),
                 insecure_registries: images.insecure_registries,
+                ..default_fetch_settings()
             },
             pull_secrets: images
                 .pull_secrets
@@ -65,9 +74,17 @@ impl Sources {
         }
     }
 
-    /// The `secrets:` store.
-    pub(crate) fn secrets(&self) -> &Secrets {
-        &self.secrets
+    /// A plugin's configuration as it reaches the plugin: `json` with its secret
+    /// references filled from the `secrets:` store.
+    pub(crate) fn plugin_config(
+        &self,
+        at: &Locator<'_>,
+        mut json: serde_json::Value,
+    ) -> Result<Vec<u8>, ConfigError> {
+        self.secrets
+            .fill(&mut json)
+            .map_err(|u| at.error(&u.reference, &u.reason))?;
+        Ok(serde_json::to_vec(&json).unwrap_or_default())
     }
 
     /// The local `.wasm` of `written` (relative to `base`) and, when it was fetched, the URL.

@@ -136,15 +136,11 @@ pub(crate) fn wasmplugin(
             ))
         }
     };
-    let mut json = plugin_json(global, spec.default_config_disable, &rules);
-    sources
-        .secrets()
-        .fill(&mut json)
-        .map_err(|u| at.error(&u.reference, &u.reason))?;
+    let json = plugin_json(global, spec.default_config_disable, &rules);
     Ok(PluginSpec {
         name,
         wasm: wasm_path,
-        config: serde_json::to_vec(&json).unwrap_or_default(),
+        config: sources.plugin_config(&at, json)?,
         fail_open,
         url: fetched,
         phase: phase(&at, spec.phase.as_deref())?,

@@ -308,3 +308,77 @@ fn an_upstream_mcp_server_s_tools_are_offered_beside_the_own() {
     assert_eq!(calls[2]["text"], "3", "{report}");
     assert!(calls.iter().all(|c| c["error"] == false), "{report}");
 }
+
+#[test]
+fn the_transport_answers_batches_event_stream_clients_and_ends_sessions() {
+    use crate::common::Client;
+    let config = Config::new()
+        .cluster("none", crate::common::dead_address(), &[])
+        .route("mcp", "none", &[])
+        .plugin("calculator", example(Lang::Rust, "mcp-calculator"), &[]);
+    let gateway = start(&config, &tempdir("mcp-transport"));
+    let json = [("content-type", "application/json")];
+    let post = |headers: &[(&str, &str)], body: &str| {
+        gateway.request("POST", "/mcp", headers, body.as_bytes())
+    };
+    // A batch gets an array of answers, in order; its notification none.
+    let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":1}}}]"#;
+    let answer: serde_json::Value = serde_json::from_str(&post(&json, batch).text()).unwrap();
+    assert_eq!(answer.as_array().map(Vec::len), Some(2), "{answer}");
+    assert_eq!(answer[0]["id"], 1);
+    assert_eq!(answer[1]["result"]["content"][0]["text"], "2", "{answer}");
+    // A client that takes only event streams gets the answer as one event.
+    let sse_only = [
+        ("content-type", "application/json"),
+        ("accept", "text/event-stream"),
+    ];
+    let response = post(&sse_only, r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#);
+    assert_eq!(response.header("content-type"), Some("text/event-stream"));
+    assert!(
+        response.text().starts_with("event: message\ndata: {"),
+        "{}",
+        response.text()
+    );
+    // A session starts with initialize, is known, ends with DELETE, and is then unknown.
+    let init = r#"{"jsonrpc":"2.0","id":4,"method":"initialize","params":{"protocolVersion":"2025-03-26"}}"#;
+    let response = post(&json, init);
+    assert!(
+        response
+            .text()
+            .contains(r#""protocolVersion":"2025-03-26""#),
+        "{}",
+        response.text()
+    );
+    let session = response
+        .header("mcp-session-id")
+        .expect("a session id")
+        .to_string();
+    let in_session = [
+        ("content-type", "application/json"),
+        ("mcp-session-id", session.as_str()),
+    ];
+    assert_eq!(
+        post(&in_session, r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#).status,
+        200
+    );
+    let ended = gateway.request(
+        "DELETE",
+        "/mcp",
+        &[("mcp-session-id", session.as_str())],
+        b"",
+    );
+    assert_eq!(ended.status, 200);
+    assert_eq!(
+        post(&in_session, r#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#).status,
+        404
+    );
+    // An unsupported protocol version header is refused.
+    let old = [
+        ("content-type", "application/json"),
+        ("mcp-protocol-version", "2023-01-01"),
+    ];
+    assert_eq!(
+        post(&old, r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#).status,
+        400
+    );
+}
