@@ -19,19 +19,27 @@ ensure_tools() {
 
 # Builds the Rust plugins (the examples and the fixtures of tests/plugins) into
 # target/plugins/rust, the Go example plugins into target/plugins/go, and the conformance
-# suite's Go plugins (tests/conformance/go) into target/plugins/conformance-go.
+# suite's Go plugins (tests/conformance/go) into target/plugins/conformance-go, and its C
+# plugins (tests/conformance/c) into target/plugins/conformance-c.
 build_plugins() {
     bash scripts/build-rust-plugins.sh target/plugins/rust
     bash scripts/build-go-plugins.sh target/plugins/go
     WASMGATE_GO_SRC=tests/conformance/go bash scripts/build-go-plugins.sh target/plugins/conformance-go
+    bash scripts/build-c-plugins.sh target/plugins/conformance-c
 }
 
 # Installs the Debian packages the tests drive when their commands are missing:
 # redis-server (the gateway's Redis tests), curl (HTTPS and HTTP/2 clients), openssl
 # (certificate fields the TLS tests compare with), docker-registry (the CNCF distribution
-# registry the image tests push to and pull from) and skopeo (their independent OCI client).
+# registry the image tests push to and pull from) and skopeo (their independent OCI client),
+# clang, lld, wasi-libc and wasm32 compiler-rt (the C test plugins, built as Higress builds
+# its C++ ones for wasm32).
 ensure_debian_tools() {
     local missing=()
+    command -v clang >/dev/null 2>&1 || missing+=(clang)
+    command -v wasm-ld >/dev/null 2>&1 || missing+=(lld)
+    [[ -f /usr/lib/wasm32-wasi/libc.a ]] || missing+=(wasi-libc)
+    compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a" >/dev/null || missing+=(libclang-rt-dev-wasm32)
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::ArgMatches;
-use wasmgate_proxy::PluginSpec;
+use wasmgate_proxy::{FailPolicy, PluginSpec};
 
 /// The plugin chain from the `run` arguments.
 pub fn plugin_chain(matches: &ArgMatches, fail_open: bool) -> Result<Vec<PluginSpec>> {
@@ -19,17 +19,14 @@ pub fn plugin_chain(matches: &ArgMatches, fail_open: bool) -> Result<Vec<PluginS
     let mut chain: Vec<(usize, PluginSpec)> = Vec::new();
     for (index, written) in plugins {
         let (wasm, url) = fetched(&written)?;
-        let spec = PluginSpec {
-            name: url
-                .as_deref()
-                .map_or_else(|| plugin_name(&wasm), image_name),
-            wasm,
-            config: Vec::new(),
-            fail_open,
-            url,
-            phase: Default::default(),
-            priority: 0,
-        };
+        let name = url
+            .as_deref()
+            .map_or_else(|| plugin_name(&wasm), image_name);
+        let mut spec = PluginSpec::new(name, wasm, Vec::new());
+        spec.url = url;
+        if fail_open {
+            spec.fail_policy = FailPolicy::Open;
+        }
         chain.push((index, spec));
     }
     let mut configs: Vec<(usize, Vec<u8>)> = Vec::new();

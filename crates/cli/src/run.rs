@@ -69,7 +69,8 @@ pub struct RunArgs {
     /// The plugins' log level: trace, debug, info, warn, error, critical.
     #[arg(long, default_value = "info")]
     log_level: LogLevel,
-    /// Pass a request on when a plugin crashes, instead of answering 500.
+    /// Pass a request on without a plugin that crashed (or is being rebuilt), instead of
+    /// answering 503.
     #[arg(long)]
     fail_open: bool,
     /// Memory limit of each plugin VM, in MiB.

@@ -60,7 +60,9 @@ plugins:
   - name: probe-b
     wasm: {probe}
     fail_open: true
+    root_id: probe-root
   - name: key-auth
+    fail_policy: closed
     wasm: {key_auth}
     phase: AUTHN
     priority: 300
@@ -103,18 +105,19 @@ fn exported_wasmplugins_read_back_give_the_same_chain_and_rules() {
     let again = write(&dir, "again.yaml", entries);
     let original = wasmgate_proxy::load_config(&file).unwrap_or_else(|e| panic!("{e}"));
     let read_back = wasmgate_proxy::load_config(&again).unwrap_or_else(|e| panic!("{e}"));
-    let chain = |config: &wasmgate_proxy::GatewayConfig| -> Vec<(String, Value, bool)> {
+    type Entry = (String, Value, wasmgate_proxy::FailPolicy, String);
+    let chain = |config: &wasmgate_proxy::GatewayConfig| -> Vec<Entry> {
         config
             .plugins
             .iter()
             .map(|p| {
                 let json = serde_json::from_slice(&p.config).unwrap_or(Value::Null);
-                (p.name.clone(), json, p.fail_open)
+                (p.name.clone(), json, p.fail_policy, p.root_id.clone())
             })
             .collect()
     };
     assert_eq!(chain(&read_back), chain(&original));
-    let names: Vec<String> = chain(&original).into_iter().map(|(n, _, _)| n).collect();
+    let names: Vec<String> = chain(&original).into_iter().map(|(n, ..)| n).collect();
     assert_eq!(names, ["key-auth", "request-block", "probe-a", "probe-b"]);
     // The rules as Higress's controller builds them, disabled ones left out.
     assert_eq!(

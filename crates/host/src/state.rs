@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use wasmgate_abi::{AbiVersion, LogLevel, Status};
-use wasmtime::{Memory, StoreLimits, TypedFunc};
+use wasmtime::{Memory, ResourceLimiter, StoreLimits, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::callout::{CalloutHandler, HttpCalloutResponse};
@@ -84,10 +84,12 @@ pub(crate) struct CallBuffers {
 /// The store data of one VM.
 pub struct HostState {
     pub(crate) wasi: WasiP1Ctx,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: GuestLimits,
     pub(crate) plugin_name: String,
     pub(crate) vm_id: String,
-    pub(crate) root_id: u32,
+    pub(crate) root_context_id: u32,
+    /// The configured root id (`plugin_root_id`): empty unless the configuration names one.
+    pub(crate) root_id: String,
     pub(crate) abi: AbiVersion,
     pub(crate) vm_config: Vec<u8>,
     pub(crate) plugin_config: Vec<u8>,
@@ -115,6 +117,8 @@ pub struct HostState {
     pub(crate) rebuild_requested: bool,
     /// A header-map call refused for coming out of the map's time was reported (once a VM).
     pub(crate) reported_out_of_reach: bool,
+    /// Whether a header map change past the limits was reported (once per VM).
+    pub(crate) reported_header_limit: bool,
     pub(crate) upstream_hosts: Vec<(String, String)>,
     pub(crate) memory: Option<Memory>,
     /// The guest allocator, shared so a host call can call it without cloning the function.
@@ -168,5 +172,35 @@ impl HostState {
         let last = &mut self.last_tokens[(kind & 3) as usize];
         *last = last.wrapping_add(4);
         *last | kind
+    }
+}
+
+/// The VM's memory and table limits, remembering whether the guest was refused memory: a
+/// `memory.grow` past the limit returns -1 to the guest, as the wasm spec says, and a trap
+/// after it is reported as the memory limit.
+pub(crate) struct GuestLimits {
+    pub(crate) inner: StoreLimits,
+    pub(crate) refused_memory: bool,
+}
+
+impl ResourceLimiter for GuestLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        self.refused_memory |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
     }
 }

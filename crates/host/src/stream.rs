@@ -5,6 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The most pairs a plugin may make a header map hold (the `http` crate's maps end at
+/// 32,768; Envoy's codecs refuse far fewer).
+pub const MAX_HEADER_PAIRS: usize = 8192;
+/// The most bytes of names and values a plugin may make a header map hold.
+pub const MAX_HEADER_BYTES: usize = 1 << 20;
+
 /// A header map as proxy-wasm sees it: ordered pairs of bytes, lower-case names,
 /// pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`, `:status`) as entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,6 +94,26 @@ impl HeaderMap {
     /// Removes every value of `name`.
     pub fn remove(&mut self, name: &[u8]) {
         self.pairs.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    }
+
+    /// The bytes of its names and values.
+    pub fn byte_size(&self) -> usize {
+        self.pairs.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    /// Whether one more pair of these sizes keeps the map within what a plugin may make
+    /// ([`MAX_HEADER_PAIRS`], [`MAX_HEADER_BYTES`]).
+    pub fn fits(&self, name: usize, value: usize) -> bool {
+        self.len() < MAX_HEADER_PAIRS && self.byte_size() + name + value <= MAX_HEADER_BYTES
+    }
+
+    /// Whether pairs a plugin gives as a whole map are within what it may make.
+    pub fn pairs_fit<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> bool {
+        let bytes: usize = pairs
+            .iter()
+            .map(|(k, v)| k.as_ref().len() + v.as_ref().len())
+            .sum();
+        pairs.len() <= MAX_HEADER_PAIRS && bytes <= MAX_HEADER_BYTES
     }
 
     /// Number of pairs.

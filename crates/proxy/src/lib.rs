@@ -43,7 +43,7 @@ mod worker;
 
 pub use config::{
     default_fetch_settings, load as load_config, parse as parse_config, AccessLog, CertificateSpec,
-    ClusterSpec, ConfigError, EdgeLimits, GatewayConfig, HeaderMatch, ListenerSpec, ListenerTls,
+    ClusterSpec, ConfigError, EdgeLimits, FailPolicy, GatewayConfig, HeaderMatch, ListenerSpec, ListenerTls,
     PathMatch, Phase, PluginLogs, PluginSpec, Query, QueryMatch, RouteSpec, UpstreamProtocol,
     ValueMatch,
 };

@@ -3,7 +3,8 @@
 //! with `scripts/build-rust-plugins.sh` into `target/plugins/rust/`; the Go examples with
 //! `scripts/build-go-plugins.sh` into `target/plugins/go/`; and the Go plugins written for
 //! the conformance suite (`tests/conformance/go`, [`conformance_go`]) into
-//! `target/plugins/conformance-go/`. `WASMGATE_PLUGIN_DIR` points at prebuilt ones instead.
+//! `target/plugins/conformance-go/`, and its C plugins (`tests/conformance/c`,
+//! [`conformance_c`]) with `scripts/build-c-plugins.sh` into `target/plugins/conformance-c/`. `WASMGATE_PLUGIN_DIR` points at prebuilt ones instead.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -29,11 +30,12 @@ impl Lang {
 }
 
 /// A set of plugins built together: the examples of a language, or the conformance suite's
-/// own Go plugins.
+/// own Go or C plugins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Set {
     Example(Lang),
     ConformanceGo,
+    ConformanceC,
 }
 
 impl Set {
@@ -42,6 +44,7 @@ impl Set {
         match self {
             Set::Example(lang) => lang.dir(),
             Set::ConformanceGo => "conformance-go",
+            Set::ConformanceC => "conformance-c",
         }
     }
 }
@@ -77,6 +80,12 @@ pub fn conformance_go(name: &str) -> PathBuf {
     plugin(Set::ConformanceGo, name)
 }
 
+/// The path of a C plugin written for the conformance suite (`tests/conformance/c/<name>.c`),
+/// built with clang for wasm32-wasi (once per process) into `target/plugins/conformance-c/`.
+pub fn conformance_c(name: &str) -> PathBuf {
+    plugin(Set::ConformanceC, name)
+}
+
 fn plugin(set: Set, name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<Set>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
@@ -93,11 +102,11 @@ fn plugin(set: Set, name: &str) -> PathBuf {
 
 fn build(set: Set, dir: &PathBuf) {
     let root = repo_root();
-    let lang = match set {
-        Set::Example(lang) => lang,
-        Set::ConformanceGo => Lang::Go,
-    };
-    let script = root.join(format!("scripts/build-{}-plugins.sh", lang.dir()));
+    let script = root.join(match set {
+        Set::Example(lang) => format!("scripts/build-{}-plugins.sh", lang.dir()),
+        Set::ConformanceGo => "scripts/build-go-plugins.sh".into(),
+        Set::ConformanceC => "scripts/build-c-plugins.sh".into(),
+    });
     let mut command = Command::new("bash");
     command.arg(&script).arg(dir);
     match set {
@@ -110,6 +119,7 @@ fn build(set: Set, dir: &PathBuf) {
         Set::Example(Lang::Go) => {
             command.env_remove("WASMGATE_GO_SRC");
         }
+        Set::ConformanceC => {}
     }
     let output = command
         .output()

@@ -53,7 +53,7 @@ pub use requests::{
 };
 pub use setup::{gateway_config, listener_tls};
 pub use transport::{Tls, Transport};
-pub use wasmgate_testkit::examples::{conformance_go, example, fixture, Lang};
+pub use wasmgate_testkit::examples::{conformance_c, conformance_go, example, fixture, Lang};
 
 /// The route's name on both sides (`route_name`).
 pub const ROUTE_NAME: &str = "conformance-route";
@@ -106,6 +106,16 @@ impl Plugin {
         Plugin {
             name: name.to_string(),
             wasm: conformance_go(name),
+            config: config.to_string(),
+        }
+    }
+
+    /// A C plugin written for the suite (`tests/conformance/c/<name>.c`) with a
+    /// configuration.
+    pub fn conformance_c(name: &str, config: &str) -> Plugin {
+        Plugin {
+            name: name.to_string(),
+            wasm: conformance_c(name),
             config: config.to_string(),
         }
     }

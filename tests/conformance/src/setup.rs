@@ -74,15 +74,7 @@ pub fn gateway_config(
     });
     config.plugins = plugins
         .iter()
-        .map(|p| PluginSpec {
-            name: p.name.clone(),
-            wasm: p.wasm.clone(),
-            config: p.config.clone().into_bytes(),
-            fail_open: false,
-            url: None,
-            phase: Default::default(),
-            priority: 0,
-        })
+        .map(|p| PluginSpec::new(p.name.clone(), p.wasm.clone(), p.config.clone().into_bytes()))
         .collect();
     config
 }

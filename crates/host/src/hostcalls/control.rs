@@ -40,7 +40,7 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_set_effective_context",
         |mut c: C<'_>, id: u32| {
             let state = c.data_mut();
-            if id == state.root_id || state.streams.contains_key(&id) {
+            if id == state.root_context_id || state.streams.contains_key(&id) {
                 state.current_context = id;
                 finish(Ok(()))
             } else {
@@ -165,6 +165,9 @@ fn send_local_response(
     let body = read(c, body.0, body.1)?;
     let raw_headers = read(c, headers.0, headers.1)?;
     let header_pairs = pairs::decode(&raw_headers).map_err(|_| Status::ParseFailure)?;
+    if !HeaderMap::pairs_fit(&header_pairs) {
+        return super::maps::refuse_too_many(c, "proxy_send_local_response");
+    }
     let state = c.data_mut();
     let stream = state.current_stream().ok_or(Status::NotFound)?;
     stream.deferred.local_reply = Some(LocalReply {

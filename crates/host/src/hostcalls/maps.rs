@@ -14,7 +14,7 @@ use wasmtime::{Caller, Linker};
 use super::memory::{read, return_bytes, write_u32};
 use super::{finish, HostResult};
 use crate::state::HostState;
-use crate::stream::{HeaderMap, HttpStream, MapScope};
+use crate::stream::{HeaderMap, HttpStream, MapScope, MAX_HEADER_BYTES, MAX_HEADER_PAIRS};
 
 type C<'a> = Caller<'a, HostState>;
 
@@ -193,6 +193,9 @@ fn get_pairs(c: &mut C<'_>, map: u32, rp: u32, rl: u32) -> HostResult {
 fn set_pairs(c: &mut C<'_>, map: u32, ptr: u32, len: u32) -> HostResult {
     let raw = read(c, ptr, len)?;
     let decoded = pairs::decode(&raw).map_err(|_| Status::ParseFailure)?;
+    if !HeaderMap::pairs_fit(&decoded) {
+        return refuse_too_many(c, "proxy_set_header_map_pairs");
+    }
     with_map(c, "proxy_set_header_map_pairs", map, Access::Change, |m| {
         *m = HeaderMap::from_pairs(&decoded);
         Ok(())
@@ -223,12 +226,37 @@ fn edit(
     op: impl FnOnce(&mut HeaderMap, &[u8], &[u8]),
 ) -> HostResult {
     let key = read(c, key.0, key.1)?;
+    let grows = value.is_some();
     let value = match value {
         Some((p, l)) => read(c, p, l)?,
         None => Vec::new(),
     };
-    with_map(c, call, map, Access::Change, |m| {
+    let mut full = false;
+    let result = with_map(c, call, map, Access::Change, |m| {
+        if grows && !m.fits(key.len(), value.len()) {
+            full = true;
+            return Err(Status::BadArgument.into());
+        }
         op(m, &key, &value);
         Ok(())
-    })
+    });
+    if full {
+        return refuse_too_many(c, call);
+    }
+    result
+}
+
+/// Refuses a change that would make a header map larger than a plugin may make it
+/// (BadArgument); the first refusal of a VM is reported.
+pub(crate) fn refuse_too_many(c: &mut C<'_>, call: &str) -> HostResult {
+    let state = c.data_mut();
+    if !state.reported_header_limit {
+        state.reported_header_limit = true;
+        tracing::warn!(
+            plugin = %state.plugin_name,
+            "{call} refused (BadArgument): a plugin may make a header map of at most {MAX_HEADER_PAIRS} headers and {} KiB; later refusals of this VM are not reported",
+            MAX_HEADER_BYTES >> 10
+        );
+    }
+    Err(Status::BadArgument.into())
 }

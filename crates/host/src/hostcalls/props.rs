@@ -33,11 +33,10 @@ fn get(c: &mut C<'_>, pp: u32, pl: u32, rp: u32, rl: u32) -> HostResult {
         .map(|m| m.data_size(&*c) as u64)
         .unwrap_or(0);
     let state = c.data();
-    let root_id = state.root_id.to_string();
     let scope = PropertyScope {
         stream: state.streams.get(&state.current_context),
         plugin_name: &state.plugin_name,
-        root_id: &root_id,
+        root_id: &state.root_id,
         vm_id: &state.vm_id,
         vm_memory,
     };

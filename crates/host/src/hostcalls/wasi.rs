@@ -291,10 +291,29 @@ fn fd_write(c: &mut C<'_>, fd: u32, iovs: u32, n: u32, ret: u32) -> Result<i32, 
     let message = String::from_utf8_lossy(&text);
     let message = message.trim_end_matches('\n');
     if !message.is_empty() {
-        c.data().log(level, message.to_string());
+        c.data().log(level, capped(message));
     }
     write_u32(c, ret, written)?;
     Ok(SUCCESS)
+}
+
+/// The longest stdout/stderr write that becomes one log line; the rest is cut.
+const MAX_STDIO_LINE: usize = 4096;
+
+/// A stdout/stderr write as one log line, cut at [`MAX_STDIO_LINE`] bytes.
+fn capped(message: &str) -> String {
+    if message.len() <= MAX_STDIO_LINE {
+        return message.to_string();
+    }
+    let mut cut = MAX_STDIO_LINE;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}… ({} more bytes cut)",
+        &message[..cut],
+        message.len() - cut
+    )
 }
 
 /// Every subscription is answered at once: clocks as expired, descriptors as ready.

@@ -22,7 +22,7 @@ use crate::outcome::{data_outcome, header_outcome, take_own_direction};
 pub use crate::outcome::{PhaseOutcome, StreamSignal};
 use crate::runtime::{ticks, VmLimits};
 use crate::shared::{QueueInbox, QueueWaker, Shared};
-use crate::state::{CallBuffers, ForeignFunction, HostState, LogSink, TracingLogSink};
+use crate::state::{CallBuffers, ForeignFunction, GuestLimits, HostState, LogSink, TracingLogSink};
 use crate::stream::{Deferred, HttpStream, StreamInfo};
 
 mod answers;
@@ -34,6 +34,9 @@ pub struct VmConfig {
     pub plugin_name: String,
     /// The VM id: plugins with the same id share data and queues.
     pub vm_id: String,
+    /// The root id (`plugin_root_id`), which SDKs with several root contexts (the
+    /// proxy-wasm C++ SDK) pick theirs by: Envoy's `root_id`, Istio's `pluginName`.
+    pub root_id: String,
     /// The bytes of `VM_CONFIGURATION`.
     pub vm_config: Vec<u8>,
     /// The bytes of `PLUGIN_CONFIGURATION` (JSON for Higress plugins).
@@ -56,6 +59,7 @@ impl VmConfig {
         VmConfig {
             plugin_name: plugin_name.into(),
             vm_id: String::new(),
+            root_id: String::new(),
             vm_config: Vec::new(),
             plugin_config: plugin_config.into(),
             log_level: LogLevel::Info,
@@ -74,7 +78,10 @@ pub struct PluginVm {
     module: PluginModule,
     poisoned: bool,
     next_context_id: u32,
+    /// The time limit of the next guest call (the start limit while the plugin starts), in
+    /// epoch ticks and as a duration for its error message.
     call_ticks: u64,
+    call_limit: std::time::Duration,
     limits: VmLimits,
 }
 
@@ -93,13 +100,16 @@ impl PluginVm {
         let settings = config.limits;
         let state = HostState {
             wasi: wasmtime_wasi::WasiCtxBuilder::new().build_p1(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(settings.memory)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: GuestLimits {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(settings.memory)
+                    .build(),
+                refused_memory: false,
+            },
             plugin_name: config.plugin_name.clone(),
             vm_id: config.vm_id,
-            root_id: ROOT_ID,
+            root_context_id: ROOT_ID,
+            root_id: config.root_id,
             abi: module.abi(),
             vm_config: config.vm_config,
             plugin_config: config.plugin_config,
@@ -119,6 +129,7 @@ impl PluginVm {
             queue_inbox: QueueInbox::default(),
             rebuild_requested: false,
             reported_out_of_reach: false,
+            reported_header_limit: false,
             upstream_hosts: Vec::new(),
             memory: None,
             alloc: None,
@@ -154,14 +165,16 @@ impl PluginVm {
             poisoned: false,
             next_context_id: ROOT_ID + 1,
             call_ticks: ticks(settings.call_timeout),
+            call_limit: settings.call_timeout,
             limits: settings,
         };
-        vm.start(&instance, ticks(settings.start_timeout))?;
+        vm.start(&instance)?;
         Ok(vm)
     }
 
-    fn start(&mut self, instance: &Instance, start_ticks: u64) -> Result<(), HostError> {
-        let normal_ticks = std::mem::replace(&mut self.call_ticks, start_ticks);
+    fn start(&mut self, instance: &Instance) -> Result<(), HostError> {
+        self.call_ticks = ticks(self.limits.start_timeout);
+        self.call_limit = self.limits.start_timeout;
         let initialize = instance.get_typed_func::<(), ()>(&mut self.store, "_initialize");
         if let Ok(init) = initialize {
             self.guest("_initialize", ROOT_ID, |s| init.call(s, ()))?;
@@ -204,7 +217,8 @@ impl PluginVm {
                 });
             }
         }
-        self.call_ticks = normal_ticks;
+        self.call_ticks = ticks(self.limits.call_timeout);
+        self.call_limit = self.limits.call_timeout;
         Ok(())
     }
 
@@ -221,6 +235,7 @@ impl PluginVm {
             });
         }
         self.store.data_mut().current_context = context;
+        self.store.data_mut().limits.refused_memory = false;
         self.store.set_epoch_deadline(self.call_ticks);
         let result = call(&mut self.store);
         self.store.data_mut().buffers = CallBuffers::default();
@@ -228,7 +243,14 @@ impl PluginVm {
             self.poisoned = true;
             let name = self.store.data().plugin_name.clone();
             // The embedder reports the error (it is not one of the plugin's own log lines).
-            let reason = trap_reason(&e, self.limits.call_timeout);
+            let memory = self
+                .store
+                .data()
+                .memory
+                .map_or(0, |m| m.data_size(&self.store));
+            // A guest that trapped after it was refused memory ran out of it.
+            let out_of_memory = self.store.data().limits.refused_memory;
+            let reason = trap_reason(&e, self.call_limit, out_of_memory.then_some(memory));
             HostError::Trap {
                 name,
                 during,
@@ -277,6 +299,18 @@ impl PluginVm {
     /// Whether a trap made the VM unusable.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
+    }
+
+    /// Whether the module has a callback for a request phase (headers, body or trailers).
+    pub fn handles_requests(&self) -> bool {
+        let e = &self.exports;
+        e.request_headers.is_some() || e.request_body.is_some() || e.request_trailers.is_some()
+    }
+
+    /// Whether the module has a callback for a response phase (headers, body or trailers).
+    pub fn handles_responses(&self) -> bool {
+        let e = &self.exports;
+        e.response_headers.is_some() || e.response_body.is_some() || e.response_trailers.is_some()
     }
 
     /// Whether the plugin asked to be rebuilt (Higress's `wasm_need_rebuild`).
@@ -568,22 +602,32 @@ impl PluginVm {
     }
 }
 
-/// A one-line reason for a trap, naming the limit when one was hit.
-fn trap_reason(error: &wasmtime::Error, call_timeout: std::time::Duration) -> String {
+/// A one-line reason for a trap, naming the limit when one was hit: the trap's own reason
+/// first (a long backtrace after it is cut), `memory` when the guest had used up its memory.
+fn trap_reason(
+    error: &wasmtime::Error,
+    call_timeout: std::time::Duration,
+    memory: Option<usize>,
+) -> String {
     if let Some(exit) = error.downcast_ref::<I32Exit>() {
         return format!("the plugin exited with proc_exit({})", exit.0);
     }
-    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+    let trap = error.downcast_ref::<Trap>();
+    if trap == Some(&Trap::Interrupt) {
         return format!(
             "ran longer than the {} ms time limit and was interrupted",
             call_timeout.as_millis()
         );
     }
-    let text = one_line(&format!("{error:#}"));
-    if text.contains("forcing trap when growing memory") {
-        return format!("exceeded the VM memory limit ({text})");
-    }
-    let mut text = text;
+    let detail = one_line(&format!("{error:#}"));
+    let mut text = match (trap, memory) {
+        (_, Some(used)) => format!(
+            "exceeded the VM memory limit ({} MiB in use): {detail}",
+            used >> 20
+        ),
+        (Some(trap), None) => format!("{trap}: {detail}"),
+        (None, None) => detail,
+    };
     if text.len() > 400 {
         let mut cut = 400;
         while !text.is_char_boundary(cut) {

@@ -142,7 +142,7 @@ impl Walk {
     ) -> HeaderPassage {
         let worker = self.worker.clone();
         for (index, slot) in worker.slots.iter().enumerate().skip(from) {
-            if !self.streams.open(slot, info) {
+            if !self.streams.open(slot, info).await {
                 return HeaderPassage::Stopped(failure());
             }
             let last = self.streams.len() - 1;

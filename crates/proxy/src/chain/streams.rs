@@ -4,7 +4,9 @@
 //! of its phases (and for as long as that phase pauses, since the plugin's callbacks read and
 //! change them); one swap lends them and the same swap takes them back ([`Headers::swap`]).
 //! A VM that crashed is rebuilt under the request: its streams are gone, which [`live`]
-//! tells in one place.
+//! tells in one place. A request whose stream was on it goes on without the plugin when it
+//! fails open or has no callback left for the request's direction (the request no longer
+//! needs it); otherwise it fails with 503.
 
 use std::cell::RefMut;
 use std::sync::Arc;
@@ -53,11 +55,10 @@ struct Active {
     generation: u64,
 }
 
-/// The slot of a stream whose VM still holds it, or the fact that it was rebuilt (with
-/// whether the plugin fails open, so the request goes on without it).
+/// The slot of a stream whose VM still holds it, or the slot whose VM was rebuilt since.
 enum Live<'a> {
     Holds(RefMut<'a, Slot>),
-    Rebuilt { fail_open: bool },
+    Rebuilt(RefMut<'a, Slot>),
 }
 
 fn live(active: &Active) -> Live<'_> {
@@ -65,10 +66,19 @@ fn live(active: &Active) -> Live<'_> {
     if slot.generation == active.generation {
         Live::Holds(slot)
     } else {
-        Live::Rebuilt {
-            fail_open: slot.plugin.spec.fail_open,
-        }
+        Live::Rebuilt(slot)
     }
+}
+
+/// Whether a request whose stream's VM was rebuilt goes on without the plugin at `phase`:
+/// it fails open, or it has no callback for that direction.
+fn goes_on_without(slot: &Slot, phase: Phase) -> bool {
+    let handles = if phase.is_request() {
+        slot.vm.handles_requests()
+    } else {
+        slot.vm.handles_responses()
+    };
+    slot.plugin.spec.fail_policy.passes() || !handles
 }
 
 /// What calling a phase did, before any pause is waited out.
@@ -136,9 +146,13 @@ impl Streams {
         &self.request_id
     }
 
-    /// Opens a stream on `slot`. A plugin that cannot is skipped when it fails open;
-    /// otherwise the request fails (false).
-    pub(crate) fn open(&mut self, slot: &SlotRef, info: &StreamInfo) -> bool {
+    /// Opens a stream on `slot`, once its VM serves (see [`Slot::ready`]). A plugin that
+    /// cannot is skipped when it fails open; otherwise the request fails (false).
+    pub(crate) async fn open(&mut self, slot: &SlotRef, info: &StreamInfo) -> bool {
+        if let Err(passes) = Slot::ready(slot).await {
+            tracing::debug!(request_id = %self.request_id, plugin = %slot.borrow().plugin.spec.name, passes, "plugin is down");
+            return passes;
+        }
         let created = {
             let mut s = slot.borrow_mut();
             let generation = s.generation;
@@ -146,7 +160,7 @@ impl Streams {
                 Ok(id) => Ok((id, generation)),
                 Err(e) => {
                     s.recover(&e);
-                    Err((e, s.plugin.spec.fail_open))
+                    Err((e, s.plugin.spec.fail_policy.passes()))
                 }
             }
         };
@@ -185,9 +199,11 @@ impl Streams {
         let id = active.id;
         let mut slot = match live(active) {
             Live::Holds(slot) => slot,
-            // The VM crashed earlier in this request: skip it if it fails open.
-            Live::Rebuilt { fail_open: true } => return Called::Done(Step::Continue),
-            Live::Rebuilt { fail_open: false } => return Called::Done(failed()),
+            // The VM crashed since the stream opened.
+            Live::Rebuilt(slot) if goes_on_without(&slot, phase) => {
+                return Called::Done(Step::Continue)
+            }
+            Live::Rebuilt(_) => return Called::Done(failed()),
         };
         self.headers.swap_with(&mut slot, id);
         let vm = &mut slot.vm;
@@ -221,7 +237,7 @@ impl Streams {
             Ok(outcome) => outcome_step(outcome, &slot.plugin.spec.name),
             Err(e) => {
                 slot.recover(&e);
-                self.crashed(e, slot.plugin.spec.fail_open)
+                self.crashed(e, slot.plugin.spec.fail_policy.passes())
             }
         })
     }
@@ -281,7 +297,7 @@ impl Streams {
     ) -> Passage {
         let mut data = chunk.to_vec();
         for &index in order {
-            match self.rebuilt(index) {
+            match self.rebuilt(index, phase) {
                 Some(true) => continue,
                 Some(false) => return Passage::Stopped(failure()),
                 None => {}
@@ -335,7 +351,7 @@ impl Streams {
     ) -> Passage {
         let body = phase.body();
         for (position, &index) in order.iter().enumerate() {
-            match self.rebuilt(index) {
+            match self.rebuilt(index, phase) {
                 Some(true) => continue,
                 Some(false) => return Passage::Stopped(failure()),
                 None => {}
@@ -382,12 +398,12 @@ impl Streams {
         }))
     }
 
-    /// Whether the VM of stream `index` was rebuilt, and if so whether its plugin fails
-    /// open; `None` while it holds the stream.
-    fn rebuilt(&self, index: usize) -> Option<bool> {
+    /// Whether the VM of stream `index` was rebuilt, and if so whether the request goes on
+    /// without it at `phase`; `None` while it holds the stream.
+    fn rebuilt(&self, index: usize, phase: Phase) -> Option<bool> {
         match live(&self.actives[index]) {
             Live::Holds(_) => None,
-            Live::Rebuilt { fail_open } => Some(fail_open),
+            Live::Rebuilt(slot) => Some(goes_on_without(&slot, phase)),
         }
     }
 
@@ -411,7 +427,7 @@ impl Streams {
                 .vm
                 .stream_mut(active.id)
                 .is_some_and(|stream| stream.clears_route),
-            Live::Rebuilt { .. } => false,
+            Live::Rebuilt(_) => false,
         }
     }
 

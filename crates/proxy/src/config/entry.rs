@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::error::{ConfigError, Locator};
-use super::spec::{Phase, PluginSpec};
+use super::spec::{FailPolicy, Phase, PluginSpec};
 
 /// Higress's plugin order: by phase, then higher priority first; ties keep the given order.
 pub(crate) fn in_higress_order(mut plugins: Vec<PluginSpec>) -> Vec<PluginSpec> {
@@ -25,6 +25,51 @@ pub(crate) fn phase(at: &Locator<'_>, phase: Option<&str>) -> Result<Phase, Conf
         other => Err(at.error(
             other,
             &format!("phase {other:?} is not AUTHN, AUTHZ, STATS or UNSPECIFIED_PHASE"),
+        )),
+    }
+}
+
+/// A `wasmgate.yaml` plugin's `fail_policy` (`reload`, `closed`, `open`); `fail_open: true`
+/// is `open`.
+pub(crate) fn fail_policy(
+    at: &Locator<'_>,
+    written: Option<&str>,
+    fail_open: bool,
+) -> Result<FailPolicy, ConfigError> {
+    let policy = match written {
+        None if fail_open => FailPolicy::Open,
+        None | Some("reload") => FailPolicy::Reload,
+        Some("closed") => FailPolicy::Closed,
+        Some("open") => FailPolicy::Open,
+        Some(other) => {
+            return Err(at.error(
+                other,
+                &format!("fail_policy {other:?} is not reload, closed or open"),
+            ))
+        }
+    };
+    if fail_open && policy != FailPolicy::Open {
+        return Err(at.error(
+            "fail_open",
+            "fail_open: true contradicts the fail_policy; keep one of them",
+        ));
+    }
+    Ok(policy)
+}
+
+/// A `WasmPlugin`'s `failStrategy` (Higress and Istio: `FAIL_CLOSE`, `FAIL_OPEN`; Envoy's
+/// `FAIL_RELOAD` too). Without one, wasmgate's default: [`FailPolicy::Reload`].
+pub(crate) fn fail_strategy(
+    at: &Locator<'_>,
+    written: Option<&str>,
+) -> Result<FailPolicy, ConfigError> {
+    match written {
+        None | Some("FAIL_RELOAD") => Ok(FailPolicy::Reload),
+        Some("FAIL_CLOSE") => Ok(FailPolicy::Closed),
+        Some("FAIL_OPEN") => Ok(FailPolicy::Open),
+        Some(other) => Err(at.error(
+            other,
+            &format!("failStrategy {other:?} is not FAIL_CLOSE, FAIL_OPEN or FAIL_RELOAD"),
         )),
     }
 }

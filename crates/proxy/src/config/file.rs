@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use wasmgate_host::abi::LogLevel;
 
-use super::entry::{file_stem, in_higress_order, phase, yaml_object};
+use super::entry::{fail_policy, file_stem, in_higress_order, phase, yaml_object};
 use super::error::{ConfigError, Locator};
 use super::listen::{edge_limits, listeners, FileEdge, FileListen};
 use super::routes::{routes, FileRoute};
@@ -70,6 +70,8 @@ struct FilePlugin {
     priority: Option<i64>,
     #[serde(default)]
     fail_open: bool,
+    fail_policy: Option<String>,
+    root_id: Option<String>,
     config: Option<serde_yaml::Value>,
     #[serde(default)]
     config_disable: bool,
@@ -303,7 +305,8 @@ fn plugin_entry(
         name,
         wasm: wasm_path,
         config: sources.plugin_config(at, json)?,
-        fail_open: plugin.fail_open,
+        fail_policy: fail_policy(at, plugin.fail_policy.as_deref(), plugin.fail_open)?,
+        root_id: plugin.root_id.unwrap_or_default(),
         url: fetched,
         phase: phase(at, plugin.phase.as_deref())?,
         priority: plugin.priority.unwrap_or(0),

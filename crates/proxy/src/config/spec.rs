@@ -24,8 +24,12 @@ pub struct PluginSpec {
     pub wasm: PathBuf,
     /// Its configuration as the plugin reads it (JSON, with `_rules_` for Higress plugins).
     pub config: Vec<u8>,
-    /// On a crash, pass the request on instead of failing it with 503 (as Envoy).
-    pub fail_open: bool,
+    /// What requests get while its VM has crashed and what becomes of the VM.
+    pub fail_policy: FailPolicy,
+    /// The root id the plugin reads as `plugin_root_id` (Envoy's `root_id`, a WasmPlugin's
+    /// `pluginName`); empty unless configured. The proxy-wasm C++ SDK picks its root
+    /// context by it.
+    pub root_id: String,
     /// where the wasm came from when it was not a local file: the `oci://` or `http(s)://` URL
     /// as written
     pub url: Option<String>,
@@ -34,6 +38,60 @@ pub struct PluginSpec {
     pub phase: Phase,
     /// Its Higress priority inside its phase: higher runs first.
     pub priority: i64,
+}
+
+impl PluginSpec {
+    /// A plugin from a file with a configuration, every other setting at its default.
+    pub fn new(name: impl Into<String>, wasm: impl Into<PathBuf>, config: impl Into<Vec<u8>>) -> Self {
+        PluginSpec {
+            name: name.into(),
+            wasm: wasm.into(),
+            config: config.into(),
+            fail_policy: FailPolicy::default(),
+            root_id: String::new(),
+            url: None,
+            phase: Phase::default(),
+            priority: 0,
+        }
+    }
+}
+
+/// What a plugin's requests get when its VM crashed (a trap, a time or memory limit, a
+/// panic in a callback), as Envoy's `failure_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailPolicy {
+    /// Envoy's `FAIL_RELOAD`: the VM is rebuilt (requests that need it meanwhile wait for
+    /// the rebuild); while it cannot be rebuilt they fail with 503 at once, and it is tried
+    /// again with a backoff (1 s, doubling up to 10 s).
+    #[default]
+    Reload,
+    /// Envoy's `FAIL_CLOSED`: every request that needs the plugin fails with 503 until the
+    /// configuration is reloaded.
+    Closed,
+    /// Envoy's `FAIL_OPEN`: requests go on without the plugin while it is down; wasmgate
+    /// rebuilds it as for [`Reload`](Self::Reload) (Envoy leaves it down).
+    Open,
+}
+
+impl FailPolicy {
+    /// Whether requests go on without the plugin while it is down.
+    pub fn passes(self) -> bool {
+        self == FailPolicy::Open
+    }
+
+    /// Whether a crashed VM is rebuilt.
+    pub fn rebuilds(self) -> bool {
+        self != FailPolicy::Closed
+    }
+
+    /// Its name in Envoy's `failure_policy`.
+    pub fn envoy_name(self) -> &'static str {
+        match self {
+            FailPolicy::Reload => "FAIL_RELOAD",
+            FailPolicy::Closed => "FAIL_CLOSED",
+            FailPolicy::Open => "FAIL_OPEN",
+        }
+    }
 }
 
 /// A Higress plugin phase, in the order the chain runs them.

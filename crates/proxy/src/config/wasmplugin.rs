@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::entry::{file_stem, phase, yaml_object};
+use super::entry::{fail_strategy, file_stem, phase, yaml_object};
 use super::error::{ConfigError, Locator};
 use super::rules::{plugin_json, MatchRule};
 use super::source::{SourceOptions, Sources};
@@ -41,6 +41,7 @@ struct WasmPluginSpec {
     phase: Option<String>,
     priority: Option<i64>,
     fail_strategy: Option<String>,
+    plugin_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -126,22 +127,13 @@ pub(crate) fn wasmplugin(
         }
         rules.push(parsed);
     }
-    let fail_open = match spec.fail_strategy.as_deref() {
-        None | Some("FAIL_CLOSE") => false,
-        Some("FAIL_OPEN") => true,
-        Some(other) => {
-            return Err(at.error(
-                other,
-                &format!("failStrategy {other:?} is not FAIL_OPEN or FAIL_CLOSE"),
-            ))
-        }
-    };
     let json = plugin_json(global, spec.default_config_disable, &rules);
     Ok(PluginSpec {
         name,
         wasm: wasm_path,
         config: sources.plugin_config(&at, json)?,
-        fail_open,
+        fail_policy: fail_strategy(&at, spec.fail_strategy.as_deref())?,
+        root_id: spec.plugin_name.unwrap_or_default(),
         url: fetched,
         phase: phase(&at, spec.phase.as_deref())?,
         priority: spec.priority.unwrap_or(0),

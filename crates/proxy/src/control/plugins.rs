@@ -44,6 +44,7 @@ fn load(
 ) -> Result<LoadedPlugin, HostError> {
     let module = PluginModule::from_file_or_known(runtime, Path::new(&spec.wasm), known)?;
     let mut vm_config = VmConfig::new(spec.name.clone(), spec.config.clone());
+    vm_config.root_id = spec.root_id.clone();
     vm_config.log_level = config.log_level;
     vm_config.log_sink = config.plugin_logs.0.clone();
     vm_config.limits = config.limits;

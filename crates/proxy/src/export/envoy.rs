@@ -146,7 +146,7 @@ fn absolute(path: &Path) -> PathBuf {
 fn wasm_filter(plugin: &PluginSpec, file: &Path) -> Value {
     let mut config = json!({
         "name": plugin.name,
-        "root_id": "",
+        "root_id": plugin.root_id,
         "vm_config": {
             "runtime": "envoy.wasm.runtime.v8",
             "code": {"local": {"filename": file.display().to_string()}}
@@ -156,9 +156,7 @@ fn wasm_filter(plugin: &PluginSpec, file: &Path) -> Value {
             "value": String::from_utf8_lossy(&plugin.config)
         }
     });
-    if plugin.fail_open {
-        config["failure_policy"] = json!("FAIL_OPEN");
-    }
+    config["failure_policy"] = json!(plugin.fail_policy.envoy_name());
     json!({
         "name": "envoy.filters.http.wasm",
         "typed_config": {

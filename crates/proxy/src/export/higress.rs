@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::ExportError;
 use super::ingress::{kube_name, routes, HIGRESS_NAMESPACE};
-use crate::config::{GatewayConfig, PluginSpec};
+use crate::config::{FailPolicy, GatewayConfig, PluginSpec};
 
 /// A Higress export.
 #[derive(Debug, Clone)]
@@ -103,11 +103,15 @@ fn wasmplugin(
     }
     spec["phase"] = json!(plugin.phase.as_str());
     spec["priority"] = json!(priority);
-    spec["failStrategy"] = json!(if plugin.fail_open {
-        "FAIL_OPEN"
-    } else {
-        "FAIL_CLOSE"
-    });
+    // Without a failStrategy, wasmgate reads a WasmPlugin back as its default (reload).
+    match plugin.fail_policy {
+        FailPolicy::Reload => {}
+        FailPolicy::Closed => spec["failStrategy"] = json!("FAIL_CLOSE"),
+        FailPolicy::Open => spec["failStrategy"] = json!("FAIL_OPEN"),
+    }
+    if !plugin.root_id.is_empty() {
+        spec["pluginName"] = json!(plugin.root_id);
+    }
     if let Some(global) = global {
         if !global.is_empty() || rules.is_empty() {
             spec["defaultConfig"] = Value::Object(global);

@@ -4,8 +4,11 @@
 //! - `thread`: a worker thread's loop: accept, serve, take new generations.
 //! - `serving`: what a worker serves one generation with.
 //! - `slot`: one plugin's VM on one worker: held streams, callout answers, ticks, queue
-//!   notices, the rebuild after a crash.
+//!   notices, the rebuild after a crash (off the request path, with a backoff).
+//! - `health`: whether a slot's VM serves, is rebuilt or is down; the backoff between
+//!   rebuilds.
 
+pub(crate) mod health;
 pub(crate) mod serving;
 pub(crate) mod slot;
 pub(crate) mod thread;

@@ -1,19 +1,26 @@
 //! One plugin's VM on one worker: the streams it holds paused and their waiters, the
 //! delivery of callout answers, ticks and queue notices, and the rebuild after a crash.
+//!
+//! A crashed VM is rebuilt off the request path, on a blocking thread, as its fail policy
+//! says ([`FailPolicy`]); requests that need it meanwhile wait for the rebuild, and while it
+//! is down (its rebuild failed, or it keeps crashing and waits out a backoff) they fail at
+//! once with 503, or go on without it when it fails open ([`Slot::ready`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use wasmgate_host::{
     GrpcEvent, HostError, HttpCalloutResponse, PluginVm, QueueWaker, StreamSignal,
 };
 
 use crate::callouts::handler::{Outbound, SlotCallouts};
+use super::health::{Backoff, Health};
 use crate::callouts::task::{self, Answers};
+use crate::config::FailPolicy;
 use crate::control::plugins::LoadedPlugin;
 use crate::upstream::client::Client;
 use crate::upstream::Clusters;
@@ -31,6 +38,12 @@ pub(crate) struct Slot {
     clusters: Arc<Clusters>,
     /// Wakes this slot's queue task when another VM enqueues to a queue this VM owns.
     queue_waker: QueueWaker,
+    health: Health,
+    backoff: Backoff,
+    /// Wakes the requests waiting for a rebuild when it ends.
+    health_changed: Rc<Notify>,
+    /// The slot itself, for the rebuild task.
+    me: Weak<RefCell<Slot>>,
 }
 
 impl Slot {
@@ -49,15 +62,21 @@ impl Slot {
             let _ = wake.try_send(());
         });
         vm.set_queue_waker(queue_waker.clone());
-        let slot = Rc::new(RefCell::new(Slot {
-            plugin,
-            vm,
-            generation: 0,
-            waiters: HashMap::new(),
-            outbound,
-            clusters,
-            queue_waker,
-        }));
+        let slot = Rc::new_cyclic(|me| {
+            RefCell::new(Slot {
+                plugin,
+                vm,
+                generation: 0,
+                waiters: HashMap::new(),
+                outbound,
+                clusters,
+                queue_waker,
+                health: Health::Serving,
+                backoff: Backoff::default(),
+                health_changed: Rc::new(Notify::new()),
+                me: me.clone(),
+            })
+        });
         let answers: Weak<dyn Answers> = Rc::downgrade(&slot) as Weak<RefCell<Slot>>;
         tokio::task::spawn_local(task::perform_calls(answers, inbox, client));
         tokio::task::spawn_local(tick_loop(Rc::downgrade(&slot)));
@@ -65,38 +84,130 @@ impl Slot {
         Ok(slot)
     }
 
-    /// Replaces a crashed VM. Requests held by the old VM fail (their waiters are dropped).
-    pub(crate) fn rebuild(&mut self) {
+    /// Waits until `slot`'s VM serves: at once when it does, until its rebuild ends when it
+    /// is being rebuilt. `Err(passes)` when it is down: whether the request goes on without
+    /// the plugin (it fails open) or fails.
+    pub(crate) async fn ready(slot: &SlotRef) -> Result<(), bool> {
+        loop {
+            let changed = {
+                let s = slot.borrow();
+                match s.health {
+                    Health::Serving => return Ok(()),
+                    Health::Down { .. } => return Err(s.plugin.spec.fail_policy.passes()),
+                    Health::Rebuilding => s.health_changed.clone(),
+                }
+            };
+            changed.notified().await;
+        }
+    }
+
+    /// After a call into the VM failed: a VM the error left unusable is retired (the
+    /// requests it held fail, their waiters are dropped) and rebuilt as the fail policy says.
+    pub(crate) fn recover(&mut self, error: &HostError) {
+        let unusable = matches!(error, HostError::Trap { .. } | HostError::Poisoned { .. })
+            || self.vm.is_poisoned();
+        if !unusable || self.health != Health::Serving {
+            return;
+        }
         self.generation += 1;
         self.waiters.clear();
-        let handler = SlotCallouts::new(
-            self.outbound.clone(),
-            self.clusters.clone(),
-            self.generation,
-        );
-        match PluginVm::new(
-            &self.plugin.module,
-            self.plugin.vm_config.clone(),
-            Box::new(handler),
-        ) {
+        let policy = self.plugin.spec.fail_policy;
+        if !policy.rebuilds() {
+            tracing::error!(
+                plugin = %self.plugin.spec.name,
+                "plugin VM crashed; fail_policy closed: requests that need it fail with 503 until the configuration is reloaded"
+            );
+            self.set_health(Health::Down { retry_at: None });
+            return;
+        }
+        let wait = self.backoff.after_crash(Instant::now());
+        if !wait.is_zero() {
+            tracing::error!(
+                plugin = %self.plugin.spec.name,
+                "plugin VM crashed again {} ms after its rebuild; rebuilding it in {} ms; until then {}",
+                self.backoff_since_rebuild_ms(),
+                wait.as_millis(),
+                meanwhile(policy)
+            );
+        }
+        self.schedule_rebuild(wait);
+    }
+
+    fn backoff_since_rebuild_ms(&self) -> u128 {
+        self.backoff.since_rebuilt(Instant::now()).as_millis()
+    }
+
+    /// Rebuilds the VM after `wait`, on a blocking thread; it is down until then.
+    fn schedule_rebuild(&mut self, wait: Duration) {
+        let generation = self.generation;
+        if wait.is_zero() {
+            self.set_health(Health::Rebuilding);
+        } else {
+            self.set_health(Health::Down {
+                retry_at: Some(Instant::now() + wait),
+            });
+        }
+        let me = self.me.clone();
+        tokio::task::spawn_local(async move {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            let Some(slot) = me.upgrade() else { return };
+            let (module, config, handler) = {
+                let mut s = slot.borrow_mut();
+                if s.generation != generation {
+                    return;
+                }
+                s.set_health(Health::Rebuilding);
+                let handler =
+                    SlotCallouts::new(s.outbound.clone(), s.clusters.clone(), s.generation);
+                (s.plugin.module.clone(), s.plugin.vm_config.clone(), handler)
+            };
+            drop(slot);
+            let built =
+                tokio::task::spawn_blocking(move || PluginVm::new(&module, config, Box::new(handler)))
+                    .await
+                    .unwrap_or_else(|e| Err(HostError::Engine(format!("the rebuild stopped: {e}"))));
+            if let Some(slot) = me.upgrade() {
+                slot.borrow_mut().rebuilt(generation, built);
+            }
+        });
+    }
+
+    /// Takes the rebuilt VM, or backs off and tries again later.
+    fn rebuilt(&mut self, generation: u64, built: Result<PluginVm, HostError>) {
+        if generation != self.generation {
+            return;
+        }
+        match built {
             Ok(vm) => {
                 tracing::warn!(plugin = %self.plugin.spec.name, "plugin VM rebuilt after a crash");
                 vm.set_queue_waker(self.queue_waker.clone());
                 self.vm = vm;
+                self.backoff.rebuilt(Instant::now());
+                self.set_health(Health::Serving);
             }
             Err(e) => {
-                tracing::error!(plugin = %self.plugin.spec.name, "cannot rebuild the plugin VM: {e}")
+                let wait = self.backoff.after_failed_rebuild();
+                tracing::error!(
+                    plugin = %self.plugin.spec.name,
+                    "cannot rebuild the plugin VM: {e}; trying again in {} ms; until then {}",
+                    wait.as_millis(),
+                    meanwhile(self.plugin.spec.fail_policy)
+                );
+                self.schedule_rebuild(wait);
             }
         }
     }
 
-    /// Rebuilds the VM if the error left it unusable.
-    pub(crate) fn recover(&mut self, error: &HostError) {
-        if matches!(error, HostError::Trap { .. } | HostError::Poisoned { .. })
-            || self.vm.is_poisoned()
-        {
-            self.rebuild();
-        }
+    fn set_health(&mut self, health: Health) {
+        self.health = health;
+        self.health_changed.notify_waiters();
+    }
+
+    /// Whether the VM serves (ticks, queue notices and answers go only to a serving VM).
+    fn serving(&self) -> bool {
+        self.health == Health::Serving
     }
 
     /// Registers the waiter of a paused stream.
@@ -152,11 +263,17 @@ impl Slot {
     }
 
     fn tick(&mut self) {
+        if !self.serving() {
+            return;
+        }
         let ticked = self.vm.on_tick();
         self.after_root_callback(ticked);
     }
 
     fn queue_ready(&mut self) {
+        if !self.serving() {
+            return;
+        }
         let delivered = self.vm.deliver_queue_ready();
         self.after_root_callback(delivered);
     }
@@ -186,6 +303,15 @@ impl Answers for RefCell<Slot> {
 
     fn grpc_event(&self, generation: u64, token: u32, event: GrpcEvent) {
         self.borrow_mut().deliver_grpc(generation, token, event);
+    }
+}
+
+/// What requests that need a plugin get while it is down.
+fn meanwhile(policy: FailPolicy) -> &'static str {
+    if policy.passes() {
+        "requests go on without it (fail open)"
+    } else {
+        "requests that need it fail with 503"
     }
 }
 

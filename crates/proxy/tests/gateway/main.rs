@@ -5,6 +5,7 @@
 mod common;
 
 mod bodies;
+mod c_plugins;
 mod config_errors;
 mod edge_limits;
 mod grpc;

@@ -21,15 +21,7 @@ fn a_plugin_started_on_baseline_code_moves_to_optimized_code() {
     config.runtime.cache_dir = Some(cache.clone());
     config.runtime.quick_start = true;
     // The Go hello plugin (about 6 MB) is past the quick-start size.
-    config.plugins.push(PluginSpec {
-        name: "hello".into(),
-        wasm: example(Lang::Go, "hello"),
-        config: br#"{"mockEnable": false}"#.to_vec(),
-        fail_open: false,
-        url: None,
-        phase: Default::default(),
-        priority: 0,
-    });
+    config.plugins.push(PluginSpec::new("hello", example(Lang::Go, "hello"), br#"{"mockEnable": false}"#.to_vec()));
     let gateway = Gateway::start(config).expect("the gateway starts");
     assert_eq!(
         gateway.plugin_tiers(),

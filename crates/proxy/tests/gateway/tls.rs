@@ -83,15 +83,7 @@ fn a_tls_cluster_is_reached_over_https_by_requests_and_callouts() {
         tls: true,
         ..ClusterSpec::default()
     });
-    config.plugins.push(PluginSpec {
-        name: "http-call".into(),
-        wasm: example(Lang::Rust, "http-call"),
-        config: br#"{"cluster": "outbound|443||auth.dns", "path": "/token"}"#.to_vec(),
-        fail_open: false,
-        url: None,
-        phase: Default::default(),
-        priority: 0,
-    });
+    config.plugins.push(PluginSpec::new("http-call", example(Lang::Rust, "http-call"), br#"{"cluster": "outbound|443||auth.dns", "path": "/token"}"#.to_vec()));
     let gateway = Gateway::start(config).expect("the gateway starts");
     let answer = common::get(gateway.local_addr(), "/api", &[]);
     assert_eq!(answer.status, 200, "{answer:?}");

@@ -12,18 +12,79 @@
 //! - `oom`: allocates 1 MiB chunks (each filled) until allocation fails; the
 //!   Rust alloc-error handler then aborts (`unreachable` trap) once the
 //!   host's memory limit stops `memory.grow`.
+//! - `trap-refuse-N`: stores N in the shared data `faults.refusals`, then traps: the
+//!   next N starts of the plugin (its rebuilds) reject their configuration.
+//! - `recurse`: recurses without end (a stack overflow trap).
+//! - `grow`: `memory.grow` by 64 MiB at a time until it fails; adds the request header
+//!   `x-grow: <what the last memory.grow returned>` (-1 once the VM's limit stops it).
+//! - `header-bomb`: adds request headers `x-bomb-N` until the host refuses one; logs
+//!   `header bomb stopped after N headers with status S` and continues.
+//! - `reply-twice`: sends two local replies (403 then 500) from one callback.
+//! - `resume-unpaused`: resumes a request that is not paused, then continues.
+//! - `pause-forever`: pauses the request and never resumes it.
+//! - `wasi`: tries to read `/etc/hostname`, the environment variable `HOME` and to
+//!   list `/`; adds `x-wasi-file`, `x-wasi-env`, `x-wasi-dir` (`denied` or what it got).
 //! - anything else, or no header: Continue.
+//!
+//! Its configuration picks faults of the root context: `configure-panic` panics in
+//! `on_configure`; `configure-loop` spins there; `tick-panic` panics in every
+//! `on_tick` (every 20 ms).
 //!
 //! Every request logs `faults plugin saw <value>` at Info (`<none>` when the
 //! header is absent).
 
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, LogLevel};
+use std::time::Duration;
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_http_context(|_, _| -> Box<dyn HttpContext> { Box::new(Faults) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(FaultsRoot) });
 }}
+
+const REFUSALS: &str = "faults.refusals";
+
+struct FaultsRoot;
+
+impl Context for FaultsRoot {}
+
+impl RootContext for FaultsRoot {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let config = self.get_plugin_configuration().unwrap_or_default();
+        match config.as_slice() {
+            b"configure-panic" => panic!("on_configure fault requested"),
+            b"configure-loop" => spin(),
+            b"tick-panic" => self.set_tick_period(Duration::from_millis(20)),
+            _ => {}
+        }
+        let refusals = self
+            .get_shared_data(REFUSALS)
+            .0
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0);
+        if refusals > 0 {
+            let left = (refusals - 1).to_string();
+            let _ = self.set_shared_data(REFUSALS, Some(left.as_bytes()), None);
+            log::error!("faults refuses its configuration ({left} refusals left)");
+            return false;
+        }
+        true
+    }
+
+    fn on_tick(&mut self) {
+        panic!("on_tick fault requested");
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Faults))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
 
 // The proxy-wasm crate imports these same names from "env" (with enum-typed
 // arguments that lower to the same i32s), so the wasm import is shared. The
@@ -39,6 +100,13 @@ extern "C" {
         return_value_size: *mut usize,
     ) -> u32;
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
 }
 
 const BAD_PTR: usize = 0xFFFF_FFF0;
@@ -63,8 +131,92 @@ impl HttpContext for Faults {
                 Action::Continue
             }
             Some("oom") => exhaust_memory(),
+            Some(refuse) if refuse.starts_with("trap-refuse-") => {
+                let count = &refuse["trap-refuse-".len()..];
+                let _ = self.set_shared_data(REFUSALS, Some(count.as_bytes()), None);
+                panic!("fault requested; the next {count} starts refuse");
+            }
+            Some("recurse") => {
+                let depth = recurse(std::hint::black_box(1));
+                self.add_http_request_header("x-depth", &depth.to_string());
+                Action::Continue
+            }
+            Some("grow") => {
+                let last = grow_until_refused();
+                self.add_http_request_header("x-grow", &last.to_string());
+                Action::Continue
+            }
+            Some("header-bomb") => {
+                let (count, status) = header_bomb();
+                log::info!("header bomb stopped after {count} headers with status {status}");
+                Action::Continue
+            }
+            Some("reply-twice") => {
+                self.send_http_response(403, vec![], Some(b"first"));
+                self.send_http_response(500, vec![], Some(b"second"));
+                Action::Pause
+            }
+            Some("resume-unpaused") => {
+                self.resume_http_request();
+                Action::Continue
+            }
+            Some("pause-forever") => Action::Pause,
+            Some("wasi") => {
+                let file = std::fs::read_to_string("/etc/hostname")
+                    .map_or_else(|_| "denied".to_string(), |t| t.trim().to_string());
+                let env = std::env::var("HOME").unwrap_or_else(|_| "denied".into());
+                let dir = std::fs::read_dir("/").map_or_else(
+                    |_| "denied".to_string(),
+                    |d| format!("{} entries", d.count()),
+                );
+                self.add_http_request_header("x-wasi-file", &file);
+                self.add_http_request_header("x-wasi-env", &env);
+                self.add_http_request_header("x-wasi-dir", &dir);
+                Action::Continue
+            }
             _ => Action::Continue,
         }
+    }
+}
+
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [depth; 64];
+    std::hint::black_box(&mut frame);
+    recurse(frame[7] + 1) + frame[3]
+}
+
+/// Grows the memory by 64 MiB at a time until `memory.grow` fails; what it returned last.
+fn grow_until_refused() -> isize {
+    const PAGES: usize = 1024; // 64 MiB
+    loop {
+        let before = core::arch::wasm32::memory_grow(0, PAGES);
+        if before == usize::MAX {
+            return -1;
+        }
+    }
+}
+
+/// Adds `x-bomb-N` request headers until the host refuses one.
+fn header_bomb() -> (u32, u32) {
+    let mut count = 0u32;
+    loop {
+        let name = format!("x-bomb-{count}");
+        let value = "v".repeat(64);
+        let status = unsafe {
+            proxy_add_header_map_value(
+                MAP_HTTP_REQUEST_HEADERS,
+                name.as_ptr(),
+                name.len(),
+                value.as_ptr(),
+                value.len(),
+            )
+        };
+        if status != 0 || count >= 1_000_000 {
+            return (count, status);
+        }
+        count += 1;
     }
 }
 
