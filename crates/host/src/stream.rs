@@ -8,8 +8,13 @@ use std::sync::Arc;
 /// The most pairs a plugin may make a header map hold (the `http` crate's maps end at
 /// 32,768; Envoy's codecs refuse far fewer).
 pub const MAX_HEADER_PAIRS: usize = 8192;
-/// The most bytes of names and values a plugin may make a header map hold.
+/// The most bytes of names and values a plugin may make a header map hold (up to one
+/// [`MAX_HEADER_PAIR_BYTES`] pair per [`BYTES_CHECKED_EVERY`] pairs past it: the sum is
+/// taken every so many pairs, so that adding pairs one by one stays cheap).
 pub const MAX_HEADER_BYTES: usize = 1 << 20;
+/// The most bytes of one name and value a plugin may add.
+pub const MAX_HEADER_PAIR_BYTES: usize = 64 << 10;
+const BYTES_CHECKED_EVERY: usize = 16;
 
 /// A header map as proxy-wasm sees it: ordered pairs of bytes, lower-case names,
 /// pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`, `:status`) as entries.
@@ -104,10 +109,14 @@ impl HeaderMap {
     /// Whether one more pair of these sizes keeps the map within what a plugin may make
     /// ([`MAX_HEADER_PAIRS`], [`MAX_HEADER_BYTES`]).
     pub fn fits(&self, name: usize, value: usize) -> bool {
-        self.len() < MAX_HEADER_PAIRS && self.byte_size() + name + value <= MAX_HEADER_BYTES
+        let len = self.len();
+        len < MAX_HEADER_PAIRS
+            && name + value <= MAX_HEADER_PAIR_BYTES
+            && (len % BYTES_CHECKED_EVERY != 0 || self.byte_size() + name + value <= MAX_HEADER_BYTES)
     }
 
-    /// Whether pairs a plugin gives as a whole map are within what it may make.
+    /// Whether pairs a plugin gives as a whole map are within what it may make (the sum of
+    /// their bytes at most [`MAX_HEADER_BYTES`]).
     pub fn pairs_fit<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> bool {
         let bytes: usize = pairs
             .iter()

@@ -292,3 +292,16 @@ fn faults() {
         .collect();
     Case::new("rust/faults", fixture("faults"), requests).check();
 }
+
+/// More misbehaviour, measured against Envoy: `memory.grow` until refused (-1 to the guest),
+/// two local replies from one callback, resuming a request that is not paused, WASI reads
+/// of files, directories and the environment (none are given), and a stack overflow (a
+/// trap: 503, last for the reason above).
+#[test]
+fn faults_hostile() {
+    let requests = ["grow", "reply-twice", "resume-unpaused", "wasi", "none", "recurse"]
+        .into_iter()
+        .map(|fault| Request::get("/f").header("x-fault", fault))
+        .collect();
+    Case::new("rust/faults hostile", fixture("faults"), requests).check();
+}

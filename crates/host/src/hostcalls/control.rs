@@ -170,6 +170,10 @@ fn send_local_response(
     }
     let state = c.data_mut();
     let stream = state.current_stream().ok_or(Status::NotFound)?;
+    // The first local reply of a stream wins; a later one is accepted and dropped (Envoy).
+    if stream.deferred.local_reply.is_some() {
+        return Ok(());
+    }
     stream.deferred.local_reply = Some(LocalReply {
         status,
         details: String::from_utf8_lossy(&details).into_owned(),

@@ -11,7 +11,7 @@ use super::reply::{plain, reply};
 use super::response::Answer;
 use super::source::{Piece, Source};
 use super::step::{failure, Phase, Step, Stop};
-use super::streams::Passage;
+use super::streams::{Opened, Passage};
 use super::walk::{RouteRef, Walk};
 use crate::edge::connection::Connection;
 use crate::upstream::request::{Answer as UpstreamAnswer, Framing, UpstreamRequest};
@@ -38,6 +38,10 @@ impl Walk {
         mut body: Source,
     ) -> Answer {
         self.route = self.matching_route();
+        if let Some(route) = &self.route {
+            // A plugin that never resumes the request gets the route's time limit.
+            self.streams.limit_pauses(route.timeout);
+        }
         if let Some(refused) = self.refuse_upgrade().await {
             return refused;
         }
@@ -142,8 +146,10 @@ impl Walk {
     ) -> HeaderPassage {
         let worker = self.worker.clone();
         for (index, slot) in worker.slots.iter().enumerate().skip(from) {
-            if !self.streams.open(slot, info).await {
-                return HeaderPassage::Stopped(failure());
+            match self.streams.open(slot, info).await {
+                Opened::Stream => {}
+                Opened::Skipped => continue,
+                Opened::Failed => return HeaderPassage::Stopped(failure()),
             }
             let last = self.streams.len() - 1;
             let step = self

@@ -4,9 +4,11 @@
 //! of its phases (and for as long as that phase pauses, since the plugin's callbacks read and
 //! change them); one swap lends them and the same swap takes them back ([`Headers::swap`]).
 //! A VM that crashed is rebuilt under the request: its streams are gone, which [`live`]
-//! tells in one place. A request whose stream was on it goes on without the plugin when it
-//! fails open or has no callback left for the request's direction (the request no longer
-//! needs it); otherwise it fails with 503.
+//! tells in one place. A request whose stream was on it goes on without the plugin when the
+//! plugin fails open or has no callback for the phase's direction, and on its response
+//! side unless the plugin fails closed (the upstream answered; the crash was not this
+//! request's, or it would have stopped there); otherwise it fails with 503 (a request
+//! phase: a plugin that inspects requests must not be bypassed by crashing it).
 
 use std::cell::RefMut;
 use std::sync::Arc;
@@ -19,8 +21,9 @@ use wasmgate_host::{HeaderMap, HostError, Injected, PhaseOutcome, StreamInfo, St
 
 use super::step::{closed, failed, failure, holds_data, outcome_step, Phase, Step, Stop};
 use crate::access_log::{PluginLog, LOG_PROPERTIES};
+use crate::config::FailPolicy;
 use crate::control::plugins::LoadedPlugin;
-use crate::worker::slot::{Slot, SlotRef};
+use crate::worker::slot::{Crash, Slot, SlotRef};
 
 /// The request and response headers and trailers of the walk.
 #[derive(Default)]
@@ -70,15 +73,15 @@ fn live(active: &Active) -> Live<'_> {
     }
 }
 
-/// Whether a request whose stream's VM was rebuilt goes on without the plugin at `phase`:
-/// it fails open, or it has no callback for that direction.
+/// Whether a request whose stream's VM was rebuilt goes on without the plugin at `phase`
+/// (see the module's docs).
 fn goes_on_without(slot: &Slot, phase: Phase) -> bool {
-    let handles = if phase.is_request() {
-        slot.vm.handles_requests()
+    let policy = slot.plugin.spec.fail_policy;
+    if phase.is_request() {
+        policy.passes() || !slot.vm.handles_requests()
     } else {
-        slot.vm.handles_responses()
-    };
-    slot.plugin.spec.fail_policy.passes() || !handles
+        policy != FailPolicy::Closed || !slot.vm.handles_responses()
+    }
 }
 
 /// What calling a phase did, before any pause is waited out.
@@ -86,6 +89,16 @@ enum Called {
     Done(Step),
     /// The phase paused; the headers stay lent until the waiter answers.
     Paused(oneshot::Receiver<StreamSignal>, Arc<LoadedPlugin>),
+}
+
+/// What opening a plugin's stream gave.
+pub(crate) enum Opened {
+    /// A stream, the last of the request's.
+    Stream,
+    /// None: the plugin is down or could not open one, and fails open.
+    Skipped,
+    /// None: the request fails.
+    Failed,
 }
 
 /// A piece of body through the plugins' body phases.
@@ -137,6 +150,13 @@ impl Streams {
         std::mem::take(&mut self.ended_by_injection)
     }
 
+    /// Shortens the longest pause to `limit` (a route's timeout; zero is no limit).
+    pub(crate) fn limit_pauses(&mut self, limit: Duration) {
+        if !limit.is_zero() {
+            self.pause_timeout = self.pause_timeout.min(limit);
+        }
+    }
+
     /// How many streams are open.
     pub(crate) fn len(&self) -> usize {
         self.actives.len()
@@ -147,11 +167,12 @@ impl Streams {
     }
 
     /// Opens a stream on `slot`, once its VM serves (see [`Slot::ready`]). A plugin that
-    /// cannot is skipped when it fails open; otherwise the request fails (false).
-    pub(crate) async fn open(&mut self, slot: &SlotRef, info: &StreamInfo) -> bool {
+    /// cannot is skipped when it fails open; otherwise the request fails.
+    pub(crate) async fn open(&mut self, slot: &SlotRef, info: &StreamInfo) -> Opened {
+        let skipped = |passes: bool| if passes { Opened::Skipped } else { Opened::Failed };
         if let Err(passes) = Slot::ready(slot).await {
             tracing::debug!(request_id = %self.request_id, plugin = %slot.borrow().plugin.spec.name, passes, "plugin is down");
-            return passes;
+            return skipped(passes);
         }
         let created = {
             let mut s = slot.borrow_mut();
@@ -159,7 +180,7 @@ impl Streams {
             match s.vm.create_stream(info.clone()) {
                 Ok(id) => Ok((id, generation)),
                 Err(e) => {
-                    s.recover(&e);
+                    s.recover(&e, Crash::InRequest);
                     Err((e, s.plugin.spec.fail_policy.passes()))
                 }
             }
@@ -171,7 +192,7 @@ impl Streams {
                     id,
                     generation,
                 });
-                true
+                Opened::Stream
             }
             Err((e, fail_open)) => {
                 let skip = if fail_open {
@@ -180,7 +201,7 @@ impl Streams {
                     ""
                 };
                 tracing::error!(request_id = %self.request_id, "{e}{skip}");
-                fail_open
+                skipped(fail_open)
             }
         }
     }
@@ -236,7 +257,7 @@ impl Streams {
             Ok(PhaseOutcome::Pause { .. }) => Step::Held,
             Ok(outcome) => outcome_step(outcome, &slot.plugin.spec.name),
             Err(e) => {
-                slot.recover(&e);
+                slot.recover(&e, Crash::InRequest);
                 self.crashed(e, slot.plugin.spec.fail_policy.passes())
             }
         })
@@ -260,6 +281,8 @@ impl Streams {
             Ok(Ok(StreamSignal::ResumeRequest | StreamSignal::ResumeResponse)) => Step::Continue,
             Ok(Ok(StreamSignal::LocalReply(reply))) => Step::Stop(Stop::Reply(reply)),
             Ok(Ok(StreamSignal::Close)) => closed(name),
+            // The VM that held it crashed: the plugin never decided.
+            Ok(Err(_)) if active.slot.borrow().plugin.spec.fail_policy.passes() => Step::Continue,
             Ok(Err(_)) => failed(),
             Err(_) => {
                 tracing::error!(
@@ -459,7 +482,7 @@ impl Streams {
                 // The headers went with the failed stream: later plugins log without them.
                 Err(e) => {
                     tracing::error!(request_id = %self.request_id, "{e}");
-                    slot.recover(&e);
+                    slot.recover(&e, Crash::InRequest);
                 }
             }
         }

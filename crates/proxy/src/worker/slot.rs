@@ -27,6 +27,15 @@ use crate::upstream::Clusters;
 
 pub(crate) type SlotRef = Rc<RefCell<Slot>>;
 
+/// Where a VM crashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Crash {
+    /// In a request's own callback (a phase, its stream's start or end).
+    InRequest,
+    /// Outside requests: a tick, a queue notice, a callout's answer.
+    Background,
+}
+
 /// A plugin VM owned by one worker.
 pub(crate) struct Slot {
     pub(crate) plugin: Arc<LoadedPlugin>,
@@ -103,7 +112,10 @@ impl Slot {
 
     /// After a call into the VM failed: a VM the error left unusable is retired (the
     /// requests it held fail, their waiters are dropped) and rebuilt as the fail policy says.
-    pub(crate) fn recover(&mut self, error: &HostError) {
+    /// A crash in a request's own callback is rebuilt at once (one bad request must not
+    /// take the plugin away from the others); one outside requests (a tick, a queue notice,
+    /// a callout's answer) that comes soon after the last rebuild waits out the backoff.
+    pub(crate) fn recover(&mut self, error: &HostError, cause: Crash) {
         let unusable = matches!(error, HostError::Trap { .. } | HostError::Poisoned { .. })
             || self.vm.is_poisoned();
         if !unusable || self.health != Health::Serving {
@@ -120,7 +132,10 @@ impl Slot {
             self.set_health(Health::Down { retry_at: None });
             return;
         }
-        let wait = self.backoff.after_crash(Instant::now());
+        let wait = match cause {
+            Crash::InRequest => Duration::ZERO,
+            Crash::Background => self.backoff.after_crash(Instant::now()),
+        };
         if !wait.is_zero() {
             tracing::error!(
                 plugin = %self.plugin.spec.name,
@@ -285,7 +300,7 @@ impl Slot {
             Ok(()) => self.dispatch(),
             Err(e) => {
                 tracing::error!(plugin = %self.plugin.spec.name, "{e}");
-                self.recover(&e);
+                self.recover(&e, Crash::Background);
             }
         }
     }

@@ -9,6 +9,7 @@ mod c_plugins;
 mod config_errors;
 mod edge_limits;
 mod grpc;
+mod hostile_plugins;
 mod grpc_callouts;
 mod h2_upstream;
 mod http2;

@@ -26,9 +26,9 @@
 //!   list `/`; adds `x-wasi-file`, `x-wasi-env`, `x-wasi-dir` (`denied` or what it got).
 //! - anything else, or no header: Continue.
 //!
-//! Its configuration picks faults of the root context: `configure-panic` panics in
-//! `on_configure`; `configure-loop` spins there; `tick-panic` panics in every
-//! `on_tick` (every 20 ms).
+//! Its configuration picks faults of the root context when it contains (anywhere, e.g.
+//! `{"fault": "tick-panic"}`) `configure-panic`: a panic in `on_configure`;
+//! `configure-loop`: it spins there; `tick-panic`: a panic in every `on_tick` (20 ms).
 //!
 //! Every request logs `faults plugin saw <value>` at Info (`<none>` when the
 //! header is absent).
@@ -52,11 +52,13 @@ impl Context for FaultsRoot {}
 impl RootContext for FaultsRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         let config = self.get_plugin_configuration().unwrap_or_default();
-        match config.as_slice() {
-            b"configure-panic" => panic!("on_configure fault requested"),
-            b"configure-loop" => spin(),
-            b"tick-panic" => self.set_tick_period(Duration::from_millis(20)),
-            _ => {}
+        let config = String::from_utf8_lossy(&config);
+        if config.contains("configure-panic") {
+            panic!("on_configure fault requested");
+        } else if config.contains("configure-loop") {
+            spin();
+        } else if config.contains("tick-panic") {
+            self.set_tick_period(Duration::from_millis(20));
         }
         let refusals = self
             .get_shared_data(REFUSALS)
