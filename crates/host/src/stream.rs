@@ -112,7 +112,8 @@ impl HeaderMap {
         let len = self.len();
         len < MAX_HEADER_PAIRS
             && name + value <= MAX_HEADER_PAIR_BYTES
-            && (len % BYTES_CHECKED_EVERY != 0 || self.byte_size() + name + value <= MAX_HEADER_BYTES)
+            && (len % BYTES_CHECKED_EVERY != 0
+                || self.byte_size() + name + value <= MAX_HEADER_BYTES)
     }
 
     /// Whether pairs a plugin gives as a whole map are within what it may make (the sum of

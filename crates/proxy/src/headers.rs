@@ -4,6 +4,18 @@
 use http::header::{HeaderName, HeaderValue};
 use wasmgate_host::HeaderMap;
 
+/// The `Host` headers joined with `,`, as Envoy's HTTP/1 codec joins repeated ones (it serves
+/// such a request; the conformance case `edge: OPTIONS *, two Host headers` shows it).
+fn joined_hosts(headers: &http::HeaderMap) -> Option<Vec<u8>> {
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    let mut joined = hosts.next()?.as_bytes().to_vec();
+    for host in hosts {
+        joined.push(b',');
+        joined.extend_from_slice(host.as_bytes());
+    }
+    Some(joined)
+}
+
 /// The request head as a plugin sees it: the pseudo-headers (in Envoy's order for HTTP/1,
 /// `:method`, `:scheme`, `:authority`, `:path` for HTTP/2), then the headers in order. HTTP/2's `cookie` fields are joined into one with `; `, as Envoy's
 /// codec does.
@@ -13,12 +25,7 @@ pub(crate) fn request_map(parts: &http::request::Parts, scheme: &[u8]) -> Header
         .uri
         .authority()
         .map(|a| a.as_str().as_bytes().to_vec())
-        .or_else(|| {
-            parts
-                .headers
-                .get(http::header::HOST)
-                .map(|h| h.as_bytes().to_vec())
-        })
+        .or_else(|| joined_hosts(&parts.headers))
         .unwrap_or_default();
     let path = parts
         .uri

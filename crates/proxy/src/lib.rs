@@ -43,9 +43,9 @@ mod worker;
 
 pub use config::{
     default_fetch_settings, load as load_config, parse as parse_config, AccessLog, CertificateSpec,
-    ClusterSpec, ConfigError, EdgeLimits, FailPolicy, GatewayConfig, HeaderMatch, ListenerSpec, ListenerTls,
-    PathMatch, Phase, PluginLogs, PluginSpec, Query, QueryMatch, RouteSpec, UpstreamProtocol,
-    ValueMatch,
+    ClusterSpec, ConfigError, EdgeLimits, FailPolicy, GatewayConfig, HeaderMatch, ListenerSpec,
+    ListenerTls, PathMatch, Phase, PluginLogs, PluginSpec, Query, QueryMatch, RouteSpec,
+    UpstreamProtocol, ValueMatch,
 };
 pub use echo::EchoServer;
 pub use error::GatewayError;

@@ -74,7 +74,13 @@ pub fn gateway_config(
     });
     config.plugins = plugins
         .iter()
-        .map(|p| PluginSpec::new(p.name.clone(), p.wasm.clone(), p.config.clone().into_bytes()))
+        .map(|p| {
+            PluginSpec::new(
+                p.name.clone(),
+                p.wasm.clone(),
+                p.config.clone().into_bytes(),
+            )
+        })
         .collect();
     config
 }

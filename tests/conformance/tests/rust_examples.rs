@@ -299,9 +299,16 @@ fn faults() {
 /// trap: 503, last for the reason above).
 #[test]
 fn faults_hostile() {
-    let requests = ["grow", "reply-twice", "resume-unpaused", "wasi", "none", "recurse"]
-        .into_iter()
-        .map(|fault| Request::get("/f").header("x-fault", fault))
-        .collect();
+    let requests = [
+        "grow",
+        "reply-twice",
+        "resume-unpaused",
+        "wasi",
+        "none",
+        "recurse",
+    ]
+    .into_iter()
+    .map(|fault| Request::get("/f").header("x-fault", fault))
+    .collect();
     Case::new("rust/faults hostile", fixture("faults"), requests).check();
 }

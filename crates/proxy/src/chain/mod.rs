@@ -82,10 +82,16 @@ async fn walk(
         upgrade: upgrade.as_ref().map(|u| u.protocol.clone()),
         upstream_tunnel: None,
     };
-    let status = match walk
-        .request_side(&connection, Source::incoming(body, http2))
-        .await
-    {
+    // `OPTIONS *` (a request target that is no path) gets Envoy's answer before any plugin
+    // sees it: 404 with no body.
+    let answer = if parts.uri.path() == "*" {
+        walk.set_code_details("route_not_found");
+        Answer::Direct(plain(http::StatusCode::NOT_FOUND, ""))
+    } else {
+        walk.request_side(&connection, Source::incoming(body, http2))
+            .await
+    };
+    let status = match answer {
         Answer::Direct(response) => {
             let status = response.status();
             let _ = head_tx.send(finish_head(response, walk.head, true));

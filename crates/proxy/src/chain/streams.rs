@@ -169,7 +169,13 @@ impl Streams {
     /// Opens a stream on `slot`, once its VM serves (see [`Slot::ready`]). A plugin that
     /// cannot is skipped when it fails open; otherwise the request fails.
     pub(crate) async fn open(&mut self, slot: &SlotRef, info: &StreamInfo) -> Opened {
-        let skipped = |passes: bool| if passes { Opened::Skipped } else { Opened::Failed };
+        let skipped = |passes: bool| {
+            if passes {
+                Opened::Skipped
+            } else {
+                Opened::Failed
+            }
+        };
         if let Err(passes) = Slot::ready(slot).await {
             tracing::debug!(request_id = %self.request_id, plugin = %slot.borrow().plugin.spec.name, passes, "plugin is down");
             return skipped(passes);

@@ -107,6 +107,15 @@ pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
 /// relative paths.
 pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
     let at = Locator { file: path, text };
+    if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Err(at.error(
+            "",
+            "the configuration is empty: give at least clusters and routes (see docs/configuration.md)",
+        ));
+    }
     let file: File = serde_yaml::from_str(text).map_err(|e| at.yaml(e))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut config = GatewayConfig::new();
@@ -119,8 +128,15 @@ pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
     if let Some(admin) = &file.admin {
         config.admin = Some(at.address("admin", admin)?);
     }
-    if let Some(workers) = file.workers {
-        config.workers = workers.max(1);
+    match file.workers {
+        Some(0) => {
+            return Err(at.error(
+                "workers:",
+                "workers: 0 serves nothing; give 1 or more (leave it out for one per core)",
+            ))
+        }
+        Some(workers) => config.workers = workers,
+        None => {}
     }
     if let Some(format) = &file.access_log {
         config.access_log = match format.as_str() {

@@ -37,7 +37,7 @@ pub use listeners::{CertificateSpec, EdgeLimits, ListenerSpec, ListenerTls};
 pub use route_match::{HeaderMatch, Query, QueryMatch, ValueMatch};
 pub use source::default_fetch_settings;
 pub use spec::{
-    domain_matches, AccessLog, ClusterSpec, FailPolicy, GatewayConfig, PathMatch, Phase, PluginLogs,
-    PluginSpec, RouteSpec, UpstreamProtocol, RUN_CLUSTER,
+    domain_matches, AccessLog, ClusterSpec, FailPolicy, GatewayConfig, PathMatch, Phase,
+    PluginLogs, PluginSpec, RouteSpec, UpstreamProtocol, RUN_CLUSTER,
 };
 pub use upgrades::{default_upgrades, upgrade_allowed, UpgradeSpec};

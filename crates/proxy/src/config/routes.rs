@@ -81,8 +81,17 @@ pub(super) fn routes(
     list: Vec<FileRoute>,
     clusters: &[ClusterSpec],
 ) -> Result<Vec<RouteSpec>, ConfigError> {
-    let mut out = Vec::new();
+    let mut out: Vec<RouteSpec> = Vec::new();
     for route in list {
+        if out.iter().any(|r| r.name == route.name) {
+            return Err(at.error(
+                &format!("name: {}", route.name),
+                &format!(
+                    "two routes are named {:?}: route names are what plugins' rules and the access log name, give each its own",
+                    route.name
+                ),
+            ));
+        }
         let cluster = clusters
             .iter()
             .find(|c| c.name == route.cluster || c.aliases.contains(&route.cluster))

@@ -42,7 +42,11 @@ pub struct PluginSpec {
 
 impl PluginSpec {
     /// A plugin from a file with a configuration, every other setting at its default.
-    pub fn new(name: impl Into<String>, wasm: impl Into<PathBuf>, config: impl Into<Vec<u8>>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        wasm: impl Into<PathBuf>,
+        config: impl Into<Vec<u8>>,
+    ) -> Self {
         PluginSpec {
             name: name.into(),
             wasm: wasm.into(),
@@ -404,6 +408,11 @@ impl GatewayConfig {
 
     /// The position in `routes` of the route [`route`](Self::route) picks.
     pub fn route_index(&self, request: &HeaderMap) -> Option<usize> {
+        // A path that is not a path (`OPTIONS *`'s asterisk form) matches no route: 404, as
+        // Envoy's routes, which all match paths starting with `/`.
+        if !request.first(b":path").is_some_and(|p| p.starts_with(b"/")) {
+            return None;
+        }
         self.routes.iter().position(|r| r.matches(request))
     }
 }

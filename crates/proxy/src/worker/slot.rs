@@ -17,8 +17,8 @@ use wasmgate_host::{
     GrpcEvent, HostError, HttpCalloutResponse, PluginVm, QueueWaker, StreamSignal,
 };
 
-use crate::callouts::handler::{Outbound, SlotCallouts};
 use super::health::{Backoff, Health};
+use crate::callouts::handler::{Outbound, SlotCallouts};
 use crate::callouts::task::{self, Answers};
 use crate::config::FailPolicy;
 use crate::control::plugins::LoadedPlugin;
@@ -179,10 +179,11 @@ impl Slot {
                 (s.plugin.module.clone(), s.plugin.vm_config.clone(), handler)
             };
             drop(slot);
-            let built =
-                tokio::task::spawn_blocking(move || PluginVm::new(&module, config, Box::new(handler)))
-                    .await
-                    .unwrap_or_else(|e| Err(HostError::Engine(format!("the rebuild stopped: {e}"))));
+            let built = tokio::task::spawn_blocking(move || {
+                PluginVm::new(&module, config, Box::new(handler))
+            })
+            .await
+            .unwrap_or_else(|e| Err(HostError::Engine(format!("the rebuild stopped: {e}"))));
             if let Some(slot) = me.upgrade() {
                 slot.borrow_mut().rebuilt(generation, built);
             }

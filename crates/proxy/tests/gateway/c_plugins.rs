@@ -76,5 +76,9 @@ fn the_root_id_comes_from_the_plugin_entry_or_the_wasmplugin_plugin_name() {
         .route("r", "echo", &[])
         .wasmplugin(&resource.display().to_string());
     let gateway = start(&config, &dir);
-    assert_eq!(gateway.get("/deny/x", &[]).status, 200, "inert under pluginName");
+    assert_eq!(
+        gateway.get("/deny/x", &[]).status,
+        200,
+        "inert under pluginName"
+    );
 }

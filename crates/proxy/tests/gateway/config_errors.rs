@@ -75,6 +75,52 @@ fn bad_configurations_are_refused_with_file_line_and_reason() {
     );
 }
 
+/// Settings that would start a gateway that cannot serve as meant.
+#[test]
+fn empty_files_zero_workers_duplicate_routes_and_fail_policies_are_refused() {
+    assert_refused("", &[], "wasmgate.yaml", "the configuration is empty");
+    assert_refused(
+        "# nothing yet\n\n",
+        &[],
+        "wasmgate.yaml",
+        "the configuration is empty",
+    );
+    assert_refused(
+        "listen: 127.0.0.1:0\nworkers: 0\n",
+        &[],
+        "wasmgate.yaml:2",
+        "workers: 0 serves nothing",
+    );
+    let routes = "clusters:\n  - name: c\n    endpoints: [127.0.0.1:1]\nroutes:\n  - name: api\n    cluster: c\n  - name: api\n    cluster: c\n";
+    assert_refused(
+        routes,
+        &[],
+        "wasmgate.yaml:5",
+        "two routes are named \"api\"",
+    );
+    let hello = example(Lang::Rust, "hello").display().to_string();
+    let policy = format!("plugins:\n  - name: p\n    wasm: {hello}\n    fail_policy: sometimes\n");
+    assert_refused(
+        &policy,
+        &[],
+        "wasmgate.yaml:4",
+        "fail_policy \"sometimes\" is not reload, closed or open",
+    );
+    let both = format!(
+        "plugins:\n  - name: p\n    wasm: {hello}\n    fail_open: true\n    fail_policy: closed\n"
+    );
+    assert_refused(&both, &[], "wasmgate.yaml:4", "contradicts the fail_policy");
+    assert_refused(
+        "plugins:\n  - wasmplugin: p.yaml\n",
+        &[(
+            "p.yaml",
+            format!("spec:\n  url: file://{hello}\n  failStrategy: FAIL_SOMETIMES\n").as_bytes(),
+        )],
+        "p.yaml:3",
+        "is not FAIL_CLOSE, FAIL_OPEN or FAIL_RELOAD",
+    );
+}
+
 /// A route's `headers`, `query_parameters` and `methods` that cannot match as written.
 #[test]
 fn bad_route_conditions_are_refused_with_line_and_fix() {

@@ -19,7 +19,10 @@ fn logged(plugin: &str, text: &str) -> usize {
         .count()
 }
 
-fn faults_gateway(name: &str, more: &[&str]) -> (crate::common::Running, wasmgate_proxy::EchoServer) {
+fn faults_gateway(
+    name: &str,
+    more: &[&str],
+) -> (crate::common::Running, wasmgate_proxy::EchoServer) {
     captured();
     let upstream = echo();
     let dir = tempdir(name);
@@ -64,7 +67,10 @@ fn each_fault_fails_only_its_request_is_logged_once_and_the_next_request_is_serv
         assert_eq!(response.status, 503, "{fault}: {}", response.text());
         let after = logged("faults-each", "crashed in proxy_on_request_headers");
         assert_eq!(after, before + 1, "{fault} is logged once");
-        assert!(logged("faults-each", reason) >= 1, "{fault}: the log says {reason:?}");
+        assert!(
+            logged("faults-each", reason) >= 1,
+            "{fault}: the log says {reason:?}"
+        );
         let next = gateway.get("/f", &[("x-fault", "none")]);
         assert_eq!(next.status, 200, "after {fault}: {}", next.text());
     }
@@ -81,13 +87,25 @@ fn what_a_guest_asks_past_its_limits_is_refused_not_a_host_panic() {
     let bombed = gateway.get("/f", &[("x-fault", "header-bomb")]);
     assert_ne!(bombed.status, 500, "no host panic: {}", bombed.text());
     let added = added_by_the_bomb();
-    assert!((8170..8192).contains(&added), "8,192 with the request's own: {added}");
+    assert!(
+        (8170..8192).contains(&added),
+        "8,192 with the request's own: {added}"
+    );
     assert_eq!(logged("faults-limits", "refused (BadArgument)"), 1);
     // No file, directory or environment variable reaches a plugin.
     let wasi = gateway.get("/f", &[("x-fault", "wasi")]);
-    assert_eq!(wasi.upstream_header("x-wasi-file").as_deref(), Some("denied"));
-    assert_eq!(wasi.upstream_header("x-wasi-env").as_deref(), Some("denied"));
-    assert_eq!(wasi.upstream_header("x-wasi-dir").as_deref(), Some("denied"));
+    assert_eq!(
+        wasi.upstream_header("x-wasi-file").as_deref(),
+        Some("denied")
+    );
+    assert_eq!(
+        wasi.upstream_header("x-wasi-env").as_deref(),
+        Some("denied")
+    );
+    assert_eq!(
+        wasi.upstream_header("x-wasi-dir").as_deref(),
+        Some("denied")
+    );
     // Two local replies: the first wins (Envoy); resuming what is not paused is harmless.
     let twice = gateway.get("/f", &[("x-fault", "reply-twice")]);
     assert_eq!((twice.status, twice.text().as_str()), (403, "first"));
@@ -97,7 +115,10 @@ fn what_a_guest_asks_past_its_limits_is_refused_not_a_host_panic() {
     let started = Instant::now();
     let paused = gateway.get("/f", &[("x-fault", "pause-forever")]);
     assert_eq!(paused.status, 504, "{}", paused.text());
-    assert!(started.elapsed() < Duration::from_secs(29), "the route's limit, not 30 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(29),
+        "the route's limit, not 30 s"
+    );
     assert_eq!(gateway.get("/f", &[]).status, 200);
 }
 
@@ -119,20 +140,28 @@ fn a_plugin_whose_rebuild_fails_fails_fast_with_a_backoff_and_recovers() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(statuses.last(), Some(&200), "it recovers: {statuses:?}");
-    assert!(statuses.len() > 5, "requests failed fast meanwhile: {statuses:?}");
+    assert!(
+        statuses.len() > 5,
+        "requests failed fast meanwhile: {statuses:?}"
+    );
     assert!(
         statuses[..statuses.len() - 1].iter().all(|s| *s == 503),
         "{statuses:?}"
     );
     // Two failed rebuilds, each logged once, not one per request.
     assert_eq!(logged("faults-refuse", "cannot rebuild the plugin VM"), 2);
-    assert_eq!(logged("faults-refuse", "plugin VM rebuilt after a crash"), 1);
+    assert_eq!(
+        logged("faults-refuse", "plugin VM rebuilt after a crash"),
+        1
+    );
 }
 
 #[test]
 fn a_crash_loop_in_on_tick_backs_off_and_requests_pass_when_it_fails_open() {
-    let (gateway, _upstream) =
-        faults_gateway("faults-tick", &["config: {fault: tick-panic}", "fail_policy: open"]);
+    let (gateway, _upstream) = faults_gateway(
+        "faults-tick",
+        &["config: {fault: tick-panic}", "fail_policy: open"],
+    );
     let started = Instant::now();
     let mut statuses = Vec::new();
     while started.elapsed() < Duration::from_secs(3) {
@@ -154,7 +183,11 @@ fn a_crash_in_on_configure_is_refused_at_start() {
             .setting("plugin_call_timeout_ms: 300")
             .cluster("echo", upstream.local_addr(), &[])
             .route("r", "echo", &[])
-            .plugin("faults-configure", fixture("faults"), &[&format!("config: {{fault: {fault}}}")]);
+            .plugin(
+                "faults-configure",
+                fixture("faults"),
+                &[&format!("config: {{fault: {fault}}}")],
+            );
         let file = crate::common::write(&dir, "wasmgate.yaml", config.text());
         let loaded = wasmgate_proxy::load_config(&file).expect("the file is valid");
         let error = match wasmgate_proxy::Gateway::start(loaded) {

@@ -20,7 +20,11 @@ fn probe(gateway: SocketAddr, case: &str) -> common::Response {
 fn items_enqueued_on_any_worker_reach_the_queue_owner() {
     let echo = EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0))).expect("echo starts");
     let mut config = common::one_upstream(&echo.local_addr().to_string(), 2);
-    config.plugins.push(PluginSpec::new("probe", fixture("abi-probe"), b"queue-owner".to_vec()));
+    config.plugins.push(PluginSpec::new(
+        "probe",
+        fixture("abi-probe"),
+        b"queue-owner".to_vec(),
+    ));
     let gateway = Gateway::start(config).expect("the gateway starts");
     // Only the owner's VM takes items; an enqueue on another worker must wake it (no
     // request of its own follows, and a queue owner does not tick).

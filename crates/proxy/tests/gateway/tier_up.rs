@@ -21,7 +21,11 @@ fn a_plugin_started_on_baseline_code_moves_to_optimized_code() {
     config.runtime.cache_dir = Some(cache.clone());
     config.runtime.quick_start = true;
     // The Go hello plugin (about 6 MB) is past the quick-start size.
-    config.plugins.push(PluginSpec::new("hello", example(Lang::Go, "hello"), br#"{"mockEnable": false}"#.to_vec()));
+    config.plugins.push(PluginSpec::new(
+        "hello",
+        example(Lang::Go, "hello"),
+        br#"{"mockEnable": false}"#.to_vec(),
+    ));
     let gateway = Gateway::start(config).expect("the gateway starts");
     assert_eq!(
         gateway.plugin_tiers(),

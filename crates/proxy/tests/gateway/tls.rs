@@ -83,7 +83,11 @@ fn a_tls_cluster_is_reached_over_https_by_requests_and_callouts() {
         tls: true,
         ..ClusterSpec::default()
     });
-    config.plugins.push(PluginSpec::new("http-call", example(Lang::Rust, "http-call"), br#"{"cluster": "outbound|443||auth.dns", "path": "/token"}"#.to_vec()));
+    config.plugins.push(PluginSpec::new(
+        "http-call",
+        example(Lang::Rust, "http-call"),
+        br#"{"cluster": "outbound|443||auth.dns", "path": "/token"}"#.to_vec(),
+    ));
     let gateway = Gateway::start(config).expect("the gateway starts");
     let answer = common::get(gateway.local_addr(), "/api", &[]);
     assert_eq!(answer.status, 200, "{answer:?}");
