@@ -184,8 +184,9 @@ fn faults_fail_one_request_and_the_gateway_keeps_serving() {
         &faults,
         "--upstream",
         "echo",
+        // Long enough for `oom` to fill its 64 MiB on a loaded machine before the limit.
         "--call-timeout-ms",
-        "200",
+        "1000",
         "--memory-limit-mb",
         "64",
         "--workers",

@@ -28,7 +28,8 @@ fn faults_gateway(
     let dir = tempdir(name);
     let config = Config::new()
         .setting("workers: 1")
-        .setting("plugin_call_timeout_ms: 300")
+        // Long enough for `oom` to fill its 64 MiB on a loaded machine before the limit.
+        .setting("plugin_call_timeout_ms: 1000")
         .setting("plugin_memory_limit_mb: 64")
         .cluster("echo", upstream.local_addr(), &[])
         .route("r", "echo", &["timeout_ms: 1500"])
@@ -58,7 +59,7 @@ fn each_fault_fails_only_its_request_is_logged_once_and_the_next_request_is_serv
     let (gateway, _upstream) = faults_gateway("faults-each", &[]);
     for (fault, reason) in [
         ("trap", "fault requested"),
-        ("loop", "ran longer than the 300 ms time limit"),
+        ("loop", "ran longer than the 1000 ms time limit"),
         ("recurse", "out of bounds memory access"),
         ("oom", "exceeded the VM memory limit"),
     ] {
@@ -111,6 +112,17 @@ fn what_a_guest_asks_past_its_limits_is_refused_not_a_host_panic() {
     assert_eq!((twice.status, twice.text().as_str()), (403, "first"));
     let resumed = gateway.get("/f", &[("x-fault", "resume-unpaused")]);
     assert_eq!(resumed.status, 200);
+    // A 1 MiB stderr line becomes a log line of 4 KiB and a note of what was cut.
+    assert_eq!(gateway.get("/f", &[("x-fault", "stderr-flood")]).status, 200);
+    let flood = {
+        let log = captured().lock().unwrap();
+        log.lines()
+            .find(|l| l.contains("faults-limits") && l.contains("flood xxx"))
+            .map(str::len)
+            .expect("the flood's log line")
+    };
+    assert!(flood < 4096 + 300, "cut to 4 KiB: {flood} bytes");
+    assert_eq!(logged("faults-limits", "more bytes cut"), 1);
     // A pause never resumed ends at the route's 1.5 s limit with 504, not the 30 s one.
     let started = Instant::now();
     let paused = gateway.get("/f", &[("x-fault", "pause-forever")]);
@@ -197,4 +209,25 @@ fn a_crash_in_on_configure_is_refused_at_start() {
         assert!(error.contains("faults-configure"), "{fault}: {error}");
         assert!(!error.contains('\n'), "one line: {error}");
     }
+}
+
+#[test]
+fn a_plugin_that_fails_closed_stays_down_until_the_configuration_is_reloaded() {
+    let (gateway, _upstream) = faults_gateway("faults-closed", &["fail_policy: closed"]);
+    assert_eq!(gateway.get("/f", &[("x-fault", "trap")]).status, 503);
+    for _ in 0..3 {
+        assert_eq!(gateway.get("/f", &[]).status, 503, "down, not rebuilt");
+    }
+    assert_eq!(logged("faults-closed", "plugin VM rebuilt"), 0);
+    assert_eq!(logged("faults-closed", "fail_policy closed"), 1);
+    let dir = tempdir("faults-closed-reload");
+    let again = Config::new()
+        .setting("workers: 1")
+        .cluster("echo", _upstream.local_addr(), &[])
+        .route("r", "echo", &[])
+        .plugin("faults-closed", fixture("faults"), &["fail_policy: closed"]);
+    let file = crate::common::write(&dir, "wasmgate.yaml", again.text());
+    let reloaded = wasmgate_proxy::load_config(&file).expect("valid");
+    gateway.gateway().reload(reloaded).expect("reloads");
+    assert_eq!(gateway.get("/f", &[]).status, 200, "a reload brings it back");
 }

@@ -24,6 +24,7 @@
 //! - `pause-forever`: pauses the request and never resumes it.
 //! - `wasi`: tries to read `/etc/hostname`, the environment variable `HOME` and to
 //!   list `/`; adds `x-wasi-file`, `x-wasi-env`, `x-wasi-dir` (`denied` or what it got).
+//! - `stderr-flood`: writes one 1 MiB line to stderr, then continues.
 //! - anything else, or no header: Continue.
 //!
 //! Its configuration picks faults of the root context when it contains (anywhere, e.g.
@@ -163,6 +164,10 @@ impl HttpContext for Faults {
                 Action::Continue
             }
             Some("pause-forever") => Action::Pause,
+            Some("stderr-flood") => {
+                eprintln!("flood {}", "x".repeat(1 << 20));
+                Action::Continue
+            }
             Some("wasi") => {
                 let file = std::fs::read_to_string("/etc/hostname")
                     .map_or_else(|_| "denied".to_string(), |t| t.trim().to_string());
