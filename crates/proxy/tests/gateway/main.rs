@@ -12,6 +12,7 @@ mod grpc_callouts;
 mod h2_upstream;
 mod http2;
 mod mcp;
+mod mcp_streams;
 mod redis;
 mod reload;
 mod routes;
