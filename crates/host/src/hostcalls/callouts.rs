@@ -77,8 +77,8 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_inject_encoded_data_to_filter_chain",
         |mut c: C<'_>, dp: u32, dl: u32, end: u32| {
-            let result = read(&mut c, dp, dl)
-                .and_then(|data| Ok(c.data_mut().inject(&data, end != 0)?));
+            let result =
+                read(&mut c, dp, dl).and_then(|data| Ok(c.data_mut().inject(&data, end != 0)?));
             finish(result)
         },
     )?;

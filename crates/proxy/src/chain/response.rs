@@ -9,8 +9,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use wasmgate_host::LocalReply;
 
-use super::reply::{failure_response, finish_head, reply_headers, reply_response, status_of};
 use super::open::OpenBody;
+use super::reply::{failure_response, finish_head, reply_headers, reply_response, status_of};
 use super::source::{Piece, Source};
 use super::step::{Phase, Step, Stop};
 use super::streams::Passage;

@@ -48,7 +48,10 @@ fn the_sse_client_gets_every_answer_on_its_stream() {
     assert_eq!(calls[0]["text"], "42", "{report}");
     assert_eq!(
         (&calls[1]["text"], &calls[1]["error"]),
-        (&serde_json::json!("sunny in Lisbon"), &serde_json::json!(false)),
+        (
+            &serde_json::json!("sunny in Lisbon"),
+            &serde_json::json!(false)
+        ),
         "the tool that calls a REST service: {report}"
     );
     assert_eq!(

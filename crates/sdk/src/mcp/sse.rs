@@ -66,7 +66,12 @@ pub(crate) fn message_body(
         Ok(parsed) => parsed,
         Err(answer) => {
             let headers = [("content-type", "application/json")];
-            return ctx.send_response_with_detail(400, "mcp.parse_error", &headers, answer.to_string());
+            return ctx.send_response_with_detail(
+                400,
+                "mcp.parse_error",
+                &headers,
+                answer.to_string(),
+            );
         }
     };
     match server.answer_all(ctx, config, parsed.messages).ready() {
@@ -82,7 +87,11 @@ pub(crate) fn message_body(
 }
 
 /// Sends the answers on the session's stream and accepts the message.
-fn accept<A: crate::context::ReplyAction>(ctx: &HttpContext, id: &str, answers: &[Value]) -> Result<A> {
+fn accept<A: crate::context::ReplyAction>(
+    ctx: &HttpContext,
+    id: &str,
+    answers: &[Value],
+) -> Result<A> {
     for answer in answers {
         if !stream::send(id, &stream::message_event(answer)) {
             return refuse(ctx, 404, &format!("the stream of session {id} closed"));

@@ -178,7 +178,10 @@ mod tests {
 
     #[test]
     fn the_session_comes_from_either_query_parameter() {
-        assert_eq!(query_session("/messages/?sessionId=ab").as_deref(), Some("ab"));
+        assert_eq!(
+            query_session("/messages/?sessionId=ab").as_deref(),
+            Some("ab")
+        );
         assert_eq!(query_session("/m?x=1&session_id=cd").as_deref(), Some("cd"));
         assert_eq!(query_session("/messages/"), None);
     }

@@ -121,8 +121,18 @@ fn request_headers(ctx: &HttpContext, config: &McpConfig) -> Result<HeaderAction
 fn server_stream(ctx: &HttpContext) -> Result<HeaderAction> {
     match ctx.request_header(session::HEADER) {
         Some(id) if session::is_live(&id) => stream::open(ctx, &id, false, None),
-        Some(id) => ctx.send_response_with_detail(404, "mcp.no_session", &[], format!("no session {id}: initialize again")),
-        None => ctx.send_response_with_detail(400, "mcp.no_session", &[], "a GET stream needs an Mcp-Session-Id"),
+        Some(id) => ctx.send_response_with_detail(
+            404,
+            "mcp.no_session",
+            &[],
+            format!("no session {id}: initialize again"),
+        ),
+        None => ctx.send_response_with_detail(
+            400,
+            "mcp.no_session",
+            &[],
+            "a GET stream needs an Mcp-Session-Id",
+        ),
     }
 }
 
