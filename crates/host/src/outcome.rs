@@ -34,6 +34,9 @@ pub enum StreamSignal {
     LocalReply(LocalReply),
     /// `proxy_close_stream`.
     Close,
+    /// Data was injected into the stream's open response (the plugin's
+    /// `wasmgate_open_response`): it waits in [`HttpStream::injected`](crate::stream::HttpStream::injected).
+    OpenResponseData,
 }
 
 /// The actions asked for during a callback that concern its own direction (a resume of the
@@ -49,6 +52,7 @@ pub(crate) fn take_own_direction(deferred: &mut Deferred, request: bool) -> Defe
         resume_response: !request && resume,
         close: std::mem::take(&mut deferred.close),
         local_reply: deferred.local_reply.take(),
+        open_response_data: std::mem::take(&mut deferred.open_response_data),
     }
 }
 

@@ -14,7 +14,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use crate::callout::{CalloutHandler, HttpCalloutResponse};
 use crate::grpc::GrpcCalls;
 use crate::shared::{QueueInbox, Shared};
-use crate::stream::{HeaderMap, HttpStream};
+use crate::stream::{HeaderMap, HttpStream, Injected};
 
 /// One line a plugin logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +140,18 @@ impl HostState {
         {
             self.signaled.push(id);
         }
+    }
+
+    /// Response data the current stream's plugin injects after itself. Into an open response
+    /// from outside the stream's phases, the embedder is told at once (it sends it on).
+    pub(crate) fn inject(&mut self, data: &[u8], end_of_stream: bool) -> Result<(), Status> {
+        let stream = self.current_stream().ok_or(Status::NotFound)?;
+        Injected::add(&mut stream.injected, data, end_of_stream);
+        if stream.response_open {
+            stream.deferred.open_response_data = true;
+            self.signal_current();
+        }
+        Ok(())
     }
 
     /// The request id of the current stream, for log lines.

@@ -233,12 +233,19 @@ pub struct Deferred {
     pub close: bool,
     /// `proxy_send_local_response`.
     pub local_reply: Option<LocalReply>,
+    /// Data was injected into the stream's open response from a callback outside its
+    /// phases ([`HttpStream::response_open`]): the embedder sends it on at once.
+    pub open_response_data: bool,
 }
 
 impl Deferred {
     /// Whether any action is pending.
     pub fn any(&self) -> bool {
-        self.resume_request || self.resume_response || self.close || self.local_reply.is_some()
+        self.resume_request
+            || self.resume_response
+            || self.close
+            || self.local_reply.is_some()
+            || self.open_response_data
     }
 }
 
@@ -288,6 +295,10 @@ pub struct HttpStream {
     pub done_pending: bool,
     /// Which header maps the plugin can reach now.
     pub maps: MapScope,
+    /// The plugin answered with an open response (the foreign function
+    /// `wasmgate_open_response`): its headers went out as a local reply's, and its body is
+    /// what the plugin injects (`injected`) from any callback until an injection ends it.
+    pub response_open: bool,
     /// The plugin changed the request headers without turning route clearing off (Higress's
     /// `clear_route_cache: off`): as Envoy, the embedder matches the route again.
     pub clears_route: bool,

@@ -57,6 +57,11 @@ impl BodySender {
         let _ = self.send(Err(why)).await;
     }
 
+    /// Resolves when the reader is gone (the client left or reset the stream).
+    pub(crate) async fn closed(&self) {
+        self.tx.closed().await
+    }
+
     /// Queues the first data without waiting (the channel is new, so there is room).
     pub(crate) fn first(&self, data: Bytes) {
         if !data.is_empty() && self.tx.try_send(Ok(Frame::data(data))).is_err() {

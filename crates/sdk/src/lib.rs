@@ -32,7 +32,8 @@
 //! - [`plugin`](mod@plugin): the [`Plugin`] builder behind [`plugin!`]; [`start`] and
 //!   [`runtime`] say what the SDK does at the start and in each phase.
 //! - [`context`]: [`HttpContext`], one request in every phase and in callbacks; its
-//!   [`headers_and_bodies`], [`attributes`] (user attributes) and [`route_call`].
+//!   [`headers_and_bodies`], [`attributes`] (user attributes), [`route_call`] and
+//!   [`open_response`] (answer now, write the body from any callback later).
 //! - [`plugin_context`]: [`PluginContext`], the plugin in the start hook.
 //! - [`rules`]: Higress's `_rules_` matching.
 //! - [`http`] and [`cluster`]: callouts with callbacks or `.await` (a [`CalloutFuture`]).
@@ -70,6 +71,7 @@ pub mod log;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 pub mod metrics;
+pub mod open_response;
 pub mod outcome;
 mod panic;
 pub mod plugin;

@@ -31,14 +31,19 @@
 //! - [`rest`]: REST APIs as tools from configuration (wasm-go's REST-to-MCP format), with
 //!   [`template`]s in the subset of Go's `text/template` Higress's configurations use.
 //! - `session`: `Mcp-Session-Id` sessions in shared data.
+//! - [`stream`]: the sessions' server-to-client event streams (open responses fed through
+//!   a shared queue from any VM); [`notify`] sends a session a notification.
+//! - `sse`: the older HTTP+SSE transport (`GET /sse`, `POST /messages/?sessionId=`).
 //! - `transport`: the streamable HTTP transport on the plugin's phases
-//!   ([`McpServer::plugin`]).
+//!   ([`McpServer::plugin`]), and the routing to `sse`.
 
 pub mod filter;
 pub mod jsonrpc;
 pub mod rest;
 pub mod server;
 mod session;
+mod sse;
+pub mod stream;
 pub mod template;
 pub mod tool;
 mod transport;
@@ -46,4 +51,5 @@ pub mod upstream;
 
 pub use schemars;
 pub use server::{McpConfig, McpServer, PROTOCOL_VERSIONS};
+pub use stream::notify;
 pub use tool::{schema_of, Tool, ToolCall, ToolFuture, ToolResult};

@@ -496,6 +496,14 @@ pub fn inject_encoded_data(data: &[u8], end_stream: bool) -> Result<()> {
     })
 }
 
+/// wasmgate: answers the current request with these response headers (`:status` among
+/// them) and keeps its body open: data injected later with [`inject_encoded_data`], from
+/// any callback, goes to the client at once; an injection with `end_stream` ends it.
+/// Envoy and Higress have no such function (`NotFound` there).
+pub fn open_response<K: AsRef<[u8]>, V: AsRef<[u8]>>(headers: &[(K, V)]) -> Result<()> {
+    call_foreign_function("wasmgate_open_response", &pairs::encode(headers)).map(|_| ())
+}
+
 /// Higress: the current route's upstream hosts, as (address, metrics text) pairs.
 pub fn get_upstream_hosts() -> Result<pairs::Pairs> {
     let bytes = returned("proxy_get_upstream_hosts", |p, l| unsafe {

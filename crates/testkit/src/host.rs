@@ -134,6 +134,9 @@ impl TestHost {
             PhaseOutcome::LocalReply(reply) => StreamState::Replied(reply),
             PhaseOutcome::Close => StreamState::Closed,
         };
+        if let Some(id) = self.stream {
+            self.forward_open_response(id);
+        }
         self.state.clone()
     }
 
@@ -335,6 +338,25 @@ impl TestHost {
         }
     }
 
+    /// Data the plugin wrote to its open response (`wasmgate_open_response`) from a
+    /// callback goes on to the client at once, as the gateway sends it.
+    fn forward_open_response(&mut self, id: u32) {
+        let open = self.vm.stream_mut(id).filter(|s| s.response_open);
+        if let Some(injected) = open.and_then(|s| s.injected.take()) {
+            self.forwarded.1.extend_from_slice(&injected.data);
+            self.response_ended |= injected.end_of_stream;
+        }
+    }
+
+    /// Whether the plugin answered with an open response that has not ended yet.
+    pub fn response_is_open(&self) -> bool {
+        let open = self
+            .stream
+            .and_then(|id| self.vm.stream(id))
+            .is_some_and(|s| s.response_open);
+        open && !self.response_ended
+    }
+
     /// A body without headers first sends default request headers, as Higress's harness does.
     fn ensure_request(&mut self) -> Result<u32, HostError> {
         if self.stream.is_none() {
@@ -478,8 +500,10 @@ impl TestHost {
                     }
                     StreamSignal::LocalReply(reply) => StreamState::Replied(reply),
                     StreamSignal::Close => StreamState::Closed,
+                    StreamSignal::OpenResponseData => self.state.clone(),
                 };
             }
+            self.forward_open_response(id);
         }
         self.state.clone()
     }

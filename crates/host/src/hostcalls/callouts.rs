@@ -9,7 +9,7 @@ use super::memory::{read, return_bytes, write_u32};
 use super::{finish, Fault, HostResult};
 use crate::callout::{HttpCallout, RedisCallout, RedisInit};
 use crate::state::HostState;
-use crate::stream::{HeaderMap, Injected};
+use crate::stream::HeaderMap;
 
 type C<'a> = Caller<'a, HostState>;
 
@@ -77,11 +77,8 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_inject_encoded_data_to_filter_chain",
         |mut c: C<'_>, dp: u32, dl: u32, end: u32| {
-            let result = read(&mut c, dp, dl).and_then(|data| {
-                let stream = c.data_mut().current_stream().ok_or(Status::NotFound)?;
-                Injected::add(&mut stream.injected, &data, end != 0);
-                Ok(())
-            });
+            let result =
+                read(&mut c, dp, dl).and_then(|data| Ok(c.data_mut().inject(&data, end != 0)?));
             finish(result)
         },
     )?;

@@ -1,5 +1,8 @@
 //! Logging, time, ticks, the effective context, stream control (continue, close, local
-//! replies, `proxy_done`) and foreign functions.
+//! replies, `proxy_done`) and foreign functions: Higress's, and wasmgate's own
+//! `wasmgate_open_response` (answer with headers and keep the body open: what the plugin
+//! then injects with `inject_encoded_data_to_filter_chain*` from any callback goes to the
+//! client at once, until an injection ends it).
 
 use wasmgate_abi::inject::InjectArguments;
 use wasmgate_abi::{pairs, LogLevel, Status, StreamType};
@@ -8,7 +11,7 @@ use wasmtime::{Caller, Linker};
 use super::memory::{read, return_bytes, write_u32, write_u64};
 use super::{finish, Fault, HostResult};
 use crate::state::HostState;
-use crate::stream::{HeaderMap, Injected, LocalReply};
+use crate::stream::{HeaderMap, LocalReply};
 
 type C<'a> = Caller<'a, HostState>;
 
@@ -185,6 +188,33 @@ fn send_local_response(
     Ok(())
 }
 
+/// `wasmgate_open_response`: `args` are the response headers in the header-map wire
+/// encoding, `:status` among them (200 without). The stream is answered as by a local reply
+/// with no body, and its response stays open.
+fn open_response(state: &mut HostState, args: &[u8]) -> Result<(), Status> {
+    let header_pairs = pairs::decode(args).map_err(|_| Status::ParseFailure)?;
+    let mut headers = HeaderMap::from_pairs(&header_pairs);
+    let status = match headers.get_str(":status") {
+        Some(status) => status.parse().map_err(|_| Status::BadArgument)?,
+        None => 200,
+    };
+    headers.remove(b":status");
+    let stream = state.current_stream().ok_or(Status::NotFound)?;
+    if stream.deferred.local_reply.is_some() || stream.response_open {
+        return Err(Status::BadArgument);
+    }
+    stream.response_open = true;
+    stream.deferred.local_reply = Some(LocalReply {
+        status,
+        details: "wasmgate_open_response".to_string(),
+        body: Vec::new(),
+        headers,
+        grpc_status: None,
+    });
+    state.signal_current();
+    Ok(())
+}
+
 fn call_foreign(
     c: &mut C<'_>,
     name: (u32, u32),
@@ -200,14 +230,11 @@ fn call_foreign(
         "set_global_max_requests_per_io_cycle" => Ok(Vec::new()),
         "inject_encoded_data_to_filter_chain" | "inject_encoded_data_to_filter_chain_on_header" => {
             let arguments = InjectArguments::decode(&args).ok_or(Status::ParseFailure)?;
-            let stream = state.current_stream().ok_or(Status::NotFound)?;
-            Injected::add(
-                &mut stream.injected,
-                &arguments.body,
-                arguments.end_of_stream,
-            );
-            Ok(Vec::new())
+            state
+                .inject(&arguments.body, arguments.end_of_stream)
+                .map(|()| Vec::new())
         }
+        "wasmgate_open_response" => open_response(state, &args).map(|()| Vec::new()),
         _ => match state.foreign.get(&name).cloned() {
             Some(function) => {
                 state.buffers.foreign_args = Some(args.clone());

@@ -598,6 +598,9 @@ impl PluginVm {
         if std::mem::take(&mut deferred.resume_response) {
             return Some(StreamSignal::ResumeResponse);
         }
+        if std::mem::take(&mut deferred.open_response_data) {
+            return Some(StreamSignal::OpenResponseData);
+        }
         None
     }
 }

@@ -14,8 +14,10 @@
 //! - `step`: what a phase did.
 //! - `source`: where a body's chunks come from.
 //! - `reply`: the gateway's own answers and response framing.
+//! - `open`: a plugin's open response: headers at once, the body as the plugin writes it.
 //! - `tunnel`: upgrades: the route's say, the splice after a `101`.
 
+mod open;
 mod reply;
 mod request;
 mod response;

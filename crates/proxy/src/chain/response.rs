@@ -1,18 +1,21 @@
 //! The response side of the walk: the response headers through the plugins in reverse order,
 //! then the body through their body phases and the trailers through their trailer phases, on
 //! to the client as they arrive; local replies
-//! take the same way back through the plugins that saw the request, as in Envoy.
+//! take the same way back through the plugins that saw the request, as in Envoy. A plugin's
+//! open response (`chain/open.rs`) goes out at once and its body, as the plugin writes it,
+//! through the plugins before it, until it ends or the client leaves.
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use wasmgate_host::LocalReply;
 
+use super::open::OpenBody;
 use super::reply::{failure_response, finish_head, reply_headers, reply_response, status_of};
 use super::source::{Piece, Source};
 use super::step::{Phase, Step, Stop};
 use super::streams::Passage;
 use super::walk::Walk;
-use crate::body::{channel, full, Body, BodySender};
+use crate::body::{channel, full, Body, BodyError, BodySender};
 use crate::headers;
 
 /// Where the walk goes after the request side.
@@ -35,7 +38,10 @@ impl Walk {
     /// plugin that saw the request, or the gateway's own answer.
     pub(crate) async fn stopped(&mut self, stop: Stop) -> Answer {
         match stop {
-            Stop::Reply(reply) => self.local_reply(reply, self.streams.len()).await,
+            Stop::Reply(reply) => match self.streams.open_response() {
+                Some((opener, body)) => self.open_reply(reply, opener, body).await,
+                None => self.local_reply(reply, self.streams.len()).await,
+            },
             Stop::Fail(status, message) => {
                 Answer::Direct(failure_response(status, &message, self.grpc))
             }
@@ -46,6 +52,24 @@ impl Walk {
     pub(crate) async fn local_reply(&mut self, mut reply: LocalReply, seen: usize) -> Answer {
         self.streams.headers.response = reply_headers(&mut reply, self.grpc);
         self.response_phases(seen, Source::fixed(reply.body)).await
+    }
+
+    /// Answers with the open response of plugin `opener`: its headers through the response
+    /// phases of every plugin that saw the request, as a local reply's; its body, written by
+    /// the plugin after itself, through the plugins before it.
+    async fn open_reply(&mut self, mut reply: LocalReply, opener: usize, body: OpenBody) -> Answer {
+        self.streams.headers.response = reply_headers(&mut reply, self.grpc);
+        let seen = self.streams.len();
+        match self.response_phases(seen, Source::Open(body)).await {
+            Answer::Respond {
+                source, waiting, ..
+            } => Answer::Respond {
+                seen: opener.max(waiting),
+                source,
+                waiting,
+            },
+            direct => direct,
+        }
     }
 
     /// Response headers through the first `seen` plugins, in reverse order.
@@ -194,7 +218,11 @@ impl Walk {
                 return self.finish_response(out).await;
             }
         }
-        while let Some(next) = source.next().await {
+        if source.is_open() {
+            // An open response's head goes out at once, before any body.
+            self.release(&mut out, Vec::new(), false, false, None).await;
+        }
+        while let Some(next) = next_piece(&mut source, &out).await {
             let (passage, end, trailers) = match next {
                 Ok(Piece::Data(chunk, eos)) => {
                     let passage = self
@@ -333,6 +361,17 @@ impl Walk {
         *response.status_mut() = status_of(map);
         *response.headers_mut() = headers::http_headers(map);
         finish_head(response, self.head, complete || reframe)
+    }
+}
+
+/// The next piece of the body; an open response's ends (`None`) when the client leaves.
+async fn next_piece(source: &mut Source, out: &Outgoing) -> Option<Result<Piece, BodyError>> {
+    match &out.body_tx {
+        Some(tx) if source.is_open() => tokio::select! {
+            next = source.next() => next,
+            () = tx.closed() => None,
+        },
+        _ => source.next().await,
     }
 }
 

@@ -1,5 +1,5 @@
 //! [`Source`]: where a body's pieces come from as the plugins see them (a client's or an
-//! upstream's body, or a local reply's): data chunks, each with its end-of-stream flag, then
+//! upstream's body, a local reply's, or what a plugin writes to its open response): data chunks, each with its end-of-stream flag, then
 //! the trailers if the message has them. A final empty chunk marks the end when the last data
 //! frame did not and no trailers came, as Envoy delivers it. HTTP/1 trailers are dropped, as
 //! Envoy's HTTP/1 codec does by default (`enable_trailers` off).
@@ -7,6 +7,9 @@
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+
+use super::open::OpenBody;
+use crate::body::BodyError;
 
 /// One piece of a body.
 pub(crate) enum Piece {
@@ -27,6 +30,8 @@ pub(crate) enum Source {
     },
     /// A body known whole (a local reply), given once.
     Fixed(Option<Bytes>),
+    /// The body a plugin writes to its open response.
+    Open(OpenBody),
 }
 
 impl Source {
@@ -51,13 +56,24 @@ impl Source {
         match self {
             Source::Incoming { done, .. } => *done,
             Source::Fixed(bytes) => bytes.is_none(),
+            Source::Open(_) => false,
         }
     }
 
+    /// Whether this is a plugin's open response: its head goes out at once, and it ends
+    /// when the client leaves.
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self, Source::Open(_))
+    }
+
     /// The next piece; `None` once the end was given.
-    pub(crate) async fn next(&mut self) -> Option<Result<Piece, hyper::Error>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<Piece, BodyError>> {
         match self {
             Source::Fixed(bytes) => bytes.take().map(|b| Ok(Piece::Data(b, true))),
+            Source::Open(body) => body
+                .next()
+                .await
+                .map(|next| next.map(|(data, end)| Piece::Data(data, end))),
             Source::Incoming {
                 body,
                 done,
@@ -74,7 +90,7 @@ impl Source {
                         }
                         Some(Err(e)) => {
                             *done = true;
-                            return Some(Err(e));
+                            return Some(Err(e.into()));
                         }
                         Some(Ok(frame)) => match frame.into_data() {
                             Ok(data) => {

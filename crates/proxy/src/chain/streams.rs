@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use wasmgate_host::stream::HttpStream;
 use wasmgate_host::{HeaderMap, HostError, Injected, PhaseOutcome, StreamInfo, StreamSignal};
 
+use super::open::OpenBody;
 use super::step::{closed, failed, failure, holds_data, outcome_step, Phase, Step, Stop};
 use crate::access_log::{PluginLog, LOG_PROPERTIES};
 use crate::config::FailPolicy;
@@ -145,6 +146,18 @@ impl Streams {
         self.injected.take()
     }
 
+    /// The stream whose plugin answered with an open response: its index and its body.
+    pub(crate) fn open_response(&self) -> Option<(usize, OpenBody)> {
+        self.actives.iter().enumerate().find_map(|(index, active)| {
+            let Live::Holds(mut slot) = live(active) else {
+                return None;
+            };
+            let open = slot.vm.stream_mut(active.id)?.response_open;
+            let body = OpenBody::new(active.slot.clone(), active.id, active.generation);
+            open.then_some((index, body))
+        })
+    }
+
     /// Whether a plugin's injection ended the response (asked once).
     pub(crate) fn take_ended_by_injection(&mut self) -> bool {
         std::mem::take(&mut self.ended_by_injection)
@@ -242,7 +255,12 @@ impl Streams {
             Phase::ResponseBody => vm.on_response_body(id, end_of_stream),
             Phase::ResponseTrailers => vm.on_response_trailers(id),
         };
-        let injected = slot.vm.stream_mut(id).and_then(|s| s.injected.take());
+        // An open response's data stays with its stream: its body takes it from there.
+        let injected = slot
+            .vm
+            .stream_mut(id)
+            .filter(|s| !s.response_open)
+            .and_then(|s| s.injected.take());
         // Data injected from the response headers lets them go on with it.
         let injected_at_headers = injected.is_some() && phase == Phase::ResponseHeaders;
         if let Some(injected) = injected {
@@ -287,6 +305,7 @@ impl Streams {
             Ok(Ok(StreamSignal::ResumeRequest | StreamSignal::ResumeResponse)) => Step::Continue,
             Ok(Ok(StreamSignal::LocalReply(reply))) => Step::Stop(Stop::Reply(reply)),
             Ok(Ok(StreamSignal::Close)) => closed(name),
+            Ok(Ok(StreamSignal::OpenResponseData)) => Step::Continue,
             // The VM that held it crashed: the plugin never decided.
             Ok(Err(_)) if active.slot.borrow().plugin.spec.fail_policy.passes() => Step::Continue,
             Ok(Err(_)) => failed(),

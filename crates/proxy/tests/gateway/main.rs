@@ -14,6 +14,7 @@ mod h2_upstream;
 mod hostile_plugins;
 mod http2;
 mod mcp;
+mod mcp_streams;
 mod redis;
 mod reload;
 mod routes;

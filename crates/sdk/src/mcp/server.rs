@@ -9,7 +9,7 @@ use std::pin::Pin;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::jsonrpc::{self, code};
+use super::jsonrpc::{self, code, Message};
 use super::rest::RestTool;
 use super::tool::{Tool, ToolCall, ToolResult};
 use super::upstream::Upstream;
@@ -32,6 +32,14 @@ pub struct McpConfig {
     /// `server.config`: what the REST tools' templates read as `.config` (API keys, …).
     #[serde(default)]
     pub server: ServerSection,
+    /// The older HTTP+SSE transport's stream path: a `GET` of a path that ends with it opens
+    /// a session's event stream (default `/sse`, as the Python SDK's `sse_app`).
+    #[serde(default)]
+    pub sse_path: Option<String>,
+    /// The older transport's message path, next to the stream's (default `/messages/`): the
+    /// client `POST`s each message to it with `?sessionId=`.
+    #[serde(default)]
+    pub message_path: Option<String>,
 }
 
 /// The `server` part of the configuration.
@@ -70,6 +78,16 @@ impl ServerSection {
 pub type AnswerFuture = Pin<Box<dyn Future<Output = Value>>>;
 
 impl McpConfig {
+    /// The older transport's stream path.
+    pub fn sse_path(&self) -> &str {
+        self.sse_path.as_deref().unwrap_or("/sse")
+    }
+
+    /// The older transport's message path.
+    pub fn message_path(&self) -> &str {
+        self.message_path.as_deref().unwrap_or("/messages/")
+    }
+
     fn allows(&self, tool: &str) -> bool {
         self.allow_tools
             .as_ref()
@@ -83,6 +101,37 @@ pub struct McpServer {
     version: String,
     instructions: Option<String>,
     tools: Vec<Tool>,
+}
+
+/// The answers to one body's messages, in their order: the ones known now, and the ones
+/// still to come with their places.
+pub struct Answers {
+    known: Vec<Option<Value>>,
+    later: Vec<(usize, AnswerFuture)>,
+}
+
+impl Answers {
+    /// Whether no message asked for an answer (notifications and client answers only).
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    /// The answers, if all are known now (else the answers back).
+    pub fn ready(self) -> std::result::Result<Vec<Value>, Answers> {
+        if self.later.is_empty() {
+            Ok(self.known.into_iter().flatten().collect())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Every answer, once the last one came.
+    pub async fn all(mut self) -> Vec<Value> {
+        for (slot, future) in std::mem::take(&mut self.later) {
+            self.known[slot] = Some(future.await);
+        }
+        self.known.into_iter().flatten().collect()
+    }
 }
 
 /// What a request's answer is.
@@ -154,6 +203,38 @@ impl McpServer {
             }
         };
         Answered::Now(jsonrpc::result(id, result))
+    }
+
+    /// Answers the requests among `messages` (invalid ones with an error).
+    pub fn answer_all(
+        &self,
+        ctx: &HttpContext,
+        config: &McpConfig,
+        messages: Vec<Message>,
+    ) -> Answers {
+        let mut answers = Answers {
+            known: Vec::new(),
+            later: Vec::new(),
+        };
+        for message in messages {
+            match message {
+                Message::Request { id, method, params } => {
+                    match self.answer(ctx, config, id, &method, &params) {
+                        Answered::Now(answer) => answers.known.push(Some(answer)),
+                        Answered::Later(future) => {
+                            answers.later.push((answers.known.len(), future));
+                            answers.known.push(None);
+                        }
+                    }
+                }
+                Message::Invalid { id, reason } => {
+                    let answer = jsonrpc::error(id, code::INVALID_REQUEST, &reason);
+                    answers.known.push(Some(answer));
+                }
+                Message::Notification { .. } | Message::Answer => {}
+            }
+        }
+        answers
     }
 
     /// The version the server answers `initialize` with: the client's when the server

@@ -7,8 +7,12 @@
 //!   only gets `202 Accepted`. A body that is not JSON gets `400` with a parse error.
 //! - `initialize` starts a session (`Mcp-Session-Id` on its answer); later requests naming
 //!   an unknown or ended session get `404`; `DELETE` with the id ends it (`200`).
-//! - `GET` (the server-to-client stream) is `405`: the server sends nothing unasked.
+//! - `GET` with a live `Mcp-Session-Id` opens the session's server stream (an open
+//!   response, `text/event-stream`): the notifications the server sends the session
+//!   ([`notify`](super::stream::notify)) come there, and keep-alive comments; without a
+//!   session it is `400`, with an unknown one `404`.
 //! - an `MCP-Protocol-Version` header the server does not speak is `400`.
+//! - the older HTTP+SSE transport on the paths [`McpConfig`] names (`sse`).
 //!
 //! Every answer is the plugin's own (a local reply): nothing goes upstream. A tool that
 //! answers later holds the request until it does.
@@ -18,12 +22,17 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use super::jsonrpc::{self, code, Message};
-use super::server::{AnswerFuture, Answered, McpConfig, McpServer, PROTOCOL_VERSIONS};
-use super::session;
+use super::server::{McpConfig, McpServer, PROTOCOL_VERSIONS};
+use super::{session, sse, stream};
 use crate::context::{HttpContext, ReplyAction};
 use crate::error::Result;
 use crate::plugin::Plugin;
+use crate::tick::Tick;
 use crate::{DataAction, HeaderAction};
+
+/// The request is a message of the older transport (its body goes to `sse`).
+#[derive(Clone, Copy)]
+struct SseMessage;
 
 /// How the client wants answers: `text/event-stream` only (else JSON).
 #[derive(Clone, Copy)]
@@ -35,17 +44,37 @@ impl McpServer {
     pub fn plugin(self, name: &str) -> Plugin<McpConfig> {
         let server = Rc::new(self);
         Plugin::<McpConfig>::new(name)
-            .on_request_headers(|ctx: &HttpContext, _: &McpConfig| request_headers(ctx))
-            .on_request_body(move |ctx: &HttpContext, config: &McpConfig, body: &[u8]| {
-                request_body(&server, ctx, config, body)
+            .on_plugin_start(|plugin| {
+                let tick = Tick::every_ms(stream::KEEP_ALIVE_MS).named("wasmgate_mcp_keep_alive");
+                plugin.register_tick(tick, stream::keep_alive);
             })
+            .on_request_headers(request_headers)
+            .on_request_body(move |ctx: &HttpContext, config: &McpConfig, body: &[u8]| {
+                if ctx.get::<SseMessage>().is_some() {
+                    sse::message_body(&server, ctx, config, body)
+                } else {
+                    request_body(&server, ctx, config, body)
+                }
+            })
+            .on_stream_done(|ctx: &HttpContext, _: &McpConfig| stream::done(ctx))
     }
 }
 
-fn request_headers(ctx: &HttpContext) -> Result<HeaderAction> {
-    let allow = [("allow", "POST, DELETE")];
-    match ctx.method().as_str() {
+fn request_headers(ctx: &HttpContext, config: &McpConfig) -> Result<HeaderAction> {
+    let full_path = ctx.path();
+    let path = full_path.split('?').next().unwrap_or_default();
+    let method = ctx.method();
+    if let (Some(prefix), "GET") = (path.strip_suffix(config.sse_path()), method.as_str()) {
+        return sse::open(ctx, config, prefix);
+    }
+    if path.ends_with(config.message_path()) && method == "POST" {
+        ctx.insert(SseMessage);
+        return sse::message_headers(ctx);
+    }
+    let allow = [("allow", "GET, POST, DELETE")];
+    match method.as_str() {
         "POST" => {}
+        "GET" => return server_stream(ctx),
         "DELETE" => return delete(ctx),
         _ => return ctx.send_response_with_detail(405, "mcp.method_not_allowed", &allow, ""),
     }
@@ -88,6 +117,25 @@ fn request_headers(ctx: &HttpContext) -> Result<HeaderAction> {
     Ok(HeaderAction::StopIteration)
 }
 
+/// `GET`: the session's server stream.
+fn server_stream(ctx: &HttpContext) -> Result<HeaderAction> {
+    match ctx.request_header(session::HEADER) {
+        Some(id) if session::is_live(&id) => stream::open(ctx, &id, false, None),
+        Some(id) => ctx.send_response_with_detail(
+            404,
+            "mcp.no_session",
+            &[],
+            format!("no session {id}: initialize again"),
+        ),
+        None => ctx.send_response_with_detail(
+            400,
+            "mcp.no_session",
+            &[],
+            "a GET stream needs an Mcp-Session-Id",
+        ),
+    }
+}
+
 fn delete(ctx: &HttpContext) -> Result<HeaderAction> {
     match ctx.request_header(session::HEADER) {
         Some(id) if session::end(&id) => {
@@ -103,9 +151,6 @@ fn delete(ctx: &HttpContext) -> Result<HeaderAction> {
     }
 }
 
-/// An answer still to come, and its place among the answers.
-type Pending = (usize, AnswerFuture);
-
 fn request_body(
     server: &McpServer,
     ctx: &HttpContext,
@@ -116,48 +161,31 @@ fn request_body(
         Ok(parsed) => parsed,
         Err(answer) => return reply(ctx, 400, &answer, None),
     };
-    let mut answers: Vec<Option<Value>> = Vec::new();
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut started = None;
-    for message in parsed.messages {
-        match message {
-            Message::Request { id, method, params } => {
-                if method == "initialize" {
-                    let version = McpServer::negotiate(params["protocolVersion"].as_str());
-                    started = Some(session::start(version));
-                }
-                match server.answer(ctx, config, id, &method, &params) {
-                    Answered::Now(answer) => answers.push(Some(answer)),
-                    Answered::Later(future) => {
-                        pending.push((answers.len(), future));
-                        answers.push(None);
-                    }
-                }
-            }
-            Message::Invalid { id, reason } => {
-                answers.push(Some(jsonrpc::error(id, code::INVALID_REQUEST, &reason)))
-            }
-            Message::Notification { .. } | Message::Answer => {}
+    let started = parsed.messages.iter().find_map(|message| match message {
+        Message::Request { method, params, .. } if method == "initialize" => {
+            let version = McpServer::negotiate(params["protocolVersion"].as_str());
+            Some(session::start(version))
         }
-    }
+        _ => None,
+    });
+    let answers = server.answer_all(ctx, config, parsed.messages);
     if answers.is_empty() {
         return ctx.send_response_with_detail(202, "mcp.accepted", &[], "");
     }
     let batch = parsed.batch;
-    if pending.is_empty() {
-        return reply(ctx, 200, &assemble(answers, batch), started.as_deref());
-    }
-    ctx.spawn(move |ctx| async move {
-        for (slot, future) in pending {
-            answers[slot] = Some(future.await);
+    match answers.ready() {
+        Ok(answers) => reply(ctx, 200, &assemble(answers, batch), started.as_deref()),
+        Err(later) => {
+            ctx.spawn(move |ctx| async move {
+                let answers = later.all().await;
+                reply::<()>(&ctx, 200, &assemble(answers, batch), started.as_deref())
+            });
+            Ok(DataAction::StopIterationAndBuffer)
         }
-        reply::<()>(&ctx, 200, &assemble(answers, batch), started.as_deref())
-    });
-    Ok(DataAction::StopIterationAndBuffer)
+    }
 }
 
-fn assemble(answers: Vec<Option<Value>>, batch: bool) -> Value {
-    let mut answers: Vec<Value> = answers.into_iter().flatten().collect();
+fn assemble(mut answers: Vec<Value>, batch: bool) -> Value {
     if batch || answers.len() != 1 {
         Value::Array(answers)
     } else {

@@ -6,13 +6,15 @@
 //!   `{"quotient": …}`); a zero divisor is an error result the model can read.
 //! - `weather {city}` (async): asks `GET /weather?city=<city>` of the cluster
 //!   `outbound|80||weather.static` and answers with its body; a failed call or a non-200
-//!   answer is an error result.
+//!   answer is an error result. It logs the question to the client first (an MCP
+//!   `notifications/message` on the session's server stream, when the client keeps one).
 //!
 //! Config: `{}`, or `{"allowTools": [...]}` to offer only some tools (per route with rules).
-//! Clients use MCP's streamable HTTP transport on the routes the plugin is configured for.
+//! Clients use MCP's streamable HTTP transport on the routes the plugin is configured for,
+//! or the older HTTP+SSE transport (`GET …/sse`, then `POST …/messages/?sessionId=`).
 
 use serde::{Deserialize, Serialize};
-use wasmgate_sdk::mcp::{McpServer, Tool, ToolResult};
+use wasmgate_sdk::mcp::{notify, McpServer, Tool, ToolResult};
 use wasmgate_sdk::prelude::*;
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -51,10 +53,12 @@ fn divide(_ctx: &HttpContext, args: Divide) -> Result<ToolResult> {
     })
 }
 
-async fn weather(_ctx: HttpContext, args: Weather) -> Result<ToolResult> {
+async fn weather(ctx: HttpContext, args: Weather) -> Result<ToolResult> {
     if !args.city.chars().all(|c| c.is_ascii_alphabetic()) {
         return Ok(ToolResult::error("a city is letters only"));
     }
+    let log = json!({"level": "info", "logger": "weather", "data": format!("asking about {}", args.city)});
+    notify(&ctx, "notifications/message", log);
     let client = HttpClient::new(FqdnCluster::new("weather.static", 80));
     let answer = client
         .request("GET", &format!("/weather?city={}", args.city))
