@@ -165,7 +165,9 @@ impl HttpContext for Faults {
             }
             Some("pause-forever") => Action::Pause,
             Some("stderr-flood") => {
-                eprintln!("flood {}", "x".repeat(1 << 20));
+                // One write, as one line.
+                let line = format!("flood {}\n", "x".repeat(1 << 20));
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
                 Action::Continue
             }
             Some("wasi") => {
