@@ -112,7 +112,7 @@ impl HeaderMap {
         let len = self.len();
         len < MAX_HEADER_PAIRS
             && name + value <= MAX_HEADER_PAIR_BYTES
-            && (len % BYTES_CHECKED_EVERY != 0
+            && (!len.is_multiple_of(BYTES_CHECKED_EVERY)
                 || self.byte_size() + name + value <= MAX_HEADER_BYTES)
     }
 

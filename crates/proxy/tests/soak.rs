@@ -123,9 +123,13 @@ fn traffic_reloads_crashes_and_dead_upstreams_lose_nothing_and_leak_nothing() {
                         5 => &KINDS[3],
                         _ => &KINDS[0],
                     };
-                    let status = request(address, "GET", kind.path, &[("x-fault", kind.fault)], b"")
-                        .status;
-                    *tally.lock().unwrap().entry((kind.name, status)).or_default() += 1;
+                    let status =
+                        request(address, "GET", kind.path, &[("x-fault", kind.fault)], b"").status;
+                    *tally
+                        .lock()
+                        .unwrap()
+                        .entry((kind.name, status))
+                        .or_default() += 1;
                     n += 1;
                 }
             })
@@ -149,10 +153,15 @@ fn traffic_reloads_crashes_and_dead_upstreams_lose_nothing_and_leak_nothing() {
     let wrong: Vec<_> = tally
         .iter()
         .filter(|((kind, status), _)| {
-            KINDS.iter().any(|k| k.name == *kind && k.expected != *status)
+            KINDS
+                .iter()
+                .any(|k| k.name == *kind && k.expected != *status)
         })
         .collect();
-    assert!(wrong.is_empty(), "requests with the wrong status: {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "requests with the wrong status: {wrong:?}"
+    );
     assert!(total > 100, "the soak ran: {total} requests");
     assert!(reloads + 1 >= seconds as u32 / 2, "it reloaded: {reloads}");
 

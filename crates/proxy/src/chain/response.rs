@@ -238,7 +238,7 @@ impl Walk {
                 Err(e) => {
                     tracing::warn!(request_id = %self.streams.request_id(), "upstream body: {e}");
                     if let Some(tx) = &out.body_tx {
-                        tx.abort(e.into()).await;
+                        tx.abort(e).await;
                     }
                     break;
                 }

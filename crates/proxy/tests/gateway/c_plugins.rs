@@ -73,7 +73,7 @@ fn the_root_id_comes_from_the_plugin_entry_or_the_wasmplugin_plugin_name() {
     let resource = write(
         &dir,
         "root-probe.yaml",
-        &format!(
+        format!(
             "apiVersion: extensions.higress.io/v1alpha1\nkind: WasmPlugin\n\
              metadata: {{name: root-probe}}\n\
              spec:\n  pluginName: other-root\n  url: file://{}\n",

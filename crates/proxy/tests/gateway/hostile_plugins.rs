@@ -114,7 +114,10 @@ fn what_a_guest_asks_past_its_limits_is_refused_not_a_host_panic() {
     let resumed = gateway.get("/f", &[("x-fault", "resume-unpaused")]);
     assert_eq!(resumed.status, 200);
     // A 1 MiB stderr line becomes a log line of 4 KiB and a note of what was cut.
-    assert_eq!(gateway.get("/f", &[("x-fault", "stderr-flood")]).status, 200);
+    assert_eq!(
+        gateway.get("/f", &[("x-fault", "stderr-flood")]).status,
+        200
+    );
     let flood = {
         let log = captured().lock().unwrap_or_else(|p| p.into_inner());
         log.lines()
@@ -230,5 +233,9 @@ fn a_plugin_that_fails_closed_stays_down_until_the_configuration_is_reloaded() {
     let file = crate::common::write(&dir, "wasmgate.yaml", again.text());
     let reloaded = wasmgate_proxy::load_config(&file).expect("valid");
     gateway.gateway().reload(reloaded).expect("reloads");
-    assert_eq!(gateway.get("/f", &[]).status, 200, "a reload brings it back");
+    assert_eq!(
+        gateway.get("/f", &[]).status,
+        200,
+        "a reload brings it back"
+    );
 }
