@@ -340,3 +340,39 @@ fn abi_probe_header_maps_are_scoped_as_in_envoy() {
     );
     assert_eq!(host.request_header("x-after-resume"), None);
 }
+
+/// An open response (`wasmgate_open_response`) as the test kit shows it: the MCP server's
+/// old-transport `GET /sse` answers `200 text/event-stream` at once and writes its
+/// `endpoint` event in the request phase; the response stays open. (Writes from later
+/// callbacks: `crates/proxy/tests/gateway/mcp_streams.rs`.)
+#[test]
+fn an_open_response_shows_its_head_and_what_the_plugin_writes() {
+    let mut host = TestHost::builder(example(Lang::Rust, "mcp-calculator"))
+        .plugin_name("calculator")
+        .start()
+        .expect("plugin starts");
+    let state = host
+        .request_headers(&[(":method", "GET"), (":path", "/sse")], true)
+        .unwrap();
+    assert_ne!(
+        state,
+        StreamState::Running,
+        "answered by the plugin: {state:?}"
+    );
+    assert!(host.response_is_open());
+    // Its head is answered as a local reply's, with the body left open.
+    let head = host.local_reply().expect("the open response's head");
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.headers.get_str("content-type"),
+        Some("text/event-stream")
+    );
+    assert!(head.body.is_empty());
+    let first = String::from_utf8(host.response_body_bytes()).unwrap();
+    assert!(
+        first.starts_with("event: endpoint\ndata: /messages/?sessionId="),
+        "{first}"
+    );
+    host.tick().unwrap();
+    assert!(host.response_is_open(), "still open after a tick");
+}

@@ -193,6 +193,9 @@ fn send_local_response(
 /// with no body, and its response stays open.
 fn open_response(state: &mut HostState, args: &[u8]) -> Result<(), Status> {
     let header_pairs = pairs::decode(args).map_err(|_| Status::ParseFailure)?;
+    if !HeaderMap::pairs_fit(&header_pairs) {
+        return Err(Status::BadArgument);
+    }
     let mut headers = HeaderMap::from_pairs(&header_pairs);
     let status = match headers.get_str(":status") {
         Some(status) => status.parse().map_err(|_| Status::BadArgument)?,
