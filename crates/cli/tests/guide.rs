@@ -343,9 +343,29 @@ fn kill(words: &[String], jobs: &mut Jobs) {
     let _ = job.child.wait();
 }
 
-/// `curl [-i] [-s] [-H 'k: v']… [-X M] [-d DATA] URL`, as text: the status line, the
-/// headers and the body.
+/// What an open stream sends in its first 2 s, as text.
+fn streamed(mut stream: TcpStream) -> String {
+    let until = Instant::now() + Duration::from_secs(2);
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < until {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(_) => continue,
+        }
+    }
+    String::from_utf8_lossy(&raw).replace("\r\n", "\n")
+}
+
+/// `curl [-i] [-s] [-N] [-H 'k: v']… [-X M] [-d DATA] URL`, as text: the status line, the
+/// headers and the body. With `-N` (a stream that stays open) what arrives in 2 s, as it
+/// came on the wire.
 fn curl(line: &str, words: &[String]) -> String {
+    let mut streaming = false;
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut method = None;
     let mut data: Option<String> = None;
@@ -354,6 +374,7 @@ fn curl(line: &str, words: &[String]) -> String {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-i" | "-s" | "-si" | "-is" => {}
+            "-N" => streaming = true,
             "-H" => {
                 let header = args.next().expect("-H takes a header");
                 let (k, v) = header.split_once(':').expect("a header is k: v");
@@ -395,6 +416,9 @@ fn curl(line: &str, words: &[String]) -> String {
         .unwrap();
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(body.as_bytes()).unwrap();
+    if streaming {
+        return streamed(stream);
+    }
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)
