@@ -64,7 +64,16 @@ impl Walk {
         };
         self.upstream = Some(endpoint.address.clone());
         let mut upstream: Option<UpstreamRequest> = None;
-        while let Some(next) = body.next().await {
+        let idle_limit = self.worker.config.edge.stream_idle_timeout;
+        loop {
+            let next = match idle_limit {
+                Some(limit) => match tokio::time::timeout(limit, body.next()).await {
+                    Ok(next) => next,
+                    Err(_) => return self.stream_idle().await,
+                },
+                None => body.next().await,
+            };
+            let Some(next) = next else { break };
             let Ok(piece) = next else {
                 return Answer::Direct(plain(
                     http::StatusCode::BAD_REQUEST,
@@ -115,6 +124,13 @@ impl Walk {
         let timeout = self.upstream_timeout(&route);
         self.await_upstream(upstream, timeout, &endpoint.address)
             .await
+    }
+
+    /// Envoy's answer to a request whose body stopped for the stream idle timeout.
+    async fn stream_idle(&mut self) -> Answer {
+        self.set_code_details("stream_idle_timeout");
+        let reply = reply(http::StatusCode::REQUEST_TIMEOUT, "stream timeout");
+        self.local_reply(reply, self.streams.len()).await
     }
 
     /// The upstream's time limit: the route's, or for a gRPC request on a route with

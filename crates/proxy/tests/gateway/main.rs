@@ -10,6 +10,7 @@ mod edge_limits;
 mod grpc;
 mod grpc_callouts;
 mod h2_upstream;
+mod hostile_clients;
 mod http2;
 mod mcp;
 mod redis;
