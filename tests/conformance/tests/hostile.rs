@@ -9,7 +9,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use wasmgate_conformance::hosts::Hosts;
-use wasmgate_conformance::{gateway_config, one_at_a_time, HOST};
+use wasmgate_conformance::transport::{send_raw_tls, Certificates};
+use wasmgate_conformance::{gateway_config, listener_tls, one_at_a_time, Tls, HOST};
 
 /// The statuses of the answers on one connection that gets `bytes` (several for pipelined
 /// requests; none when the host closes without answering). Every request of the cases asks
@@ -29,6 +30,11 @@ fn statuses(address: SocketAddr, bytes: &[u8]) -> Vec<u16> {
         }
         raw.extend_from_slice(&buf[..n]);
     }
+    statuses_in(&raw)
+}
+
+/// The statuses of the HTTP/1.1 answers in `raw`.
+fn statuses_in(raw: &[u8]) -> Vec<u16> {
     (0..raw.len())
         .filter(|&i| i == 0 || raw[..i].ends_with(b"\r\n"))
         .filter_map(|i| {
@@ -291,4 +297,35 @@ fn hostile_upstreams_get_the_status_envoy_gives() {
         hosts.stop();
     }
     assert!(differences.is_empty(), "{differences:#?}");
+}
+
+#[test]
+fn an_h2_preface_on_an_http1_tls_connection_gets_what_envoy_gives() {
+    let _one = one_at_a_time();
+    let echo = wasmgate_proxy::EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("echo upstream starts");
+    let tls = Tls::http1();
+    let certificates = Certificates::make(
+        &wasmgate_test_support::tempdir("conformance-hostile-pki"),
+        &tls,
+    );
+    let mut config = gateway_config(&[], echo.local_addr(), &[]);
+    config.listeners[0].tls = Some(listener_tls(&certificates));
+    let hosts = Hosts::start("h2 preface over http/1.1", config);
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    let normal = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n");
+    let mut seen = Vec::new();
+    for (host, address) in [
+        ("envoy", hosts.envoy().address()),
+        ("wasmgate", hosts.wasmgate_address()),
+    ] {
+        let answer = send_raw_tls(address, &tls, &certificates, preface).expect("a TLS exchange");
+        seen.push(statuses_in(&answer));
+        let after = send_raw_tls(address, &tls, &certificates, normal.as_bytes())
+            .expect("a TLS exchange");
+        assert_eq!(statuses_in(&after), [200], "{host} serves a normal request after");
+    }
+    eprintln!("h2 preface over http/1.1: envoy {:?}, wasmgate {:?}", seen[0], seen[1]);
+    hosts.stop();
+    assert_eq!(seen[0], seen[1], "envoy, then wasmgate");
 }
