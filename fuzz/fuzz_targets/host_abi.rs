@@ -101,7 +101,10 @@ fn program(input: &Input) -> Vec<u8> {
             out.extend_from_slice(&value.to_le_bytes());
         }
     }
-    debug_assert_eq!(out.len() as u32, ops_offset + input.ops.len() as u32 * OP_SIZE);
+    debug_assert_eq!(
+        out.len() as u32,
+        ops_offset + input.ops.len() as u32 * OP_SIZE
+    );
     out
 }
 

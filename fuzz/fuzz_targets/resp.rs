@@ -13,7 +13,16 @@ fuzz_target!(|data: &[u8]| {
         let _ = resp::decode(&data[..end]);
     }
     if let Ok(value) = resp::decode(data) {
-        assert_eq!(end, Some(data.len()), "a decoded reply ends where its bytes end");
-        let _ = (value.as_string(), value.as_integer(), value.as_float(), value.as_bool());
+        assert_eq!(
+            end,
+            Some(data.len()),
+            "a decoded reply ends where its bytes end"
+        );
+        let _ = (
+            value.as_string(),
+            value.as_integer(),
+            value.as_float(),
+            value.as_bool(),
+        );
     }
 });

@@ -15,7 +15,7 @@ use super::streams::Passage;
 use super::walk::{RouteRef, Walk};
 use crate::edge::connection::Connection;
 use crate::upstream::request::{Answer as UpstreamAnswer, Framing, UpstreamRequest};
-use crate::upstream::reset::reset_body;
+use crate::upstream::reset::{reset_body, reset_status};
 use crate::upstream::Endpoint;
 use crate::{grpc, headers};
 
@@ -292,10 +292,7 @@ impl Walk {
             UpstreamAnswer::Reset(reset) => {
                 tracing::warn!(request_id = %self.streams.request_id(), "upstream {address}: {}", reset.message);
                 self.set_stream_facts("upstream_reset_before_response_started", None);
-                let reply = reply(
-                    http::StatusCode::SERVICE_UNAVAILABLE,
-                    &reset_body(reset.reason),
-                );
+                let reply = reply(reset_status(reset.reason), &reset_body(reset.reason));
                 self.local_reply(reply, seen).await
             }
             UpstreamAnswer::Lost(why) => {

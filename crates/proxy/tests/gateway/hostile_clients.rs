@@ -1,6 +1,7 @@
 //! Clients that hold or break their connections: 2,000 idle connections, clients that drop
 //! mid-body, a body that stops (408 at the stream idle timeout, as Envoy answers it), a
-//! body that trickles in. The gateway keeps serving others and the next request succeeds. (Smuggling, malformed and oversized heads, pipelining and hostile
+//! body that trickles in; and an upstream that answers what is not HTTP (502, as Envoy). The
+//! gateway keeps serving others and the next request succeeds. (Smuggling, malformed and oversized heads, pipelining and hostile
 //! upstreams are measured against Envoy in `tests/conformance/tests/hostile.rs`; slow
 //! headers, the header limits and idle connections in `edge_limits.rs`.)
 
@@ -49,7 +50,9 @@ fn clients_that_drop_mid_body_do_not_disturb_the_next_request() {
             "POST /drop HTTP/1.1\r\nhost: test.local\r\ntransfer-encoding: chunked\r\n\r\n3e8\r\n"
         };
         stream.write_all(head.as_bytes()).expect("the head written");
-        stream.write_all(&[b'x'; 500]).expect("part of the body written");
+        stream
+            .write_all(&[b'x'; 500])
+            .expect("part of the body written");
         // Dropped: the client is gone, mid-body.
     }
     let body = vec![b'y'; 64 * 1024];
@@ -67,11 +70,15 @@ fn a_body_that_stops_gets_408_at_the_stream_idle_timeout_and_others_are_served()
     let (gateway, _upstream) = gateway();
     let mut stream = TcpStream::connect(gateway.address).expect("connect");
     stream
-        .write_all(b"POST /stall HTTP/1.1\r\nhost: test.local\r\ncontent-length: 100\r\n\r\nten bytes.")
+        .write_all(
+            b"POST /stall HTTP/1.1\r\nhost: test.local\r\ncontent-length: 100\r\n\r\nten bytes.",
+        )
         .expect("part of the request written");
     assert_eq!(gateway.get("/meanwhile", &[]).status, 200);
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).expect("an answer, then the close");
+    stream
+        .read_to_end(&mut answer)
+        .expect("an answer, then the close");
     let answer = common::parse_response(&answer);
     assert_eq!(answer.status, 408, "{answer}");
     assert_eq!(answer.text(), "stream timeout");
@@ -104,4 +111,31 @@ fn a_trickling_body_arrives_whole_while_others_are_served() {
         answer.echoed()["body"].as_str(),
         Some(String::from_utf8(chunks.concat()).expect("text").as_str())
     );
+}
+
+#[test]
+fn an_upstream_answering_garbage_is_a_502_protocol_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let garbage = listener.local_addr().expect("its address");
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"this is not http\r\n\r\n");
+        }
+    });
+    let upstream = echo();
+    let config = Config::new()
+        .cluster("garbage", garbage, &[])
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("garbage", "garbage", &["path_prefix: /garbage"])
+        .route("default", "echo", &[]);
+    let gateway = common::start(&config, &tempdir("hostile-upstream"));
+    let answer = gateway.get("/garbage", &[]);
+    assert_eq!(answer.status, 502, "{answer}");
+    assert_eq!(
+        answer.text(),
+        "upstream connect error or disconnect/reset before headers. reset reason: protocol error"
+    );
+    assert_eq!(gateway.get("/after", &[]).status, 200);
 }
