@@ -76,7 +76,9 @@ fn edge() -> &'static Edge {
 /// `pause`. (The writing side stays open: hyper ends a connection whose client half-closes.)
 fn exchange(address: SocketAddr, bytes: &[u8], pause: Duration) -> Vec<u8> {
     let mut stream = TcpStream::connect(address).expect("the gateway accepts");
-    stream.set_read_timeout(Some(pause)).expect("a read timeout");
+    stream
+        .set_read_timeout(Some(pause))
+        .expect("a read timeout");
     // The gateway may answer and close before it has read everything: a failed write is
     // the client's problem, not the gateway's.
     let _ = stream.write_all(bytes);
@@ -87,7 +89,7 @@ fn exchange(address: SocketAddr, bytes: &[u8], pause: Duration) -> Vec<u8> {
 
 fuzz_target!(|bytes: &[u8]| {
     let edge = edge();
-    exchange(edge.address, bytes, Duration::from_millis(200));
+    exchange(edge.address, bytes, Duration::from_millis(50));
     let answer = exchange(
         edge.address,
         b"GET /alive HTTP/1.1\r\nhost: fuzz.test\r\nconnection: close\r\n\r\n",
