@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of fuzz/ for a bounded time (FUZZ_SECONDS each, default 30) from
+# Runs every fuzz target of fuzz/ for a bounded time (FUZZ_SECONDS each, default 20) from
 # its seeds (fuzz/seeds/<target>, committed) and a working corpus under the target
 # directory. Built with `--dev` (see fuzz/Cargo.toml: a release build with libFuzzer's
 # instrumentation takes far past CI's budget) and without a sanitizer (`-s none`: the code
@@ -13,7 +13,7 @@ cd "$repo"
 source scripts/lib.sh
 ensure_fuzz_tools
 
-seconds="${FUZZ_SECONDS:-30}"
+seconds="${FUZZ_SECONDS:-20}"
 target_dir="${CARGO_TARGET_DIR:-$repo/target}/fuzz"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
