@@ -92,3 +92,16 @@ ensure_python_clients() {
     fi
     echo "$venv/bin/python3"
 }
+
+# Installs what the fuzz stage needs and is missing: a nightly toolchain (libFuzzer's
+# sanitizer coverage) and cargo-fuzz.
+ensure_fuzz_tools() {
+    if ! cargo +nightly --version >/dev/null 2>&1; then
+        echo "==> installing the nightly Rust toolchain (for cargo fuzz)"
+        rustup toolchain install nightly --profile minimal
+    fi
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "==> installing cargo-fuzz"
+        cargo install cargo-fuzz --locked
+    fi
+}

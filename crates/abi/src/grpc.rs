@@ -158,6 +158,21 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_groups_are_refused_not_recursed() {
+        // A million nested groups (field 1, START_GROUP) would overflow the host's stack.
+        let deep = vec![0x0b; 1 << 20];
+        assert_eq!(GrpcService::decode(&deep), None);
+        assert_eq!(
+            ServiceArgument::read(&deep[..4]),
+            ServiceArgument::ClusterName("\u{b}\u{b}\u{b}\u{b}".into())
+        );
+        // Groups nested as deep as protobuf allows are skipped.
+        let mut nested = vec![0x0b; 99];
+        nested.extend(std::iter::repeat_n(0x0c, 99));
+        assert_eq!(GrpcService::decode(&nested), Some(GrpcService::default()));
+    }
+
+    #[test]
     fn malformed_messages_are_refused() {
         // A truncated length, a bad wire type, field 0, an unterminated group, invalid UTF-8.
         for bytes in [

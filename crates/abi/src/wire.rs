@@ -11,6 +11,9 @@ const START_GROUP: u8 = 3;
 const END_GROUP: u8 = 4;
 const FIXED32: u8 = 5;
 
+/// How deep groups may nest: protobuf's default recursion limit.
+const MAX_GROUP_DEPTH: usize = 100;
+
 /// Protobuf wire-format reading; every `None` means malformed.
 pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
@@ -59,19 +62,25 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.bytes()?).ok().map(str::to_string)
     }
 
-    /// Skips a field of any wire type; a group up to its matching end.
+    /// Skips a field of any wire type; a group up to its matching end. Groups nested deeper
+    /// than [`MAX_GROUP_DEPTH`] refuse the message, as protobuf parsers refuse them (a guest's
+    /// bytes must not recurse the host's stack away).
     pub(crate) fn skip(&mut self, field: u32, wire: u8) -> Option<()> {
+        self.skip_nested(field, wire, 0)
+    }
+
+    fn skip_nested(&mut self, field: u32, wire: u8, depth: usize) -> Option<()> {
         match wire {
             VARINT => self.varint().map(drop),
             FIXED64 => self.take(8).map(drop),
             LEN => self.bytes().map(drop),
             FIXED32 => self.take(4).map(drop),
-            START_GROUP => loop {
+            START_GROUP if depth < MAX_GROUP_DEPTH => loop {
                 let (inner, inner_wire) = self.tag()??;
                 if inner_wire == END_GROUP {
                     return (inner == field).then_some(());
                 }
-                self.skip(inner, inner_wire)?;
+                self.skip_nested(inner, inner_wire, depth + 1)?;
             },
             _ => None,
         }

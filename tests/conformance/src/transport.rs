@@ -129,6 +129,46 @@ impl Transport {
     }
 }
 
+/// Writes `bytes` as they are on a TLS connection made as `tls` says, and reads what comes
+/// back until the server closes or pauses for 3 s.
+pub fn send_raw_tls(
+    address: SocketAddr,
+    tls: &Tls,
+    certificates: &Certificates,
+    bytes: &[u8],
+) -> Result<Vec<u8>, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let connector = connector(tls, certificates)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("a runtime: {e}"))?;
+    runtime.block_on(async {
+        let tcp = TcpStream::connect(address)
+            .await
+            .map_err(|e| format!("connect {address}: {e}"))?;
+        let name = ServerName::try_from(crate::HOST.to_string()).map_err(|e| e.to_string())?;
+        let mut stream = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+        // The server may answer and close before it has read everything.
+        let _ = stream.write_all(bytes).await;
+        let _ = stream.flush().await;
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 16384];
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
+        Ok(raw)
+    })
+}
+
 fn run(
     future: impl std::future::Future<Output = Result<Response, String>>,
 ) -> Result<Response, String> {

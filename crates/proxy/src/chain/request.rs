@@ -15,7 +15,7 @@ use super::streams::{Opened, Passage};
 use super::walk::{RouteRef, Walk};
 use crate::edge::connection::Connection;
 use crate::upstream::request::{Answer as UpstreamAnswer, Framing, UpstreamRequest};
-use crate::upstream::reset::reset_body;
+use crate::upstream::reset::{reset_body, reset_status};
 use crate::upstream::Endpoint;
 use crate::{grpc, headers};
 
@@ -68,7 +68,16 @@ impl Walk {
         };
         self.upstream = Some(endpoint.address.clone());
         let mut upstream: Option<UpstreamRequest> = None;
-        while let Some(next) = body.next().await {
+        let idle_limit = self.worker.config.edge.stream_idle_timeout;
+        loop {
+            let next = match idle_limit {
+                Some(limit) => match tokio::time::timeout(limit, body.next()).await {
+                    Ok(next) => next,
+                    Err(_) => return self.stream_idle().await,
+                },
+                None => body.next().await,
+            };
+            let Some(next) = next else { break };
             let Ok(piece) = next else {
                 return Answer::Direct(plain(
                     http::StatusCode::BAD_REQUEST,
@@ -119,6 +128,13 @@ impl Walk {
         let timeout = self.upstream_timeout(&route);
         self.await_upstream(upstream, timeout, &endpoint.address)
             .await
+    }
+
+    /// Envoy's answer to a request whose body stopped for the stream idle timeout.
+    async fn stream_idle(&mut self) -> Answer {
+        self.set_code_details("stream_idle_timeout");
+        let reply = reply(http::StatusCode::REQUEST_TIMEOUT, "stream timeout");
+        self.local_reply(reply, self.streams.len()).await
     }
 
     /// The upstream's time limit: the route's, or for a gRPC request on a route with
@@ -282,10 +298,7 @@ impl Walk {
             UpstreamAnswer::Reset(reset) => {
                 tracing::warn!(request_id = %self.streams.request_id(), "upstream {address}: {}", reset.message);
                 self.set_stream_facts("upstream_reset_before_response_started", None);
-                let reply = reply(
-                    http::StatusCode::SERVICE_UNAVAILABLE,
-                    &reset_body(reset.reason),
-                );
+                let reply = reply(reset_status(reset.reason), &reset_body(reset.reason));
                 self.local_reply(reply, seen).await
             }
             UpstreamAnswer::Lost(why) => {

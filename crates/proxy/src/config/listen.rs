@@ -78,6 +78,7 @@ struct FileCertificate {
 pub(super) struct FileEdge {
     request_headers_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
+    stream_idle_timeout_ms: Option<u64>,
     max_request_headers_kb: Option<usize>,
     max_request_headers_count: Option<usize>,
     max_connections_per_worker: Option<usize>,
@@ -187,6 +188,9 @@ pub(super) fn edge_limits(at: &Locator<'_>, edge: FileEdge) -> Result<EdgeLimits
     }
     if let Some(ms) = edge.idle_timeout_ms {
         limits.idle_timeout = millis(ms);
+    }
+    if let Some(ms) = edge.stream_idle_timeout_ms {
+        limits.stream_idle_timeout = millis(ms);
     }
     if let Some(kb) = edge.max_request_headers_kb {
         if !(1..=8192).contains(&kb) {

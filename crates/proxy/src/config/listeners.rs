@@ -52,6 +52,9 @@ pub struct EdgeLimits {
     pub request_headers_timeout: Option<Duration>,
     /// A connection with no request in flight for this long is closed; `None`: never.
     pub idle_timeout: Option<Duration>,
+    /// A request whose body sends nothing for this long gets 408 (Envoy's
+    /// `stream_idle_timeout`, 5 minutes by default); `None`: no limit.
+    pub stream_idle_timeout: Option<Duration>,
     /// The most bytes of request headers (431 past it on HTTP/1, a stream reset on HTTP/2).
     pub max_request_headers_bytes: usize,
     /// The most request headers (431 past it on HTTP/1).
@@ -78,6 +81,7 @@ impl Default for EdgeLimits {
         EdgeLimits {
             request_headers_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(3600)),
+            stream_idle_timeout: Some(Duration::from_secs(300)),
             max_request_headers_bytes: 60 << 10,
             max_request_headers_count: 100,
             max_connections_per_worker: None,

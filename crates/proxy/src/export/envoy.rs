@@ -201,6 +201,9 @@ fn connection_manager(
     if let Some(timeout) = edge.request_headers_timeout {
         manager["request_headers_timeout"] = json!(duration(timeout));
     }
+    // Envoy's zero is no limit.
+    let stream_idle = edge.stream_idle_timeout.unwrap_or_default();
+    manager["stream_idle_timeout"] = json!(duration(stream_idle));
     if let Some(log) = access_log(config.access_log) {
         manager["access_log"] = json!([log]);
         notes.push("access_log: Envoy writes its own line format to stdout".to_string());

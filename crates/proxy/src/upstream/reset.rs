@@ -1,5 +1,6 @@
-//! How an upstream exchange failed, in Envoy's words: the reset reason, the body of the 503
-//! its router answers, and an error's causes on one line for the log.
+//! How an upstream exchange failed, in Envoy's words: the reset reason, the status (503, or
+//! 502 for an answer that is not HTTP) and body its router answers, and an error's causes on
+//! one line for the log.
 
 /// Envoy's reset reason for an upstream that closed the connection before its answer.
 pub(crate) const TERMINATED: &str = "connection termination";
@@ -7,6 +8,9 @@ pub(crate) const TERMINATED: &str = "connection termination";
 /// Envoy's reset reason for an upstream that could not be connected to (refused, TLS
 /// refused, an HTTP/2 connection not set up).
 pub(crate) const CONNECT_FAILURE: &str = "remote connection failure";
+
+/// Envoy's reset reason for an upstream whose answer is not HTTP.
+pub(crate) const PROTOCOL_ERROR: &str = "protocol error";
 
 /// An upstream exchange that failed before the response head: what happened, and Envoy's
 /// reset reason.
@@ -20,8 +24,34 @@ pub(crate) struct Reset {
 pub(crate) fn reset_reason(error: &hyper_util::client::legacy::Error) -> &'static str {
     if error.is_connect() {
         CONNECT_FAILURE
+    } else if is_parse_error(error) {
+        PROTOCOL_ERROR
     } else {
         TERMINATED
+    }
+}
+
+/// Whether hyper failed to parse the upstream's answer (somewhere among the causes).
+fn is_parse_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// The status Envoy's router answers for a reset before the response head: 502 for a
+/// protocol error, 503 for the rest.
+pub(crate) fn reset_status(reason: &str) -> http::StatusCode {
+    if reason == PROTOCOL_ERROR {
+        http::StatusCode::BAD_GATEWAY
+    } else {
+        http::StatusCode::SERVICE_UNAVAILABLE
     }
 }
 
@@ -41,7 +71,7 @@ pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The body of the 503 Envoy's router answers for an upstream that failed before its
+/// The body of the 503 (or 502) Envoy's router answers for an upstream that failed before its
 /// response head.
 pub(crate) fn reset_body(reason: &str) -> String {
     format!("upstream connect error or disconnect/reset before headers. reset reason: {reason}")

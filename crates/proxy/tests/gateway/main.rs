@@ -1,6 +1,8 @@
 //! The gateway's behaviour, started in-process: routes and rules, bodies, configuration
 //! errors, Redis, reloads, shared queues, the move to optimized code, TLS and HTTP/2
-//! upstreams, gRPC and trailers, WebSocket, MCP servers, secret references. One test binary (each file a module), so the suite links once.
+//! upstreams, gRPC and trailers, WebSocket, MCP servers, secret references, C plugins,
+//! hostile plugins and clients. One test binary (each file a module), so the suite links
+//! once.
 
 mod common;
 
@@ -11,6 +13,7 @@ mod edge_limits;
 mod grpc;
 mod grpc_callouts;
 mod h2_upstream;
+mod hostile_clients;
 mod hostile_plugins;
 mod http2;
 mod mcp;
