@@ -116,6 +116,9 @@ pub struct HostState {
     /// A header-map call refused for coming out of the map's time was reported (once a VM).
     pub(crate) reported_out_of_reach: bool,
     pub(crate) upstream_hosts: Vec<(String, String)>,
+    /// The per-request callbacks the plugin said at start it does not need (the foreign
+    /// function `wasmgate_unused_callbacks`).
+    pub(crate) unused_callbacks: Vec<String>,
     pub(crate) memory: Option<Memory>,
     /// The guest allocator, shared so a host call can call it without cloning the function.
     pub(crate) alloc: Option<Arc<TypedFunc<u32, u32>>>,

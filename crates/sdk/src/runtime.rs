@@ -25,7 +25,7 @@ use std::rc::Rc;
 use wasmgate_abi::{pairs, BufferType, DataAction, HeaderAction, MapType};
 
 use crate::context::{HttpContext, Phase};
-use crate::definition::Definition;
+use crate::definition::{Definition, UNUSED_CALLBACKS};
 use crate::dispatch::{self, data_raw, header_raw, Dispatch};
 use crate::error::Result;
 use crate::response::HttpResponse;
@@ -362,6 +362,9 @@ impl<C: 'static> Dispatch for Runtime<C> {
         match start::start(&self.definition, size) {
             Ok(rules) => {
                 *self.rules.borrow_mut() = Some(Rc::new(rules));
+                // Hosts without this function (Envoy) answer NotFound and call every phase.
+                let unused = self.definition.unused_callbacks().join(",");
+                let _ = raw::call_foreign_function(UNUSED_CALLBACKS, unused.as_bytes());
                 true
             }
             Err(e) => {

@@ -120,6 +120,7 @@ impl PluginVm {
             rebuild_requested: false,
             reported_out_of_reach: false,
             upstream_hosts: Vec::new(),
+            unused_callbacks: Vec::new(),
             memory: None,
             alloc: None,
         };
@@ -157,6 +158,8 @@ impl PluginVm {
             limits: settings,
         };
         vm.start(&instance, ticks(settings.start_timeout))?;
+        let unused = std::mem::take(&mut vm.store.data_mut().unused_callbacks);
+        Arc::make_mut(&mut vm.exports).forget(&unused);
         Ok(vm)
     }
 
