@@ -6,8 +6,10 @@
 //! child starts the case's plugin, runs warm-up iterations, then `counted_loop` runs N
 //! iterations; callgrind counts only inside `counted_loop` (`--toggle-collect`), on that
 //! thread only, so start-up, plugin loading and the epoch ticker are not counted. The
-//! per-iteration count is the loop's total / N. The parent compiles every plugin into the
-//! module cache first, so the child (under callgrind, ~50× slower) loads compiled code.
+//! per-iteration count is the loop's total / N. First the cases start once under valgrind
+//! without a tool (`--fill-cache`), which compiles every plugin into the module cache for
+//! valgrind's CPU (wasmtime keys compiled code by the CPU features it detects, and
+//! valgrind's CPU has fewer than the machine's), so the children load compiled code.
 //!
 //! ```sh
 //! cargo bench -p wasmgate-host --bench counts                  # every case, 2 runs each
@@ -18,7 +20,7 @@
 //! Options: `--runs R` (default 2), `--iterations N` (default 2000), `--check` (one run;
 //! fails when a case is over its ceiling, 3× the count of this bench when it was written,
 //! per build profile). The callgrind files stay in `<target>/counts/` for
-//! `callgrind_annotate --inclusive=yes <file>`.
+//! `callgrind_annotate --inclusive=yes <file>` (or bench/counts.py's `breakdown`).
 
 mod common;
 
@@ -169,6 +171,24 @@ fn counted(file: &Path) -> Result<u64, String> {
         .ok_or(format!("{} has no summary line", file.display()))
 }
 
+/// Starts every case once under valgrind without a tool: their plugins' code for valgrind's
+/// CPU goes into the cache (a few seconds when it is there already).
+fn fill_cache(cases: &[String]) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let status = Command::new("valgrind")
+        .args(["--tool=none", "--quiet"])
+        .arg(&exe)
+        .arg("--fill-cache")
+        .args(cases)
+        .env("WASMGATE_CACHE_DIR", cache_dir())
+        .status()
+        .map_err(|e| format!("cannot run valgrind (install Debian's valgrind): {e}"))?;
+    if !status.success() {
+        return Err(format!("starting the cases under valgrind failed ({status})"));
+    }
+    Ok(())
+}
+
 /// One run of a case under callgrind: instructions per iteration.
 fn measure(name: &str, run: usize, iterations: u64, out_dir: &Path) -> Result<u64, String> {
     let out = out_dir.join(format!("{name}.{run}.callgrind"));
@@ -179,6 +199,8 @@ fn measure(name: &str, run: usize, iterations: u64, out_dir: &Path) -> Result<u6
             "--collect-atstart=no",
             &format!("--toggle-collect={COUNTED}"),
             &format!("--callgrind-out-file={}", out.display()),
+            // Whole names in the file, as bench/counts.py's breakdown reads them.
+            "--compress-strings=no",
             "--quiet",
         ])
         .arg(&exe)
@@ -215,6 +237,14 @@ fn main() -> ExitCode {
             return child(name, n.parse().unwrap_or(1000));
         }
     }
+    if args.first().map(String::as_str) == Some("--fill-cache") {
+        // Starting each case compiles its plugin into the cache and checks it once.
+        let runtime = runtime(Some(cache_dir()));
+        for name in &args[1..] {
+            drop(Case::start(name, &runtime));
+        }
+        return ExitCode::SUCCESS;
+    }
     let o = match options(&args) {
         Ok(o) => o,
         Err(e) => {
@@ -222,10 +252,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Compile every plugin into the cache (and check each case once) outside callgrind.
-    let runtime = runtime(Some(cache_dir()));
-    for name in &o.cases {
-        drop(Case::start(name, &runtime));
+    if let Err(e) = fill_cache(&o.cases) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
     }
     let out_dir = target_dir().join("counts");
     if let Err(e) = std::fs::create_dir_all(&out_dir) {

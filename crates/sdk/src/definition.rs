@@ -123,3 +123,47 @@ pub(crate) fn serde_parser<C: DeserializeOwned>() -> ParseFn<C> {
         serde_json::from_value(Value::Object(json.clone())).map_err(ConfigError::invalid)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers_only() -> Definition<()> {
+        let mut d = Definition::new("t", None);
+        d.request_headers = Some(Box::new(|_, _| Ok(HeaderAction::Continue)));
+        d
+    }
+
+    #[test]
+    fn a_request_headers_plugin_needs_no_response_phase_nor_log() {
+        assert_eq!(
+            headers_only().unused_callbacks(),
+            [
+                "proxy_on_request_body",
+                "proxy_on_request_trailers",
+                "proxy_on_response_headers",
+                "proxy_on_response_body",
+                "proxy_on_response_trailers",
+                "proxy_on_done",
+                "proxy_on_log"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_request_body_handler_keeps_every_response_phase_for_route_calls() {
+        let mut d = headers_only();
+        d.request_body = Some(Box::new(|_, _, _| Ok(DataAction::Continue)));
+        assert_eq!(d.unused_callbacks(), ["proxy_on_done", "proxy_on_log"]);
+    }
+
+    #[test]
+    fn a_stream_done_handler_keeps_the_log_and_the_response_headers() {
+        let mut d = headers_only();
+        d.stream_done = Some(Box::new(|_, _| {}));
+        let unused = d.unused_callbacks();
+        assert!(!unused.contains(&"proxy_on_log"));
+        assert!(!unused.contains(&"proxy_on_response_headers"));
+        assert!(unused.contains(&"proxy_on_response_body"));
+    }
+}
