@@ -47,7 +47,12 @@ fn vm(config: &str) -> PluginVm {
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let wasm = wat::parse_str(PLUGIN).unwrap();
     let module = PluginModule::from_bytes(&runtime, "unused", &wasm).unwrap();
-    PluginVm::new(&module, VmConfig::new("unused", config), Box::new(NoCallouts)).unwrap()
+    PluginVm::new(
+        &module,
+        VmConfig::new("unused", config),
+        Box::new(NoCallouts),
+    )
+    .unwrap()
 }
 
 /// One request through the plugin: what it added to each header map, and how the stream's
@@ -64,7 +69,10 @@ fn request(vm: &mut PluginVm) -> (Option<String>, Option<String>, bool) {
     );
     let stream = vm.stream(id).unwrap();
     let seen = |map: &wasmgate_host::HeaderMap| map.get_str("x-seen").map(str::to_string);
-    let (request, response) = (seen(&stream.request_headers), seen(&stream.response_headers));
+    let (request, response) = (
+        seen(&stream.request_headers),
+        seen(&stream.response_headers),
+    );
     let finished = vm.finish_stream(id).is_ok();
     (request, response, finished)
 }

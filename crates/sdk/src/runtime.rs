@@ -14,6 +14,11 @@
 //! **Route calls:** while an [`HttpContext::route_call`] is pending, the response goes to
 //! its callback instead of the response handlers.
 //!
+//! **Phases without a handler:** once configured, the SDK tells the host which per-request
+//! callbacks the plugin does without (`Definition::unused_callbacks`, through the foreign
+//! function `wasmgate_unused_callbacks`); wasmgate then does not call them, other hosts
+//! (Envoy) answer NotFound and call every phase as before.
+//!
 //! **Errors:** a handler that returns `Err` is logged and fails the request with a 500.
 //! **Waiting:** a handler that leaves callouts or tasks pending stops its phase until they
 //! finish (see [`task`]).

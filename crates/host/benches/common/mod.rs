@@ -68,7 +68,9 @@ fn build_plugins(lang: Lang, name: &str, out_dir: &Path) {
     let root = repo_root();
     let mut command = Command::new("bash");
     match lang {
-        Lang::Rust => command.arg(root.join("scripts/build-rust-plugins.sh")).arg(out_dir),
+        Lang::Rust => command
+            .arg(root.join("scripts/build-rust-plugins.sh"))
+            .arg(out_dir),
         Lang::Go => command
             .arg(root.join("scripts/build-go-plugins.sh"))
             .arg(out_dir)
@@ -178,7 +180,11 @@ impl HeaderCase {
         assert_eq!(request, PhaseOutcome::Continue, "{plugin}: request headers");
         case.vm.stream_mut(id).unwrap().response_headers = case.resp.clone();
         let response = case.vm.on_response_headers(id, true).unwrap();
-        assert_eq!(response, PhaseOutcome::Continue, "{plugin}: response headers");
+        assert_eq!(
+            response,
+            PhaseOutcome::Continue,
+            "{plugin}: response headers"
+        );
         if let Some((name, value)) = added {
             let stream = case.vm.stream(id).unwrap();
             assert_eq!(
