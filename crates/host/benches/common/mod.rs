@@ -338,8 +338,18 @@ impl CalloutCase {
     }
 }
 
-/// The header-only cases both benches run: (name, language, plugin, config, header added).
-pub const HEADER_CASES: [(&str, Lang, &str, &str, Option<(&str, &str)>); 3] = [
+/// A header-only case: its name, the plugin's language, name and config, and the request
+/// header it adds.
+pub type HeaderSpec = (
+    &'static str,
+    Lang,
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
+
+/// The header-only cases both benches run.
+pub const HEADER_CASES: [HeaderSpec; 3] = [
     (
         "minimal_plugin",
         Lang::Rust,
