@@ -102,6 +102,14 @@ class NginxProxy(System):
 
     def start(self, plugins, run_dir):
         assert not plugins
+        conf = self.write_config(run_dir)
+        t0 = time.monotonic()
+        self.proc = spawn([self.args.nginx, "-p", run_dir, "-c", conf, "-g", "daemon off;"],
+                          os.path.join(run_dir, "nginx.log"))
+        self.start_cold = time.monotonic() - t0 + wait_served(self.port, self.proc)
+
+    def write_config(self, run_dir):
+        """Picks the ports and writes nginx.conf into run_dir; returns its path."""
         self.port, self.h2c_port, self.tls_port = free_port(), free_port(), free_port()
         cert, key = self.args.certs
         conf = os.path.join(run_dir, "nginx.conf")
@@ -124,10 +132,7 @@ class NginxProxy(System):
         location /bench.Echo/ {{ grpc_pass grpc://grpc; }}
     }}
     upstream grpc {{ server 127.0.0.1:{self.args.grpc_upstream_port}; keepalive 64; }}"""))
-        t0 = time.monotonic()
-        self.proc = spawn([self.args.nginx, "-p", run_dir, "-c", conf, "-g", "daemon off;"],
-                          os.path.join(run_dir, "nginx.log"))
-        self.start_cold = time.monotonic() - t0 + wait_served(self.port, self.proc)
+        return conf
 
 
 HTTP2_OPTIONS = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -211,7 +216,10 @@ class Wasmgate(System):
     key = "wasmgate"
     name = "wasmgate"
 
-    def _write_config(self, plugins, run_dir):
+    def write_config(self, plugins, run_dir):
+        """Picks the ports and writes wasmgate.yaml into run_dir; returns its path."""
+        self.port = self.h2c_port = free_port()
+        self.tls_port = free_port()
         cert, key = self.args.certs
         lines = ["listen:",
                  f"  - address: 127.0.0.1:{self.port}  # HTTP/1.1 and h2c",
@@ -253,9 +261,7 @@ class Wasmgate(System):
         return time.monotonic() - t0 + wait_served(self.port, self.proc)
 
     def start(self, plugins, run_dir):
-        self.port = self.h2c_port = free_port()
-        self.tls_port = free_port()
-        config = self._write_config(plugins, run_dir)
+        config = self.write_config(plugins, run_dir)
         cache = os.path.join(run_dir, "cache")
         os.makedirs(cache)
         self.start_cold = self._launch(config, cache, run_dir)  # empty cache

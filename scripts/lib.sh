@@ -31,7 +31,8 @@ build_plugins() {
 # Installs the Debian packages the tests drive when their commands are missing:
 # redis-server (the gateway's Redis tests), curl (HTTPS and HTTP/2 clients), openssl
 # (certificate fields the TLS tests compare with), docker-registry (the CNCF distribution
-# registry the image tests push to and pull from) and skopeo (their independent OCI client),
+# registry the image tests push to and pull from), skopeo (their independent OCI client),
+# valgrind (callgrind: the host's instruction counts, crates/host/benches/counts.rs) and
 # clang, lld, wasi-libc and wasm32 compiler-rt (the C test plugins, built as Higress builds
 # its C++ ones for wasm32).
 ensure_debian_tools() {
@@ -45,6 +46,7 @@ ensure_debian_tools() {
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
     command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
     if [[ ${#missing[@]} -eq 0 ]]; then
         return
     fi

@@ -28,5 +28,9 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "==> cargo test"
 cargo test --workspace
+# Instruction counts (callgrind), not time: fails when a request through the Rust plugins
+# costs over 3x the instructions it did (crates/host/benches/counts.rs).
+echo "==> instruction-count ceilings"
+cargo bench -p wasmgate-host --bench counts -- --check minimal_plugin sdk_hello callout_round_trip
 echo "==> fuzz (bounded)"
 bash scripts/fuzz.sh

@@ -1,5 +1,6 @@
 //! The proxy-wasm callbacks a module exports, looked up once per VM: [`Exports`], with the
-//! header callbacks in the shape the module's ABI version gives them.
+//! header callbacks in the shape the module's ABI version gives them, less the per-request
+//! callbacks the plugin said at start it does not need ([`UNUSED_CALLBACKS`]).
 
 use wasmgate_abi::AbiVersion;
 use wasmtime::{Instance, Store, TypedFunc};
@@ -13,12 +14,20 @@ type LegacyHeaderFn = TypedFunc<(u32, u32), u32>;
 /// The gRPC callbacks: (root context, token, a count or size or status).
 type GrpcFn = TypedFunc<(u32, u32, u32), ()>;
 
+/// The foreign function a plugin calls during start-up (`proxy_on_vm_start` or
+/// `proxy_on_configure`) with the names of the per-request callbacks it does not need,
+/// separated by commas (e.g. `proxy_on_response_body,proxy_on_log`): the host then does not
+/// call them, and takes each as having answered "continue" (`proxy_on_done`: "done"). Names
+/// of other callbacks are ignored; a plugin that says nothing is called for every phase.
+pub const UNUSED_CALLBACKS: &str = "wasmgate_unused_callbacks";
+
+#[derive(Clone)]
 pub(crate) enum HeaderCallback {
     Current(HeaderFn),
     Legacy(LegacyHeaderFn),
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Exports {
     pub(crate) context_create: Option<TypedFunc<(u32, u32), ()>>,
     pub(crate) vm_start: Option<TypedFunc<(u32, u32), u32>>,
@@ -40,6 +49,25 @@ pub(crate) struct Exports {
     pub(crate) grpc_receive: Option<GrpcFn>,
     pub(crate) grpc_trailing_metadata: Option<GrpcFn>,
     pub(crate) grpc_close: Option<GrpcFn>,
+}
+
+impl Exports {
+    /// Drops the per-request callbacks named in `unused`, so they are not called.
+    pub(crate) fn forget(&mut self, unused: &[String]) {
+        for name in unused {
+            match name.as_str() {
+                "proxy_on_request_headers" => self.request_headers = None,
+                "proxy_on_request_body" => self.request_body = None,
+                "proxy_on_request_trailers" => self.request_trailers = None,
+                "proxy_on_response_headers" => self.response_headers = None,
+                "proxy_on_response_body" => self.response_body = None,
+                "proxy_on_response_trailers" => self.response_trailers = None,
+                "proxy_on_done" => self.done = None,
+                "proxy_on_log" => self.log = None,
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Looks up every callback of `instance`.

@@ -120,6 +120,9 @@ pub struct HostState {
     /// Whether a header map change past the limits was reported (once per VM).
     pub(crate) reported_header_limit: bool,
     pub(crate) upstream_hosts: Vec<(String, String)>,
+    /// The per-request callbacks the plugin said at start it does not need (the foreign
+    /// function `wasmgate_unused_callbacks`).
+    pub(crate) unused_callbacks: Vec<String>,
     pub(crate) memory: Option<Memory>,
     /// The guest allocator, shared so a host call can call it without cloning the function.
     pub(crate) alloc: Option<Arc<TypedFunc<u32, u32>>>,

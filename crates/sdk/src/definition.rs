@@ -77,9 +77,93 @@ impl<C> Definition<C> {
     }
 }
 
+/// The host's foreign function that takes the callbacks a plugin does not need.
+pub(crate) const UNUSED_CALLBACKS: &str = "wasmgate_unused_callbacks";
+
+impl<C> Definition<C> {
+    /// The per-request callbacks this plugin does without, which the host need not call
+    /// (told it at start through [`UNUSED_CALLBACKS`]). The context's creation and
+    /// deletion and the request headers always run: the SDK keeps the request's state and
+    /// matches its rules there. A request-body handler keeps every response phase (a route
+    /// call, made there, takes the response); a stream-done handler keeps the response
+    /// headers (it may read the response's content type).
+    pub(crate) fn unused_callbacks(&self) -> Vec<&'static str> {
+        let request_body = self.request_body.is_some() || self.streaming_request_body.is_some();
+        let response_body =
+            self.response_body.is_some() || self.streaming_response_body.is_some() || request_body;
+        let response_headers =
+            response_body || self.response_headers.is_some() || self.stream_done.is_some();
+        let wanted = [
+            ("proxy_on_request_body", request_body),
+            (
+                "proxy_on_request_trailers",
+                request_body || self.request_trailers.is_some(),
+            ),
+            ("proxy_on_response_headers", response_headers),
+            ("proxy_on_response_body", response_body),
+            (
+                "proxy_on_response_trailers",
+                response_body || self.response_trailers.is_some(),
+            ),
+            // The SDK's `proxy_on_done` only answers "done".
+            ("proxy_on_done", false),
+            ("proxy_on_log", self.stream_done.is_some()),
+        ];
+        wanted
+            .into_iter()
+            .filter(|(_, wanted)| !wanted)
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
 /// The parser of a config type that implements `Deserialize`.
 pub(crate) fn serde_parser<C: DeserializeOwned>() -> ParseFn<C> {
     Box::new(|json| {
         serde_json::from_value(Value::Object(json.clone())).map_err(ConfigError::invalid)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers_only() -> Definition<()> {
+        let mut d = Definition::new("t", None);
+        d.request_headers = Some(Box::new(|_, _| Ok(HeaderAction::Continue)));
+        d
+    }
+
+    #[test]
+    fn a_request_headers_plugin_needs_no_response_phase_nor_log() {
+        assert_eq!(
+            headers_only().unused_callbacks(),
+            [
+                "proxy_on_request_body",
+                "proxy_on_request_trailers",
+                "proxy_on_response_headers",
+                "proxy_on_response_body",
+                "proxy_on_response_trailers",
+                "proxy_on_done",
+                "proxy_on_log"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_request_body_handler_keeps_every_response_phase_for_route_calls() {
+        let mut d = headers_only();
+        d.request_body = Some(Box::new(|_, _, _| Ok(DataAction::Continue)));
+        assert_eq!(d.unused_callbacks(), ["proxy_on_done", "proxy_on_log"]);
+    }
+
+    #[test]
+    fn a_stream_done_handler_keeps_the_log_and_the_response_headers() {
+        let mut d = headers_only();
+        d.stream_done = Some(Box::new(|_, _| {}));
+        let unused = d.unused_callbacks();
+        assert!(!unused.contains(&"proxy_on_log"));
+        assert!(!unused.contains(&"proxy_on_response_headers"));
+        assert!(unused.contains(&"proxy_on_response_body"));
+    }
 }

@@ -14,6 +14,11 @@
 //! **Route calls:** while an [`HttpContext::route_call`] is pending, the response goes to
 //! its callback instead of the response handlers.
 //!
+//! **Phases without a handler:** once configured, the SDK tells the host which per-request
+//! callbacks the plugin does without (`Definition::unused_callbacks`, through the foreign
+//! function `wasmgate_unused_callbacks`); wasmgate then does not call them, other hosts
+//! (Envoy) answer NotFound and call every phase as before.
+//!
 //! **Errors:** a handler that returns `Err` is logged and fails the request with a 500.
 //! **Waiting:** a handler that leaves callouts or tasks pending stops its phase until they
 //! finish (see [`task`]).
@@ -25,7 +30,7 @@ use std::rc::Rc;
 use wasmgate_abi::{pairs, BufferType, DataAction, HeaderAction, MapType};
 
 use crate::context::{HttpContext, Phase};
-use crate::definition::Definition;
+use crate::definition::{Definition, UNUSED_CALLBACKS};
 use crate::dispatch::{self, data_raw, header_raw, Dispatch};
 use crate::error::Result;
 use crate::response::HttpResponse;
@@ -362,6 +367,9 @@ impl<C: 'static> Dispatch for Runtime<C> {
         match start::start(&self.definition, size) {
             Ok(rules) => {
                 *self.rules.borrow_mut() = Some(Rc::new(rules));
+                // Hosts without this function (Envoy) answer NotFound and call every phase.
+                let unused = self.definition.unused_callbacks().join(",");
+                let _ = raw::call_foreign_function(UNUSED_CALLBACKS, unused.as_bytes());
                 true
             }
             Err(e) => {

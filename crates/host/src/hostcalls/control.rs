@@ -10,6 +10,7 @@ use wasmtime::{Caller, Linker};
 
 use super::memory::{read, return_bytes, write_u32, write_u64};
 use super::{finish, Fault, HostResult};
+use crate::exports::UNUSED_CALLBACKS;
 use crate::state::HostState;
 use crate::stream::{HeaderMap, LocalReply};
 
@@ -231,6 +232,14 @@ fn call_foreign(
     let result = match name.as_str() {
         "get_log_level" => Ok(state.log_level.raw().to_le_bytes().to_vec()),
         "set_global_max_requests_per_io_cycle" => Ok(Vec::new()),
+        UNUSED_CALLBACKS => {
+            state.unused_callbacks = String::from_utf8_lossy(&args)
+                .split(',')
+                .map(|name| name.trim().to_string())
+                .filter(|name| !name.is_empty())
+                .collect();
+            Ok(Vec::new())
+        }
         "inject_encoded_data_to_filter_chain" | "inject_encoded_data_to_filter_chain_on_header" => {
             let arguments = InjectArguments::decode(&args).ok_or(Status::ParseFailure)?;
             state

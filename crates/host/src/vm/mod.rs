@@ -131,6 +131,7 @@ impl PluginVm {
             reported_out_of_reach: false,
             reported_header_limit: false,
             upstream_hosts: Vec::new(),
+            unused_callbacks: Vec::new(),
             memory: None,
             alloc: None,
         };
@@ -169,6 +170,8 @@ impl PluginVm {
             limits: settings,
         };
         vm.start(&instance)?;
+        let unused = std::mem::take(&mut vm.store.data_mut().unused_callbacks);
+        Arc::make_mut(&mut vm.exports).forget(&unused);
         Ok(vm)
     }
 

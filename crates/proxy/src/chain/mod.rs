@@ -49,7 +49,9 @@ use walk::Walk;
 pub(crate) async fn handle(worker: Rc<Worker>, arrival: Arrival) -> http::Response<Body> {
     let way = arrival.upgrade.as_ref().map(|u| u.way);
     let (head_tx, head_rx) = oneshot::channel();
-    tokio::task::spawn_local(walk(worker, arrival, head_tx));
+    // Boxed: the task then holds a pointer, not the walk's few kilobytes of state, which
+    // the task's harness would copy each time it moves it (spawn, poll, completion).
+    tokio::task::spawn_local(Box::pin(walk(worker, arrival, head_tx)));
     let head = head_rx
         .await
         .unwrap_or_else(|_| plain(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error"));

@@ -54,7 +54,8 @@ struct LocalExec;
 
 impl<F: std::future::Future + 'static> hyper::rt::Executor<F> for LocalExec {
     fn execute(&self, future: F) {
-        tokio::task::spawn_local(future);
+        // Boxed: an HTTP/2 stream's future is kilobytes large, and the task would copy it.
+        tokio::task::spawn_local(Box::pin(future));
     }
 }
 

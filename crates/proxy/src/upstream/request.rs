@@ -87,14 +87,15 @@ impl UpstreamRequest {
         let trailers = endpoint.protocol == UpstreamProtocol::Http2;
         let client = client.clone();
         let endpoint = endpoint.clone();
-        let exchange = tokio::task::spawn_local(async move {
+        // Boxed, as the walk's task: hyper's client futures are kilobytes large.
+        let exchange = tokio::task::spawn_local(Box::pin(async move {
             let mut request = request.map_err(|e| Reset {
                 message: format!("the request is not valid HTTP: {e}"),
                 reason: TERMINATED,
             })?;
             *request.headers_mut() = out;
             client.send(&endpoint, request).await
-        });
+        }));
         UpstreamRequest {
             sender,
             trailers,
