@@ -104,9 +104,14 @@ fn an_async_tool_answers_after_its_call() {
 #[test]
 fn the_transport_refuses_what_it_does_not_serve() {
     let mut host = start();
+    host.request_headers(&[(":method", "PUT"), (":path", "/mcp")], true)
+        .unwrap();
+    assert_eq!(host.local_reply().unwrap().status, 405, "not an MCP method");
+    host.complete().unwrap();
     host.request_headers(&[(":method", "GET"), (":path", "/mcp")], true)
         .unwrap();
-    assert_eq!(host.local_reply().unwrap().status, 405, "no server stream");
+    assert_eq!(host.local_reply().unwrap().status, 400, "a server stream needs a session");
+    host.complete().unwrap();
     let ping = json!({"jsonrpc": "2.0", "id": 9, "method": "ping"});
     let (status, _) = post(&mut host, &ping, &[("mcp-session-id", "no-such-session")]);
     assert_eq!(status, 404, "an unknown session");
