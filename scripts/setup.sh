@@ -12,6 +12,8 @@ cd "$repo"
 source scripts/lib.sh
 
 ensure_tools
+# build_plugins builds the C test plugins too (clang, lld, wasi-libc)
+ensure_debian_tools
 echo "==> building wasmgate (release)"
 cargo build --release -p wasmgate
 echo "==> building the example plugins"
