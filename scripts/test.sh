@@ -11,6 +11,15 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 source scripts/lib.sh
+# A one-shot build gains nothing from incremental data but its disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+# Each stage says how long the one before it took, so CI's budget can be watched.
+stage_started=$SECONDS
+stage() {
+    echo "==> ($((SECONDS - stage_started)) s) $*"
+    stage_started=$SECONDS
+}
 
 ensure_tools
 ensure_debian_tools
@@ -20,17 +29,18 @@ echo "==> envoy: $WASMGATE_ENVOY"
 WASMGATE_PYTHON="$(ensure_python_clients)"
 export WASMGATE_PYTHON
 export WASMGATE_CACHE_DIR="$repo/target/wasmgate-cache"
-echo "==> example plugins"
+stage "example plugins"
 build_plugins
-echo "==> cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --all -- --check
-echo "==> cargo clippy"
+stage "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "==> cargo test"
+stage "cargo test"
 cargo test --workspace
 # Instruction counts (callgrind), not time: fails when a request through the Rust plugins
 # costs over 3x the instructions it did (crates/host/benches/counts.rs).
-echo "==> instruction-count ceilings"
+stage "instruction-count ceilings"
 cargo bench -p wasmgate-host --bench counts -- --check minimal_plugin sdk_hello callout_round_trip
-echo "==> fuzz (bounded)"
+stage "fuzz (bounded)"
 bash scripts/fuzz.sh
+stage "done"
