@@ -29,7 +29,9 @@ def parse_duration_ms(s):
 
 
 def wrk(args, port, conns, duration, script, scheme="http", headers=()):
-    argv = [args.wrk, "-t", str(min(args.wrk_threads, conns)), "-c", str(conns),
+    # `load_prefix`: e.g. `taskset -c 1`, to keep the load generator on its own cores.
+    argv = list(getattr(args, "load_prefix", []))
+    argv += [args.wrk, "-t", str(min(args.wrk_threads, conns)), "-c", str(conns),
             "-d", f"{duration}s", "--latency", "--timeout", "5s"]
     if script:
         argv += ["-s", script]

@@ -160,12 +160,22 @@ def cpu_seconds(pids):
 
 
 def vm_hwm_kib(pids):
+    """Peak resident memory, KiB, summed over `pids`."""
+    return status_kib(pids, "VmHWM")
+
+
+def vm_rss_kib(pids):
+    """Resident memory now, KiB, summed over `pids`."""
+    return status_kib(pids, "VmRSS")
+
+
+def status_kib(pids, field):
     total = 0
     for p in pids:
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
-                    if line.startswith("VmHWM:"):
+                    if line.startswith(field + ":"):
                         total += int(line.split()[1])
         except OSError:
             pass

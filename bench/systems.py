@@ -44,12 +44,13 @@ class Upstream:
         wait_served(self.port, self.proc, 10)
 
 
-def nginx_conf(d, workers, servers):
+def nginx_conf(d, workers, servers, connections=4096):
     return f"""
 worker_processes {workers};
+worker_rlimit_nofile {2 * connections + 64};
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     client_body_temp_path {d}/body;
@@ -120,6 +121,7 @@ class NginxProxy(System):
         listen 127.0.0.1:{self.port};
         listen 127.0.0.1:{self.h2c_port} http2;  # nginx 1.22: h2 only on this port
         listen 127.0.0.1:{self.tls_port} ssl http2;
+        keepalive_timeout 300s;
         ssl_certificate {cert};
         ssl_certificate_key {key};
         ssl_protocols TLSv1.2 TLSv1.3;  # 1.22's default lacks TLSv1.3
@@ -131,7 +133,8 @@ class NginxProxy(System):
         }}
         location /bench.Echo/ {{ grpc_pass grpc://grpc; }}
     }}
-    upstream grpc {{ server 127.0.0.1:{self.args.grpc_upstream_port}; keepalive 64; }}"""))
+    upstream grpc {{ server 127.0.0.1:{self.args.grpc_upstream_port}; keepalive 64; }}""",
+                    getattr(self.args, "worker_connections", 4096)))
         return conf
 
 

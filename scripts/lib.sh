@@ -95,6 +95,19 @@ ensure_python_clients() {
     echo "$venv/bin/python3"
 }
 
+# Installs matplotlib (bench/run sweep draws its picture with it) into `.venv`, and prints the
+# interpreter's path.
+MATPLOTLIB_VERSION=3.11.2
+ensure_plotting() {
+    local venv="$repo/.venv"
+    ensure_venv
+    if ! "$venv/bin/python3" -c 'import matplotlib' 2>/dev/null; then
+        echo "==> installing matplotlib==$MATPLOTLIB_VERSION into $venv" >&2
+        "$venv/bin/pip" install -q "matplotlib==$MATPLOTLIB_VERSION" >&2
+    fi
+    echo "$venv/bin/python3"
+}
+
 # Installs what the fuzz stage needs and is missing: a nightly toolchain (libFuzzer's
 # sanitizer coverage) and cargo-fuzz.
 ensure_fuzz_tools() {

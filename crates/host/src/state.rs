@@ -119,6 +119,8 @@ pub struct HostState {
     pub(crate) reported_out_of_reach: bool,
     /// Whether a header map change past the limits was reported (once per VM).
     pub(crate) reported_header_limit: bool,
+    /// Whether a body edit past the body limit was reported (once per VM).
+    pub(crate) reported_body_limit: bool,
     pub(crate) upstream_hosts: Vec<(String, String)>,
     /// The per-request callbacks the plugin said at start it does not need (the foreign
     /// function `wasmgate_unused_callbacks`).

@@ -15,6 +15,10 @@ pub const MAX_HEADER_BYTES: usize = 1 << 20;
 /// The most bytes of one name and value a plugin may add.
 pub const MAX_HEADER_PAIR_BYTES: usize = 64 << 10;
 const BYTES_CHECKED_EVERY: usize = 16;
+/// The most bytes a plugin may make a body hold with `proxy_set_buffer_bytes` (edits one
+/// call at a time could otherwise grow it past any memory; the gateway's own body limit,
+/// 10 MiB by default, is far lower).
+pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// A header map as proxy-wasm sees it: ordered pairs of bytes, lower-case names,
 /// pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`, `:status`) as entries.

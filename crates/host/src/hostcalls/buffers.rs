@@ -8,6 +8,7 @@ use wasmtime::{Caller, Linker};
 use super::memory::{read, return_bytes, write_u32};
 use super::{finish, Fault, HostResult};
 use crate::state::HostState;
+use crate::stream::MAX_BODY_BYTES;
 
 type C<'a> = Caller<'a, HostState>;
 
@@ -82,8 +83,36 @@ fn set_bytes(c: &mut C<'_>, kind: u32, start: u32, size: u32, ptr: u32, len: u32
         BufferType::HttpResponseBody => &mut stream.response_body,
         _ => return Err(Status::BadArgument.into()),
     };
+    if spliced_len(body.len(), start as usize, size as usize, data.len()) > MAX_BODY_BYTES {
+        return refuse_body_growth(c);
+    }
     splice(body, start as usize, size as usize, &data);
     Ok(())
+}
+
+/// The length of a body of `len` bytes after [`splice`].
+fn spliced_len(len: usize, start: usize, size: usize, added: usize) -> usize {
+    let removed = if start >= len {
+        0
+    } else {
+        start.saturating_add(size).min(len) - start
+    };
+    (len - removed).saturating_add(added)
+}
+
+/// Refuses an edit that would make a body larger than [`MAX_BODY_BYTES`] (BadArgument); the
+/// first refusal of a VM is reported.
+fn refuse_body_growth(c: &mut C<'_>) -> HostResult {
+    let state = c.data_mut();
+    if !state.reported_body_limit {
+        state.reported_body_limit = true;
+        tracing::warn!(
+            plugin = %state.plugin_name,
+            "proxy_set_buffer_bytes refused (BadArgument): a plugin may make a body of at most {} MiB; later refusals of this VM are not reported",
+            MAX_BODY_BYTES >> 20
+        );
+    }
+    Err(Status::BadArgument.into())
 }
 
 /// The ABI's buffer edit: `start == 0 && size == 0` prepends, `start >= len` appends,
@@ -99,7 +128,7 @@ pub(crate) fn splice(body: &mut Vec<u8>, start: usize, size: usize, data: &[u8])
 
 #[cfg(test)]
 mod tests {
-    use super::splice;
+    use super::{splice, spliced_len};
 
     #[test]
     fn splice_prepends_appends_and_replaces() {
@@ -112,5 +141,19 @@ mod tests {
         assert_eq!(body, b"HELLO world!");
         splice(&mut body, 0, 100, b"all");
         assert_eq!(body, b"all");
+    }
+
+    #[test]
+    fn spliced_len_is_the_length_splice_leaves() {
+        for (start, size, added) in [(0, 0, 3), (2, 1, 4), (9, 0, 2), (1, 100, 0), (4, 1, 1)] {
+            let mut body = b"hello".to_vec();
+            let expected = spliced_len(body.len(), start, size, added);
+            splice(&mut body, start, size, &vec![b'x'; added]);
+            assert_eq!(
+                body.len(),
+                expected,
+                "start {start} size {size} added {added}"
+            );
+        }
     }
 }

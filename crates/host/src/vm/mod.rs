@@ -130,6 +130,7 @@ impl PluginVm {
             rebuild_requested: false,
             reported_out_of_reach: false,
             reported_header_limit: false,
+            reported_body_limit: false,
             upstream_hosts: Vec::new(),
             unused_callbacks: Vec::new(),
             memory: None,

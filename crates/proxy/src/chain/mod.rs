@@ -44,18 +44,56 @@ use source::Source;
 use streams::Streams;
 use walk::Walk;
 
-/// Serves one request: the walk runs in a task of its own, so the response head can go out
-/// while its body still streams through the plugins.
+/// Serves one request. The walk runs in the request's own future until the response head
+/// is ready; a walk with more to do then (a body to stream through the plugins, a tunnel)
+/// goes on in a task of its own while the head goes out. Most walks end with their head (a
+/// local reply, a body whole in its first chunk), so they cost no task.
 pub(crate) async fn handle(worker: Rc<Worker>, arrival: Arrival) -> http::Response<Body> {
     let way = arrival.upgrade.as_ref().map(|u| u.way);
-    let (head_tx, head_rx) = oneshot::channel();
-    // Boxed: the task then holds a pointer, not the walk's few kilobytes of state, which
-    // the task's harness would copy each time it moves it (spawn, poll, completion).
-    tokio::task::spawn_local(Box::pin(walk(worker, arrival, head_tx)));
-    let head = head_rx
-        .await
-        .unwrap_or_else(|_| plain(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
+    let (head_tx, mut head_rx) = oneshot::channel();
+    // Boxed: the walk's few kilobytes of state then move as a pointer (into a task, too).
+    let mut unfinished = Unfinished(Some(Box::pin(walk(worker, arrival, head_tx))));
+    let head = tokio::select! {
+        biased;
+        () = unfinished.walk() => head_rx.try_recv().ok(),
+        head = &mut head_rx => {
+            unfinished.go_on_alone();
+            head.ok()
+        }
+    };
+    let head =
+        head.unwrap_or_else(|| plain(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
     upgrade::answer(way, head)
+}
+
+type WalkFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// A walk that has not ended. Dropped before it ends (the client left while the request was
+/// on its way), it ends in a task of its own: the plugins' streams end (`on_log`,
+/// `on_done`) and the access log gets its line, as for every request.
+struct Unfinished(Option<WalkFuture>);
+
+impl Unfinished {
+    /// Runs the walk to its end.
+    async fn walk(&mut self) {
+        if let Some(walk) = self.0.as_mut() {
+            walk.await;
+        }
+        self.0 = None;
+    }
+
+    /// Lets the rest of the walk run in a task of its own.
+    fn go_on_alone(&mut self) {
+        if let Some(walk) = self.0.take() {
+            tokio::task::spawn_local(walk);
+        }
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        self.go_on_alone();
+    }
 }
 
 /// The walk's main line: the request side, the response side, the tunnel of an upgrade the

@@ -112,18 +112,39 @@ fn forwarded_proto(headers: &mut HeaderMap, scheme: &[u8]) {
     }
 }
 
+/// Two random numbers from this thread's generator (xorshift64*, seeded once per thread
+/// from the standard library's random keys): a request id needs uniqueness, not secrecy,
+/// and a hasher per request cost more than the rest of the id.
+fn random_pair() -> (u64, u64) {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            static THREADS: AtomicU64 = AtomicU64::new(0);
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(THREADS.fetch_add(1, Ordering::Relaxed));
+            hasher.finish() | 1
+        });
+    }
+    STATE.with(|state| {
+        let mut next = || {
+            let mut x = state.get();
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            state.set(x);
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        (next(), next())
+    })
+}
+
 /// Adds an `x-request-id` when the client sent none (as Envoy does at the edge).
 fn ensure_request_id(headers: &mut HeaderMap) -> String {
     if let Some(id) = headers.get_str("x-request-id") {
         return id.to_string();
     }
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    let a = hasher.finish();
-    hasher.write_u64(a);
-    let b = hasher.finish();
+    let (a, b) = random_pair();
     let id = format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
         a >> 32,

@@ -64,7 +64,11 @@ impl Client {
                 message: with_causes(&e),
                 reason: reset_reason(&e),
             }),
-            UpstreamProtocol::Http2 => self.http2.send(endpoint, as_h2(endpoint, request)?).await,
+            // Boxed: the HTTP/2 connect path (TCP, TLS, handshake) would make every HTTP/1
+            // exchange's future as large as its own, and a large future costs a copy.
+            UpstreamProtocol::Http2 => {
+                Box::pin(self.http2.send(endpoint, as_h2(endpoint, request)?)).await
+            }
         }
     }
 }

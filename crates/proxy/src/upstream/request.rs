@@ -3,6 +3,8 @@
 //! framed as Envoy's HTTP/1 encoder does), the body streamed after it, and the answer within
 //! the route's time limit.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -38,13 +40,24 @@ pub(crate) enum Answer {
     Lost(String),
 }
 
+type Exchanged = Result<http::Response<Incoming>, Reset>;
+
+/// The exchange with the upstream, up to the response head.
+enum Exchange {
+    /// A whole body: nothing else goes on meanwhile, so the exchange runs when the answer is
+    /// awaited, in the request's own task.
+    Awaited(Pin<Box<dyn Future<Output = Exchanged>>>),
+    /// A streamed body: the exchange runs in a task of its own while the body is sent.
+    Spawned(tokio::task::JoinHandle<Exchanged>),
+}
+
 /// The request sent upstream: the rest of its body goes through [`send`](Self::send), its
 /// trailers through [`send_trailers`](Self::send_trailers).
 pub(crate) struct UpstreamRequest {
     sender: Option<BodySender>,
     /// Whether trailers go on (HTTP/2; Envoy's HTTP/1 codec drops them by default).
     trailers: bool,
-    exchange: tokio::task::JoinHandle<Result<http::Response<Incoming>, Reset>>,
+    exchange: Exchange,
 }
 
 impl UpstreamRequest {
@@ -88,14 +101,19 @@ impl UpstreamRequest {
         let client = client.clone();
         let endpoint = endpoint.clone();
         // Boxed, as the walk's task: hyper's client futures are kilobytes large.
-        let exchange = tokio::task::spawn_local(Box::pin(async move {
+        let exchanged = Box::pin(async move {
             let mut request = request.map_err(|e| Reset {
                 message: format!("the request is not valid HTTP: {e}"),
                 reason: TERMINATED,
             })?;
             *request.headers_mut() = out;
             client.send(&endpoint, request).await
-        }));
+        });
+        let exchange = if sender.is_some() {
+            Exchange::Spawned(tokio::task::spawn_local(exchanged))
+        } else {
+            Exchange::Awaited(exchanged)
+        };
         UpstreamRequest {
             sender,
             trailers,
@@ -123,18 +141,24 @@ impl UpstreamRequest {
     /// Ends the body and waits for the response head, at most `timeout` (`None`: no limit).
     pub(crate) async fn answer(mut self, timeout: Option<Duration>) -> Answer {
         self.sender = None;
-        let exchange = match timeout {
-            Some(limit) => match tokio::time::timeout(limit, self.exchange).await {
-                Ok(joined) => joined,
-                Err(_) => return Answer::Timeout,
-            },
-            None => self.exchange.await,
+        let exchanged = match self.exchange {
+            Exchange::Awaited(exchanged) => within(timeout, exchanged).await.map(Ok),
+            Exchange::Spawned(task) => within(timeout, task).await,
         };
-        match exchange {
-            Ok(Ok(response)) => Answer::Response(response),
-            Ok(Err(reset)) => Answer::Reset(reset),
-            Err(join) => Answer::Lost(join.to_string()),
+        match exchanged {
+            None => Answer::Timeout,
+            Some(Ok(Ok(response))) => Answer::Response(response),
+            Some(Ok(Err(reset))) => Answer::Reset(reset),
+            Some(Err(join)) => Answer::Lost(join.to_string()),
         }
+    }
+}
+
+/// What `future` gives within `limit` (`None`: no limit); `None` when the limit passed.
+async fn within<F: Future>(limit: Option<Duration>, future: F) -> Option<F::Output> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, future).await.ok(),
+        None => Some(future.await),
     }
 }
 

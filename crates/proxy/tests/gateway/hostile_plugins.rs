@@ -94,6 +94,17 @@ fn what_a_guest_asks_past_its_limits_is_refused_not_a_host_panic() {
         "8,192 with the request's own: {added}"
     );
     assert_eq!(logged("faults-limits", "refused (BadArgument)"), 1);
+    // Appending to a body without end: the host refuses what passes 64 MiB (BadArgument).
+    let body_bombed = gateway.get("/f", &[("x-fault", "body-bomb")]);
+    assert_eq!(body_bombed.status, 200, "{}", body_bombed.text());
+    assert_eq!(
+        body_bombed.upstream_header("x-body-bomb").as_deref(),
+        Some("64 2")
+    );
+    assert_eq!(
+        logged("faults-limits", "a plugin may make a body of at most"),
+        1
+    );
     // No file, directory or environment variable reaches a plugin.
     let wasi = gateway.get("/f", &[("x-fault", "wasi")]);
     assert_eq!(
@@ -212,6 +223,13 @@ fn a_crash_in_on_configure_is_refused_at_start() {
         };
         assert!(error.contains("faults-configure"), "{fault}: {error}");
         assert!(!error.contains('\n'), "one line: {error}");
+        if fault == "configure-loop" {
+            // The start has a limit of its own (10 s), not the call limit of requests.
+            assert!(
+                error.contains("ran longer than the 10000 ms time limit"),
+                "{error}"
+            );
+        }
     }
 }
 
@@ -238,4 +256,98 @@ fn a_plugin_that_fails_closed_stays_down_until_the_configuration_is_reloaded() {
         200,
         "a reload brings it back"
     );
+}
+
+/// An upstream that answers each request 800 ms after it arrived (`200`, body `slow`).
+fn slow_upstream() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let address = listener.local_addr().expect("its address");
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(800));
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow",
+                );
+            });
+        }
+    });
+    address
+}
+
+#[test]
+fn a_request_in_flight_when_another_crashes_the_vm_gets_its_response() {
+    captured();
+    let upstream = echo();
+    let config = Config::new()
+        .setting("workers: 1")
+        .setting("plugin_call_timeout_ms: 1000")
+        .cluster("slow", slow_upstream(), &[])
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("slow", "slow", &["path_prefix: /slow", "timeout_ms: 5000"])
+        .route("r", "echo", &[])
+        .plugin("faults-inflight", fixture("faults"), &[]);
+    let gateway = start(&config, &tempdir("faults-inflight"));
+    let address = gateway.address;
+    let in_flight = std::thread::spawn(move || crate::common::get(address, "/slow", &[]));
+    // The slow request is upstream when the trap crashes the VM it passed through.
+    std::thread::sleep(Duration::from_millis(300));
+    let crashed = gateway.get("/f", &[("x-fault", "trap")]);
+    assert_eq!(crashed.status, 503, "{}", crashed.text());
+    let answer = in_flight.join().expect("the slow request");
+    // Its response phases meet the rebuilt VM, which never saw the stream: the response
+    // passes (fail policy reload), as the plugin no longer holds anything of it.
+    assert_eq!((answer.status, answer.text().as_str()), (200, "slow"));
+    assert_eq!(
+        logged("faults-inflight", "crashed in proxy_on_request_headers"),
+        1
+    );
+    assert_eq!(gateway.get("/f", &[]).status, 200);
+}
+
+#[test]
+fn a_request_whose_client_left_still_ends_its_walk_and_gets_its_log_line() {
+    use std::io::Write;
+    captured();
+    let upstream = echo();
+    let config = Config::new()
+        .setting("workers: 1")
+        .setting("access_log: text")
+        .cluster("slow", slow_upstream(), &[])
+        .cluster("echo", upstream.local_addr(), &[])
+        .route("slow", "slow", &["path_prefix: /slow", "timeout_ms: 5000"])
+        .route("r", "echo", &[])
+        .plugin("faults-left", fixture("faults"), &[]);
+    let gateway = start(&config, &tempdir("faults-left"));
+    {
+        let mut client = std::net::TcpStream::connect(gateway.address).expect("connects");
+        client
+            .write_all(b"GET /slow-left HTTP/1.1\r\nhost: test.local\r\n\r\n")
+            .expect("sent");
+        std::thread::sleep(Duration::from_millis(200));
+        // The client leaves while the request waits for the upstream.
+    }
+    let logged_line = || {
+        let log = captured().lock().unwrap_or_else(|p| p.into_inner());
+        log.lines()
+            .any(|l| l.contains("GET /slow-left HTTP/1.1 200") && l.contains("route=slow"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !logged_line() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        logged_line(),
+        "the walk went on to the upstream's answer and its log line"
+    );
+    assert_eq!(gateway.get("/f", &[]).status, 200);
 }

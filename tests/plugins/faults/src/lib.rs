@@ -19,6 +19,8 @@
 //!   `x-grow: <what the last memory.grow returned>` (-1 once the VM's limit stops it).
 //! - `header-bomb`: adds request headers `x-bomb-N` until the host refuses one; logs
 //!   `header bomb stopped after N headers with status S` and continues.
+//! - `body-bomb`: appends 1 MiB to the request body until the host refuses it; adds
+//!   `x-body-bomb: <MiB appended> <status of the refused call>` and empties the body again.
 //! - `reply-twice`: sends two local replies (403 then 500) from one callback.
 //! - `resume-unpaused`: resumes a request that is not paused, then continues.
 //! - `pause-forever`: pauses the request and never resumes it.
@@ -110,11 +112,19 @@ extern "C" {
         value_data: *const u8,
         value_size: usize,
     ) -> u32;
+    fn proxy_set_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
 }
 
 const BAD_PTR: usize = 0xFFFF_FFF0;
 const MAP_HTTP_REQUEST_HEADERS: u32 = 0;
 const LOG_INFO: u32 = 2;
+const BUFFER_HTTP_REQUEST_BODY: u32 = 0;
 
 struct Faults;
 
@@ -152,6 +162,11 @@ impl HttpContext for Faults {
             Some("header-bomb") => {
                 let (count, status) = header_bomb();
                 log::info!("header bomb stopped after {count} headers with status {status}");
+                Action::Continue
+            }
+            Some("body-bomb") => {
+                let (mib, status) = body_bomb();
+                self.add_http_request_header("x-body-bomb", &format!("{mib} {status}"));
                 Action::Continue
             }
             Some("reply-twice") => {
@@ -227,6 +242,30 @@ fn header_bomb() -> (u32, u32) {
         }
         count += 1;
     }
+}
+
+/// Appends 1 MiB to the request body until the host refuses it, then empties the body;
+/// the MiB appended and the refusal's status.
+fn body_bomb() -> (u32, u32) {
+    let chunk = vec![b'b'; 1 << 20];
+    let mut appended = 0u32;
+    let status = loop {
+        let status = unsafe {
+            proxy_set_buffer_bytes(
+                BUFFER_HTTP_REQUEST_BODY,
+                usize::MAX,
+                0,
+                chunk.as_ptr(),
+                chunk.len(),
+            )
+        };
+        if status != 0 || appended >= 1024 {
+            break status;
+        }
+        appended += 1;
+    };
+    unsafe { proxy_set_buffer_bytes(BUFFER_HTTP_REQUEST_BODY, 0, usize::MAX, chunk.as_ptr(), 0) };
+    (appended, status)
 }
 
 #[inline(never)]
