@@ -256,10 +256,11 @@ def main():
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
 
-    # Thousands of sockets in wrk, the systems and the idle clients.
+    # Thousands of sockets in wrk, the systems and the idle clients (a limit per process;
+    # the children inherit it).
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    need = max(max(int(c) for c in args.connections.split(",")), args.idle) * 2 + 256
+    need = max(max(int(c) for c in args.connections.split(",")), args.idle) + 1024
     if hard < need:
         sys.exit(f"open files are limited to {hard}; this run needs {need} (ulimit -Hn)")
     args.connections = [int(c) for c in args.connections.split(",")]

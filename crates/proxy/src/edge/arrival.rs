@@ -127,7 +127,7 @@ fn random_pair() -> (u64, u64) {
         });
     }
     STATE.with(|state| {
-        let mut next = || {
+        let next = || {
             let mut x = state.get();
             x ^= x >> 12;
             x ^= x << 25;

@@ -1,48 +1,35 @@
 //! The pooled HTTP clients of one worker, for requests to upstreams and plugins' callouts:
-//! HTTP/1.1 (plain, or over TLS with rustls for `https://` endpoints), and HTTP/2 for the
-//! clusters with `protocol: http2` (h2c with prior knowledge, or TLS with ALPN `h2`), one
-//! multiplexed connection per endpoint. The endpoint's protocol picks the client.
+//! HTTP/1.1 (`http1.rs`: plain, or over TLS with rustls for `https://` endpoints), and
+//! HTTP/2 for the clusters with `protocol: http2` (h2c with prior knowledge, or TLS with ALPN
+//! `h2`), one multiplexed connection per endpoint. The endpoint's protocol picks the client.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hyper::body::Incoming;
 use hyper::client::conn::http2;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
 
 use super::clusters::Endpoint;
-use super::reset::{reset_reason, with_causes, Reset, CONNECT_FAILURE, TERMINATED};
+use super::http1::Http1Pool;
+use super::reset::{with_causes, Reset, CONNECT_FAILURE, TERMINATED};
+use super::tls::server_name;
 use crate::body::Body;
 use crate::config::UpstreamProtocol;
-
-type Http1 = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 
 /// The clients callouts and upstream requests use (cheap to clone: clones share the pools).
 #[derive(Clone)]
 pub(crate) struct Client {
-    http1: Http1,
+    http1: Http1Pool,
     http2: Http2Pool,
 }
 
-/// New pools for `http://` and (with `tls`) `https://` URIs. Their connections send without
-/// Nagle's delay: a request head and its body go out as separate writes, and the second
-/// would otherwise wait for the upstream's delayed ACK (about 40 ms on Linux).
+/// New pools for `http://` and (with `tls`) `https://` URIs.
 pub(crate) fn client(tls: &rustls::ClientConfig) -> Client {
-    let mut plain = HttpConnector::new();
-    plain.set_nodelay(true);
-    plain.enforce_http(false);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls.clone())
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(plain);
-    let http1 = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
     let mut h2_tls = tls.clone();
     h2_tls.alpn_protocols = vec![b"h2".to_vec()];
     Client {
-        http1,
+        http1: Http1Pool::new(tls),
         http2: Http2Pool {
             tls: Arc::new(h2_tls),
             connections: Arc::default(),
@@ -60,10 +47,7 @@ impl Client {
         request: http::Request<Body>,
     ) -> Result<http::Response<Incoming>, Reset> {
         match endpoint.protocol {
-            UpstreamProtocol::Http1 => self.http1.request(request).await.map_err(|e| Reset {
-                message: with_causes(&e),
-                reason: reset_reason(&e),
-            }),
+            UpstreamProtocol::Http1 => self.http1.send(endpoint, request).await,
             // Boxed: the HTTP/2 connect path (TCP, TLS, handshake) would make every HTTP/1
             // exchange's future as large as its own, and a large future costs a copy.
             UpstreamProtocol::Http2 => {
@@ -217,13 +201,6 @@ where
     Ok(sender)
 }
 
-/// The name a TLS endpoint's certificate must be for: the host of `host:port`.
-fn server_name(address: &str) -> Result<ServerName<'static>, String> {
-    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    ServerName::try_from(host.to_string()).map_err(|e| format!("server name {host:?}: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,17 +253,5 @@ mod tests {
         };
         assert_eq!(request.uri(), "https://localhost:9443/");
         assert!(request.headers().is_empty());
-    }
-
-    #[test]
-    fn the_server_name_is_the_endpoints_host() {
-        assert!(matches!(
-            server_name("localhost:443"),
-            Ok(ServerName::DnsName(name)) if name.as_ref() == "localhost"
-        ));
-        assert!(matches!(
-            server_name("[::1]:443"),
-            Ok(ServerName::IpAddress(_))
-        ));
     }
 }

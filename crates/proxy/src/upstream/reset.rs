@@ -20,31 +20,6 @@ pub(crate) struct Reset {
     pub(crate) reason: &'static str,
 }
 
-/// Envoy's reset reason for an upstream exchange that failed before the response head.
-pub(crate) fn reset_reason(error: &hyper_util::client::legacy::Error) -> &'static str {
-    if error.is_connect() {
-        CONNECT_FAILURE
-    } else if is_parse_error(error) {
-        PROTOCOL_ERROR
-    } else {
-        TERMINATED
-    }
-}
-
-/// Whether hyper failed to parse the upstream's answer (somewhere among the causes).
-fn is_parse_error(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if e.downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_parse)
-        {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
-}
-
 /// The status Envoy's router answers for a reset before the response head: 502 for a
 /// protocol error, 503 for the rest.
 pub(crate) fn reset_status(reason: &str) -> http::StatusCode {

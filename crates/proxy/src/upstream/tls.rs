@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use rustls::pki_types::ServerName;
+
 use crate::config::ClusterSpec;
 use crate::pem::{read_certificates, TlsError};
 
@@ -28,4 +30,28 @@ pub(crate) fn client_config(
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// The name a TLS endpoint's certificate must be for: the host of `host:port`.
+pub(crate) fn server_name(address: &str) -> Result<ServerName<'static>, String> {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_string()).map_err(|e| format!("server name {host:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_name_is_the_endpoints_host() {
+        assert!(matches!(
+            server_name("localhost:443"),
+            Ok(ServerName::DnsName(name)) if name.as_ref() == "localhost"
+        ));
+        assert!(matches!(
+            server_name("[::1]:443"),
+            Ok(ServerName::IpAddress(_))
+        ));
+    }
 }

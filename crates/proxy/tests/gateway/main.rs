@@ -1,7 +1,7 @@
 //! The gateway's behaviour, started in-process: routes and rules, bodies, configuration
 //! errors, Redis, reloads, shared queues, the move to optimized code, TLS and HTTP/2
 //! upstreams, gRPC and trailers, WebSocket, MCP servers, secret references, C plugins,
-//! hostile plugins and clients. One test binary (each file a module), so the suite links
+//! hostile plugins and clients, the upstream connection pool. One test binary (each file a module), so the suite links
 //! once.
 
 mod common;
@@ -26,4 +26,5 @@ mod shared_queues;
 mod tier_up;
 mod tls;
 mod tls_listeners;
+mod upstream_pool;
 mod websocket;

@@ -1,0 +1,176 @@
+//! HTTP/1.1 connections to upstreams, kept open per worker and endpoint and used again, one
+//! request at a time each (plain, or TLS with rustls for `https://` endpoints).
+//!
+//! Written here rather than taken from hyper-util's pooled client: that client is made to be
+//! shared between threads (a lock, a hashed key and a task per request to return a
+//! connection) where a worker's connections never leave its thread; counted per request it
+//! was most of the gateway's pool and hashing cost (docs/benchmarks.md). The connections are
+//! hyper's own (`hyper::client::conn::http1`).
+//!
+//! A connection goes back to its endpoint's queue as soon as its response head arrived; it
+//! is taken again once hyper says it is ready (its response body read), oldest first. A
+//! request that a connection closed before sending goes out once more on another.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+
+use super::clusters::Endpoint;
+use super::reset::{with_causes, Reset, CONNECT_FAILURE, PROTOCOL_ERROR, TERMINATED};
+use super::tls::server_name;
+use crate::body::Body;
+
+type Sender = http1::SendRequest<Body>;
+
+/// How many queued connections a request looks at for a ready one before it opens a new one.
+const LOOKS: usize = 4;
+
+/// One worker's HTTP/1.1 connections, by endpoint (cheap to clone: clones share them).
+#[derive(Clone)]
+pub(crate) struct Http1Pool {
+    /// The gateway's roots, offering `http/1.1` by ALPN.
+    tls: Arc<rustls::ClientConfig>,
+    /// Per endpoint (`host:port`, TLS or not): its open connections, oldest first.
+    queues: Rc<RefCell<Vec<(String, bool, VecDeque<Sender>)>>>,
+}
+
+impl Http1Pool {
+    pub(crate) fn new(tls: &rustls::ClientConfig) -> Http1Pool {
+        let mut tls = tls.clone();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Http1Pool {
+            tls: Arc::new(tls),
+            queues: Rc::default(),
+        }
+    }
+
+    /// Sends `request` (its URI absolute at the endpoint, its `Host` set) and waits for the
+    /// response head.
+    pub(crate) async fn send(
+        &self,
+        endpoint: &Endpoint,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<Incoming>, Reset> {
+        let mut request = origin_form(request);
+        while let Some(mut sender) = self.take_ready(endpoint) {
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    self.put_back(endpoint, sender);
+                    return Ok(response);
+                }
+                Err(mut e) => match e.take_message() {
+                    // The connection closed before the request left: another one.
+                    Some(unsent) => request = unsent,
+                    None => return Err(failed(e.error())),
+                },
+            }
+        }
+        let mut sender = self.connect(endpoint).await.map_err(|message| Reset {
+            message: format!("HTTP/1.1 connection to {}: {message}", endpoint.address),
+            reason: CONNECT_FAILURE,
+        })?;
+        let response = sender
+            .try_send_request(request)
+            .await
+            .map_err(|e| failed(e.error()))?;
+        self.put_back(endpoint, sender);
+        Ok(response)
+    }
+
+    /// A queued connection of `endpoint` that is ready for a request; closed ones go, busy
+    /// ones go to the back of the queue.
+    fn take_ready(&self, endpoint: &Endpoint) -> Option<Sender> {
+        let mut queues = self.queues.borrow_mut();
+        let queue = queues
+            .iter_mut()
+            .find(|(address, tls, _)| *address == endpoint.address && *tls == endpoint.tls)
+            .map(|(_, _, queue)| queue)?;
+        for _ in 0..LOOKS.min(queue.len()) {
+            let sender = queue.pop_front()?;
+            if sender.is_ready() {
+                return Some(sender);
+            }
+            if !sender.is_closed() {
+                queue.push_back(sender);
+            }
+        }
+        queue.retain(|sender| !sender.is_closed());
+        None
+    }
+
+    fn put_back(&self, endpoint: &Endpoint, sender: Sender) {
+        let mut queues = self.queues.borrow_mut();
+        match queues
+            .iter_mut()
+            .find(|(address, tls, _)| *address == endpoint.address && *tls == endpoint.tls)
+        {
+            Some((_, _, queue)) => queue.push_back(sender),
+            None => queues.push((endpoint.address.clone(), endpoint.tls, [sender].into())),
+        }
+    }
+
+    async fn connect(&self, endpoint: &Endpoint) -> Result<Sender, String> {
+        let tcp = tokio::net::TcpStream::connect(&endpoint.address)
+            .await
+            .map_err(|e| with_causes(&e))?;
+        // No Nagle delay: a request head and its body go out as separate writes, and the
+        // second would otherwise wait for the upstream's delayed ACK (about 40 ms on Linux).
+        let _ = tcp.set_nodelay(true);
+        if !endpoint.tls {
+            return handshake(TokioIo::new(tcp)).await;
+        }
+        let name = server_name(&endpoint.address)?;
+        let stream = tokio_rustls::TlsConnector::from(self.tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {}", with_causes(&e)))?;
+        handshake(TokioIo::new(stream)).await
+    }
+}
+
+/// HTTP/1.1 on a connection, which runs in a task of its own (upgrades included) until the
+/// upstream closes it or its sender is dropped.
+async fn handshake<T>(io: T) -> Result<Sender, String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, connection) = http1::handshake(io).await.map_err(|e| with_causes(&e))?;
+    tokio::task::spawn_local(async move {
+        if let Err(e) = connection.with_upgrades().await {
+            tracing::debug!("an upstream HTTP/1.1 connection ended: {}", with_causes(&e));
+        }
+    });
+    Ok(sender)
+}
+
+/// The request line's target in origin form (`/path?query`), as an HTTP/1.1 request to an
+/// origin server has it; the authority is in `Host`.
+fn origin_form(mut request: http::Request<Body>) -> http::Request<Body> {
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    if let Ok(uri) = http::Uri::try_from(path) {
+        *request.uri_mut() = uri;
+    }
+    request
+}
+
+/// Envoy's reset for an exchange that failed on an open connection: a protocol error for
+/// an answer that is not HTTP, a termination for the rest.
+fn failed(error: &hyper::Error) -> Reset {
+    Reset {
+        message: with_causes(error),
+        reason: if error.is_parse() {
+            PROTOCOL_ERROR
+        } else {
+            TERMINATED
+        },
+    }
+}
