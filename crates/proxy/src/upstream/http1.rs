@@ -35,8 +35,22 @@ const LOOKS: usize = 4;
 pub(crate) struct Http1Pool {
     /// The gateway's roots, offering `http/1.1` by ALPN.
     tls: Arc<rustls::ClientConfig>,
-    /// Per endpoint (`host:port`, TLS or not): its open connections, oldest first.
-    queues: Rc<RefCell<Vec<(String, bool, VecDeque<Sender>)>>>,
+    queues: Rc<RefCell<Vec<Queue>>>,
+}
+
+/// One endpoint's open connections, oldest first.
+struct Queue {
+    /// `host:port`.
+    address: String,
+    tls: bool,
+    senders: VecDeque<Sender>,
+}
+
+/// The queue of `endpoint`, if it has one.
+fn queue_of<'a>(queues: &'a mut [Queue], endpoint: &Endpoint) -> Option<&'a mut Queue> {
+    queues
+        .iter_mut()
+        .find(|q| q.address == endpoint.address && q.tls == endpoint.tls)
 }
 
 impl Http1Pool {
@@ -86,10 +100,7 @@ impl Http1Pool {
     /// ones go to the back of the queue.
     fn take_ready(&self, endpoint: &Endpoint) -> Option<Sender> {
         let mut queues = self.queues.borrow_mut();
-        let queue = queues
-            .iter_mut()
-            .find(|(address, tls, _)| *address == endpoint.address && *tls == endpoint.tls)
-            .map(|(_, _, queue)| queue)?;
+        let queue = &mut queue_of(&mut queues, endpoint)?.senders;
         for _ in 0..LOOKS.min(queue.len()) {
             let sender = queue.pop_front()?;
             if sender.is_ready() {
@@ -105,12 +116,13 @@ impl Http1Pool {
 
     fn put_back(&self, endpoint: &Endpoint, sender: Sender) {
         let mut queues = self.queues.borrow_mut();
-        match queues
-            .iter_mut()
-            .find(|(address, tls, _)| *address == endpoint.address && *tls == endpoint.tls)
-        {
-            Some((_, _, queue)) => queue.push_back(sender),
-            None => queues.push((endpoint.address.clone(), endpoint.tls, [sender].into())),
+        match queue_of(&mut queues, endpoint) {
+            Some(queue) => queue.senders.push_back(sender),
+            None => queues.push(Queue {
+                address: endpoint.address.clone(),
+                tls: endpoint.tls,
+                senders: [sender].into(),
+            }),
         }
     }
 
