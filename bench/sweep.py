@@ -12,7 +12,7 @@ memory, and how fast a Go plugin starts.
 - Start: wasmgate with the Go hello plugin (wasm-go), from launch to the first 200, with an
   empty compile cache (cold) and a filled one (warm); Envoy with the same plugin.
 
-Prints a Markdown report and writes it, the raw numbers (JSON) and the picture (PNG: requests/s
+Prints a Markdown report and writes it, the raw numbers (JSON) and the picture (SVG: requests/s
 and p99 against connections, one line per system; matplotlib) to target/bench/.
 """
 
@@ -230,7 +230,9 @@ def draw(results, connections, path):
     p99.set_yscale("log")
     rps.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # Text stays text and the file is the same for the same numbers: a picture to diff.
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "wasmgate"}):
+        fig.savefig(path, metadata={"Date": None})
     plt.close(fig)
     return path
 
@@ -306,7 +308,7 @@ def main():
     out = args.out or os.path.join(args.repo, "target/bench",
                                    "sweep-" + time.strftime("%Y%m%d-%H%M%S") + ".md")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    picture = draw(results, args.connections, out[:-3] + ".png") if results else None
+    picture = draw(results, args.connections, out[:-3] + ".svg") if results else None
     text = report(results, start, meta, picture)
     print(text)
     with open(out, "w") as f:

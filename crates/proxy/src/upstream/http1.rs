@@ -7,12 +7,12 @@
 //! was most of the gateway's pool and hashing cost (docs/benchmarks.md). The connections are
 //! hyper's own (`hyper::client::conn::http1`).
 //!
-//! A connection goes back to its endpoint's queue as soon as its response head arrived; it
-//! is taken again once hyper says it is ready (its response body read), oldest first. A
-//! request that a connection closed before sending goes out once more on another.
+//! A connection goes back to its endpoint's idle queue once hyper says it is ready for the
+//! next request (its response body read): a small task waits for that. The last one back is
+//! taken first. A request that a connection closed before sending goes out once more on
+//! another.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -27,9 +27,6 @@ use crate::body::Body;
 
 type Sender = http1::SendRequest<Body>;
 
-/// How many queued connections a request looks at for a ready one before it opens a new one.
-const LOOKS: usize = 4;
-
 /// One worker's HTTP/1.1 connections, by endpoint (cheap to clone: clones share them).
 #[derive(Clone)]
 pub(crate) struct Http1Pool {
@@ -38,19 +35,12 @@ pub(crate) struct Http1Pool {
     queues: Rc<RefCell<Vec<Queue>>>,
 }
 
-/// One endpoint's open connections, oldest first.
+/// One endpoint's idle connections, the last one back at the end.
 struct Queue {
     /// `host:port`.
     address: String,
     tls: bool,
-    senders: VecDeque<Sender>,
-}
-
-/// The queue of `endpoint`, if it has one.
-fn queue_of<'a>(queues: &'a mut [Queue], endpoint: &Endpoint) -> Option<&'a mut Queue> {
-    queues
-        .iter_mut()
-        .find(|q| q.address == endpoint.address && q.tls == endpoint.tls)
+    idle: Vec<Sender>,
 }
 
 impl Http1Pool {
@@ -96,34 +86,47 @@ impl Http1Pool {
         Ok(response)
     }
 
-    /// A queued connection of `endpoint` that is ready for a request; closed ones go, busy
-    /// ones go to the back of the queue.
-    fn take_ready(&self, endpoint: &Endpoint) -> Option<Sender> {
+    /// The index of `endpoint`'s queue (made on its first request; queues stay).
+    fn queue_index(&self, endpoint: &Endpoint) -> usize {
         let mut queues = self.queues.borrow_mut();
-        let queue = &mut queue_of(&mut queues, endpoint)?.senders;
-        for _ in 0..LOOKS.min(queue.len()) {
-            let sender = queue.pop_front()?;
+        if let Some(index) = queues
+            .iter()
+            .position(|q| q.address == endpoint.address && q.tls == endpoint.tls)
+        {
+            return index;
+        }
+        queues.push(Queue {
+            address: endpoint.address.clone(),
+            tls: endpoint.tls,
+            idle: Vec::new(),
+        });
+        queues.len() - 1
+    }
+
+    /// An idle connection of `endpoint` ready for a request; closed ones go.
+    fn take_ready(&self, endpoint: &Endpoint) -> Option<Sender> {
+        let index = self.queue_index(endpoint);
+        let mut queues = self.queues.borrow_mut();
+        let idle = &mut queues[index].idle;
+        while let Some(sender) = idle.pop() {
             if sender.is_ready() {
                 return Some(sender);
             }
-            if !sender.is_closed() {
-                queue.push_back(sender);
-            }
         }
-        queue.retain(|sender| !sender.is_closed());
         None
     }
 
-    fn put_back(&self, endpoint: &Endpoint, sender: Sender) {
-        let mut queues = self.queues.borrow_mut();
-        match queue_of(&mut queues, endpoint) {
-            Some(queue) => queue.senders.push_back(sender),
-            None => queues.push(Queue {
-                address: endpoint.address.clone(),
-                tls: endpoint.tls,
-                senders: [sender].into(),
-            }),
-        }
+    /// Puts `sender` back in `endpoint`'s idle queue once it is ready for another request.
+    fn put_back(&self, endpoint: &Endpoint, mut sender: Sender) {
+        let index = self.queue_index(endpoint);
+        let queues = Rc::downgrade(&self.queues);
+        tokio::task::spawn_local(async move {
+            if sender.ready().await.is_ok() {
+                if let Some(queues) = queues.upgrade() {
+                    queues.borrow_mut()[index].idle.push(sender);
+                }
+            }
+        });
     }
 
     async fn connect(&self, endpoint: &Endpoint) -> Result<Sender, String> {
@@ -163,12 +166,13 @@ where
 /// The request line's target in origin form (`/path?query`), as an HTTP/1.1 request to an
 /// origin server has it; the authority is in `Host`.
 fn origin_form(mut request: http::Request<Body>) -> http::Request<Body> {
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    if let Ok(uri) = http::Uri::try_from(path) {
+    let mut parts = std::mem::take(request.uri_mut()).into_parts();
+    parts.scheme = None;
+    parts.authority = None;
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    if let Ok(uri) = http::Uri::from_parts(parts) {
         *request.uri_mut() = uri;
     }
     request
