@@ -29,6 +29,7 @@ import tempfile
 import time
 
 from loads import make_certs, wrk
+from report import fmt
 from procs import (cleanup, cpu_seconds, descendants, for_envoy, http_get, log, loadavg,
                    machine, med, on_signal, vm_rss_kib)
 from systems import Envoy, NginxProxy, Upstream, Wasmgate
@@ -164,10 +165,6 @@ def merge(rounds):
         values = [r for r in rounds if r is not None]
         return med(values) if values else None
     return first
-
-
-def fmt(v, digits=0):
-    return "–" if v is None else f"{v:,.{digits}f}"
 
 
 def report(results, start, meta, picture):

@@ -121,7 +121,6 @@ class NginxProxy(System):
         listen 127.0.0.1:{self.port};
         listen 127.0.0.1:{self.h2c_port} http2;  # nginx 1.22: h2 only on this port
         listen 127.0.0.1:{self.tls_port} ssl http2;
-        keepalive_timeout 300s;
         ssl_certificate {cert};
         ssl_certificate_key {key};
         ssl_protocols TLSv1.2 TLSv1.3;  # 1.22's default lacks TLSv1.3

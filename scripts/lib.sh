@@ -85,12 +85,20 @@ GRPCIO_VERSION=1.85.4
 MCP_VERSION=2.3.0
 WEBSOCKETS_VERSION=17.4
 ensure_python_clients() {
-    local venv="$repo/.venv"
+    ensure_venv_packages 'import httpx, h2, grpc, websockets, mcp' "httpx[http2]==$HTTPX_VERSION" \
+        "grpcio==$GRPCIO_VERSION" "websockets==$WEBSOCKETS_VERSION" "mcp==$MCP_VERSION"
+}
+
+# Installs PACKAGES into `.venv` unless CHECK (Python) runs there already, and prints the
+# interpreter's path.
+#   ensure_venv_packages CHECK PACKAGE...
+ensure_venv_packages() {
+    local venv="$repo/.venv" check="$1"
+    shift
     ensure_venv
-    if ! "$venv/bin/python3" -c 'import httpx, h2, grpc, websockets, mcp' 2>/dev/null; then
-        echo "==> installing httpx[http2]==$HTTPX_VERSION grpcio==$GRPCIO_VERSION websockets==$WEBSOCKETS_VERSION mcp==$MCP_VERSION into $venv" >&2
-        "$venv/bin/pip" install -q "httpx[http2]==$HTTPX_VERSION" "grpcio==$GRPCIO_VERSION" \
-            "websockets==$WEBSOCKETS_VERSION" "mcp==$MCP_VERSION" >&2
+    if ! "$venv/bin/python3" -c "$check" 2>/dev/null; then
+        echo "==> installing $* into $venv" >&2
+        "$venv/bin/pip" install -q "$@" >&2
     fi
     echo "$venv/bin/python3"
 }
@@ -99,13 +107,7 @@ ensure_python_clients() {
 # interpreter's path.
 MATPLOTLIB_VERSION=3.11.2
 ensure_plotting() {
-    local venv="$repo/.venv"
-    ensure_venv
-    if ! "$venv/bin/python3" -c 'import matplotlib' 2>/dev/null; then
-        echo "==> installing matplotlib==$MATPLOTLIB_VERSION into $venv" >&2
-        "$venv/bin/pip" install -q "matplotlib==$MATPLOTLIB_VERSION" >&2
-    fi
-    echo "$venv/bin/python3"
+    ensure_venv_packages 'import matplotlib' "matplotlib==$MATPLOTLIB_VERSION"
 }
 
 # Installs what the fuzz stage needs and is missing: a nightly toolchain (libFuzzer's

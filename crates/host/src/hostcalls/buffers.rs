@@ -6,7 +6,7 @@ use wasmgate_abi::{BufferType, Status};
 use wasmtime::{Caller, Linker};
 
 use super::memory::{read, return_bytes, write_u32};
-use super::{finish, Fault, HostResult};
+use super::{finish, refuse_once, Fault, HostResult};
 use crate::state::HostState;
 use crate::stream::MAX_BODY_BYTES;
 
@@ -103,16 +103,14 @@ fn spliced_len(len: usize, start: usize, size: usize, added: usize) -> usize {
 /// Refuses an edit that would make a body larger than [`MAX_BODY_BYTES`] (BadArgument); the
 /// first refusal of a VM is reported.
 fn refuse_body_growth(c: &mut C<'_>) -> HostResult {
-    let state = c.data_mut();
-    if !state.reported_body_limit {
-        state.reported_body_limit = true;
-        tracing::warn!(
-            plugin = %state.plugin_name,
-            "proxy_set_buffer_bytes refused (BadArgument): a plugin may make a body of at most {} MiB; later refusals of this VM are not reported",
+    refuse_once(
+        c.data_mut(),
+        |s| &mut s.reported_body_limit,
+        format_args!(
+            "proxy_set_buffer_bytes refused (BadArgument): a plugin may make a body of at most {} MiB",
             MAX_BODY_BYTES >> 20
-        );
-    }
-    Err(Status::BadArgument.into())
+        ),
+    )
 }
 
 /// The ABI's buffer edit: `start == 0 && size == 0` prepends, `start >= len` appends,

@@ -12,7 +12,7 @@ use wasmgate_abi::{pairs, AbiVersion, MapType, Status};
 use wasmtime::{Caller, Linker};
 
 use super::memory::{read, return_bytes, write_u32};
-use super::{finish, HostResult};
+use super::{finish, refuse_once, HostResult};
 use crate::state::HostState;
 use crate::stream::{HeaderMap, HttpStream, MapScope, MAX_HEADER_BYTES, MAX_HEADER_PAIRS};
 
@@ -249,14 +249,12 @@ fn edit(
 /// Refuses a change that would make a header map larger than a plugin may make it
 /// (BadArgument); the first refusal of a VM is reported.
 pub(crate) fn refuse_too_many(c: &mut C<'_>, call: &str) -> HostResult {
-    let state = c.data_mut();
-    if !state.reported_header_limit {
-        state.reported_header_limit = true;
-        tracing::warn!(
-            plugin = %state.plugin_name,
-            "{call} refused (BadArgument): a plugin may make a header map of at most {MAX_HEADER_PAIRS} headers and {} KiB; later refusals of this VM are not reported",
+    refuse_once(
+        c.data_mut(),
+        |s| &mut s.reported_header_limit,
+        format_args!(
+            "{call} refused (BadArgument): a plugin may make a header map of at most {MAX_HEADER_PAIRS} headers and {} KiB",
             MAX_HEADER_BYTES >> 10
-        );
-    }
-    Err(Status::BadArgument.into())
+        ),
+    )
 }

@@ -42,6 +42,25 @@ pub(crate) fn finish(result: HostResult) -> wasmtime::Result<i32> {
     }
 }
 
+/// Refuses a call that would make something larger than a plugin may make it
+/// (BadArgument). The first refusal of its kind in a VM is logged, with `why`; `reported`
+/// picks the flag of the VM's state that remembers it.
+pub(crate) fn refuse_once(
+    state: &mut HostState,
+    reported: fn(&mut HostState) -> &mut bool,
+    why: std::fmt::Arguments<'_>,
+) -> HostResult {
+    let flag = reported(state);
+    if !*flag {
+        *flag = true;
+        tracing::warn!(
+            plugin = %state.plugin_name,
+            "{why}; later refusals of this VM are not reported"
+        );
+    }
+    Err(Status::BadArgument.into())
+}
+
 /// The `env` functions this host provides.
 pub(crate) const ENV_FUNCTIONS: &[&str] = &[
     "proxy_log",

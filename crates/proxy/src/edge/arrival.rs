@@ -156,3 +156,33 @@ fn ensure_request_id(headers: &mut HeaderMap) -> String {
     headers.add(b"x-request-id", id.as_bytes());
     id
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_version_4_uuids_and_differ() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            let id = ensure_request_id(&mut HeaderMap::new());
+            let groups: Vec<&str> = id.split('-').collect();
+            let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+            assert_eq!(lengths, [8, 4, 4, 4, 12], "{id}");
+            assert!(groups[2].starts_with('4'), "version 4: {id}");
+            assert!(
+                matches!(&groups[3][..1], "8" | "9" | "a" | "b"),
+                "variant: {id}"
+            );
+            assert!(seen.insert(id));
+        }
+    }
+
+    #[test]
+    fn a_request_id_the_client_sent_is_kept() {
+        let mut headers = HeaderMap::new();
+        headers.add(b"x-request-id", b"abc");
+        assert_eq!(ensure_request_id(&mut headers), "abc");
+        assert_eq!(headers.pairs.len(), 1);
+    }
+}

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use hyper::body::Incoming;
 use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 
 use super::clusters::Endpoint;
+use super::connect::{open, Handshake};
 use super::http1::Http1Pool;
 use super::reset::{with_causes, Reset, CONNECT_FAILURE, TERMINATED};
-use super::tls::server_name;
 use crate::body::Body;
 use crate::config::UpstreamProtocol;
 
@@ -156,49 +156,39 @@ impl Http2Pool {
             return Ok(sender.clone());
         }
         *slot = None;
-        let sender = self.connect(endpoint).await.map_err(|message| Reset {
-            message: format!("HTTP/2 connection to {}: {message}", endpoint.address),
-            reason: CONNECT_FAILURE,
-        })?;
+        let sender = open::<Http2>(endpoint, &self.tls)
+            .await
+            .map_err(|message| Reset {
+                message: format!("HTTP/2 connection to {}: {message}", endpoint.address),
+                reason: CONNECT_FAILURE,
+            })?;
         *slot = Some(sender.clone());
         Ok(sender)
     }
-
-    async fn connect(&self, endpoint: &Endpoint) -> Result<Sender, String> {
-        let tcp = tokio::net::TcpStream::connect(&endpoint.address)
-            .await
-            .map_err(|e| with_causes(&e))?;
-        // As for HTTP/1: no Nagle delay between a head and its body.
-        let _ = tcp.set_nodelay(true);
-        if !endpoint.tls {
-            return handshake(TokioIo::new(tcp)).await;
-        }
-        let name = server_name(&endpoint.address)?;
-        // rustls refuses a server that picks a protocol other than the `h2` offered.
-        let stream = tokio_rustls::TlsConnector::from(self.tls.clone())
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS: {}", with_causes(&e)))?;
-        handshake(TokioIo::new(stream)).await
-    }
 }
 
-/// HTTP/2 on a connection; the connection runs in a task of its own until the upstream or
-/// the last request closes it.
-async fn handshake<T>(io: T) -> Result<Sender, String>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-        .handshake(io)
-        .await
-        .map_err(|e| with_causes(&e))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!("an upstream HTTP/2 connection ended: {}", with_causes(&e));
-        }
-    });
-    Ok(sender)
+/// HTTP/2: its connection runs in a task of its own until the upstream or the last request
+/// closes it.
+struct Http2;
+
+impl Handshake for Http2 {
+    type Sender = Sender;
+
+    async fn handshake<T>(io: T) -> Result<Sender, String>
+    where
+        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .handshake(io)
+            .await
+            .map_err(|e| with_causes(&e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("an upstream HTTP/2 connection ended: {}", with_causes(&e));
+            }
+        });
+        Ok(sender)
+    }
 }
 
 #[cfg(test)]

@@ -18,11 +18,10 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 
 use super::clusters::Endpoint;
+use super::connect::{open, Handshake};
 use super::reset::{with_causes, Reset, CONNECT_FAILURE, PROTOCOL_ERROR, TERMINATED};
-use super::tls::server_name;
 use crate::body::Body;
 
 type Sender = http1::SendRequest<Body>;
@@ -61,10 +60,11 @@ impl Http1Pool {
         request: http::Request<Body>,
     ) -> Result<http::Response<Incoming>, Reset> {
         let mut request = origin_form(request);
-        while let Some(mut sender) = self.take_ready(endpoint) {
+        let queue = self.queue_index(endpoint);
+        while let Some(mut sender) = self.take_ready(queue) {
             match sender.try_send_request(request).await {
                 Ok(response) => {
-                    self.put_back(endpoint, sender);
+                    self.put_back(queue, sender);
                     return Ok(response);
                 }
                 Err(mut e) => match e.take_message() {
@@ -74,15 +74,17 @@ impl Http1Pool {
                 },
             }
         }
-        let mut sender = self.connect(endpoint).await.map_err(|message| Reset {
-            message: format!("HTTP/1.1 connection to {}: {message}", endpoint.address),
-            reason: CONNECT_FAILURE,
-        })?;
+        let mut sender = open::<Http1>(endpoint, &self.tls)
+            .await
+            .map_err(|message| Reset {
+                message: format!("HTTP/1.1 connection to {}: {message}", endpoint.address),
+                reason: CONNECT_FAILURE,
+            })?;
         let response = sender
             .try_send_request(request)
             .await
             .map_err(|e| failed(e.error()))?;
-        self.put_back(endpoint, sender);
+        self.put_back(queue, sender);
         Ok(response)
     }
 
@@ -103,9 +105,8 @@ impl Http1Pool {
         queues.len() - 1
     }
 
-    /// An idle connection of `endpoint` ready for a request; closed ones go.
-    fn take_ready(&self, endpoint: &Endpoint) -> Option<Sender> {
-        let index = self.queue_index(endpoint);
+    /// An idle connection of queue `index` ready for a request; closed ones go.
+    fn take_ready(&self, index: usize) -> Option<Sender> {
         let mut queues = self.queues.borrow_mut();
         let idle = &mut queues[index].idle;
         while let Some(sender) = idle.pop() {
@@ -116,9 +117,8 @@ impl Http1Pool {
         None
     }
 
-    /// Puts `sender` back in `endpoint`'s idle queue once it is ready for another request.
-    fn put_back(&self, endpoint: &Endpoint, mut sender: Sender) {
-        let index = self.queue_index(endpoint);
+    /// Puts `sender` back in idle queue `index` once it is ready for another request.
+    fn put_back(&self, index: usize, mut sender: Sender) {
         let queues = Rc::downgrade(&self.queues);
         tokio::task::spawn_local(async move {
             if sender.ready().await.is_ok() {
@@ -128,39 +128,27 @@ impl Http1Pool {
             }
         });
     }
-
-    async fn connect(&self, endpoint: &Endpoint) -> Result<Sender, String> {
-        let tcp = tokio::net::TcpStream::connect(&endpoint.address)
-            .await
-            .map_err(|e| with_causes(&e))?;
-        // No Nagle delay: a request head and its body go out as separate writes, and the
-        // second would otherwise wait for the upstream's delayed ACK (about 40 ms on Linux).
-        let _ = tcp.set_nodelay(true);
-        if !endpoint.tls {
-            return handshake(TokioIo::new(tcp)).await;
-        }
-        let name = server_name(&endpoint.address)?;
-        let stream = tokio_rustls::TlsConnector::from(self.tls.clone())
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS: {}", with_causes(&e)))?;
-        handshake(TokioIo::new(stream)).await
-    }
 }
 
-/// HTTP/1.1 on a connection, which runs in a task of its own (upgrades included) until the
-/// upstream closes it or its sender is dropped.
-async fn handshake<T>(io: T) -> Result<Sender, String>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, connection) = http1::handshake(io).await.map_err(|e| with_causes(&e))?;
-    tokio::task::spawn_local(async move {
-        if let Err(e) = connection.with_upgrades().await {
-            tracing::debug!("an upstream HTTP/1.1 connection ended: {}", with_causes(&e));
-        }
-    });
-    Ok(sender)
+/// HTTP/1.1: its connection runs in a task of its own (upgrades included) until the upstream
+/// closes it or its sender is dropped.
+struct Http1;
+
+impl Handshake for Http1 {
+    type Sender = Sender;
+
+    async fn handshake<T>(io: T) -> Result<Sender, String>
+    where
+        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let (sender, connection) = http1::handshake(io).await.map_err(|e| with_causes(&e))?;
+        tokio::task::spawn_local(async move {
+            if let Err(e) = connection.with_upgrades().await {
+                tracing::debug!("an upstream HTTP/1.1 connection ended: {}", with_causes(&e));
+            }
+        });
+        Ok(sender)
+    }
 }
 
 /// The request line's target in origin form (`/path?query`), as an HTTP/1.1 request to an

@@ -3,6 +3,7 @@
 //!
 //! - `clusters`: [`Clusters`] and [`Endpoint`].
 //! - `client`: one worker's pooled clients (HTTP/1.1, and HTTP/2 for `protocol: http2`).
+//! - `connect`: a new connection to an endpoint (TCP, TLS), for either protocol.
 //! - `http1`: the HTTP/1.1 connections of one worker, used again request after request.
 //! - `tls`: the roots trusted for TLS upstreams and callouts.
 //! - `request`: a request's head, body and answer.
@@ -10,6 +11,7 @@
 
 pub(crate) mod client;
 pub(crate) mod clusters;
+pub(crate) mod connect;
 pub(crate) mod http1;
 pub(crate) mod request;
 pub(crate) mod reset;

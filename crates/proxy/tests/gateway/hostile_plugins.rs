@@ -284,19 +284,26 @@ fn slow_upstream() -> std::net::SocketAddr {
     address
 }
 
-#[test]
-fn a_request_in_flight_when_another_crashes_the_vm_gets_its_response() {
+/// A gateway (one worker, access log on) with the faults plugin `name` in front of the slow
+/// upstream (`/slow…`) and the echo upstream (the rest).
+fn slow_gateway(name: &str) -> (crate::common::Running, wasmgate_proxy::EchoServer) {
     captured();
     let upstream = echo();
     let config = Config::new()
         .setting("workers: 1")
         .setting("plugin_call_timeout_ms: 1000")
+        .setting("access_log: text")
         .cluster("slow", slow_upstream(), &[])
         .cluster("echo", upstream.local_addr(), &[])
         .route("slow", "slow", &["path_prefix: /slow", "timeout_ms: 5000"])
         .route("r", "echo", &[])
-        .plugin("faults-inflight", fixture("faults"), &[]);
-    let gateway = start(&config, &tempdir("faults-inflight"));
+        .plugin(name, fixture("faults"), &[]);
+    (start(&config, &tempdir(name)), upstream)
+}
+
+#[test]
+fn a_request_in_flight_when_another_crashes_the_vm_gets_its_response() {
+    let (gateway, _upstream) = slow_gateway("faults-inflight");
     let address = gateway.address;
     let in_flight = std::thread::spawn(move || crate::common::get(address, "/slow", &[]));
     // The slow request is upstream when the trap crashes the VM it passed through.
@@ -317,17 +324,7 @@ fn a_request_in_flight_when_another_crashes_the_vm_gets_its_response() {
 #[test]
 fn a_request_whose_client_left_still_ends_its_walk_and_gets_its_log_line() {
     use std::io::Write;
-    captured();
-    let upstream = echo();
-    let config = Config::new()
-        .setting("workers: 1")
-        .setting("access_log: text")
-        .cluster("slow", slow_upstream(), &[])
-        .cluster("echo", upstream.local_addr(), &[])
-        .route("slow", "slow", &["path_prefix: /slow", "timeout_ms: 5000"])
-        .route("r", "echo", &[])
-        .plugin("faults-left", fixture("faults"), &[]);
-    let gateway = start(&config, &tempdir("faults-left"));
+    let (gateway, _upstream) = slow_gateway("faults-left");
     {
         let mut client = std::net::TcpStream::connect(gateway.address).expect("connects");
         client
