@@ -8,6 +8,8 @@
 //! - `tls`: a TLS listener's rustls configuration and what a handshake tells plugins.
 //! - `activity`: the idle timeout's clock.
 //! - `connection`: the facts of a client connection plugins read.
+//! - `framing`: HTTP/1.1 request framing as Envoy reads it (its refusals, obs-fold).
+//! - `checked`: a client stream whose request heads pass `framing` before hyper reads them.
 //! - `serve`: one connection, its requests handed to the chain.
 //! - `arrival`: a request's head made ready for the plugins (forwarded headers, request id).
 //! - `upgrade`: upgrade requests (HTTP/1.1 `Upgrade`, HTTP/2 extended CONNECT) and their
@@ -16,7 +18,9 @@
 pub(crate) mod activity;
 pub(crate) mod arrival;
 pub(crate) mod certificates;
+pub(crate) mod checked;
 pub(crate) mod connection;
+pub(crate) mod framing;
 pub(crate) mod listener;
 pub(crate) mod open;
 pub(crate) mod serve;

@@ -1,0 +1,542 @@
+//! HTTP/1.1 request framing read as Envoy reads it, in front of hyper's parser: where each
+//! request head ends, the checks Envoy makes that hyper does not (it would answer otherwise),
+//! and how long each body is, so that the next head is found.
+//!
+//! Envoy refuses, where hyper would serve or answer otherwise: `Content-Length` beside
+//! `Transfer-Encoding` (400), more than one `Content-Length` (400), a transfer coding other
+//! than `chunked` (501), an HTTP version other than 1.1 (426; HTTP/1.0 too, unless Envoy is
+//! told `accept_http_10`) and the HTTP/2 preface where only
+//! HTTP/1.1 is spoken (400). Envoy unfolds obs-fold (a header
+//! line that starts with a space or tab continues the one before, RFC 9112 5.2), which hyper
+//! refuses: the scanner unfolds it in place. Everything else is hyper's to decide: a head
+//! the scanner does not follow (malformed, too large, an upgrade, h2c) turns the rest of
+//! the connection [`Framing::Opaque`], bytes passed as they come; hyper refuses a malformed
+//! head and closes the connection, and an upgrade's tunnel is not HTTP.
+
+/// An answer Envoy gives to a head it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// 400: `Content-Length` with `Transfer-Encoding`, or two `Content-Length`s.
+    BadRequest,
+    /// 501: a transfer coding other than `chunked`.
+    NotImplemented,
+    /// 426: an HTTP version other than 1.1 (HTTP/1.0 too, as Envoy's default).
+    UpgradeRequired,
+}
+
+impl Refusal {
+    pub(crate) fn status(self) -> http::StatusCode {
+        match self {
+            Refusal::BadRequest => http::StatusCode::BAD_REQUEST,
+            Refusal::NotImplemented => http::StatusCode::NOT_IMPLEMENTED,
+            Refusal::UpgradeRequired => http::StatusCode::UPGRADE_REQUIRED,
+        }
+    }
+}
+
+/// Where the scanner is in the client's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// Before a request head (empty lines before one pass, as RFC 9112 2.2 lets them).
+    Head,
+    /// In a body of known length: the bytes left.
+    Fixed(u64),
+    /// In a chunked body.
+    Chunked(Chunk),
+    /// Past what the scanner follows: bytes pass unchecked.
+    Opaque,
+}
+
+/// Where the scanner is in a chunked body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Chunk {
+    /// A chunk's size line: the size so far, and whether an extension (`;…`) started.
+    Size { size: u64, extension: bool },
+    /// A chunk's data: the bytes left.
+    Data(u64),
+    /// The line end after a chunk's data.
+    DataEnd,
+    /// The trailer section after the last chunk; whether the current line is still empty.
+    Trailers { empty_line: bool },
+}
+
+/// What scanning some bytes gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scanned {
+    /// Every byte passes as it now is.
+    All,
+    /// The bytes from this offset are a head not yet whole: they wait for more.
+    Unfinished(usize),
+    /// The head at this offset is refused; the bytes before it pass.
+    Refused(usize, Refusal),
+}
+
+/// Follows one connection's requests.
+#[derive(Debug)]
+pub(crate) struct Scanner {
+    framing: Framing,
+    /// A head larger than this is hyper's to refuse (431).
+    max_head: usize,
+    /// No head was seen yet: the HTTP/2 preface may come.
+    first: bool,
+    /// The preface starts HTTP/2 (a plain listener's h2c); otherwise it is refused, as
+    /// Envoy refuses it on an HTTP/1.1-only connection.
+    h2c: bool,
+    /// The request heads passed so far.
+    heads: u64,
+}
+
+/// HTTP/2's connection preface starts so: a client that speaks HTTP/2 with prior knowledge.
+pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+impl Scanner {
+    /// A scanner for a connection that starts with a request head or, when `h2c`, with
+    /// the HTTP/2 preface.
+    pub(crate) fn new(max_head: usize, h2c: bool) -> Scanner {
+        Scanner {
+            framing: Framing::Head,
+            max_head,
+            first: true,
+            h2c,
+            heads: 0,
+        }
+    }
+
+    /// A scanner that checks nothing (an HTTP/2 connection).
+    pub(crate) fn opaque() -> Scanner {
+        Scanner {
+            framing: Framing::Opaque,
+            max_head: 0,
+            first: false,
+            h2c: false,
+            heads: 0,
+        }
+    }
+
+    pub(crate) fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// How many request heads passed: the index of the next one.
+    pub(crate) fn heads(&self) -> u64 {
+        self.heads
+    }
+
+    /// Gives up following the connection: what comes is hyper's to decide.
+    pub(crate) fn give_up(&mut self) {
+        self.framing = Framing::Opaque;
+    }
+
+    /// Scans `bytes`, the next the client sent, changing obs-fold in place.
+    pub(crate) fn scan(&mut self, bytes: &mut [u8]) -> Scanned {
+        let mut at = 0;
+        while at < bytes.len() {
+            match self.framing {
+                Framing::Opaque => return Scanned::All,
+                Framing::Fixed(left) => {
+                    let taken = left.min((bytes.len() - at) as u64);
+                    at += taken as usize;
+                    self.framing = if taken == left {
+                        Framing::Head
+                    } else {
+                        Framing::Fixed(left - taken)
+                    };
+                }
+                Framing::Chunked(chunk) => at = self.chunked(chunk, bytes, at),
+                Framing::Head => match self.head(&mut bytes[at..]) {
+                    Head::Unfinished => return Scanned::Unfinished(at),
+                    Head::Refused(refusal) => return Scanned::Refused(at, refusal),
+                    Head::Passes(length, framing) => {
+                        at += length;
+                        self.framing = framing;
+                    }
+                },
+            }
+        }
+        Scanned::All
+    }
+
+    /// Scans a chunked body from `at`; returns where it stopped (the end of the bytes, or
+    /// of the body).
+    fn chunked(&mut self, mut chunk: Chunk, bytes: &[u8], mut at: usize) -> usize {
+        while at < bytes.len() {
+            if let Chunk::Data(left) = chunk {
+                let taken = left.min((bytes.len() - at) as u64);
+                at += taken as usize;
+                chunk = if taken == left {
+                    Chunk::DataEnd
+                } else {
+                    Chunk::Data(left - taken)
+                };
+                continue;
+            }
+            let byte = bytes[at];
+            at += 1;
+            match next_chunk(chunk, byte) {
+                Some(Step::Within(next)) => chunk = next,
+                Some(Step::BodyEnds) => {
+                    self.framing = Framing::Head;
+                    return at;
+                }
+                // hyper refuses the body and closes the connection.
+                None => {
+                    self.framing = Framing::Opaque;
+                    return bytes.len();
+                }
+            }
+        }
+        self.framing = Framing::Chunked(chunk);
+        at
+    }
+
+    /// Reads the head at the start of `bytes`.
+    fn head(&mut self, bytes: &mut [u8]) -> Head {
+        let Some(start) = bytes.iter().position(|&b| b != b'\r' && b != b'\n') else {
+            return Head::Passes(bytes.len(), Framing::Head);
+        };
+        let first = std::mem::replace(&mut self.first, false);
+        let rest = &bytes[start..];
+        if first && rest.len() < PREFACE.len() && PREFACE.starts_with(rest) {
+            self.first = true;
+            return Head::Unfinished;
+        }
+        if first && rest.starts_with(PREFACE) && self.h2c {
+            return Head::Passes(bytes.len(), Framing::Opaque);
+        }
+        if first && rest.starts_with(PREFACE) {
+            return Head::Refused(Refusal::BadRequest);
+        }
+        let Some(length) = head_length(rest) else {
+            if rest.len() > self.max_head {
+                return Head::Passes(bytes.len(), Framing::Opaque);
+            }
+            self.first = first;
+            return Head::Unfinished;
+        };
+        let head = &mut bytes[start..start + length];
+        match read_head(head) {
+            Ok(framing) => {
+                self.heads += 1;
+                Head::Passes(start + length, framing)
+            }
+            Err(Some(refusal)) => Head::Refused(refusal),
+            // Malformed: hyper refuses it.
+            Err(None) => Head::Passes(bytes.len(), Framing::Opaque),
+        }
+    }
+}
+
+/// What the head at the start of some bytes is.
+enum Head {
+    Unfinished,
+    Refused(Refusal),
+    /// It passes; its length, and what follows it.
+    Passes(usize, Framing),
+}
+
+/// One byte's step through a chunked body's framing (not its data).
+enum Step {
+    Within(Chunk),
+    BodyEnds,
+}
+
+fn next_chunk(chunk: Chunk, byte: u8) -> Option<Step> {
+    let next = match chunk {
+        Chunk::Size { size, extension } => match byte {
+            b'\n' if size == 0 => Chunk::Trailers { empty_line: true },
+            b'\n' => Chunk::Data(size),
+            b'\r' => chunk,
+            _ if extension => chunk,
+            b';' | b' ' | b'\t' => Chunk::Size {
+                size,
+                extension: true,
+            },
+            _ => {
+                let digit = (byte as char).to_digit(16)?;
+                let size = size.checked_mul(16)?.checked_add(u64::from(digit))?;
+                Chunk::Size {
+                    size,
+                    extension: false,
+                }
+            }
+        },
+        Chunk::DataEnd => match byte {
+            b'\r' => chunk,
+            b'\n' => Chunk::Size {
+                size: 0,
+                extension: false,
+            },
+            _ => return None,
+        },
+        Chunk::Trailers { empty_line } => match byte {
+            b'\n' if empty_line => return Some(Step::BodyEnds),
+            b'\n' => Chunk::Trailers { empty_line: true },
+            b'\r' => chunk,
+            _ => Chunk::Trailers { empty_line: false },
+        },
+        Chunk::Data(_) => chunk,
+    };
+    Some(Step::Within(next))
+}
+
+/// The length of the head at the start of `bytes` (through its empty line), if it is whole.
+fn head_length(bytes: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(found) = bytes[from..].iter().position(|&b| b == b'\n') {
+        let end = from + found + 1;
+        match bytes.get(end) {
+            Some(b'\n') => return Some(end + 1),
+            Some(b'\r') if bytes.get(end + 1) == Some(&b'\n') => return Some(end + 2),
+            _ => from = end,
+        }
+    }
+    None
+}
+
+/// Checks a whole head and tells what follows it: `Err(None)` for a head hyper will
+/// refuse itself.
+fn read_head(head: &mut [u8]) -> Result<Framing, Option<Refusal>> {
+    let line_end = head.iter().position(|&b| b == b'\n').ok_or(None)?;
+    let request_line = trim_cr(&head[..line_end]);
+    let (method, version) = request_line_parts(request_line).ok_or(None)?;
+    // Envoy takes HTTP/1.1 only unless told otherwise (its `accept_http_10`).
+    if version != (1, 1) {
+        return Err(Some(Refusal::UpgradeRequired));
+    }
+    let connect = method == b"CONNECT";
+    unfold(head, line_end + 1)?;
+    let mut lengths = 0;
+    let mut length = None;
+    let mut coding: Option<Vec<u8>> = None;
+    let mut upgrade = false;
+    for line in head[line_end + 1..].split(|&b| b == b'\n') {
+        let line = trim_cr(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = (&line[..colon], trim_ows(&line[colon + 1..]));
+        if name.eq_ignore_ascii_case(b"content-length") {
+            lengths += 1;
+            length = Some(content_length(value).ok_or(None)?);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let codings = coding.get_or_insert_with(Vec::new);
+            if !codings.is_empty() {
+                codings.extend_from_slice(b", ");
+            }
+            codings.extend_from_slice(value);
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            upgrade = true;
+        }
+    }
+    match (coding, length) {
+        (Some(_), Some(_)) => Err(Some(Refusal::BadRequest)),
+        _ if lengths > 1 => Err(Some(Refusal::BadRequest)),
+        (Some(coding), None) if !coding.eq_ignore_ascii_case(b"chunked") => {
+            Err(Some(Refusal::NotImplemented))
+        }
+        // The tunnel after the head is not HTTP.
+        _ if connect || upgrade => Ok(Framing::Opaque),
+        (Some(_), None) => Ok(Framing::Chunked(Chunk::Size {
+            size: 0,
+            extension: false,
+        })),
+        (None, Some(0) | None) => Ok(Framing::Head),
+        (None, Some(length)) => Ok(Framing::Fixed(length)),
+    }
+}
+
+/// The method and the version (major, minor) of a request line; `None` when it is not
+/// `METHOD SP TARGET SP HTTP/d.d` (hyper refuses it).
+fn request_line_parts(line: &[u8]) -> Option<(&[u8], (u8, u8))> {
+    let mut words = line.split(|&b| b == b' ');
+    let (method, _target, version) = (words.next()?, words.next()?, words.next()?);
+    if words.next().is_some() {
+        return None;
+    }
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Some((method, (major - b'0', minor - b'0')))
+        }
+        _ => None,
+    }
+}
+
+/// Turns each obs-fold in the header lines from `from` into spaces (RFC 9112 5.2), as
+/// Envoy unfolds them. A fold right after the request line has no field to continue:
+/// hyper's to refuse (`Err(None)`).
+fn unfold(head: &mut [u8], from: usize) -> Result<(), Option<Refusal>> {
+    if matches!(head.get(from), Some(b' ' | b'\t')) {
+        return Err(None);
+    }
+    for end in from..head.len() {
+        if head[end] == b'\n' && matches!(head.get(end + 1), Some(b' ' | b'\t')) {
+            head[end] = b' ';
+            if head[end - 1] == b'\r' {
+                head[end - 1] = b' ';
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `Content-Length` value: digits, or a list of equal ones (RFC 9110 8.6, as hyper
+/// takes it).
+fn content_length(value: &[u8]) -> Option<u64> {
+    let mut length = None;
+    for part in value.split(|&b| b == b',') {
+        let part = trim_ows(part);
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let parsed: u64 = std::str::from_utf8(part).ok()?.parse().ok()?;
+        if length.is_some_and(|l| l != parsed) {
+            return None;
+        }
+        length = Some(parsed);
+    }
+    length
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let start = value
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |e| e + 1);
+    &value[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(bytes: &str) -> (Scanned, String, Framing) {
+        let mut scanner = Scanner::new(1024, true);
+        let mut bytes = bytes.as_bytes().to_vec();
+        let scanned = scanner.scan(&mut bytes);
+        (
+            scanned,
+            String::from_utf8_lossy(&bytes).into_owned(),
+            scanner.framing,
+        )
+    }
+
+    #[test]
+    fn a_simple_request_passes_and_the_next_head_is_awaited() {
+        let (scanned, _, framing) = scan("GET / HTTP/1.1\r\nhost: a\r\n\r\n");
+        assert_eq!((scanned, framing), (Scanned::All, Framing::Head));
+    }
+
+    #[test]
+    fn pipelined_requests_with_bodies_are_followed_to_the_refused_one() {
+        let one = "POST /a HTTP/1.1\r\ncontent-length: 5\r\n\r\nhello";
+        let two = "POST /b HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nt: v\r\n\r\n";
+        let three = "POST /c HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 1\r\n\r\nx";
+        let (scanned, ..) = scan(&format!("{one}{two}{three}"));
+        assert_eq!(
+            scanned,
+            Scanned::Refused(one.len() + two.len(), Refusal::BadRequest)
+        );
+    }
+
+    #[test]
+    fn envoys_refusals() {
+        for (head, refusal) in [
+            (
+                "POST / HTTP/1.1\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n",
+                Refusal::BadRequest,
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+                Refusal::BadRequest,
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+                Refusal::NotImplemented,
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                Refusal::NotImplemented,
+            ),
+            ("GET / HTTP/9.9\r\n\r\n", Refusal::UpgradeRequired),
+            ("GET / HTTP/1.0\r\n\r\n", Refusal::UpgradeRequired),
+        ] {
+            assert_eq!(scan(head).0, Scanned::Refused(0, refusal), "{head}");
+        }
+    }
+
+    #[test]
+    fn obs_fold_is_unfolded_in_place() {
+        let (scanned, bytes, _) = scan("GET / HTTP/1.1\r\nx-a: a\r\n b\r\n\r\n");
+        assert_eq!(scanned, Scanned::All);
+        assert_eq!(bytes, "GET / HTTP/1.1\r\nx-a: a   b\r\n\r\n");
+    }
+
+    #[test]
+    fn a_head_split_anywhere_waits_for_the_rest() {
+        let whole = "GET / HTTP/1.1\r\nhost: a\r\n\r\n";
+        for cut in 1..whole.len() {
+            let mut scanner = Scanner::new(1024, true);
+            let mut part = whole.as_bytes()[..cut].to_vec();
+            assert_eq!(scanner.scan(&mut part), Scanned::Unfinished(0), "{cut}");
+        }
+    }
+
+    #[test]
+    fn a_chunked_body_split_anywhere_is_followed_to_its_end() {
+        let body = "4\r\nwiki\r\n0\r\n\r\n";
+        for cut in 0..=body.len() {
+            let mut scanner = Scanner::new(1024, true);
+            let mut head = b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+            assert_eq!(scanner.scan(&mut head), Scanned::All);
+            let (first, second) = body.as_bytes().split_at(cut);
+            assert_eq!(scanner.scan(&mut first.to_vec()), Scanned::All);
+            assert_eq!(scanner.scan(&mut second.to_vec()), Scanned::All);
+            assert_eq!(scanner.framing, Framing::Head, "{cut}");
+        }
+    }
+
+    #[test]
+    fn what_hyper_decides_turns_the_connection_opaque() {
+        for head in [
+            "GET / HTTP/1.1 extra\r\n\r\n",
+            "GARBAGE\r\n\r\n",
+            "POST / HTTP/1.1\r\ncontent-length: 5, 6\r\n\r\n",
+            "GET / HTTP/1.1\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+            "CONNECT a:443 HTTP/1.1\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        ] {
+            let (scanned, _, framing) = scan(head);
+            assert_eq!(
+                (scanned, framing),
+                (Scanned::All, Framing::Opaque),
+                "{head}"
+            );
+        }
+        let (_, _, framing) = scan(&format!("GET /{} HTTP/1.1\r\n", "a".repeat(2000)));
+        assert_eq!(framing, Framing::Opaque, "a head past the limit");
+    }
+
+    #[test]
+    fn the_http2_preface_is_refused_where_only_http1_is_spoken() {
+        let mut scanner = Scanner::new(1024, false);
+        let mut preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        let refused = Scanned::Refused(0, Refusal::BadRequest);
+        assert_eq!(scanner.scan(&mut preface), refused);
+    }
+
+    #[test]
+    fn a_content_length_list_of_equal_values_is_one_length() {
+        let (scanned, _, framing) = scan("POST / HTTP/1.1\r\ncontent-length: 5, 5\r\n\r\nhel");
+        assert_eq!((scanned, framing), (Scanned::All, Framing::Fixed(2)));
+    }
+}
