@@ -51,3 +51,8 @@ pub use echo::EchoServer;
 pub use error::GatewayError;
 pub use gateway::Gateway;
 pub use upstream::{Clusters, Endpoint};
+
+/// The HTTP/1.1 request check in front of hyper, for the fuzz target: what hyper reads from
+/// a client that sends some parts, and the refused request.
+#[doc(hidden)]
+pub use edge::checked::read_through as read_http1_through_the_check;

@@ -1,7 +1,11 @@
 //! The gateway's Prometheus metrics: requests by route and status code, request latency by
 //! route, and the metrics plugins define (each under its own name, with characters outside
 //! `[A-Za-z0-9_:]` replaced by `_`). Rendered as Prometheus text at the admin `/metrics`.
+//! Workers count through a [`Recorder`] each.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -60,18 +64,21 @@ impl Default for GatewayMetrics {
 }
 
 impl GatewayMetrics {
-    /// Counts one request.
-    pub fn record(&self, route: &str, status: u16, elapsed: Duration) {
-        let route = route.to_string();
-        self.requests
-            .get_or_create(&RequestLabels {
-                route: route.clone(),
-                code: status.to_string(),
-            })
-            .inc();
-        self.latency
-            .get_or_create(&RouteLabels { route })
-            .observe(elapsed.as_secs_f64());
+    /// The request counter of `route` and status `code`.
+    fn requests(&self, route: &str, code: u16) -> Counter {
+        let labels = RequestLabels {
+            route: route.to_string(),
+            code: code.to_string(),
+        };
+        self.requests.get_or_create(&labels).clone()
+    }
+
+    /// The latency histogram of `route`.
+    fn latency(&self, route: &str) -> Histogram {
+        let labels = RouteLabels {
+            route: route.to_string(),
+        };
+        self.latency.get_or_create(&labels).clone()
     }
 
     /// Prometheus text: the gateway's metrics, then the plugins'.
@@ -99,6 +106,58 @@ impl GatewayMetrics {
         }
         out += "# EOF\n";
         out
+    }
+}
+
+/// One worker's hand on the gateway's metrics: the counter and histogram of each route and
+/// status it has seen are kept, so that counting a request takes no labels built, no
+/// allocation and no lock shared with the other workers.
+pub(crate) struct Recorder {
+    metrics: Arc<GatewayMetrics>,
+    routes: RefCell<HashMap<Box<str>, RouteMetrics>>,
+}
+
+struct RouteMetrics {
+    latency: Histogram,
+    /// By status code; a route sees few.
+    requests: Vec<(u16, Counter)>,
+}
+
+impl Recorder {
+    pub(crate) fn new(metrics: Arc<GatewayMetrics>) -> Recorder {
+        Recorder {
+            metrics,
+            routes: RefCell::default(),
+        }
+    }
+
+    /// Counts one request.
+    pub(crate) fn record(&self, route: &str, status: u16, elapsed: Duration) {
+        let mut routes = self.routes.borrow_mut();
+        if !routes.contains_key(route) {
+            let latency = self.metrics.latency(route);
+            routes.insert(
+                route.into(),
+                RouteMetrics {
+                    latency,
+                    requests: Vec::new(),
+                },
+            );
+        }
+        let Some(metrics) = routes.get_mut(route) else {
+            return;
+        };
+        metrics.latency.observe(elapsed.as_secs_f64());
+        match metrics.requests.iter().find(|(code, _)| *code == status) {
+            Some((_, counter)) => {
+                counter.inc();
+            }
+            None => {
+                let counter = self.metrics.requests(route, status);
+                counter.inc();
+                metrics.requests.push((status, counter));
+            }
+        }
     }
 }
 
@@ -137,9 +196,14 @@ mod tests {
 
     #[test]
     fn renders_gateway_and_plugin_metrics() {
-        let metrics = GatewayMetrics::default();
-        metrics.record("api", 200, Duration::from_millis(3));
-        metrics.record("api", 200, Duration::from_millis(5));
+        let metrics = Arc::new(GatewayMetrics::default());
+        let (one, two) = (
+            Recorder::new(metrics.clone()),
+            Recorder::new(metrics.clone()),
+        );
+        one.record("api", 200, Duration::from_millis(3));
+        two.record("api", 200, Duration::from_millis(5));
+        one.record("api", 404, Duration::from_millis(5));
         let shared = Shared::default();
         let id = shared.define_metric(MetricType::Counter, "plugin.hits");
         shared.increment_metric(id, 7);
@@ -149,7 +213,11 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"wasmgate_request_duration_seconds_count{route="api"} 2"#),
+            text.contains(r#"wasmgate_requests_total{route="api",code="404"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"wasmgate_request_duration_seconds_count{route="api"} 3"#),
             "{text}"
         );
         assert!(text.contains("plugin_hits 7"), "{text}");

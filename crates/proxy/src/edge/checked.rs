@@ -38,14 +38,19 @@ impl Refusals {
 
     /// Why request `index` of the connection is refused, if it is.
     pub(crate) fn of(&self, index: u64) -> Option<Refusal> {
-        if self.request.load(Ordering::Acquire) != index + 1 {
-            return None;
-        }
-        Some(match self.why.load(Ordering::Relaxed) {
+        self.refused()
+            .and_then(|(refused, why)| (refused == index).then_some(why))
+    }
+
+    /// The refused request, if any: its index and why.
+    fn refused(&self) -> Option<(u64, Refusal)> {
+        let request = self.request.load(Ordering::Acquire).checked_sub(1)?;
+        let why = match self.why.load(Ordering::Relaxed) {
             x if x == Refusal::NotImplemented as u8 => Refusal::NotImplemented,
             x if x == Refusal::UpgradeRequired as u8 => Refusal::UpgradeRequired,
             _ => Refusal::BadRequest,
-        })
+        };
+        Some((request, why))
     }
 }
 
@@ -232,73 +237,84 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Checked<S> {
     }
 }
 
+/// What hyper reads through a [`Checked`] stream (heads up to `max_head` bytes) from a
+/// client that sends `parts` one read at a time, seven bytes at a time, and the refused
+/// request (its index and status), if any. For tests and the fuzz target.
+pub fn read_through(parts: &[&[u8]], max_head: usize) -> (Vec<u8>, Option<(u64, u16)>) {
+    let client = Parts(parts.iter().map(|p| p.to_vec()).collect());
+    let refusals = Arc::new(Refusals::default());
+    let scanner = Scanner::new(max_head, true);
+    let mut checked = Checked::new(client, scanner, refusals.clone());
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 7];
+    loop {
+        let mut read = ReadBuf::new(&mut buf);
+        match Pin::new(&mut checked).poll_read(&mut cx, &mut read) {
+            Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+                seen.extend_from_slice(read.filled());
+            }
+            // The client's end, or a stopped stream (the client's reads never wait).
+            _ => break,
+        }
+    }
+    let refused = refusals.refused();
+    (
+        seen,
+        refused.map(|(index, why)| (index, why.status().as_u16())),
+    )
+}
+
+/// A client that sends its parts one read at a time, then ends.
+struct Parts(std::collections::VecDeque<Vec<u8>>);
+
+impl AsyncRead for Parts {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(mut part) = self.0.pop_front() {
+            let n = part.len().min(buf.remaining());
+            buf.put_slice(&part[..n]);
+            if n < part.len() {
+                self.0.push_front(part.split_off(n));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
 
-    /// What hyper would read from a client that sends `parts` one after the other, and the
-    /// refusal noted. (The client's reads never wait: only a stopped stream does, so a short
-    /// timeout ends the reading.)
-    async fn read_through(parts: &[&[u8]]) -> (Vec<u8>, Option<(u64, Refusal)>) {
-        let client = Parts(parts.iter().map(|p| p.to_vec()).collect());
-        let refusals = Arc::new(Refusals::default());
-        let mut checked = Checked::new(client, Scanner::new(8192, true), refusals.clone());
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 7];
-        loop {
-            let read = checked.read(&mut buf);
-            match tokio::time::timeout(std::time::Duration::from_millis(5), read).await {
-                Ok(Ok(0)) | Err(_) => break,
-                Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
-                Ok(Err(e)) => panic!("{e}"),
-            }
-        }
-        let refused = (0..4).find_map(|i| refusals.of(i).map(|r| (i, r)));
-        (seen, refused)
+    fn read_through(parts: &[&[u8]]) -> (Vec<u8>, Option<(u64, u16)>) {
+        super::read_through(parts, 8192)
     }
 
-    /// A client that sends its parts one read at a time, then ends.
-    struct Parts(std::collections::VecDeque<Vec<u8>>);
-
-    impl AsyncRead for Parts {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            if let Some(mut part) = self.0.pop_front() {
-                let n = part.len().min(buf.remaining());
-                buf.put_slice(&part[..n]);
-                if n < part.len() {
-                    self.0.push_front(part.split_off(n));
-                }
-            }
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    #[tokio::test]
-    async fn heads_split_across_reads_reach_hyper_whole_and_unchanged() {
+    #[test]
+    fn heads_split_across_reads_reach_hyper_whole_and_unchanged() {
         let one = b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n";
         let two = b"POST /b HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc";
         let all = [one.as_slice(), two.as_slice()].concat();
-        let (seen, refused) = read_through(&[&all[..5], &all[5..40], &all[40..]]).await;
+        let (seen, refused) = read_through(&[&all[..5], &all[5..40], &all[40..]]);
         assert_eq!((seen, refused), (all, None));
     }
 
-    #[tokio::test]
-    async fn a_refused_head_becomes_the_stand_in_and_nothing_after_it_is_read() {
+    #[test]
+    fn a_refused_head_becomes_the_stand_in_and_nothing_after_it_is_read() {
         let one = b"GET /a HTTP/1.1\r\n\r\n".as_slice();
         let two = b"POST /b HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\nhello".as_slice();
         let three = b"GET /c HTTP/1.1\r\n\r\n".as_slice();
-        let (seen, refused) = read_through(&[one, &two[..10], &two[10..], three]).await;
+        let (seen, refused) = read_through(&[one, &two[..10], &two[10..], three]);
         assert_eq!(seen, [one, STAND_IN].concat());
-        assert_eq!(refused, Some((1, Refusal::NotImplemented)));
+        assert_eq!(refused, Some((1, 501)));
     }
 
-    #[tokio::test]
-    async fn what_hyper_reads_is_the_same_however_the_client_splits_its_bytes() {
+    #[test]
+    fn what_hyper_reads_is_the_same_however_the_client_splits_its_bytes() {
         let all = [
             b"GET /a HTTP/1.1\r\nx-fold: a\r\n b\r\n\r\n".as_slice(),
             b"POST /b HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n3;e\r\nabc\r\n0\r\nt: 1\r\n\r\n",
@@ -307,11 +323,11 @@ mod tests {
             b"GET /e HTTP/1.1\r\n\r\n",
         ]
         .concat();
-        let whole = read_through(&[&all]).await;
-        assert_eq!(whole.1, Some((3, Refusal::BadRequest)));
+        let whole = read_through(&[&all]);
+        assert_eq!(whole.1, Some((3, 400)));
         for cut in 1..all.len() {
             let (first, second) = all.split_at(cut);
-            assert_eq!(read_through(&[first, second]).await, whole, "cut at {cut}");
+            assert_eq!(read_through(&[first, second]), whole, "cut at {cut}");
         }
     }
 

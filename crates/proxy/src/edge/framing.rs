@@ -206,22 +206,25 @@ impl Scanner {
         if first && rest.starts_with(PREFACE) {
             return Head::Refused(Refusal::BadRequest);
         }
-        let Some(length) = head_length(rest) else {
-            if rest.len() > self.max_head {
-                return Head::Passes(bytes.len(), Framing::Opaque);
+        match read_head(&mut bytes[start..]) {
+            // hyper refuses a head past its limit (431), whole or not.
+            Read::Unfinished if bytes.len() - start > self.max_head => {
+                Head::Passes(bytes.len(), Framing::Opaque)
             }
-            self.first = first;
-            return Head::Unfinished;
-        };
-        let head = &mut bytes[start..start + length];
-        match read_head(head) {
-            Ok(framing) => {
+            Read::Whole(length, _) if length > self.max_head => {
+                Head::Passes(bytes.len(), Framing::Opaque)
+            }
+            Read::Unfinished => {
+                self.first = first;
+                Head::Unfinished
+            }
+            Read::Refused(refusal) => Head::Refused(refusal),
+            Read::Whole(length, framing) => {
                 self.heads += 1;
                 Head::Passes(start + length, framing)
             }
-            Err(Some(refusal)) => Head::Refused(refusal),
             // Malformed: hyper refuses it.
-            Err(None) => Head::Passes(bytes.len(), Framing::Opaque),
+            Read::Malformed => Head::Passes(bytes.len(), Framing::Opaque),
         }
     }
 }
@@ -279,70 +282,131 @@ fn next_chunk(chunk: Chunk, byte: u8) -> Option<Step> {
     Some(Step::Within(next))
 }
 
-/// The length of the head at the start of `bytes` (through its empty line), if it is whole.
-fn head_length(bytes: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(found) = bytes[from..].iter().position(|&b| b == b'\n') {
-        let end = from + found + 1;
-        match bytes.get(end) {
-            Some(b'\n') => return Some(end + 1),
-            Some(b'\r') if bytes.get(end + 1) == Some(&b'\n') => return Some(end + 2),
-            _ => from = end,
-        }
-    }
-    None
+/// What reading a head gave.
+enum Read {
+    /// Not whole yet.
+    Unfinished,
+    Refused(Refusal),
+    /// Whole: its length, and what follows it.
+    Whole(usize, Framing),
+    /// hyper's to refuse.
+    Malformed,
 }
 
-/// Checks a whole head and tells what follows it: `Err(None)` for a head hyper will
-/// refuse itself.
-fn read_head(head: &mut [u8]) -> Result<Framing, Option<Refusal>> {
-    let line_end = head.iter().position(|&b| b == b'\n').ok_or(None)?;
-    let request_line = trim_cr(&head[..line_end]);
-    let (method, version) = request_line_parts(request_line).ok_or(None)?;
+/// The framing headers of a head.
+#[derive(Default)]
+struct Framers {
+    lengths: usize,
+    length: Option<u64>,
+    codings: usize,
+    chunked: bool,
+    upgrade: bool,
+}
+
+/// Reads the head at the start of `head` in one pass: its request line, each header line
+/// (obs-fold unfolded into spaces in place, RFC 9112 5.2, as Envoy unfolds it), up to its
+/// empty line.
+fn read_head(head: &mut [u8]) -> Read {
+    let Some(line_end) = memchr::memchr(b'\n', head) else {
+        return Read::Unfinished;
+    };
+    let Some((method, version)) = request_line_parts(trim_cr(&head[..line_end])) else {
+        return Read::Malformed;
+    };
     // Envoy takes HTTP/1.1 only unless told otherwise (its `accept_http_10`).
     if version != (1, 1) {
-        return Err(Some(Refusal::UpgradeRequired));
+        return Read::Refused(Refusal::UpgradeRequired);
     }
     let connect = method == b"CONNECT";
-    unfold(head, line_end + 1)?;
-    let mut lengths = 0;
-    let mut length = None;
-    let mut coding: Option<Vec<u8>> = None;
-    let mut upgrade = false;
-    for line in head[line_end + 1..].split(|&b| b == b'\n') {
-        let line = trim_cr(line);
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let (name, value) = (&line[..colon], trim_ows(&line[colon + 1..]));
-        if name.eq_ignore_ascii_case(b"content-length") {
-            lengths += 1;
-            length = Some(content_length(value).ok_or(None)?);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            let codings = coding.get_or_insert_with(Vec::new);
-            if !codings.is_empty() {
-                codings.extend_from_slice(b", ");
-            }
-            codings.extend_from_slice(value);
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            upgrade = true;
-        }
+    let mut framers = Framers::default();
+    let mut at = line_end + 1;
+    // A fold right after the request line has no field to continue.
+    if matches!(head.get(at), Some(b' ' | b'\t')) {
+        return Read::Malformed;
     }
-    match (coding, length) {
-        (Some(_), Some(_)) => Err(Some(Refusal::BadRequest)),
-        _ if lengths > 1 => Err(Some(Refusal::BadRequest)),
-        (Some(coding), None) if !coding.eq_ignore_ascii_case(b"chunked") => {
-            Err(Some(Refusal::NotImplemented))
+    let mut from = at;
+    loop {
+        let Some(found) = memchr::memchr(b'\n', &head[from..]) else {
+            return Read::Unfinished;
+        };
+        let end = from + found;
+        if trim_cr(&head[at..end]).is_empty() {
+            return match framing(&framers, connect) {
+                Ok(framing) => Read::Whole(end + 1, framing),
+                Err(Some(refusal)) => Read::Refused(refusal),
+                Err(None) => Read::Malformed,
+            };
         }
+        match head.get(end + 1) {
+            None => return Read::Unfinished,
+            Some(b' ' | b'\t') => {
+                head[end] = b' ';
+                if head[end - 1] == b'\r' {
+                    head[end - 1] = b' ';
+                }
+                from = end + 1;
+                continue;
+            }
+            Some(_) => {}
+        }
+        if note_framer(&mut framers, trim_cr(&head[at..end])).is_err() {
+            return Read::Malformed;
+        }
+        at = end + 1;
+        from = at;
+    }
+}
+
+/// Notes a header line that frames the body (`Content-Length`, `Transfer-Encoding`) or
+/// asks for an upgrade; `Err` for a length that is no number.
+fn note_framer(framers: &mut Framers, line: &[u8]) -> Result<(), ()> {
+    // Most lines name none of them: their first letter tells.
+    if !matches!(
+        line.first().map(u8::to_ascii_lowercase),
+        Some(b'c' | b't' | b'u')
+    ) {
+        return Ok(());
+    }
+    let Some(colon) = memchr::memchr(b':', line) else {
+        return Ok(());
+    };
+    let (name, value) = (&line[..colon], trim_ows(&line[colon + 1..]));
+    if name.eq_ignore_ascii_case(b"content-length") {
+        framers.lengths += 1;
+        framers.length = Some(content_length(value).ok_or(())?);
+    } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        framers.codings += 1;
+        framers.chunked = value.eq_ignore_ascii_case(b"chunked");
+    } else if name.eq_ignore_ascii_case(b"upgrade") {
+        framers.upgrade = true;
+    }
+    Ok(())
+}
+
+/// What follows a head with these framing headers, or Envoy's refusal (`Err(None)`: hyper's
+/// to refuse).
+fn framing(framers: &Framers, connect: bool) -> Result<Framing, Option<Refusal>> {
+    if framers.codings > 0 && framers.lengths > 0 || framers.lengths > 1 {
+        return Err(Some(Refusal::BadRequest));
+    }
+    // Two lines of `chunked` are `chunked, chunked`: not `chunked` alone.
+    if framers.codings > 1 || framers.codings == 1 && !framers.chunked {
+        return Err(Some(Refusal::NotImplemented));
+    }
+    Ok(if connect || framers.upgrade {
         // The tunnel after the head is not HTTP.
-        _ if connect || upgrade => Ok(Framing::Opaque),
-        (Some(_), None) => Ok(Framing::Chunked(Chunk::Size {
+        Framing::Opaque
+    } else if framers.codings == 1 {
+        Framing::Chunked(Chunk::Size {
             size: 0,
             extension: false,
-        })),
-        (None, Some(0) | None) => Ok(Framing::Head),
-        (None, Some(length)) => Ok(Framing::Fixed(length)),
-    }
+        })
+    } else {
+        match framers.length {
+            Some(0) | None => Framing::Head,
+            Some(length) => Framing::Fixed(length),
+        }
+    })
 }
 
 /// The method and the version (major, minor) of a request line; `None` when it is not
@@ -361,24 +425,6 @@ fn request_line_parts(line: &[u8]) -> Option<(&[u8], (u8, u8))> {
         }
         _ => None,
     }
-}
-
-/// Turns each obs-fold in the header lines from `from` into spaces (RFC 9112 5.2), as
-/// Envoy unfolds them. A fold right after the request line has no field to continue:
-/// hyper's to refuse (`Err(None)`).
-fn unfold(head: &mut [u8], from: usize) -> Result<(), Option<Refusal>> {
-    if matches!(head.get(from), Some(b' ' | b'\t')) {
-        return Err(None);
-    }
-    for end in from..head.len() {
-        if head[end] == b'\n' && matches!(head.get(end + 1), Some(b' ' | b'\t')) {
-            head[end] = b' ';
-            if head[end - 1] == b'\r' {
-                head[end - 1] = b' ';
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A `Content-Length` value: digits, or a list of equal ones (RFC 9110 8.6, as hyper

@@ -10,7 +10,7 @@ use super::slot::{Slot, SlotRef};
 use crate::config::GatewayConfig;
 use crate::control::generation::Generation;
 use crate::edge::tls::ServerTls;
-use crate::metrics::GatewayMetrics;
+use crate::metrics::{GatewayMetrics, Recorder};
 use crate::upstream::client::{client, Client};
 use crate::upstream::Clusters;
 
@@ -21,7 +21,7 @@ pub(crate) struct Worker {
     pub(crate) client: Client,
     pub(crate) config: Arc<GatewayConfig>,
     pub(crate) clusters: Arc<Clusters>,
-    pub(crate) metrics: Arc<GatewayMetrics>,
+    pub(crate) metrics: Recorder,
     listener_tls: Arc<[Option<ServerTls>]>,
 }
 
@@ -42,7 +42,7 @@ impl Worker {
             client,
             config: generation.config.clone(),
             clusters: generation.clusters.clone(),
-            metrics: metrics.clone(),
+            metrics: Recorder::new(metrics.clone()),
             listener_tls: generation.listener_tls.clone(),
         }))
     }
