@@ -13,6 +13,8 @@
 //! the connection [`Framing::Opaque`], bytes passed as they come; hyper refuses a malformed
 //! head and closes the connection, and an upgrade's tunnel is not HTTP.
 
+use super::chunks::{next_chunk, Chunk, Step};
+
 /// An answer Envoy gives to a head it refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -45,19 +47,6 @@ pub(crate) enum Framing {
     Chunked(Chunk),
     /// Past what the scanner follows: bytes pass unchecked.
     Opaque,
-}
-
-/// Where the scanner is in a chunked body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Chunk {
-    /// A chunk's size line: the size so far, and whether an extension (`;…`) started.
-    Size { size: u64, extension: bool },
-    /// A chunk's data: the bytes left.
-    Data(u64),
-    /// The line end after a chunk's data.
-    DataEnd,
-    /// The trailer section after the last chunk; whether the current line is still empty.
-    Trailers { empty_line: bool },
 }
 
 /// What scanning some bytes gave.
@@ -189,29 +178,30 @@ impl Scanner {
         at
     }
 
-    /// Reads the head at the start of `bytes`.
+    /// Reads the head at the start of `bytes`. Empty lines before it pass first, on their
+    /// own, so that what passes does not hang on how the client's bytes were split.
     fn head(&mut self, bytes: &mut [u8]) -> Head {
-        let Some(start) = bytes.iter().position(|&b| b != b'\r' && b != b'\n') else {
-            return Head::Passes(bytes.len(), Framing::Head);
-        };
+        let empty = bytes
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(bytes.len());
+        if empty > 0 {
+            return Head::Passes(empty, Framing::Head);
+        }
         let first = std::mem::replace(&mut self.first, false);
-        let rest = &bytes[start..];
-        if first && rest.len() < PREFACE.len() && PREFACE.starts_with(rest) {
+        if first && bytes.len() < PREFACE.len() && PREFACE.starts_with(bytes) {
             self.first = true;
             return Head::Unfinished;
         }
-        if first && rest.starts_with(PREFACE) && self.h2c {
+        if first && bytes.starts_with(PREFACE) && self.h2c {
             return Head::Passes(bytes.len(), Framing::Opaque);
         }
-        if first && rest.starts_with(PREFACE) {
+        if first && bytes.starts_with(PREFACE) {
             return Head::Refused(Refusal::BadRequest);
         }
-        match read_head(&mut bytes[start..]) {
+        match read_head(bytes, self.max_head) {
             // hyper refuses a head past its limit (431), whole or not.
-            Read::Unfinished if bytes.len() - start > self.max_head => {
-                Head::Passes(bytes.len(), Framing::Opaque)
-            }
-            Read::Whole(length, _) if length > self.max_head => {
+            Read::Unfinished if bytes.len() > self.max_head => {
                 Head::Passes(bytes.len(), Framing::Opaque)
             }
             Read::Unfinished => {
@@ -221,7 +211,7 @@ impl Scanner {
             Read::Refused(refusal) => Head::Refused(refusal),
             Read::Whole(length, framing) => {
                 self.heads += 1;
-                Head::Passes(start + length, framing)
+                Head::Passes(length, framing)
             }
             // Malformed: hyper refuses it.
             Read::Malformed => Head::Passes(bytes.len(), Framing::Opaque),
@@ -237,51 +227,6 @@ enum Head {
     Passes(usize, Framing),
 }
 
-/// One byte's step through a chunked body's framing (not its data).
-enum Step {
-    Within(Chunk),
-    BodyEnds,
-}
-
-fn next_chunk(chunk: Chunk, byte: u8) -> Option<Step> {
-    let next = match chunk {
-        Chunk::Size { size, extension } => match byte {
-            b'\n' if size == 0 => Chunk::Trailers { empty_line: true },
-            b'\n' => Chunk::Data(size),
-            b'\r' => chunk,
-            _ if extension => chunk,
-            b';' | b' ' | b'\t' => Chunk::Size {
-                size,
-                extension: true,
-            },
-            _ => {
-                let digit = (byte as char).to_digit(16)?;
-                let size = size.checked_mul(16)?.checked_add(u64::from(digit))?;
-                Chunk::Size {
-                    size,
-                    extension: false,
-                }
-            }
-        },
-        Chunk::DataEnd => match byte {
-            b'\r' => chunk,
-            b'\n' => Chunk::Size {
-                size: 0,
-                extension: false,
-            },
-            _ => return None,
-        },
-        Chunk::Trailers { empty_line } => match byte {
-            b'\n' if empty_line => return Some(Step::BodyEnds),
-            b'\n' => Chunk::Trailers { empty_line: true },
-            b'\r' => chunk,
-            _ => Chunk::Trailers { empty_line: false },
-        },
-        Chunk::Data(_) => chunk,
-    };
-    Some(Step::Within(next))
-}
-
 /// What reading a head gave.
 enum Read {
     /// Not whole yet.
@@ -289,7 +234,7 @@ enum Read {
     Refused(Refusal),
     /// Whole: its length, and what follows it.
     Whole(usize, Framing),
-    /// hyper's to refuse.
+    /// Malformed, or past the size limit: hyper's to refuse.
     Malformed,
 }
 
@@ -303,57 +248,83 @@ struct Framers {
     upgrade: bool,
 }
 
-/// Reads the head at the start of `head` in one pass: its request line, each header line
-/// (obs-fold unfolded into spaces in place, RFC 9112 5.2, as Envoy unfolds it), up to its
-/// empty line.
-fn read_head(head: &mut [u8]) -> Read {
+/// Reads the head at the start of `head`: its request line and each header line, up to its
+/// empty line. A head with obs-fold is read again once unfolded into spaces (in place, RFC
+/// 9112 5.2, as Envoy unfolds it). Only a whole head is changed, so what passes does not
+/// hang on how the client's bytes were split.
+fn read_head(head: &mut [u8], max_head: usize) -> Read {
+    let length = match scan_head(head, max_head) {
+        Ok(read) => return read,
+        Err(length) => length,
+    };
+    let head = &mut head[..length];
+    let mut from = 0;
+    while let Some(found) = memchr::memchr(b'\n', &head[from..]) {
+        let end = from + found;
+        if matches!(head.get(end + 1), Some(b' ' | b'\t')) {
+            head[end] = b' ';
+            if head[end - 1] == b'\r' {
+                head[end - 1] = b' ';
+            }
+        }
+        from = end + 1;
+    }
+    scan_head(head, max_head).unwrap_or(Read::Malformed)
+}
+
+/// One pass over a head, with `memchr` for line ends; `Err(length)` for a whole head with
+/// obs-fold, to be unfolded and read again. Past `max_head` bytes nothing is refused: the
+/// head is hyper's to refuse (431), as it is when it arrives in pieces.
+fn scan_head(head: &[u8], max_head: usize) -> Result<Read, usize> {
     let Some(line_end) = memchr::memchr(b'\n', head) else {
-        return Read::Unfinished;
+        return Ok(Read::Unfinished);
     };
     let Some((method, version)) = request_line_parts(trim_cr(&head[..line_end])) else {
-        return Read::Malformed;
+        return Ok(Read::Malformed);
     };
     // Envoy takes HTTP/1.1 only unless told otherwise (its `accept_http_10`).
+    if version != (1, 1) && line_end < max_head {
+        return Ok(Read::Refused(Refusal::UpgradeRequired));
+    }
     if version != (1, 1) {
-        return Read::Refused(Refusal::UpgradeRequired);
+        return Ok(Read::Malformed);
     }
     let connect = method == b"CONNECT";
     let mut framers = Framers::default();
     let mut at = line_end + 1;
     // A fold right after the request line has no field to continue.
     if matches!(head.get(at), Some(b' ' | b'\t')) {
-        return Read::Malformed;
+        return Ok(Read::Malformed);
     }
-    let mut from = at;
+    let mut folded = false;
     loop {
-        let Some(found) = memchr::memchr(b'\n', &head[from..]) else {
-            return Read::Unfinished;
+        let Some(found) = memchr::memchr(b'\n', &head[at..]) else {
+            return Ok(Read::Unfinished);
         };
-        let end = from + found;
+        let end = at + found;
         if trim_cr(&head[at..end]).is_empty() {
-            return match framing(&framers, connect) {
+            if end >= max_head {
+                return Ok(Read::Malformed);
+            }
+            if folded {
+                return Err(end + 1);
+            }
+            return Ok(match framing(&framers, connect) {
                 Ok(framing) => Read::Whole(end + 1, framing),
                 Err(Some(refusal)) => Read::Refused(refusal),
                 Err(None) => Read::Malformed,
-            };
+            });
         }
         match head.get(end + 1) {
-            None => return Read::Unfinished,
-            Some(b' ' | b'\t') => {
-                head[end] = b' ';
-                if head[end - 1] == b'\r' {
-                    head[end - 1] = b' ';
-                }
-                from = end + 1;
-                continue;
-            }
+            None => return Ok(Read::Unfinished),
+            Some(b' ' | b'\t') => folded = true,
             Some(_) => {}
         }
-        if note_framer(&mut framers, trim_cr(&head[at..end])).is_err() {
-            return Read::Malformed;
+        // A folded head is read again once unfolded.
+        if !folded && note_framer(&mut framers, trim_cr(&head[at..end])).is_err() {
+            return Ok(Read::Malformed);
         }
         at = end + 1;
-        from = at;
     }
 }
 
@@ -570,6 +541,20 @@ mod tests {
         }
         let (_, _, framing) = scan(&format!("GET /{} HTTP/1.1\r\n", "a".repeat(2000)));
         assert_eq!(framing, Framing::Opaque, "a head past the limit");
+    }
+
+    #[test]
+    fn past_the_head_limit_nothing_is_refused_or_unfolded() {
+        // Found by the fuzz target: refused or unfolded whole, passed as it was in pieces.
+        let filler = "a".repeat(1100);
+        let head = format!(
+            "POST / HTTP/1.1\r\nx-f: {filler}\r\n b\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        let (scanned, bytes, framing) = scan(&head);
+        assert_eq!((scanned, framing), (Scanned::All, Framing::Opaque));
+        assert_eq!(bytes, head, "unchanged");
+        let (scanned, ..) = scan(&format!("GET /{filler} HTTP/1.0\r\n\r\n"));
+        assert_eq!(scanned, Scanned::All);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - `activity`: the idle timeout's clock.
 //! - `connection`: the facts of a client connection plugins read.
 //! - `framing`: HTTP/1.1 request framing as Envoy reads it (its refusals, obs-fold).
+//! - `chunks`: a chunked body's framing, for `framing`.
 //! - `checked`: a client stream whose request heads pass `framing` before hyper reads them.
 //! - `serve`: one connection, its requests handed to the chain.
 //! - `arrival`: a request's head made ready for the plugins (forwarded headers, request id).
@@ -19,6 +20,7 @@ pub(crate) mod activity;
 pub(crate) mod arrival;
 pub(crate) mod certificates;
 pub(crate) mod checked;
+pub(crate) mod chunks;
 pub(crate) mod connection;
 pub(crate) mod framing;
 pub(crate) mod listener;

@@ -180,15 +180,11 @@ fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
     let te_trailers = headers
         .get(http::header::TE)
         .is_some_and(|te| te.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-    ] {
+    use http::header::{CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+    for name in [CONNECTION, TRANSFER_ENCODING, TE, TRAILER, UPGRADE] {
+        headers.remove(name);
+    }
+    for name in ["keep-alive", "proxy-connection"] {
         headers.remove(name);
     }
     if te_trailers {
