@@ -387,3 +387,16 @@ fn an_h2_preface_on_an_http1_tls_connection_is_refused_by_both() {
     assert_eq!(seen[0], [400], "envoy");
     assert_eq!(seen[1], [400], "wasmgate");
 }
+
+#[test]
+fn http_1_0_is_served_by_both_when_the_edge_accepts_it() {
+    let _one = one_at_a_time();
+    let echo = wasmgate_proxy::EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("echo upstream starts");
+    let mut config = gateway_config(&[], echo.local_addr(), &[]);
+    config.edge.accept_http_10 = true;
+    let hosts = Hosts::start("http/1.0 accepted", config);
+    let (on_envoy, on_wasmgate) = both(&hosts, &request("GET / HTTP/1.0", &[], ""));
+    hosts.stop();
+    assert_eq!((on_envoy, on_wasmgate), (vec![200], vec![200]));
+}

@@ -86,6 +86,7 @@ pub(super) struct FileEdge {
     http2_max_pending_reset_streams: Option<usize>,
     drain_timeout_ms: Option<u64>,
     http2_allow_connect: Option<bool>,
+    accept_http_10: Option<bool>,
 }
 
 /// The listeners of `listen`, files relative to `base`; TLS ones are loaded once to check
@@ -230,6 +231,9 @@ pub(super) fn edge_limits(at: &Locator<'_>, edge: FileEdge) -> Result<EdgeLimits
     }
     if let Some(allow) = edge.http2_allow_connect {
         limits.http2_allow_connect = allow;
+    }
+    if let Some(accept) = edge.accept_http_10 {
+        limits.accept_http_10 = accept;
     }
     Ok(limits)
 }

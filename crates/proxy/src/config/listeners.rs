@@ -74,6 +74,9 @@ pub struct EdgeLimits {
     /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`), as Envoy's `allow_connect`; off by default, as
     /// in Envoy.
     pub http2_allow_connect: bool,
+    /// HTTP/1.0 requests are served (Envoy's `accept_http_10`); off by default, as in Envoy,
+    /// whose answer to them is 426.
+    pub accept_http_10: bool,
 }
 
 impl Default for EdgeLimits {
@@ -89,6 +92,7 @@ impl Default for EdgeLimits {
             http2_max_pending_reset_streams: 20,
             drain_timeout: Duration::from_secs(5),
             http2_allow_connect: false,
+            accept_http_10: false,
         }
     }
 }

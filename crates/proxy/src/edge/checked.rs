@@ -14,7 +14,7 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::framing::{Framing, Refusal, Scanned, Scanner, PREFACE};
+use super::framing::{Framing, Refusal, Rules, Scanned, Scanner, PREFACE};
 
 /// What hyper reads in place of a refused head.
 const STAND_IN: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
@@ -245,7 +245,11 @@ pub fn read_through(parts: &[&[u8]], max_head: usize) -> (Vec<u8>, Option<(u64, 
     let sent = parts.iter().filter(|p| !p.is_empty());
     let client = Parts(sent.map(|p| p.to_vec()).collect());
     let refusals = Arc::new(Refusals::default());
-    let scanner = Scanner::new(max_head, true);
+    let rules = Rules {
+        max_head,
+        http10: false,
+    };
+    let scanner = Scanner::new(rules, true);
     let mut checked = Checked::new(client, scanner, refusals.clone());
     let mut cx = Context::from_waker(std::task::Waker::noop());
     let mut seen = Vec::new();
@@ -345,7 +349,17 @@ mod tests {
             (vec![&get[..2], &get[2..]], false),
         ] {
             let client = Parts(parts.iter().map(|p| p.to_vec()).collect());
-            let mut checked = Checked::new(client, Scanner::new(8192, true), Arc::default());
+            let mut checked = Checked::new(
+                client,
+                Scanner::new(
+                    Rules {
+                        max_head: 8192,
+                        http10: false,
+                    },
+                    true,
+                ),
+                Arc::default(),
+            );
             assert_eq!(checked.speaks_h2c().await.expect("read"), h2c);
             let mut seen = Vec::new();
             checked.read_to_end(&mut seen).await.expect("read");

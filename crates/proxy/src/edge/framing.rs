@@ -64,8 +64,7 @@ pub(crate) enum Scanned {
 #[derive(Debug)]
 pub(crate) struct Scanner {
     framing: Framing,
-    /// A head larger than this is hyper's to refuse (431).
-    max_head: usize,
+    rules: Rules,
     /// No head was seen yet: the HTTP/2 preface may come.
     first: bool,
     /// The preface starts HTTP/2 (a plain listener's h2c); otherwise it is refused, as
@@ -75,16 +74,25 @@ pub(crate) struct Scanner {
     heads: u64,
 }
 
+/// What a connection's heads are held to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    /// A head larger than this is hyper's to refuse (431).
+    pub(crate) max_head: usize,
+    /// HTTP/1.0 is served (Envoy's `accept_http_10`), not refused with 426.
+    pub(crate) http10: bool,
+}
+
 /// HTTP/2's connection preface starts so: a client that speaks HTTP/2 with prior knowledge.
 pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
 impl Scanner {
     /// A scanner for a connection that starts with a request head or, when `h2c`, with
     /// the HTTP/2 preface.
-    pub(crate) fn new(max_head: usize, h2c: bool) -> Scanner {
+    pub(crate) fn new(rules: Rules, h2c: bool) -> Scanner {
         Scanner {
             framing: Framing::Head,
-            max_head,
+            rules,
             first: true,
             h2c,
             heads: 0,
@@ -95,7 +103,10 @@ impl Scanner {
     pub(crate) fn opaque() -> Scanner {
         Scanner {
             framing: Framing::Opaque,
-            max_head: 0,
+            rules: Rules {
+                max_head: 0,
+                http10: false,
+            },
             first: false,
             h2c: false,
             heads: 0,
@@ -199,9 +210,9 @@ impl Scanner {
         if first && bytes.starts_with(PREFACE) {
             return Head::Refused(Refusal::BadRequest);
         }
-        match read_head(bytes, self.max_head) {
+        match read_head(bytes, self.rules) {
             // hyper refuses a head past its limit (431), whole or not.
-            Read::Unfinished if bytes.len() > self.max_head => {
+            Read::Unfinished if bytes.len() > self.rules.max_head => {
                 Head::Passes(bytes.len(), Framing::Opaque)
             }
             Read::Unfinished => {
@@ -252,8 +263,8 @@ struct Framers {
 /// empty line. A head with obs-fold is read again once unfolded into spaces (in place, RFC
 /// 9112 5.2, as Envoy unfolds it). Only a whole head is changed, so what passes does not
 /// hang on how the client's bytes were split.
-fn read_head(head: &mut [u8], max_head: usize) -> Read {
-    let length = match scan_head(head, max_head) {
+fn read_head(head: &mut [u8], rules: Rules) -> Read {
+    let length = match scan_head(head, rules) {
         Ok(read) => return read,
         Err(length) => length,
     };
@@ -269,13 +280,14 @@ fn read_head(head: &mut [u8], max_head: usize) -> Read {
         }
         from = end + 1;
     }
-    scan_head(head, max_head).unwrap_or(Read::Malformed)
+    scan_head(head, rules).unwrap_or(Read::Malformed)
 }
 
 /// One pass over a head, with `memchr` for line ends; `Err(length)` for a whole head with
 /// obs-fold, to be unfolded and read again. Past `max_head` bytes nothing is refused: the
 /// head is hyper's to refuse (431), as it is when it arrives in pieces.
-fn scan_head(head: &[u8], max_head: usize) -> Result<Read, usize> {
+fn scan_head(head: &[u8], rules: Rules) -> Result<Read, usize> {
+    let max_head = rules.max_head;
     let Some(line_end) = memchr::memchr(b'\n', head) else {
         return Ok(Read::Unfinished);
     };
@@ -283,10 +295,11 @@ fn scan_head(head: &[u8], max_head: usize) -> Result<Read, usize> {
         return Ok(Read::Malformed);
     };
     // Envoy takes HTTP/1.1 only unless told otherwise (its `accept_http_10`).
-    if version != (1, 1) && line_end < max_head {
+    let taken = version == (1, 1) || version == (1, 0) && rules.http10;
+    if !taken && line_end < max_head {
         return Ok(Read::Refused(Refusal::UpgradeRequired));
     }
-    if version != (1, 1) {
+    if !taken {
         return Ok(Read::Malformed);
     }
     let connect = method == b"CONNECT";
@@ -436,8 +449,15 @@ fn trim_ows(value: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
+    fn rules(max_head: usize) -> Rules {
+        Rules {
+            max_head,
+            http10: false,
+        }
+    }
+
     fn scan(bytes: &str) -> (Scanned, String, Framing) {
-        let mut scanner = Scanner::new(1024, true);
+        let mut scanner = Scanner::new(rules(1024), true);
         let mut bytes = bytes.as_bytes().to_vec();
         let scanned = scanner.scan(&mut bytes);
         (
@@ -492,6 +512,19 @@ mod tests {
     }
 
     #[test]
+    fn http_1_0_is_served_when_the_edge_accepts_it() {
+        let rules = Rules {
+            max_head: 1024,
+            http10: true,
+        };
+        let mut head = b"GET / HTTP/1.0\r\n\r\n".to_vec();
+        assert_eq!(Scanner::new(rules, true).scan(&mut head), Scanned::All);
+        let mut head = b"GET / HTTP/1.2\r\n\r\n".to_vec();
+        let refused = Scanned::Refused(0, Refusal::UpgradeRequired);
+        assert_eq!(Scanner::new(rules, true).scan(&mut head), refused);
+    }
+
+    #[test]
     fn obs_fold_is_unfolded_in_place() {
         let (scanned, bytes, _) = scan("GET / HTTP/1.1\r\nx-a: a\r\n b\r\n\r\n");
         assert_eq!(scanned, Scanned::All);
@@ -502,7 +535,7 @@ mod tests {
     fn a_head_split_anywhere_waits_for_the_rest() {
         let whole = "GET / HTTP/1.1\r\nhost: a\r\n\r\n";
         for cut in 1..whole.len() {
-            let mut scanner = Scanner::new(1024, true);
+            let mut scanner = Scanner::new(rules(1024), true);
             let mut part = whole.as_bytes()[..cut].to_vec();
             assert_eq!(scanner.scan(&mut part), Scanned::Unfinished(0), "{cut}");
         }
@@ -512,7 +545,7 @@ mod tests {
     fn a_chunked_body_split_anywhere_is_followed_to_its_end() {
         let body = "4\r\nwiki\r\n0\r\n\r\n";
         for cut in 0..=body.len() {
-            let mut scanner = Scanner::new(1024, true);
+            let mut scanner = Scanner::new(rules(1024), true);
             let mut head = b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
             assert_eq!(scanner.scan(&mut head), Scanned::All);
             let (first, second) = body.as_bytes().split_at(cut);
@@ -559,7 +592,7 @@ mod tests {
 
     #[test]
     fn the_http2_preface_is_refused_where_only_http1_is_spoken() {
-        let mut scanner = Scanner::new(1024, false);
+        let mut scanner = Scanner::new(rules(1024), false);
         let mut preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
         let refused = Scanned::Refused(0, Refusal::BadRequest);
         assert_eq!(scanner.scan(&mut preface), refused);

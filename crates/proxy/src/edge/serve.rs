@@ -25,7 +25,7 @@ use super::activity::{Activity, Watched};
 use super::arrival::Arrival;
 use super::checked::{Checked, Refusals};
 use super::connection::Connection;
-use super::framing::{Refusal, Scanner};
+use super::framing::{Refusal, Rules, Scanner};
 use super::open::Opened;
 use super::tls::{negotiated_h2, ServerTls};
 use super::upgrade;
@@ -91,7 +91,7 @@ async fn serve(accepted: Accepted, current: Current, opened: Opened) {
     let stream = Watched::new(stream, activity.clone());
     let refusals = Arc::new(Refusals::default());
     let Some(tls) = tls else {
-        let scanner = Scanner::new(max_head(&limits), true);
+        let scanner = Scanner::new(rules(&limits), true);
         let mut stream = Checked::new(stream, scanner, refusals.clone());
         let versions =
             match tokio::time::timeout(first_bytes_limit(&limits), stream.speaks_h2c()).await {
@@ -129,7 +129,7 @@ async fn serve(accepted: Accepted, current: Current, opened: Opened) {
     let (versions, scanner) = if negotiated_h2(session) {
         (Versions::Http2, Scanner::opaque())
     } else {
-        (Versions::Http1, Scanner::new(max_head(&limits), false))
+        (Versions::Http1, Scanner::new(rules(&limits), false))
     };
     let io = TokioIo::new(Checked::new(stream, scanner, refusals.clone()));
     let served = Served {
@@ -138,6 +138,14 @@ async fn serve(accepted: Accepted, current: Current, opened: Opened) {
         activity,
     };
     run(io, versions, served, &limits, current, opened).await;
+}
+
+/// What the connection's HTTP/1.1 heads are held to.
+fn rules(limits: &EdgeLimits) -> Rules {
+    Rules {
+        max_head: max_head(limits),
+        http10: limits.accept_http_10,
+    }
 }
 
 /// The largest request head the connection takes (hyper's buffer limit too).

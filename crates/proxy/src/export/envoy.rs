@@ -198,6 +198,9 @@ fn connection_manager(
         "route_config": route_config(config, notes),
         "http_filters": filters
     });
+    if edge.accept_http_10 {
+        manager["http_protocol_options"] = json!({ "accept_http_10": true });
+    }
     if let Some(timeout) = edge.request_headers_timeout {
         manager["request_headers_timeout"] = json!(duration(timeout));
     }

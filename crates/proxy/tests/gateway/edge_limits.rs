@@ -1,7 +1,7 @@
 //! The limits client connections are held to: a client that trickles its headers is closed
 //! at the request headers timeout while others are served; headers past the size or count
 //! limit get 431; an idle connection is closed; past the per-worker connection limit a new
-//! connection waits until one closes.
+//! connection waits until one closes; HTTP/1.0 gets 426 unless the edge accepts it.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -168,4 +168,30 @@ fn answered_within(stream: &TcpStream, within: Duration) -> bool {
         Ok(n) => n > 0 && buf.starts_with(b"HTTP/1.1 200"),
         Err(_) => false,
     }
+}
+
+/// The status line of the answer to an HTTP/1.0 request.
+fn http10_status(address: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .write_all(b"GET /old HTTP/1.0\r\nhost: edge.test\r\n\r\n")
+        .expect("request written");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout set");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn http_1_0_gets_426_as_from_envoy_unless_the_edge_accepts_it() {
+    let (refusing, _upstream) = gateway_with("workers: 1", &[]);
+    assert_eq!(
+        http10_status(refusing.address),
+        "HTTP/1.1 426 Upgrade Required"
+    );
+    let (accepting, _upstream) = gateway_with("edge:\n  accept_http_10: true", &[]);
+    assert_eq!(http10_status(accepting.address), "HTTP/1.0 200 OK");
 }
