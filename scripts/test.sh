@@ -33,6 +33,9 @@ stage "example plugins"
 build_plugins
 stage "cargo fmt --check"
 cargo fmt --all -- --check
+# The example and test plugins are workspaces of their own.
+(cd examples/rust && cargo fmt --all -- --check)
+(cd tests/plugins && cargo fmt --all -- --check)
 stage "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo test"

@@ -68,20 +68,22 @@ fn call(ctx: &HttpContext, config: &Config, path: &str) -> Result<HeaderAction> 
 fn stream(ctx: &HttpContext, config: &Config) -> Result<HeaderAction> {
     let received = Rc::new(RefCell::new(Vec::<String>::new()));
     let seen = received.clone();
-    let stream = client(config)
-        .stream("test.Echo", "Chat")
-        .open_for(ctx, move |ctx, _stream, event| match event {
-            GrpcStreamEvent::Message(m) => {
-                seen.borrow_mut().push(String::from_utf8_lossy(&m).into_owned());
-                Ok(())
-            }
-            GrpcStreamEvent::Close { code, .. } => {
-                let code = code.to_string();
-                let body = seen.borrow().join(",");
-                ctx.send_response(200, &[("x-grpc-status", code.as_str())], body)
-            }
-            _ => Ok(()),
-        })?;
+    let stream =
+        client(config)
+            .stream("test.Echo", "Chat")
+            .open_for(ctx, move |ctx, _stream, event| match event {
+                GrpcStreamEvent::Message(m) => {
+                    seen.borrow_mut()
+                        .push(String::from_utf8_lossy(&m).into_owned());
+                    Ok(())
+                }
+                GrpcStreamEvent::Close { code, .. } => {
+                    let code = code.to_string();
+                    let body = seen.borrow().join(",");
+                    ctx.send_response(200, &[("x-grpc-status", code.as_str())], body)
+                }
+                _ => Ok(()),
+            })?;
     let messages = ctx.request_header("x-messages").unwrap_or_default();
     for message in messages.split(',').filter(|m| !m.is_empty()) {
         stream.send(message.as_bytes())?;
