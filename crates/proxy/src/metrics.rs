@@ -4,7 +4,6 @@
 //! Workers count through a [`Recorder`] each.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,7 +113,9 @@ impl GatewayMetrics {
 /// allocation and no lock shared with the other workers.
 pub(crate) struct Recorder {
     metrics: Arc<GatewayMetrics>,
-    routes: RefCell<HashMap<Box<str>, RouteMetrics>>,
+    /// Requests no route matched first, then by the route's place in the configuration (a
+    /// worker serves one generation's routes).
+    routes: RefCell<Vec<Option<RouteMetrics>>>,
 }
 
 struct RouteMetrics {
@@ -131,22 +132,18 @@ impl Recorder {
         }
     }
 
-    /// Counts one request.
-    pub(crate) fn record(&self, route: &str, status: u16, elapsed: Duration) {
+    /// Counts one request of `route` (its place in the configuration and its name; `None`:
+    /// no route matched).
+    pub(crate) fn record(&self, route: Option<(usize, &str)>, status: u16, elapsed: Duration) {
+        let (place, route) = route.map_or((0, ""), |(index, name)| (index + 1, name));
         let mut routes = self.routes.borrow_mut();
-        if !routes.contains_key(route) {
-            let latency = self.metrics.latency(route);
-            routes.insert(
-                route.into(),
-                RouteMetrics {
-                    latency,
-                    requests: Vec::new(),
-                },
-            );
+        if place >= routes.len() {
+            routes.resize_with(place + 1, || None);
         }
-        let Some(metrics) = routes.get_mut(route) else {
-            return;
-        };
+        let metrics = routes[place].get_or_insert_with(|| RouteMetrics {
+            latency: self.metrics.latency(route),
+            requests: Vec::new(),
+        });
         metrics.latency.observe(elapsed.as_secs_f64());
         match metrics.requests.iter().find(|(code, _)| *code == status) {
             Some((_, counter)) => {
@@ -201,9 +198,10 @@ mod tests {
             Recorder::new(metrics.clone()),
             Recorder::new(metrics.clone()),
         );
-        one.record("api", 200, Duration::from_millis(3));
-        two.record("api", 200, Duration::from_millis(5));
-        one.record("api", 404, Duration::from_millis(5));
+        one.record(Some((0, "api")), 200, Duration::from_millis(3));
+        two.record(Some((0, "api")), 200, Duration::from_millis(5));
+        one.record(Some((0, "api")), 404, Duration::from_millis(5));
+        one.record(None, 404, Duration::from_millis(1));
         let shared = Shared::default();
         let id = shared.define_metric(MetricType::Counter, "plugin.hits");
         shared.increment_metric(id, 7);
@@ -218,6 +216,10 @@ mod tests {
         );
         assert!(
             text.contains(r#"wasmgate_request_duration_seconds_count{route="api"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"wasmgate_requests_total{route="",code="404"} 1"#),
             "{text}"
         );
         assert!(text.contains("plugin_hits 7"), "{text}");

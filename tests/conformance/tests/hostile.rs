@@ -75,6 +75,14 @@ fn both(hosts: &Hosts, bytes: &[u8]) -> (Vec<u16>, Vec<u16>) {
     (on_envoy, on_wasmgate)
 }
 
+/// An echo upstream, and a configuration routing to it.
+fn echo_config() -> (wasmgate_proxy::EchoServer, wasmgate_proxy::GatewayConfig) {
+    let echo = wasmgate_proxy::EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("echo upstream starts");
+    let config = gateway_config(&[], echo.local_addr(), &[]);
+    (echo, config)
+}
+
 /// A head with `Host` and `Connection: close`, `lines` after them, and `body`.
 fn request(first: &str, lines: &[&str], body: &str) -> Vec<u8> {
     let mut text = format!("{first}\r\nHost: {HOST}\r\nConnection: close\r\n");
@@ -234,9 +242,7 @@ fn client_cases() -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 fn hostile_clients_get_the_status_envoy_gives_and_both_keep_serving() {
     let _one = one_at_a_time();
-    let echo = wasmgate_proxy::EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .expect("echo upstream starts");
-    let mut config = gateway_config(&[], echo.local_addr(), &[]);
+    let (_echo, mut config) = echo_config();
     // A body that stops is answered at the stream idle timeout (Envoy's default: 5 min).
     config.edge.stream_idle_timeout = Some(Duration::from_secs(1));
     let hosts = Hosts::start("hostile clients", config);
@@ -351,14 +357,13 @@ fn hostile_upstreams_get_the_status_envoy_gives() {
 #[test]
 fn an_h2_preface_on_an_http1_tls_connection_is_refused_by_both() {
     let _one = one_at_a_time();
-    let echo = wasmgate_proxy::EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .expect("echo upstream starts");
+    let (_echo, mut config) = echo_config();
     let tls = Tls::http1();
     let certificates = Certificates::make(
         &wasmgate_test_support::tempdir("conformance-hostile-pki"),
         &tls,
     );
-    let mut config = gateway_config(&[], echo.local_addr(), &[]);
+
     config.listeners[0].tls = Some(listener_tls(&certificates));
     let hosts = Hosts::start("h2 preface over http/1.1", config);
     let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
@@ -391,9 +396,7 @@ fn an_h2_preface_on_an_http1_tls_connection_is_refused_by_both() {
 #[test]
 fn http_1_0_is_served_by_both_when_the_edge_accepts_it() {
     let _one = one_at_a_time();
-    let echo = wasmgate_proxy::EchoServer::start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .expect("echo upstream starts");
-    let mut config = gateway_config(&[], echo.local_addr(), &[]);
+    let (_echo, mut config) = echo_config();
     config.edge.accept_http_10 = true;
     let hosts = Hosts::start("http/1.0 accepted", config);
     let (on_envoy, on_wasmgate) = both(&hosts, &request("GET / HTTP/1.0", &[], ""));

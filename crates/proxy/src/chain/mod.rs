@@ -159,9 +159,10 @@ async fn walk(
     };
     let plugin_log = walk.streams.finish();
     let route = walk.route.as_ref().map(|r| r.name.as_str());
+    let counted = walk.route.as_ref().map(|r| (r.index(), r.name.as_str()));
     worker
         .metrics
-        .record(route.unwrap_or(""), status.as_u16(), started.elapsed());
+        .record(counted, status.as_u16(), started.elapsed());
     access_log::write(
         worker.config.access_log,
         &Entry {

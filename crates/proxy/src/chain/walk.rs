@@ -20,6 +20,13 @@ pub(crate) struct RouteRef {
     index: usize,
 }
 
+impl RouteRef {
+    /// The route's place in the configuration's `routes`.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+}
+
 impl std::ops::Deref for RouteRef {
     type Target = RouteSpec;
 

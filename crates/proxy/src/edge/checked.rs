@@ -126,29 +126,30 @@ impl<S: AsyncRead + Unpin> Checked<S> {
                 self.unscanned = true;
                 return Ok(true);
             }
-            let mut more = [0u8; HEAD_READ];
-            let mut buf = ReadBuf::new(&mut more);
-            std::future::poll_fn(|cx| Pin::new(&mut self.inner).poll_read(cx, &mut buf)).await?;
-            if buf.filled().is_empty() {
+            if std::future::poll_fn(|cx| self.poll_fill(cx)).await? == 0 {
                 break;
             }
-            self.pending.extend_from_slice(buf.filled());
         }
         self.unscanned = !self.pending.is_empty();
         Ok(false)
     }
 
-    /// Reads more of a head not yet whole into the waiting bytes; at the client's end, the
-    /// unfinished head goes to hyper as it is (hyper sees the end after it).
-    fn poll_more_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Reads what the client sent next onto the waiting bytes; how many (zero: its end).
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let mut more = [0u8; HEAD_READ];
         let mut buf = ReadBuf::new(&mut more);
         ready!(Pin::new(&mut self.inner).poll_read(cx, &mut buf))?;
-        if buf.filled().is_empty() {
+        self.pending.extend_from_slice(buf.filled());
+        Poll::Ready(Ok(buf.filled().len()))
+    }
+
+    /// Reads more of a head not yet whole into the waiting bytes; at the client's end, the
+    /// unfinished head goes to hyper as it is (hyper sees the end after it).
+    fn poll_more_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if ready!(self.poll_fill(cx))? == 0 {
             self.scanner.give_up();
             self.passing = self.pending.len();
         } else {
-            self.pending.extend_from_slice(buf.filled());
             self.scan_pending();
         }
         Poll::Ready(Ok(()))

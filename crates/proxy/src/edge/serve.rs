@@ -1,8 +1,8 @@
 //! Serving one client connection: the TLS handshake on a TLS listener, then HTTP/1.1 or
 //! HTTP/2 by hyper (chosen by ALPN, or on a plain listener by the client's first bytes: h2c
 //! with prior knowledge), held to the edge limits, HTTP/1.1 heads checked as Envoy checks
-//! them first (`checked`; a refused one is answered here, before any plugin); each request handed to the plugin chain
-//! of the configuration generation current when it arrives. On drain, idle timeout or a
+//! them first (`checked`; a refused one is answered here, before any plugin); each request
+//! handed to the plugin chain of the configuration generation current when it arrives. On drain, idle timeout or a
 //! change of its listener's TLS settings the connection shuts down gracefully: GOAWAY on
 //! HTTP/2, and requests in flight finish. A request that asks for an upgrade (a WebSocket)
 //! carries hyper's promise of the client's side of the tunnel into the chain.
@@ -80,7 +80,7 @@ async fn serve(accepted: Accepted, current: Current, opened: Opened) {
         let worker = current.borrow();
         (worker.config.edge.clone(), worker.listener_tls(listener))
     };
-    let mut connection = Connection {
+    let connection = Connection {
         id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
         remote,
         local: stream.local_addr().unwrap_or(remote),
@@ -89,10 +89,14 @@ async fn serve(accepted: Accepted, current: Current, opened: Opened) {
     };
     let activity = Activity::new();
     let stream = Watched::new(stream, activity.clone());
-    let refusals = Arc::new(Refusals::default());
+    let mut served = Served {
+        connection,
+        refusals: Arc::new(Refusals::default()),
+        activity,
+    };
     let Some(tls) = tls else {
         let scanner = Scanner::new(rules(&limits), true);
-        let mut stream = Checked::new(stream, scanner, refusals.clone());
+        let mut stream = Checked::new(stream, scanner, served.refusals.clone());
         let versions =
             match tokio::time::timeout(first_bytes_limit(&limits), stream.speaks_h2c()).await {
                 Ok(Ok(true)) => Versions::Http2,
@@ -106,11 +110,6 @@ async fn serve(accepted: Accepted, current: Current, opened: Opened) {
                     return;
                 }
             };
-        let served = Served {
-            connection,
-            refusals,
-            activity,
-        };
         return run(
             TokioIo::new(stream),
             versions,
@@ -125,18 +124,13 @@ async fn serve(accepted: Accepted, current: Current, opened: Opened) {
         return;
     };
     let session = stream.get_ref().1;
-    connection.tls = Some(Arc::new(tls.facts(session)));
+    served.connection.tls = Some(Arc::new(tls.facts(session)));
     let (versions, scanner) = if negotiated_h2(session) {
         (Versions::Http2, Scanner::opaque())
     } else {
         (Versions::Http1, Scanner::new(rules(&limits), false))
     };
-    let io = TokioIo::new(Checked::new(stream, scanner, refusals.clone()));
-    let served = Served {
-        connection,
-        refusals,
-        activity,
-    };
+    let io = TokioIo::new(Checked::new(stream, scanner, served.refusals.clone()));
     run(io, versions, served, &limits, current, opened).await;
 }
 

@@ -152,13 +152,19 @@ fn past_the_connection_limit_a_new_connection_waits_until_one_closes() {
     );
 }
 
+/// A connection to `address` on which `request` is written.
+fn sent(address: SocketAddr, request: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(address).expect("connect: the backlog takes it");
+    stream.write_all(request).expect("request written");
+    stream
+}
+
 /// A connection whose request is written; it waits in the listen backlog.
 fn waiting_request(address: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(address).expect("connect: the backlog takes it");
-    stream
-        .write_all(b"GET /w HTTP/1.1\r\nhost: edge.test\r\nconnection: close\r\n\r\n")
-        .expect("request written");
-    stream
+    sent(
+        address,
+        b"GET /w HTTP/1.1\r\nhost: edge.test\r\nconnection: close\r\n\r\n",
+    )
 }
 
 fn answered_within(stream: &TcpStream, within: Duration) -> bool {
@@ -172,10 +178,7 @@ fn answered_within(stream: &TcpStream, within: Duration) -> bool {
 
 /// The status line of the answer to an HTTP/1.0 request.
 fn http10_status(address: SocketAddr) -> String {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream
-        .write_all(b"GET /old HTTP/1.0\r\nhost: edge.test\r\n\r\n")
-        .expect("request written");
+    let mut stream = sent(address, b"GET /old HTTP/1.0\r\nhost: edge.test\r\n\r\n");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout set");
@@ -194,4 +197,21 @@ fn http_1_0_gets_426_as_from_envoy_unless_the_edge_accepts_it() {
     );
     let (accepting, _upstream) = gateway_with("edge:\n  accept_http_10: true", &[]);
     assert_eq!(http10_status(accepting.address), "HTTP/1.0 200 OK");
+}
+
+#[test]
+fn a_client_that_sends_nothing_is_closed_at_the_request_headers_timeout() {
+    let (gateway, _upstream) = gateway_with("edge:\n  request_headers_timeout_ms: 1000", &[]);
+    let mut silent = TcpStream::connect(gateway.address).expect("connect");
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(10)),
+        "a connection that never spoke stays open"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before the timeout: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(gateway.get("/after", &[]).status, 200);
 }
