@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use wasmgate_fuzz::driver::{module_text, HEADER, OP_SIZE, PROGRAM_AT};
+use wasmgate_host::block_on;
 use wasmgate_host::{
     HeaderMap, NoCallouts, PluginModule, PluginVm, Runtime, RuntimeConfig, StreamInfo, VmConfig,
 };
@@ -114,21 +115,21 @@ fuzz_target!(|input: Input| {
     let Ok(mut vm) = PluginVm::new(module(), config, Box::new(NoCallouts)) else {
         return;
     };
-    let Ok(id) = vm.create_stream(StreamInfo::default()) else {
+    let Ok(id) = block_on(vm.create_stream(StreamInfo::default())) else {
         return;
     };
     if let Some(stream) = vm.stream_mut(id) {
         stream.request_headers = HeaderMap::from_pairs(&input.request_headers);
         stream.request_body = input.body.clone();
     }
-    let _ = vm.on_request_headers(id, false);
-    let _ = vm.on_request_body(id, true);
+    let _ = block_on(vm.on_request_headers(id, false));
+    let _ = block_on(vm.on_request_body(id, true));
     if let Some(stream) = vm.stream_mut(id) {
         stream.response_headers = HeaderMap::from_pairs(&[(":status", "200")]);
         stream.response_body = input.body.clone();
     }
-    let _ = vm.on_response_headers(id, false);
-    let _ = vm.on_response_body(id, true);
-    let _ = vm.on_tick();
-    let _ = vm.finish_stream(id);
+    let _ = block_on(vm.on_response_headers(id, false));
+    let _ = block_on(vm.on_response_body(id, true));
+    let _ = block_on(vm.on_tick());
+    let _ = block_on(vm.finish_stream(id));
 });

@@ -13,10 +13,14 @@
 //! - `grpc`: the gRPC calls and streams a VM has open, with Envoy's rules for them.
 //! - [`inspect`]: what a `.wasm` declares (marker, toolchain, imports, exports).
 //! - `hostcalls`: the `env.proxy_*` functions and the sandboxed WASI stdio.
+//! - `stacks`: the fiber stacks guest calls run on, kept for reuse.
+//! - `clock`: a guest call's time limit and its yields to the embedder's executor
+//!   ([`Yielder`], [`block_on`]).
 //! - `exports`: the callbacks a module exports; `outcome`: what a callback's result becomes
 //!   for the embedder ([`PhaseOutcome`], [`StreamSignal`]).
 
 pub mod callout;
+mod clock;
 mod error;
 mod exports;
 mod grpc;
@@ -27,6 +31,7 @@ mod outcome;
 pub mod properties;
 pub mod runtime;
 pub mod shared;
+mod stacks;
 mod state;
 pub mod stream;
 pub mod vm;
@@ -35,6 +40,7 @@ pub use callout::{
     CalloutHandler, GrpcCallout, GrpcEvent, GrpcStreamOpen, GrpcTarget, HttpCallout,
     HttpCalloutResponse, NoCallouts, RedisCallout, RedisInit,
 };
+pub use clock::{block_on, Yielder};
 pub use error::HostError;
 pub use module::PluginModule;
 pub use runtime::{Runtime, RuntimeConfig, Tier, VmLimits, QUICK_START_MIN_BYTES};

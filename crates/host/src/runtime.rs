@@ -14,6 +14,7 @@ use wasmtime::{Config, Engine, Linker, ProfilingStrategy, Strategy};
 
 use crate::error::HostError;
 use crate::hostcalls;
+use crate::stacks::StackPool;
 use crate::state::HostState;
 
 /// How often the engine's epoch advances; call deadlines are counted in these ticks.
@@ -127,6 +128,7 @@ impl Compiler {
         let mut wasm_config = Config::new();
         wasm_config.strategy(strategy);
         wasm_config.epoch_interruption(true);
+        wasm_config.with_host_stack(Arc::new(StackPool::default()));
         wasm_config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(20));
         if config.perf_map {
             wasm_config.profiler(ProfilingStrategy::PerfMap);

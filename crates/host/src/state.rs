@@ -127,6 +127,8 @@ pub struct HostState {
     pub(crate) unused_callbacks: Vec<String>,
     pub(crate) memory: Option<Memory>,
     /// The guest allocator, shared so a host call can call it without cloning the function.
+    /// The time limit and yields of the guest call under way.
+    pub(crate) clock: crate::clock::CallClock,
     pub(crate) alloc: Option<Arc<TypedFunc<u32, u32>>>,
 }
 

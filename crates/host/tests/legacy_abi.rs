@@ -3,6 +3,7 @@
 //! and a WASI command module started through `_start`.
 
 use wasmgate_host::abi::AbiVersion;
+use wasmgate_host::block_on;
 use wasmgate_host::{
     NoCallouts, PhaseOutcome, PluginModule, PluginVm, Runtime, RuntimeConfig, StreamInfo, VmConfig,
 };
@@ -66,10 +67,10 @@ fn a_0_1_0_module_runs_with_the_legacy_semantics() {
         PluginModule::from_bytes(&runtime, "legacy", &wat::parse_str(LEGACY).unwrap()).unwrap();
     assert_eq!(module.abi(), AbiVersion::V0_1_0);
     let mut vm = PluginVm::new(&module, VmConfig::new("legacy", ""), Box::new(NoCallouts)).unwrap();
-    let id = vm.create_stream(StreamInfo::default()).unwrap();
+    let id = block_on(vm.create_stream(StreamInfo::default())).unwrap();
     // The plugin pauses but continues during the same callback: the continue wins.
     assert_eq!(
-        vm.on_request_headers(id, true).unwrap(),
+        block_on(vm.on_request_headers(id, true)).unwrap(),
         PhaseOutcome::Continue
     );
     let value = vm.stream(id).unwrap().request_headers.get(b"x-legacy");
@@ -109,9 +110,9 @@ fn compiled_modules_are_cached_on_disk() {
     let second = PluginModule::from_bytes(&runtime, "legacy", &bytes).unwrap();
     assert!(second.from_cache());
     let mut vm = PluginVm::new(&second, VmConfig::new("legacy", ""), Box::new(NoCallouts)).unwrap();
-    let id = vm.create_stream(StreamInfo::default()).unwrap();
+    let id = block_on(vm.create_stream(StreamInfo::default())).unwrap();
     assert_eq!(
-        vm.on_request_headers(id, true).unwrap(),
+        block_on(vm.on_request_headers(id, true)).unwrap(),
         PhaseOutcome::Continue
     );
     // A damaged cache file is ignored and replaced, not trusted.

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use wasmgate_host::block_on;
 use wasmgate_host::{
     NoCallouts, PhaseOutcome, PluginModule, PluginVm, Runtime, RuntimeConfig, StreamInfo, Tier,
     VmConfig, QUICK_START_MIN_BYTES,
@@ -42,9 +43,9 @@ fn runtime(cache_dir: &std::path::Path) -> Runtime {
 fn adds_the_header(module: &PluginModule) {
     let mut vm = PluginVm::new(module, VmConfig::new("tier", ""), Box::new(NoCallouts))
         .expect("the plugin starts");
-    let id = vm.create_stream(StreamInfo::default()).expect("a stream");
+    let id = block_on(vm.create_stream(StreamInfo::default())).expect("a stream");
     assert_eq!(
-        vm.on_request_headers(id, true).expect("runs"),
+        block_on(vm.on_request_headers(id, true)).expect("runs"),
         PhaseOutcome::Continue
     );
     let stream = vm.stream(id).expect("the stream");

@@ -2,6 +2,7 @@
 //! (`wasmgate_unused_callbacks`) is not called for them; one that says nothing is called for
 //! every phase.
 
+use wasmgate_host::block_on;
 use wasmgate_host::{
     NoCallouts, PhaseOutcome, PluginModule, PluginVm, Runtime, RuntimeConfig, StreamInfo, VmConfig,
 };
@@ -58,13 +59,13 @@ fn vm(config: &str) -> PluginVm {
 /// One request through the plugin: what it added to each header map, and how the stream's
 /// end went.
 fn request(vm: &mut PluginVm) -> (Option<String>, Option<String>, bool) {
-    let id = vm.create_stream(StreamInfo::default()).unwrap();
+    let id = block_on(vm.create_stream(StreamInfo::default())).unwrap();
     assert_eq!(
-        vm.on_request_headers(id, true).unwrap(),
+        block_on(vm.on_request_headers(id, true)).unwrap(),
         PhaseOutcome::Continue
     );
     assert_eq!(
-        vm.on_response_headers(id, true).unwrap(),
+        block_on(vm.on_response_headers(id, true)).unwrap(),
         PhaseOutcome::Continue
     );
     let stream = vm.stream(id).unwrap();
@@ -73,7 +74,7 @@ fn request(vm: &mut PluginVm) -> (Option<String>, Option<String>, bool) {
         seen(&stream.request_headers),
         seen(&stream.response_headers),
     );
-    let finished = vm.finish_stream(id).is_ok();
+    let finished = block_on(vm.finish_stream(id)).is_ok();
     (request, response, finished)
 }
 

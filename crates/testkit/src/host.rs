@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use wasmgate_host::abi::{HeaderAction, LogLevel};
+use wasmgate_host::block_on;
 use wasmgate_host::shared::Metric;
 use wasmgate_host::{
     HeaderMap, HostError, LocalReply, LogRecord, PhaseOutcome, PluginModule, PluginVm, Runtime,
@@ -112,7 +113,7 @@ impl TestHost {
         match self.stream {
             Some(id) => Ok(id),
             None => {
-                let id = self.vm.create_stream(self.info.clone())?;
+                let id = block_on(self.vm.create_stream(self.info.clone()))?;
                 self.stream = Some(id);
                 self.state = StreamState::Running;
                 Ok(id)
@@ -182,7 +183,7 @@ impl TestHost {
         if let Some(stream) = self.vm.stream_mut(id) {
             stream.request_headers = map;
         }
-        let outcome = self.vm.on_request_headers(id, end_of_stream)?;
+        let outcome = block_on(self.vm.on_request_headers(id, end_of_stream))?;
         Ok(self.apply(Phase::RequestHeaders, outcome, end_of_stream))
     }
 
@@ -214,7 +215,7 @@ impl TestHost {
             stream.response_headers = map;
             stream.info.response_code_details = Some("via_upstream".into());
         }
-        let outcome = self.vm.on_response_headers(id, end_of_stream)?;
+        let outcome = block_on(self.vm.on_response_headers(id, end_of_stream))?;
         let outcome = self.move_injected(id, outcome, true);
         Ok(self.apply(Phase::ResponseHeaders, outcome, end_of_stream))
     }
@@ -264,9 +265,9 @@ impl TestHost {
             }
         }
         let outcome = if request {
-            self.vm.on_request_trailers(id)?
+            block_on(self.vm.on_request_trailers(id))?
         } else {
-            self.vm.on_response_trailers(id)?
+            block_on(self.vm.on_response_trailers(id))?
         };
         if outcome == PhaseOutcome::Continue {
             self.forward_held(id, request);
@@ -305,9 +306,9 @@ impl TestHost {
             }
         }
         let outcome = if request {
-            self.vm.on_request_body(id, end_of_stream)?
+            block_on(self.vm.on_request_body(id, end_of_stream))?
         } else {
-            let outcome = self.vm.on_response_body(id, end_of_stream)?;
+            let outcome = block_on(self.vm.on_response_body(id, end_of_stream))?;
             self.move_injected(id, outcome, false)
         };
         if outcome == PhaseOutcome::Continue && (request || !self.response_ended) {
@@ -371,7 +372,7 @@ impl TestHost {
         self.response_ended = false;
         if let Some(id) = self.stream.take() {
             // The stream's last state goes with it; its headers were read above.
-            let _finished = self.vm.finish_stream(id)?;
+            let _finished = block_on(self.vm.finish_stream(id))?;
         }
         self.state = StreamState::Running;
         Ok(())
@@ -468,7 +469,7 @@ impl TestHost {
 
     /// Fires `proxy_on_tick` once.
     pub fn tick(&mut self) -> Result<StreamState, HostError> {
-        self.vm.on_tick()?;
+        block_on(self.vm.on_tick())?;
         Ok(self.follow_signals())
     }
 
@@ -476,7 +477,7 @@ impl TestHost {
     /// [`SharedState`]) enqueued to a queue this plugin registered last. Items this
     /// plugin enqueues itself are delivered after each of its callbacks, as in Envoy.
     pub fn queue_ready(&mut self) -> Result<StreamState, HostError> {
-        self.vm.deliver_queue_ready()?;
+        block_on(self.vm.deliver_queue_ready())?;
         Ok(self.follow_signals())
     }
 

@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use wasmgate_host::abi::Status;
+use wasmgate_host::block_on;
 use wasmgate_host::{
     CalloutHandler, GrpcCallout, GrpcStreamOpen, HeaderMap, HttpCallout, HttpCalloutResponse,
     NoCallouts, PhaseOutcome, PluginModule, PluginVm, RedisCallout, RedisInit, Runtime,
@@ -174,12 +175,12 @@ impl HeaderCase {
             req: request_headers(),
             resp: response_headers(),
         };
-        let id = case.vm.create_stream(case.info.clone()).unwrap();
+        let id = block_on(case.vm.create_stream(case.info.clone())).unwrap();
         case.vm.stream_mut(id).unwrap().request_headers = case.req.clone();
-        let request = case.vm.on_request_headers(id, true).unwrap();
+        let request = block_on(case.vm.on_request_headers(id, true)).unwrap();
         assert_eq!(request, PhaseOutcome::Continue, "{plugin}: request headers");
         case.vm.stream_mut(id).unwrap().response_headers = case.resp.clone();
-        let response = case.vm.on_response_headers(id, true).unwrap();
+        let response = block_on(case.vm.on_response_headers(id, true)).unwrap();
         assert_eq!(
             response,
             PhaseOutcome::Continue,
@@ -193,7 +194,7 @@ impl HeaderCase {
                 "{plugin}: the request header it adds"
             );
         }
-        case.vm.finish_stream(id).unwrap();
+        block_on(case.vm.finish_stream(id)).unwrap();
         case
     }
 
@@ -215,15 +216,15 @@ pub fn header_request(
     resp: &mut HeaderMap,
 ) -> PhaseOutcome {
     let (req_len, resp_len) = (req.len(), resp.len());
-    let id = vm.create_stream(info.clone()).unwrap();
+    let id = block_on(vm.create_stream(info.clone())).unwrap();
     std::mem::swap(&mut vm.stream_mut(id).unwrap().request_headers, req);
-    let request = vm.on_request_headers(id, true).unwrap();
+    let request = block_on(vm.on_request_headers(id, true)).unwrap();
     std::mem::swap(&mut vm.stream_mut(id).unwrap().response_headers, resp);
-    let response = vm.on_response_headers(id, true).unwrap();
+    let response = block_on(vm.on_response_headers(id, true)).unwrap();
     let stream = vm.stream_mut(id).unwrap();
     std::mem::swap(&mut stream.request_headers, req);
     std::mem::swap(&mut stream.response_headers, resp);
-    vm.finish_stream(id).unwrap();
+    block_on(vm.finish_stream(id)).unwrap();
     req.pairs.truncate(req_len);
     resp.pairs.truncate(resp_len);
     black_box(request);
@@ -284,9 +285,9 @@ impl CalloutCase {
             Box::new(calls.clone()),
         );
         let (info, req) = (stream_info(), request_headers());
-        let id = vm.create_stream(info.clone()).unwrap();
+        let id = block_on(vm.create_stream(info.clone())).unwrap();
         vm.stream_mut(id).unwrap().request_headers = req.clone();
-        let paused = vm.on_request_headers(id, true).unwrap();
+        let paused = block_on(vm.on_request_headers(id, true)).unwrap();
         assert!(
             matches!(paused, PhaseOutcome::Pause { .. }),
             "expected a pause, got {paused:?}"
@@ -300,14 +301,14 @@ impl CalloutCase {
         assert_eq!(call.upstream, "outbound|8080||auth.dns");
         assert_eq!(call.context_id, id);
         let answer = HttpCalloutResponse::new(200, &[("x-token", "abc")], "");
-        vm.on_http_call_response(call.token, Some(answer)).unwrap();
+        block_on(vm.on_http_call_response(call.token, Some(answer))).unwrap();
         assert_eq!(vm.take_signaled(), vec![id]);
         assert_eq!(vm.take_signal(id), Some(StreamSignal::ResumeRequest));
         assert_eq!(
             vm.stream(id).unwrap().request_headers.get_str("x-token"),
             Some("abc")
         );
-        vm.finish_stream(id).unwrap();
+        block_on(vm.finish_stream(id)).unwrap();
         CalloutCase {
             vm,
             calls,
@@ -319,9 +320,9 @@ impl CalloutCase {
     /// One request that pauses on a callout, gets its answer and resumes.
     pub fn run(&mut self) -> Option<StreamSignal> {
         let vm = &mut self.vm;
-        let id = vm.create_stream(self.info.clone()).unwrap();
+        let id = block_on(vm.create_stream(self.info.clone())).unwrap();
         vm.stream_mut(id).unwrap().request_headers = self.req.clone();
-        black_box(vm.on_request_headers(id, true).unwrap());
+        black_box(block_on(vm.on_request_headers(id, true)).unwrap());
         let call = self
             .calls
             .0
@@ -330,10 +331,10 @@ impl CalloutCase {
             .take()
             .expect("the plugin made no callout");
         let answer = HttpCalloutResponse::new(200, &[("x-token", "abc")], "");
-        vm.on_http_call_response(call.token, Some(answer)).unwrap();
+        block_on(vm.on_http_call_response(call.token, Some(answer))).unwrap();
         black_box(vm.take_signaled());
         let signal = vm.take_signal(id);
-        vm.finish_stream(id).unwrap();
+        block_on(vm.finish_stream(id)).unwrap();
         signal
     }
 }

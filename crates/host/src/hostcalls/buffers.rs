@@ -5,7 +5,7 @@
 use wasmgate_abi::{BufferType, Status};
 use wasmtime::{Caller, Linker};
 
-use super::memory::{read, return_bytes, write_u32};
+use super::memory::{link_answering, read, write_u32, Answer};
 use super::{finish, refuse_once, Fault, HostResult};
 use crate::state::HostState;
 use crate::stream::MAX_BODY_BYTES;
@@ -13,13 +13,7 @@ use crate::stream::MAX_BODY_BYTES;
 type C<'a> = Caller<'a, HostState>;
 
 pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        "env",
-        "proxy_get_buffer_bytes",
-        |mut c: C<'_>, kind: u32, start: u32, max: u32, rp: u32, rl: u32| {
-            finish(get_bytes(&mut c, kind, start, max, rp, rl))
-        },
-    )?;
+    link_answering(linker, "proxy_get_buffer_bytes", get_bytes)?;
     linker.func_wrap(
         "env",
         "proxy_set_buffer_bytes",
@@ -38,14 +32,9 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             }))
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_configuration",
-        |mut c: C<'_>, rp: u32, rl: u32| {
-            let config = c.data().plugin_config.clone();
-            finish(return_bytes(&mut c, &config, rp, rl))
-        },
-    )?;
+    link_answering(linker, "proxy_get_configuration", |c, (rp, rl)| {
+        Ok(Answer::new(c.data().plugin_config.clone(), rp, rl))
+    })?;
     Ok(())
 }
 
@@ -67,11 +56,16 @@ fn buffer(c: &mut C<'_>, kind: u32) -> Result<Vec<u8>, Fault> {
     bytes.ok_or(Fault::Status(Status::NotFound))
 }
 
-fn get_bytes(c: &mut C<'_>, kind: u32, start: u32, max: u32, rp: u32, rl: u32) -> HostResult {
-    let bytes = buffer(c, kind)?;
+fn get_bytes(
+    c: &mut C<'_>,
+    (kind, start, max, rp, rl): (u32, u32, u32, u32, u32),
+) -> Result<Answer, Fault> {
+    let mut bytes = buffer(c, kind)?;
     let start = (start as usize).min(bytes.len());
     let end = start.saturating_add(max as usize).min(bytes.len());
-    return_bytes(c, &bytes[start..end], rp, rl)
+    bytes.truncate(end);
+    bytes.drain(..start);
+    Ok(Answer::new(bytes, rp, rl))
 }
 
 fn set_bytes(c: &mut C<'_>, kind: u32, start: u32, size: u32, ptr: u32, len: u32) -> HostResult {

@@ -5,7 +5,7 @@
 use wasmgate_abi::{pairs, Status};
 use wasmtime::{Caller, Linker};
 
-use super::memory::{read, return_bytes, write_u32};
+use super::memory::{link_answering, read, write_u32, Answer};
 use super::{finish, Fault, HostResult};
 use crate::callout::{HttpCallout, RedisCallout, RedisInit};
 use crate::state::HostState;
@@ -56,23 +56,18 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             finish(redis_call(&mut c, (up, ul), (qp, ql), ret))
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_status",
-        |mut c: C<'_>, rc: u32, rp: u32, rl: u32| {
-            // In `proxy_on_grpc_close`, its status; else the status of the HTTP callout
-            // being answered: 0 with a response, 11 (reset) without.
-            let buffers = &c.data().buffers;
-            let (code, message) = match &buffers.grpc_status {
-                Some((code, message)) => (*code, message.clone().into_bytes()),
-                None if buffers.callout.is_some() => (0, Vec::new()),
-                None => (11, Vec::new()),
-            };
-            let result =
-                write_u32(&mut c, rc, code).and_then(|()| return_bytes(&mut c, &message, rp, rl));
-            finish(result)
-        },
-    )?;
+    link_answering(linker, "proxy_get_status", |c, (rc, rp, rl)| {
+        // In `proxy_on_grpc_close`, its status; else the status of the HTTP callout
+        // being answered: 0 with a response, 11 (reset) without.
+        let buffers = &c.data().buffers;
+        let (code, message) = match &buffers.grpc_status {
+            Some((code, message)) => (*code, message.clone().into_bytes()),
+            None if buffers.callout.is_some() => (0, Vec::new()),
+            None => (11, Vec::new()),
+        };
+        write_u32(c, rc, code)?;
+        Ok(Answer::new(message, rp, rl))
+    })?;
     linker.func_wrap(
         "env",
         "proxy_inject_encoded_data_to_filter_chain",
@@ -82,14 +77,9 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             finish(result)
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_upstream_hosts",
-        |mut c: C<'_>, rp: u32, rl: u32| {
-            let bytes = pairs::encode(&c.data().upstream_hosts);
-            finish(return_bytes(&mut c, &bytes, rp, rl))
-        },
-    )?;
+    link_answering(linker, "proxy_get_upstream_hosts", |c, (rp, rl)| {
+        Ok(Answer::new(pairs::encode(&c.data().upstream_hosts), rp, rl))
+    })?;
     linker.func_wrap(
         "env",
         "proxy_set_upstream_override_host",

@@ -8,7 +8,7 @@ use wasmgate_abi::inject::InjectArguments;
 use wasmgate_abi::{pairs, LogLevel, Status, StreamType};
 use wasmtime::{Caller, Linker};
 
-use super::memory::{read, return_bytes, write_u32, write_u64};
+use super::memory::{link_answering, read, write_u32, write_u64, Answer};
 use super::{finish, Fault, HostResult};
 use crate::exports::UNUSED_CALLBACKS;
 use crate::state::HostState;
@@ -99,13 +99,7 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         };
         finish(result)
     })?;
-    linker.func_wrap(
-        "env",
-        "proxy_call_foreign_function",
-        |mut c: C<'_>, np: u32, nl: u32, ap: u32, al: u32, rp: u32, rl: u32| {
-            finish(call_foreign(&mut c, (np, nl), (ap, al), rp, rl))
-        },
-    )?;
+    link_answering(linker, "proxy_call_foreign_function", call_foreign)?;
     linker.func_wrap("env", "pthread_equal", |_: C<'_>, a: i32, b: i32| -> i32 {
         (a == b) as i32
     })?;
@@ -221,13 +215,10 @@ fn open_response(state: &mut HostState, args: &[u8]) -> Result<(), Status> {
 
 fn call_foreign(
     c: &mut C<'_>,
-    name: (u32, u32),
-    args: (u32, u32),
-    ret_ptr: u32,
-    ret_len: u32,
-) -> HostResult {
-    let name = String::from_utf8_lossy(&read(c, name.0, name.1)?).into_owned();
-    let args = read(c, args.0, args.1)?;
+    (np, nl, ap, al, ret_ptr, ret_len): (u32, u32, u32, u32, u32, u32),
+) -> Result<Answer, Fault> {
+    let name = String::from_utf8_lossy(&read(c, np, nl)?).into_owned();
+    let args = read(c, ap, al)?;
     let state = c.data_mut();
     let result = match name.as_str() {
         "get_log_level" => Ok(state.log_level.raw().to_le_bytes().to_vec()),
@@ -258,5 +249,5 @@ fn call_foreign(
         },
     };
     let bytes = result.map_err(Fault::Status)?;
-    return_bytes(c, &bytes, ret_ptr, ret_len)
+    Ok(Answer::new(bytes, ret_ptr, ret_len))
 }

@@ -11,8 +11,8 @@
 use wasmgate_abi::{pairs, AbiVersion, MapType, Status};
 use wasmtime::{Caller, Linker};
 
-use super::memory::{read, return_bytes, write_u32};
-use super::{finish, refuse_once, HostResult};
+use super::memory::{link_answering, read, write_u32, Answer};
+use super::{finish, refuse_once, Fault, HostResult};
 use crate::state::HostState;
 use crate::stream::{HeaderMap, HttpStream, MapScope, MAX_HEADER_BYTES, MAX_HEADER_PAIRS};
 
@@ -31,23 +31,13 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             finish(size.and_then(|size| write_u32(&mut c, ret, size)))
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_header_map_pairs",
-        |mut c: C<'_>, map: u32, rp: u32, rl: u32| finish(get_pairs(&mut c, map, rp, rl)),
-    )?;
+    link_answering(linker, "proxy_get_header_map_pairs", get_pairs)?;
     linker.func_wrap(
         "env",
         "proxy_set_header_map_pairs",
         |mut c: C<'_>, map: u32, p: u32, l: u32| finish(set_pairs(&mut c, map, p, l)),
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_header_map_value",
-        |mut c: C<'_>, map: u32, kp: u32, kl: u32, rp: u32, rl: u32| {
-            finish(get_value(&mut c, map, (kp, kl), rp, rl))
-        },
-    )?;
+    link_answering(linker, "proxy_get_header_map_value", get_value)?;
     linker.func_wrap(
         "env",
         "proxy_add_header_map_value",
@@ -180,14 +170,14 @@ fn reachable(scope: MapScope, map: MapType, access: Access, higress: bool) -> bo
 }
 
 /// The pairs of a map; a map out of reach gives no pairs (Envoy answers Ok, empty).
-fn get_pairs(c: &mut C<'_>, map: u32, rp: u32, rl: u32) -> HostResult {
+fn get_pairs(c: &mut C<'_>, (map, rp, rl): (u32, u32, u32)) -> Result<Answer, Fault> {
     if MapType::from_raw(map).is_none() {
         return Err(Status::BadArgument.into());
     }
     let call = "proxy_get_header_map_pairs";
     let bytes =
         with_map(c, call, map, Access::Read, |m| Ok(m.encode_nonempty())).unwrap_or_default();
-    return_bytes(c, &bytes, rp, rl)
+    Ok(Answer::new(bytes, rp, rl))
 }
 
 fn set_pairs(c: &mut C<'_>, map: u32, ptr: u32, len: u32) -> HostResult {
@@ -202,8 +192,11 @@ fn set_pairs(c: &mut C<'_>, map: u32, ptr: u32, len: u32) -> HostResult {
     })
 }
 
-fn get_value(c: &mut C<'_>, map: u32, key: (u32, u32), rp: u32, rl: u32) -> HostResult {
-    let key = read(c, key.0, key.1)?;
+fn get_value(
+    c: &mut C<'_>,
+    (map, kp, kl, rp, rl): (u32, u32, u32, u32, u32),
+) -> Result<Answer, Fault> {
+    let key = read(c, kp, kl)?;
     let legacy = c.data().abi == AbiVersion::V0_1_0;
     let call = "proxy_get_header_map_value";
     // Envoy answers the first value of a repeated name (its properties join them).
@@ -211,8 +204,8 @@ fn get_value(c: &mut C<'_>, map: u32, key: (u32, u32), rp: u32, rl: u32) -> Host
         Ok(m.first(&key).map(<[u8]>::to_vec))
     })?;
     match value {
-        Some(value) => return_bytes(c, &value, rp, rl),
-        None if legacy => return_bytes(c, &[], rp, rl),
+        Some(value) => Ok(Answer::new(value, rp, rl)),
+        None if legacy => Ok(Answer::new(Vec::new(), rp, rl)),
         None => Err(Status::NotFound.into()),
     }
 }

@@ -3,19 +3,15 @@
 use wasmgate_abi::{path, Status};
 use wasmtime::{Caller, Linker};
 
-use super::memory::{read, return_bytes};
-use super::{finish, HostResult};
+use super::memory::{link_answering, read, Answer};
+use super::{finish, Fault, HostResult};
 use crate::properties::{resolve, PropertyScope};
 use crate::state::HostState;
 
 type C<'a> = Caller<'a, HostState>;
 
 pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        "env",
-        "proxy_get_property",
-        |mut c: C<'_>, pp: u32, pl: u32, rp: u32, rl: u32| finish(get(&mut c, pp, pl, rp, rl)),
-    )?;
+    link_answering(linker, "proxy_get_property", get)?;
     linker.func_wrap(
         "env",
         "proxy_set_property",
@@ -24,7 +20,7 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-fn get(c: &mut C<'_>, pp: u32, pl: u32, rp: u32, rl: u32) -> HostResult {
+fn get(c: &mut C<'_>, (pp, pl, rp, rl): (u32, u32, u32, u32)) -> Result<Answer, Fault> {
     let raw = read(c, pp, pl)?;
     let segments = path::decode(&raw);
     let vm_memory = c
@@ -41,7 +37,7 @@ fn get(c: &mut C<'_>, pp: u32, pl: u32, rp: u32, rl: u32) -> HostResult {
         vm_memory,
     };
     let value = resolve(&scope, &segments).ok_or(Status::NotFound)?;
-    return_bytes(c, &value, rp, rl)
+    Ok(Answer::new(value, rp, rl))
 }
 
 fn set(c: &mut C<'_>, pp: u32, pl: u32, vp: u32, vl: u32) -> HostResult {

@@ -3,20 +3,14 @@
 use wasmgate_abi::{MetricType, Status};
 use wasmtime::{Caller, Linker};
 
-use super::memory::{read, return_bytes, write_u32, write_u64};
+use super::memory::{link_answering, read, write_u32, write_u64, Answer};
 use super::{finish, Fault, HostResult};
 use crate::state::HostState;
 
 type C<'a> = Caller<'a, HostState>;
 
 pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        "env",
-        "proxy_get_shared_data",
-        |mut c: C<'_>, kp: u32, kl: u32, rp: u32, rl: u32, rcas: u32| {
-            finish(get_data(&mut c, (kp, kl), rp, rl, rcas))
-        },
-    )?;
+    link_answering(linker, "proxy_get_shared_data", get_data)?;
     linker.func_wrap(
         "env",
         "proxy_set_shared_data",
@@ -80,14 +74,10 @@ pub(crate) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             finish(result)
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_dequeue_shared_queue",
-        |mut c: C<'_>, id: u32, rp: u32, rl: u32| {
-            let value = c.data().shared.dequeue(id).map_err(Fault::Status);
-            finish(value.and_then(|v| return_bytes(&mut c, &v, rp, rl)))
-        },
-    )?;
+    link_answering(linker, "proxy_dequeue_shared_queue", |c, (id, rp, rl)| {
+        let value = c.data().shared.dequeue(id).map_err(Fault::Status)?;
+        Ok(Answer::new(value, rp, rl))
+    })?;
     linker.func_wrap(
         "env",
         "proxy_define_metric",
@@ -136,13 +126,16 @@ fn status(status: Status) -> HostResult {
     }
 }
 
-fn get_data(c: &mut C<'_>, key: (u32, u32), rp: u32, rl: u32, rcas: u32) -> HostResult {
-    let key = read(c, key.0, key.1)?;
+fn get_data(
+    c: &mut C<'_>,
+    (kp, kl, rp, rl, rcas): (u32, u32, u32, u32, u32),
+) -> Result<Answer, Fault> {
+    let key = read(c, kp, kl)?;
     let state = c.data();
     let (value, cas) = state
         .shared
         .get(&state.vm_id, &key)
         .ok_or(Status::NotFound)?;
     write_u32(c, rcas, cas)?;
-    return_bytes(c, &value, rp, rl)
+    Ok(Answer::new(value, rp, rl))
 }

@@ -2,7 +2,9 @@
 //! `on_configure`), HTTP streams through their phases, callout answers (`answers`), ticks
 //! and queues.
 //!
-//! Every guest call runs under the call time limit; a trap marks the VM unusable
+//! Every guest call runs on a fiber under the call time limit and yields to the embedder's
+//! executor at each epoch tick when the VM has a [`Yielder`], so the calls that take guest
+//! code are async; a trap marks the VM unusable
 //! ([`HostError::Poisoned`]) so the embedder fails only that request and builds a new VM.
 //! Actions a plugin asks for during a callback (continue, local reply, close) take effect
 //! when the callback returns, as in Envoy.
@@ -15,6 +17,7 @@ use wasmtime::{Instance, Store, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::I32Exit;
 
 use crate::callout::CalloutHandler;
+use crate::clock::{block_on, CallClock, Yielder};
 use crate::error::HostError;
 use crate::exports::{bind, Exports, HeaderCallback};
 use crate::module::{one_line, PluginModule};
@@ -51,6 +54,9 @@ pub struct VmConfig {
     pub limits: VmLimits,
     /// The shared data, queues and metrics this VM joins (one per gateway or test).
     pub shared: Shared,
+    /// Where a long guest call yields at each epoch tick (`None`: it runs on; drive the VM's
+    /// calls with [`block_on`] then).
+    pub yielder: Option<Yielder>,
 }
 
 impl VmConfig {
@@ -67,6 +73,7 @@ impl VmConfig {
             foreign: HashMap::new(),
             limits: VmLimits::default(),
             shared: Shared::default(),
+            yielder: None,
         }
     }
 }
@@ -134,6 +141,7 @@ impl PluginVm {
             upstream_hosts: Vec::new(),
             unused_callbacks: Vec::new(),
             memory: None,
+            clock: CallClock::new(None),
             alloc: None,
         };
         let compiler = runtime
@@ -141,15 +149,18 @@ impl PluginVm {
             .ok_or_else(|| HostError::Engine("the module's compiler is gone".into()))?;
         let mut store = Store::new(&compiler.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(ticks(settings.start_timeout));
+        CallClock::install(&mut store, clock_of);
+        CallClock::start(&mut store, clock_of, ticks(settings.start_timeout));
         let name = config.plugin_name;
-        let instance = compiler
-            .linker
-            .instantiate(&mut store, &module.module)
-            .map_err(|e| HostError::Instantiate {
-                name: name.clone(),
-                reason: one_line(&format!("{e:#}")),
-            })?;
+        let instance = block_on(
+            compiler
+                .linker
+                .instantiate_async(&mut store, &module.module),
+        )
+        .map_err(|e| HostError::Instantiate {
+            name: name.clone(),
+            reason: one_line(&format!("{e:#}")),
+        })?;
         let exports = Arc::new(bind(&instance, &mut store, module.abi()));
         let memory = instance.get_memory(&mut store, "memory");
         let alloc = instance
@@ -170,38 +181,54 @@ impl PluginVm {
             call_limit: settings.call_timeout,
             limits: settings,
         };
-        vm.start(&instance)?;
+        block_on(vm.start(&instance))?;
+        vm.store.data_mut().clock.swap_yielder(config.yielder);
         let unused = std::mem::take(&mut vm.store.data_mut().unused_callbacks);
         Arc::make_mut(&mut vm.exports).forget(&unused);
         Ok(vm)
     }
 
-    fn start(&mut self, instance: &Instance) -> Result<(), HostError> {
+    async fn start(&mut self, instance: &Instance) -> Result<(), HostError> {
         self.call_ticks = ticks(self.limits.start_timeout);
         self.call_limit = self.limits.start_timeout;
         let initialize = instance.get_typed_func::<(), ()>(&mut self.store, "_initialize");
         if let Ok(init) = initialize {
-            self.guest("_initialize", ROOT_ID, |s| init.call(s, ()))?;
+            self.guest("_initialize", ROOT_ID, async |s| {
+                init.call_async(s, ()).await
+            })
+            .await?;
             if let Ok(main) = instance.get_typed_func::<(u32, u32), u32>(&mut self.store, "main") {
-                self.guest("main", ROOT_ID, |s| main.call(s, (0, 0)).map(drop))?;
+                self.guest("main", ROOT_ID, async |s| {
+                    main.call_async(s, (0, 0)).await.map(drop)
+                })
+                .await?;
             }
         } else if let Ok(start) = instance.get_typed_func::<(), ()>(&mut self.store, "_start") {
-            self.guest("_start", ROOT_ID, |s| match start.call(&mut *s, ()) {
-                Err(e) if e.downcast_ref::<I32Exit>().is_some_and(|exit| exit.0 == 0) => Ok(()),
-                other => other,
-            })?;
+            self.guest("_start", ROOT_ID, async |s| {
+                match start.call_async(&mut *s, ()).await {
+                    Err(e) if e.downcast_ref::<I32Exit>().is_some_and(|exit| exit.0 == 0) => Ok(()),
+                    other => other,
+                }
+            })
+            .await?;
         }
         let exports = self.exports.clone();
         if let Some(f) = exports.context_create.as_ref() {
-            self.guest("proxy_on_context_create", ROOT_ID, |s| {
-                f.call(s, (ROOT_ID, 0))
-            })?;
+            self.guest("proxy_on_context_create", ROOT_ID, async |s| {
+                f.call_async(s, (ROOT_ID, 0)).await
+            })
+            .await?;
         }
         let name = self.store.data().plugin_name.clone();
         let exports = self.exports.clone();
         if let Some(f) = exports.vm_start.as_ref() {
             let size = self.store.data().vm_config.len() as u32;
-            if self.guest("proxy_on_vm_start", ROOT_ID, |s| f.call(s, (ROOT_ID, size)))? == 0 {
+            let started = self
+                .guest("proxy_on_vm_start", ROOT_ID, async |s| {
+                    f.call_async(s, (ROOT_ID, size)).await
+                })
+                .await?;
+            if started == 0 {
                 return Err(HostError::Rejected {
                     name,
                     what: "VM configuration",
@@ -211,10 +238,12 @@ impl PluginVm {
         let exports = self.exports.clone();
         if let Some(f) = exports.configure.as_ref() {
             let size = self.store.data().plugin_config.len() as u32;
-            if self.guest("proxy_on_configure", ROOT_ID, |s| {
-                f.call(s, (ROOT_ID, size))
-            })? == 0
-            {
+            let configured = self
+                .guest("proxy_on_configure", ROOT_ID, async |s| {
+                    f.call_async(s, (ROOT_ID, size)).await
+                })
+                .await?;
+            if configured == 0 {
                 return Err(HostError::Rejected {
                     name,
                     what: "configuration",
@@ -227,11 +256,11 @@ impl PluginVm {
     }
 
     /// Runs one guest call as `context`, under the time limit; a trap poisons the VM.
-    fn guest<R>(
+    async fn guest<R>(
         &mut self,
         during: &'static str,
         context: u32,
-        call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, HostError> {
         if self.poisoned {
             return Err(HostError::Poisoned {
@@ -240,8 +269,11 @@ impl PluginVm {
         }
         self.store.data_mut().current_context = context;
         self.store.data_mut().limits.refused_memory = false;
-        self.store.set_epoch_deadline(self.call_ticks);
-        let result = call(&mut self.store);
+        CallClock::start(&mut self.store, clock_of, self.call_ticks);
+        // A call whose future is dropped before it ends leaves the guest halfway: poisoned.
+        self.poisoned = true;
+        let result = call(&mut self.store).await;
+        self.poisoned = false;
         self.store.data_mut().buffers = CallBuffers::default();
         result.map_err(|e| {
             self.poisoned = true;
@@ -266,7 +298,7 @@ impl PluginVm {
     /// Delivers `proxy_on_queue_ready`, once per item enqueued, for the queues this VM
     /// registered last. The VM does it after each of its callbacks; an embedder whose other
     /// VMs enqueue calls it when the [`Self::set_queue_waker`] waker fires.
-    pub fn deliver_queue_ready(&mut self) -> Result<(), HostError> {
+    pub async fn deliver_queue_ready(&mut self) -> Result<(), HostError> {
         loop {
             let ready = self.store.data().queue_inbox.take();
             if ready.is_empty() {
@@ -277,9 +309,10 @@ impl PluginVm {
                 continue;
             };
             for id in ready {
-                self.guest("proxy_on_queue_ready", ROOT_ID, |s| {
-                    f.call(s, (ROOT_ID, id))
-                })?;
+                self.guest("proxy_on_queue_ready", ROOT_ID, async |s| {
+                    f.call_async(s, (ROOT_ID, id)).await
+                })
+                .await?;
             }
         }
     }
@@ -342,7 +375,7 @@ impl PluginVm {
     }
 
     /// Creates an HTTP stream context and returns its id.
-    pub fn create_stream(&mut self, info: StreamInfo) -> Result<u32, HostError> {
+    pub async fn create_stream(&mut self, info: StreamInfo) -> Result<u32, HostError> {
         let id = self.next_context_id;
         self.next_context_id = self.next_context_id.wrapping_add(1).max(ROOT_ID + 1);
         let stream = HttpStream {
@@ -352,8 +385,12 @@ impl PluginVm {
         self.store.data_mut().streams.insert(id, stream);
         let exports = self.exports.clone();
         if let Some(f) = exports.context_create.as_ref() {
-            if let Err(e) = self.guest("proxy_on_context_create", id, |s| f.call(s, (id, ROOT_ID)))
-            {
+            let created = self
+                .guest("proxy_on_context_create", id, async |s| {
+                    f.call_async(s, (id, ROOT_ID)).await
+                })
+                .await;
+            if let Err(e) = created {
                 self.store.data_mut().streams.remove(&id);
                 return Err(e);
             }
@@ -372,25 +409,25 @@ impl PluginVm {
     }
 
     /// Runs `proxy_on_request_headers` on the headers in the stream.
-    pub fn on_request_headers(
+    pub async fn on_request_headers(
         &mut self,
         id: u32,
         end_of_stream: bool,
     ) -> Result<PhaseOutcome, HostError> {
-        self.header_phase(id, true, end_of_stream)
+        self.header_phase(id, true, end_of_stream).await
     }
 
     /// Runs `proxy_on_response_headers` on the headers in the stream.
-    pub fn on_response_headers(
+    pub async fn on_response_headers(
         &mut self,
         id: u32,
         end_of_stream: bool,
     ) -> Result<PhaseOutcome, HostError> {
-        self.header_phase(id, false, end_of_stream)
+        self.header_phase(id, false, end_of_stream).await
     }
 
     /// Runs `proxy_on_request_body`; the stream's request body holds what is buffered so far.
-    pub fn on_request_body(
+    pub async fn on_request_body(
         &mut self,
         id: u32,
         end_of_stream: bool,
@@ -398,15 +435,19 @@ impl PluginVm {
         let size = self.stream(id).map(|s| s.request_body.len()).unwrap_or(0) as u32;
         let exports = self.exports.clone();
         let f = exports.request_body.as_ref();
-        self.phase(id, true, "proxy_on_request_body", |s| match f {
-            Some(f) => f.call(s, (id, size, end_of_stream as u32)).map(Some),
+        self.phase(id, true, "proxy_on_request_body", async |s| match f {
+            Some(f) => f
+                .call_async(s, (id, size, end_of_stream as u32))
+                .await
+                .map(Some),
             None => Ok(None),
         })
+        .await
         .map(|(raw, deferred)| data_outcome(raw, deferred, true))
     }
 
     /// Runs `proxy_on_response_body`; the stream's response body holds what is buffered.
-    pub fn on_response_body(
+    pub async fn on_response_body(
         &mut self,
         id: u32,
         end_of_stream: bool,
@@ -414,44 +455,50 @@ impl PluginVm {
         let size = self.stream(id).map(|s| s.response_body.len()).unwrap_or(0) as u32;
         let exports = self.exports.clone();
         let f = exports.response_body.as_ref();
-        self.phase(id, false, "proxy_on_response_body", |s| match f {
-            Some(f) => f.call(s, (id, size, end_of_stream as u32)).map(Some),
+        self.phase(id, false, "proxy_on_response_body", async |s| match f {
+            Some(f) => f
+                .call_async(s, (id, size, end_of_stream as u32))
+                .await
+                .map(Some),
             None => Ok(None),
         })
+        .await
         .map(|(raw, deferred)| data_outcome(raw, deferred, false))
     }
 
     /// Runs `proxy_on_request_trailers`.
-    pub fn on_request_trailers(&mut self, id: u32) -> Result<PhaseOutcome, HostError> {
+    pub async fn on_request_trailers(&mut self, id: u32) -> Result<PhaseOutcome, HostError> {
         let n = self
             .stream(id)
             .map(|s| s.request_trailers.len())
             .unwrap_or(0) as u32;
         let exports = self.exports.clone();
         let f = exports.request_trailers.as_ref();
-        self.phase(id, true, "proxy_on_request_trailers", |s| match f {
-            Some(f) => f.call(s, (id, n)).map(Some),
+        self.phase(id, true, "proxy_on_request_trailers", async |s| match f {
+            Some(f) => f.call_async(s, (id, n)).await.map(Some),
             None => Ok(None),
         })
+        .await
         .map(|(raw, deferred)| header_outcome(raw.map(HeaderAction::from_guest), deferred, true))
     }
 
     /// Runs `proxy_on_response_trailers`.
-    pub fn on_response_trailers(&mut self, id: u32) -> Result<PhaseOutcome, HostError> {
+    pub async fn on_response_trailers(&mut self, id: u32) -> Result<PhaseOutcome, HostError> {
         let n = self
             .stream(id)
             .map(|s| s.response_trailers.len())
             .unwrap_or(0) as u32;
         let exports = self.exports.clone();
         let f = exports.response_trailers.as_ref();
-        self.phase(id, false, "proxy_on_response_trailers", |s| match f {
-            Some(f) => f.call(s, (id, n)).map(Some),
+        self.phase(id, false, "proxy_on_response_trailers", async |s| match f {
+            Some(f) => f.call_async(s, (id, n)).await.map(Some),
             None => Ok(None),
         })
+        .await
         .map(|(raw, deferred)| header_outcome(raw.map(HeaderAction::from_guest), deferred, false))
     }
 
-    fn header_phase(
+    async fn header_phase(
         &mut self,
         id: u32,
         request: bool,
@@ -474,11 +521,15 @@ impl PluginVm {
         }
         .unwrap_or(0) as u32;
         self.set_header_map_reach(id, request, true);
-        let (raw, deferred) = self.phase(id, request, during, |s| match callback {
-            Some(HeaderCallback::Current(f)) => f.call(s, (id, n, eos as u32)).map(Some),
-            Some(HeaderCallback::Legacy(f)) => f.call(s, (id, n)).map(Some),
-            None => Ok(None),
-        })?;
+        let (raw, deferred) = self
+            .phase(id, request, during, async |s| match callback {
+                Some(HeaderCallback::Current(f)) => {
+                    f.call_async(s, (id, n, eos as u32)).await.map(Some)
+                }
+                Some(HeaderCallback::Legacy(f)) => f.call_async(s, (id, n)).await.map(Some),
+                None => Ok(None),
+            })
+            .await?;
         let action = raw.map(HeaderAction::from_guest);
         if !action.is_some_and(HeaderAction::is_stop) {
             self.set_header_map_reach(id, request, false);
@@ -507,21 +558,21 @@ impl PluginVm {
 
     /// Runs a phase callback with the stream as the current context and collects the
     /// actions it deferred for its own direction.
-    fn phase(
+    async fn phase(
         &mut self,
         id: u32,
         request: bool,
         during: &'static str,
-        call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Option<u32>>,
+        call: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<Option<u32>>,
     ) -> Result<(Option<u32>, Deferred), HostError> {
         if !self.store.data().streams.contains_key(&id) {
             return Ok((None, Deferred::default()));
         }
         self.store.data_mut().in_phase_of = Some(id);
-        let result = self.guest(during, id, call);
+        let result = self.guest(during, id, call).await;
         self.store.data_mut().in_phase_of = None;
         let raw = result?;
-        self.deliver_queue_ready()?;
+        self.deliver_queue_ready().await?;
         let deferred = self
             .stream_mut(id)
             .map(|s| take_own_direction(&mut s.deferred, request))
@@ -532,11 +583,11 @@ impl PluginVm {
     /// Ends a stream: `proxy_on_log` (which reads both header maps), `proxy_on_done`,
     /// `proxy_on_delete`, then forgets it and hands back its last state (`None` for an
     /// unknown stream). A failed callback drops the state with the error.
-    pub fn finish_stream(&mut self, id: u32) -> Result<Option<HttpStream>, HostError> {
+    pub async fn finish_stream(&mut self, id: u32) -> Result<Option<HttpStream>, HostError> {
         if !self.store.data().streams.contains_key(&id) {
             return Ok(None);
         }
-        let result = self.finish_calls(id);
+        let result = self.finish_calls(id).await;
         let state = self.store.data_mut();
         let stream = state.streams.remove(&id);
         state.signaled.retain(|s| *s != id);
@@ -545,22 +596,27 @@ impl PluginVm {
 
     /// `on_log` comes first, as in Envoy (its access log runs before the filters are
     /// destroyed), then `on_done` and `on_delete`.
-    fn finish_calls(&mut self, id: u32) -> Result<(), HostError> {
+    async fn finish_calls(&mut self, id: u32) -> Result<(), HostError> {
         let exports = self.exports.clone();
         if let Some(f) = exports.log.as_ref() {
             self.set_logging(id, true);
-            let logged = self.guest("proxy_on_log", id, |s| f.call(s, id));
+            let logged = self
+                .guest("proxy_on_log", id, async |s| f.call_async(s, id).await)
+                .await;
             self.set_logging(id, false);
             logged?;
         }
         if let Some(f) = exports.done.as_ref() {
-            let done = self.guest("proxy_on_done", id, |s| f.call(s, id))?;
+            let done = self
+                .guest("proxy_on_done", id, async |s| f.call_async(s, id).await)
+                .await?;
             if let Some(stream) = self.stream_mut(id) {
                 stream.done_pending = done == 0;
             }
         }
         if let Some(f) = exports.delete.as_ref() {
-            self.guest("proxy_on_delete", id, |s| f.call(s, id))?;
+            self.guest("proxy_on_delete", id, async |s| f.call_async(s, id).await)
+                .await?;
         }
         Ok(())
     }
@@ -572,12 +628,15 @@ impl PluginVm {
     }
 
     /// Runs `proxy_on_tick`.
-    pub fn on_tick(&mut self) -> Result<(), HostError> {
+    pub async fn on_tick(&mut self) -> Result<(), HostError> {
         let exports = self.exports.clone();
         if let Some(f) = exports.tick.as_ref() {
-            self.guest("proxy_on_tick", ROOT_ID, |s| f.call(s, ROOT_ID))?;
+            self.guest("proxy_on_tick", ROOT_ID, async |s| {
+                f.call_async(s, ROOT_ID).await
+            })
+            .await?;
         }
-        self.deliver_queue_ready()
+        self.deliver_queue_ready().await
     }
 
     /// Streams that got an action from a callback outside their own phase, since the last
@@ -607,6 +666,10 @@ impl PluginVm {
         }
         None
     }
+}
+
+fn clock_of(state: &mut HostState) -> &mut CallClock {
+    &mut state.clock
 }
 
 /// A one-line reason for a trap, naming the limit when one was hit: the trap's own reason

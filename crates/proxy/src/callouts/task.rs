@@ -21,14 +21,29 @@ use crate::upstream::Endpoint;
 
 /// Takes the answers of one VM's calls, tagged with the VM generation that made them (a
 /// rebuilt VM drops the answers of its predecessor).
+/// Each answer is delivered once the VM is free to take it (a guest call may hold it).
 pub(crate) trait Answers {
     /// An HTTP callout's answer (`None`: it could not be sent).
-    fn http_answer(&self, generation: u64, token: u32, response: Option<HttpCalloutResponse>);
+    fn http_answer(
+        &self,
+        generation: u64,
+        token: u32,
+        response: Option<HttpCalloutResponse>,
+    ) -> Delivery<'_>;
     /// A Redis reply: status 0 and the raw RESP reply, or 1 and nothing.
-    fn redis_answer(&self, generation: u64, token: u32, status: i32, reply: Vec<u8>);
+    fn redis_answer(
+        &self,
+        generation: u64,
+        token: u32,
+        status: i32,
+        reply: Vec<u8>,
+    ) -> Delivery<'_>;
     /// What came back on a gRPC call or stream, in wire order.
-    fn grpc_event(&self, generation: u64, token: u32, event: GrpcEvent);
+    fn grpc_event(&self, generation: u64, token: u32, event: GrpcEvent) -> Delivery<'_>;
 }
+
+/// The delivery of one answer.
+pub(crate) type Delivery<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
 
 /// A gRPC call or stream in flight: its task, and (for a stream) where its messages go.
 struct OpenGrpc {
@@ -55,7 +70,7 @@ pub(crate) async fn perform_calls(
                     let token = call.token;
                     let response = http_call(&client, call, &endpoint).await;
                     if let Some(answers) = answers.upgrade() {
-                        answers.http_answer(generation, token, response);
+                        answers.http_answer(generation, token, response).await;
                     }
                 });
             }
@@ -74,7 +89,7 @@ pub(crate) async fn perform_calls(
                         }
                     };
                     if let Some(answers) = answers.upgrade() {
-                        answers.redis_answer(generation, token, status, reply);
+                        answers.redis_answer(generation, token, status, reply).await;
                     }
                 });
             }
@@ -160,17 +175,27 @@ impl Grpc {
                 target: &target,
                 timeout_ms,
             };
-            let mut report = |event: GrpcEvent| {
-                if matches!(event, GrpcEvent::Close { .. }) {
-                    self.open
-                        .borrow_mut()
-                        .remove(&(self.generation, self.token));
-                }
-                if let Some(answers) = self.answers.upgrade() {
-                    answers.grpc_event(self.generation, self.token, event);
+            // Events are delivered in wire order, each once the VM is free to take it.
+            let (events, mut arrived) = mpsc::unbounded_channel();
+            let exchanged = async move {
+                let mut report = |event: GrpcEvent| {
+                    let _ = events.send(event);
+                };
+                exchange.run(body, &mut report).await;
+            };
+            let delivered = async {
+                while let Some(event) = arrived.recv().await {
+                    if matches!(event, GrpcEvent::Close { .. }) {
+                        self.open
+                            .borrow_mut()
+                            .remove(&(self.generation, self.token));
+                    }
+                    if let Some(answers) = self.answers.upgrade() {
+                        answers.grpc_event(self.generation, self.token, event).await;
+                    }
                 }
             };
-            exchange.run(body, &mut report).await;
+            tokio::join!(exchanged, delivered);
         });
         handle.abort_handle()
     }

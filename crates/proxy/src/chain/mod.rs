@@ -127,7 +127,7 @@ async fn walk(
     // `OPTIONS *` (a request target that is no path) gets Envoy's answer before any plugin
     // sees it: 404 with no body.
     let answer = if parts.uri.path() == "*" {
-        walk.set_code_details("route_not_found");
+        walk.set_code_details("route_not_found").await;
         Answer::Direct(plain(http::StatusCode::NOT_FOUND, ""))
     } else {
         walk.request_side(&connection, Source::incoming(body, http2))
@@ -157,7 +157,7 @@ async fn walk(
         }
         _ => None,
     };
-    let plugin_log = walk.streams.finish();
+    let plugin_log = walk.streams.finish().await;
     let route = walk.route.as_ref().map(|r| r.name.as_str());
     let counted = walk.route.as_ref().map(|r| (r.index(), r.name.as_str()));
     worker

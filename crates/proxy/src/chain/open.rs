@@ -44,7 +44,7 @@ impl OpenBody {
     async fn written(&mut self) -> Result<(Bytes, bool), BodyError> {
         loop {
             let waiter = {
-                let mut slot = self.slot.borrow_mut();
+                let mut slot = self.slot.lock().await;
                 if slot.generation != self.generation {
                     return Err("the plugin's VM was rebuilt: its open response ends".into());
                 }

@@ -46,7 +46,7 @@ impl Walk {
             return refused;
         }
         // Only plugins read it: a request with none skips building it.
-        let mut info = if self.worker.slots.is_empty() {
+        let mut info = if self.worker.pools.is_empty() {
             StreamInfo::default()
         } else {
             self.stream_info(connection)
@@ -57,12 +57,12 @@ impl Walk {
             HeaderPassage::Stopped(stop) => return self.stopped(stop).await,
         };
         let Some(route) = self.route.clone() else {
-            self.set_code_details("route_not_found");
+            self.set_code_details("route_not_found").await;
             let reply = reply(http::StatusCode::NOT_FOUND, "no route matches this request");
             return self.local_reply(reply, self.streams.len()).await;
         };
         let Some(endpoint) = self.worker.clusters.resolve(&route.cluster) else {
-            self.set_code_details("cluster_not_found");
+            self.set_code_details("cluster_not_found").await;
             let reply = reply(http::StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream");
             return self.local_reply(reply, self.streams.len()).await;
         };
@@ -87,7 +87,7 @@ impl Walk {
             let (passage, trailers) = match piece {
                 Piece::Data(chunk, eos) => {
                     info.request_body_bytes += chunk.len() as u64;
-                    self.count_request_bytes(chunk.len() as u64);
+                    self.count_request_bytes(chunk.len() as u64).await;
                     let passage = self
                         .request_chunk(&mut held_before, &mut info, chunk, eos)
                         .await;
@@ -132,7 +132,7 @@ impl Walk {
 
     /// Envoy's answer to a request whose body stopped for the stream idle timeout.
     async fn stream_idle(&mut self) -> Answer {
-        self.set_code_details("stream_idle_timeout");
+        self.set_code_details("stream_idle_timeout").await;
         let reply = reply(http::StatusCode::REQUEST_TIMEOUT, "stream timeout");
         self.local_reply(reply, self.streams.len()).await
     }
@@ -161,8 +161,8 @@ impl Walk {
         end_of_stream: bool,
     ) -> HeaderPassage {
         let worker = self.worker.clone();
-        for (index, slot) in worker.slots.iter().enumerate().skip(from) {
-            match self.streams.open(slot, info).await {
+        for (index, pool) in worker.pools.iter().enumerate().skip(from) {
+            match self.streams.open(pool, info).await {
                 Opened::Stream => {}
                 Opened::Skipped => continue,
                 Opened::Failed => return HeaderPassage::Stopped(failure()),
@@ -172,8 +172,9 @@ impl Walk {
                 .streams
                 .phase(last, Phase::RequestHeaders, end_of_stream)
                 .await;
-            if matches!(step, Step::Continue | Step::Held) && self.streams.clears_route(last) {
-                self.rematch_route(info);
+            if matches!(step, Step::Continue | Step::Held) && self.streams.clears_route(last).await
+            {
+                self.rematch_route(info).await;
             }
             match step {
                 Step::Continue => {}
@@ -290,14 +291,15 @@ impl Walk {
                 }
                 let (parts, body) = response.into_parts();
                 self.streams.headers.response = headers::response_map(parts.status, &parts.headers);
-                self.set_stream_facts("via_upstream", Some(address));
+                self.set_stream_facts("via_upstream", Some(address)).await;
                 let http2 = parts.version == http::Version::HTTP_2;
                 self.response_phases(seen, Source::incoming(body, http2))
                     .await
             }
             UpstreamAnswer::Reset(reset) => {
                 tracing::warn!(request_id = %self.streams.request_id(), "upstream {address}: {}", reset.message);
-                self.set_stream_facts("upstream_reset_before_response_started", None);
+                self.set_stream_facts("upstream_reset_before_response_started", None)
+                    .await;
                 let reply = reply(reset_status(reset.reason), &reset_body(reset.reason));
                 self.local_reply(reply, seen).await
             }
@@ -309,7 +311,8 @@ impl Walk {
                 ))
             }
             UpstreamAnswer::Timeout => {
-                self.set_stream_facts("upstream_response_timeout", None);
+                self.set_stream_facts("upstream_response_timeout", None)
+                    .await;
                 let reply = reply(
                     http::StatusCode::GATEWAY_TIMEOUT,
                     "upstream request timeout",

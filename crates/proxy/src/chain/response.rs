@@ -38,7 +38,7 @@ impl Walk {
     /// plugin that saw the request, or the gateway's own answer.
     pub(crate) async fn stopped(&mut self, stop: Stop) -> Answer {
         match stop {
-            Stop::Reply(reply) => match self.streams.open_response() {
+            Stop::Reply(reply) => match self.streams.open_response().await {
                 Some((opener, body)) => self.open_reply(reply, opener, body).await,
                 None => self.local_reply(reply, self.streams.len()).await,
             },

@@ -10,7 +10,7 @@
 //! request's, or it would have stopped there); otherwise it fails with 503 (a request
 //! phase: a plugin that inspects requests must not be bypassed by crashing it).
 
-use std::cell::RefMut;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ use super::step::{closed, failed, failure, holds_data, outcome_step, Phase, Step
 use crate::access_log::{PluginLog, LOG_PROPERTIES};
 use crate::config::FailPolicy;
 use crate::control::plugins::LoadedPlugin;
+use crate::worker::cell::Guard;
+use crate::worker::pool::SlotPool;
 use crate::worker::slot::{Crash, Slot, SlotRef};
 
 /// The request and response headers and trailers of the walk.
@@ -60,13 +62,14 @@ struct Active {
 }
 
 /// The slot of a stream whose VM still holds it, or the slot whose VM was rebuilt since.
+/// Waits for the slot when a guest call holds it.
 enum Live<'a> {
-    Holds(RefMut<'a, Slot>),
-    Rebuilt(RefMut<'a, Slot>),
+    Holds(Guard<'a, Slot>),
+    Rebuilt(Guard<'a, Slot>),
 }
 
-fn live(active: &Active) -> Live<'_> {
-    let slot = active.slot.borrow_mut();
+async fn live(active: &Active) -> Live<'_> {
+    let slot = active.slot.lock().await;
     if slot.generation == active.generation {
         Live::Holds(slot)
     } else {
@@ -147,15 +150,21 @@ impl Streams {
     }
 
     /// The stream whose plugin answered with an open response: its index and its body.
-    pub(crate) fn open_response(&self) -> Option<(usize, OpenBody)> {
-        self.actives.iter().enumerate().find_map(|(index, active)| {
-            let Live::Holds(mut slot) = live(active) else {
-                return None;
+    pub(crate) async fn open_response(&self) -> Option<(usize, OpenBody)> {
+        for (index, active) in self.actives.iter().enumerate() {
+            let Live::Holds(mut slot) = live(active).await else {
+                continue;
             };
-            let open = slot.vm.stream_mut(active.id)?.response_open;
-            let body = OpenBody::new(active.slot.clone(), active.id, active.generation);
-            open.then_some((index, body))
-        })
+            if slot
+                .vm
+                .stream_mut(active.id)
+                .is_some_and(|s| s.response_open)
+            {
+                let body = OpenBody::new(active.slot.clone(), active.id, active.generation);
+                return Some((index, body));
+            }
+        }
+        None
     }
 
     /// Whether a plugin's injection ended the response (asked once).
@@ -179,9 +188,9 @@ impl Streams {
         &self.request_id
     }
 
-    /// Opens a stream on `slot`, once its VM serves (see [`Slot::ready`]). A plugin that
+    /// Opens a stream on a VM of `pool`, once it serves (see [`Slot::ready`]). A plugin that
     /// cannot is skipped when it fails open; otherwise the request fails.
-    pub(crate) async fn open(&mut self, slot: &SlotRef, info: &StreamInfo) -> Opened {
+    pub(crate) async fn open(&mut self, pool: &Rc<SlotPool>, info: &StreamInfo) -> Opened {
         let skipped = |passes: bool| {
             if passes {
                 Opened::Skipped
@@ -189,14 +198,15 @@ impl Streams {
                 Opened::Failed
             }
         };
+        let slot = &pool.pick().await;
         if let Err(passes) = Slot::ready(slot).await {
-            tracing::debug!(request_id = %self.request_id, plugin = %slot.borrow().plugin.spec.name, passes, "plugin is down");
+            tracing::debug!(request_id = %self.request_id, plugin = %slot.lock().await.plugin.spec.name, passes, "plugin is down");
             return skipped(passes);
         }
         let created = {
-            let mut s = slot.borrow_mut();
+            let mut s = slot.lock().await;
             let generation = s.generation;
-            match s.vm.create_stream(info.clone()) {
+            match s.vm.create_stream(info.clone()).await {
                 Ok(id) => Ok((id, generation)),
                 Err(e) => {
                     s.recover(&e, Crash::InRequest);
@@ -228,16 +238,16 @@ impl Streams {
     /// Runs one phase of stream `index`. Header phases and a body phase at the end of the
     /// stream wait out a pause; a body phase before the end reports that it holds the data.
     pub(crate) async fn phase(&mut self, index: usize, phase: Phase, end_of_stream: bool) -> Step {
-        match self.call(index, phase, end_of_stream) {
+        match self.call(index, phase, end_of_stream).await {
             Called::Done(step) => step,
-            Called::Paused(waiter, plugin) => self.wait(index, waiter, &plugin.spec.name).await,
+            Called::Paused(waiter, plugin) => self.wait(index, waiter, &plugin).await,
         }
     }
 
-    fn call(&mut self, index: usize, phase: Phase, end_of_stream: bool) -> Called {
+    async fn call(&mut self, index: usize, phase: Phase, end_of_stream: bool) -> Called {
         let active = &self.actives[index];
         let id = active.id;
-        let mut slot = match live(active) {
+        let mut slot = match live(active).await {
             Live::Holds(slot) => slot,
             // The VM crashed since the stream opened.
             Live::Rebuilt(slot) if goes_on_without(&slot, phase) => {
@@ -248,12 +258,12 @@ impl Streams {
         self.headers.swap_with(&mut slot, id);
         let vm = &mut slot.vm;
         let result = match phase {
-            Phase::RequestHeaders => vm.on_request_headers(id, end_of_stream),
-            Phase::RequestBody => vm.on_request_body(id, end_of_stream),
-            Phase::RequestTrailers => vm.on_request_trailers(id),
-            Phase::ResponseHeaders => vm.on_response_headers(id, end_of_stream),
-            Phase::ResponseBody => vm.on_response_body(id, end_of_stream),
-            Phase::ResponseTrailers => vm.on_response_trailers(id),
+            Phase::RequestHeaders => vm.on_request_headers(id, end_of_stream).await,
+            Phase::RequestBody => vm.on_request_body(id, end_of_stream).await,
+            Phase::RequestTrailers => vm.on_request_trailers(id).await,
+            Phase::ResponseHeaders => vm.on_response_headers(id, end_of_stream).await,
+            Phase::ResponseBody => vm.on_response_body(id, end_of_stream).await,
+            Phase::ResponseTrailers => vm.on_response_trailers(id).await,
         };
         // An open response's data stays with its stream: its body takes it from there.
         let injected = slot
@@ -293,11 +303,12 @@ impl Streams {
         &mut self,
         index: usize,
         waiter: oneshot::Receiver<StreamSignal>,
-        name: &str,
+        plugin: &LoadedPlugin,
     ) -> Step {
+        let name = &plugin.spec.name;
         let signal = tokio::time::timeout(self.pause_timeout, waiter).await;
         let active = &self.actives[index];
-        if let Live::Holds(mut slot) = live(active) {
+        if let Live::Holds(mut slot) = live(active).await {
             slot.forget(active.id);
             self.headers.swap_with(&mut slot, active.id);
         }
@@ -307,7 +318,7 @@ impl Streams {
             Ok(Ok(StreamSignal::Close)) => closed(name),
             Ok(Ok(StreamSignal::OpenResponseData)) => Step::Continue,
             // The VM that held it crashed: the plugin never decided.
-            Ok(Err(_)) if active.slot.borrow().plugin.spec.fail_policy.passes() => Step::Continue,
+            Ok(Err(_)) if plugin.spec.fail_policy.passes() => Step::Continue,
             Ok(Err(_)) => failed(),
             Err(_) => {
                 tracing::error!(
@@ -345,12 +356,13 @@ impl Streams {
     ) -> Passage {
         let mut data = chunk.to_vec();
         for &index in order {
-            match self.rebuilt(index, phase) {
+            match self.rebuilt(index, phase).await {
                 Some(true) => continue,
                 Some(false) => return Passage::Stopped(failure()),
                 None => {}
             }
-            self.with_body(index, phase, |body| body.extend_from_slice(&data));
+            self.with_body(index, phase, |body| body.extend_from_slice(&data))
+                .await;
             let step = self.phase(index, phase, end_of_stream).await;
             let injected = self
                 .injected
@@ -362,7 +374,7 @@ impl Streams {
             }
             match (step, injected) {
                 (Step::Continue, injected) => {
-                    let out = self.with_body(index, phase, std::mem::take);
+                    let out = self.with_body(index, phase, std::mem::take).await;
                     data = match (injected, out) {
                         (Some(injected), Some(out)) => [injected.data, out].concat(),
                         (Some(injected), None) => injected.data,
@@ -372,7 +384,10 @@ impl Streams {
                 }
                 (Step::Held, Some(injected)) => data = injected.data,
                 (Step::Held, None) => {
-                    let held = self.with_body(index, phase, |body| body.len()).unwrap_or(0);
+                    let held = self
+                        .with_body(index, phase, |body| body.len())
+                        .await
+                        .unwrap_or(0);
                     if held > limit {
                         return Passage::Stopped(too_large(phase));
                     }
@@ -399,7 +414,7 @@ impl Streams {
     ) -> Passage {
         let body = phase.body();
         for (position, &index) in order.iter().enumerate() {
-            match self.rebuilt(index, phase) {
+            match self.rebuilt(index, phase).await {
                 Some(true) => continue,
                 Some(false) => return Passage::Stopped(failure()),
                 None => {}
@@ -416,7 +431,7 @@ impl Streams {
             if let Step::Stop(stop) = self.phase(index, phase, true).await {
                 return Passage::Stopped(stop);
             }
-            if let Some(held) = self.with_body(index, body, std::mem::take) {
+            if let Some(held) = self.with_body(index, body, std::mem::take).await {
                 carried.extend_from_slice(&held);
             }
         }
@@ -428,14 +443,14 @@ impl Streams {
 
     /// Runs `f` on the request or response body buffer of stream `index`, if its VM still
     /// holds it.
-    fn with_body<R>(
+    async fn with_body<R>(
         &self,
         index: usize,
         phase: Phase,
         f: impl FnOnce(&mut Vec<u8>) -> R,
     ) -> Option<R> {
         let active = &self.actives[index];
-        let Live::Holds(mut slot) = live(active) else {
+        let Live::Holds(mut slot) = live(active).await else {
             return None;
         };
         let stream = slot.vm.stream_mut(active.id)?;
@@ -448,17 +463,17 @@ impl Streams {
 
     /// Whether the VM of stream `index` was rebuilt, and if so whether the request goes on
     /// without it at `phase`; `None` while it holds the stream.
-    fn rebuilt(&self, index: usize, phase: Phase) -> Option<bool> {
-        match live(&self.actives[index]) {
+    async fn rebuilt(&self, index: usize, phase: Phase) -> Option<bool> {
+        match live(&self.actives[index]).await {
             Live::Holds(_) => None,
             Live::Rebuilt(slot) => Some(goes_on_without(&slot, phase)),
         }
     }
 
     /// Runs `f` on the stream of every plugin whose VM still holds it.
-    pub(crate) fn each_stream(&self, mut f: impl FnMut(&mut HttpStream)) {
+    pub(crate) async fn each_stream(&self, mut f: impl FnMut(&mut HttpStream)) {
         for active in &self.actives {
-            if let Live::Holds(mut slot) = live(active) {
+            if let Live::Holds(mut slot) = live(active).await {
                 if let Some(stream) = slot.vm.stream_mut(active.id) {
                     f(stream);
                 }
@@ -468,9 +483,9 @@ impl Streams {
 
     /// Whether the plugin of stream `index` changed the request headers with route clearing
     /// on.
-    pub(crate) fn clears_route(&self, index: usize) -> bool {
+    pub(crate) async fn clears_route(&self, index: usize) -> bool {
         let active = &self.actives[index];
-        match live(active) {
+        match live(active).await {
             Live::Holds(mut slot) => slot
                 .vm
                 .stream_mut(active.id)
@@ -482,10 +497,10 @@ impl Streams {
     /// Ends every stream (`on_log`, `on_done`, `on_delete`) and returns what they wrote for
     /// the access log. Each plugin's `on_log` reads the request and response
     /// headers, as in Envoy.
-    pub(crate) fn finish(&mut self) -> PluginLog {
+    pub(crate) async fn finish(&mut self) -> PluginLog {
         let mut plugin_log = PluginLog::default();
         for active in std::mem::take(&mut self.actives) {
-            let Live::Holds(mut slot) = live(&active) else {
+            let Live::Holds(mut slot) = live(&active).await else {
                 continue;
             };
             slot.forget(active.id);
@@ -493,7 +508,7 @@ impl Streams {
                 continue;
             }
             self.headers.swap_with(&mut slot, active.id);
-            match slot.vm.finish_stream(active.id) {
+            match slot.vm.finish_stream(active.id).await {
                 Ok(Some(mut stream)) => {
                     self.headers.swap(&mut stream);
                     // Read after `on_log`, where plugins write their access-log attributes.

@@ -69,7 +69,7 @@ impl Walk {
 
     /// Matches the route again; when it changed, the plugins' `route_name` and
     /// `cluster_name` follow.
-    pub(crate) fn rematch_route(&mut self, info: &mut StreamInfo) {
+    pub(crate) async fn rematch_route(&mut self, info: &mut StreamInfo) {
         let route = self.matching_route();
         if route.as_ref().map(|r| r.index) == self.route.as_ref().map(|r| r.index) {
             return;
@@ -79,10 +79,12 @@ impl Walk {
         let cluster = self.route.as_ref().map(|r| Arc::from(r.cluster.as_str()));
         info.route_name = name.clone();
         info.cluster_name = cluster.clone();
-        self.streams.each_stream(|stream| {
-            stream.info.route_name = name.clone();
-            stream.info.cluster_name = cluster.clone();
-        });
+        self.streams
+            .each_stream(|stream| {
+                stream.info.route_name = name.clone();
+                stream.info.cluster_name = cluster.clone();
+            })
+            .await;
     }
 
     /// What a new plugin stream of this request starts with.
@@ -114,23 +116,26 @@ impl Walk {
     }
 
     /// Counts request body bytes received in every plugin's stream (`request.size`).
-    pub(crate) fn count_request_bytes(&self, bytes: u64) {
+    pub(crate) async fn count_request_bytes(&self, bytes: u64) {
         self.streams
-            .each_stream(|stream| stream.info.request_body_bytes += bytes);
+            .each_stream(|stream| stream.info.request_body_bytes += bytes)
+            .await;
     }
 
     /// Sets `response.code_details` in every plugin's stream.
-    pub(crate) fn set_code_details(&self, details: &str) {
-        self.set_stream_facts(details, None);
+    pub(crate) async fn set_code_details(&self, details: &str) {
+        self.set_stream_facts(details, None).await;
     }
 
     /// Sets `response.code_details` (and `upstream.address`) in every plugin's stream.
-    pub(crate) fn set_stream_facts(&self, details: &str, upstream: Option<&str>) {
-        self.streams.each_stream(|stream| {
-            stream.info.response_code_details = Some(details.to_string());
-            if let Some(address) = upstream {
-                stream.info.upstream_address = Some(address.to_string());
-            }
-        });
+    pub(crate) async fn set_stream_facts(&self, details: &str, upstream: Option<&str>) {
+        self.streams
+            .each_stream(|stream| {
+                stream.info.response_code_details = Some(details.to_string());
+                if let Some(address) = upstream {
+                    stream.info.upstream_address = Some(address.to_string());
+                }
+            })
+            .await;
     }
 }

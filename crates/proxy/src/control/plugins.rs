@@ -49,6 +49,7 @@ fn load(
     vm_config.log_sink = config.plugin_logs.0.clone();
     vm_config.limits = config.limits;
     vm_config.shared = shared.clone();
+    vm_config.yielder = Some(yield_to_the_worker);
     tracing::info!(
         plugin = %spec.name,
         abi = ?module.abi(),
@@ -61,4 +62,10 @@ fn load(
         module,
         vm_config,
     })
+}
+
+/// Where a long guest call yields at each epoch tick: the worker's runtime runs its other
+/// tasks (I/O first: tokio's `yield_now` wakes the task after the next I/O poll).
+fn yield_to_the_worker() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(tokio::task::yield_now())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use wasmgate_host::HostError;
 
-use super::slot::{Slot, SlotRef};
+use super::pool::SlotPool;
 use crate::config::GatewayConfig;
 use crate::control::generation::Generation;
 use crate::edge::tls::ServerTls;
@@ -17,7 +17,8 @@ use crate::upstream::Clusters;
 /// One worker's share of one generation (a reload builds a new one; requests in flight finish
 /// on the one they started with).
 pub(crate) struct Worker {
-    pub(crate) slots: Vec<SlotRef>,
+    /// Each plugin's VMs, in chain order.
+    pub(crate) pools: Vec<Rc<SlotPool>>,
     pub(crate) client: Client,
     pub(crate) config: Arc<GatewayConfig>,
     pub(crate) clusters: Arc<Clusters>,
@@ -32,13 +33,15 @@ impl Worker {
         metrics: &Arc<GatewayMetrics>,
     ) -> Result<Rc<Worker>, HostError> {
         let client = client(&generation.tls);
-        let slots = generation
+        let pools = generation
             .plugins
             .iter()
-            .map(|plugin| Slot::start(plugin.clone(), generation.clusters.clone(), client.clone()))
+            .map(|plugin| {
+                SlotPool::start(plugin.clone(), generation.clusters.clone(), client.clone())
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Rc::new(Worker {
-            slots,
+            pools,
             client,
             config: generation.config.clone(),
             clusters: generation.clusters.clone(),

@@ -1,12 +1,15 @@
 //! One plugin's VM on one worker: the streams it holds paused and their waiters, the
 //! delivery of callout answers, ticks and queue notices, and the rebuild after a crash.
 //!
+//! A slot is a [`Lock`]: a guest call holds it for as long as it runs, also while it yields,
+//! and everything else that reaches the VM (a request's phases, callout answers, ticks)
+//! waits for it.
+//!
 //! A crashed VM is rebuilt off the request path, on a blocking thread, as its fail policy
 //! says ([`FailPolicy`]); requests that need it meanwhile wait for the rebuild, and while it
 //! is down (its rebuild failed, or it keeps crashing and waits out a backoff) they fail at
 //! once with 503, or go on without it when it fails open ([`Slot::ready`]).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -17,15 +20,23 @@ use wasmgate_host::{
     GrpcEvent, HostError, HttpCalloutResponse, PluginVm, QueueWaker, StreamSignal,
 };
 
+use super::cell::{Lock, Released};
 use super::health::{Backoff, Health};
 use crate::callouts::handler::{Outbound, SlotCallouts};
-use crate::callouts::task::{self, Answers};
+use crate::callouts::task::{self, Answers, Delivery};
 use crate::config::FailPolicy;
 use crate::control::plugins::LoadedPlugin;
 use crate::upstream::client::Client;
 use crate::upstream::Clusters;
 
-pub(crate) type SlotRef = Rc<RefCell<Slot>>;
+pub(crate) type SlotRef = Rc<Lock<Slot>>;
+
+/// A VM built for a slot, and the channel its calls leave by.
+pub(crate) struct Built {
+    vm: PluginVm,
+    outbound: mpsc::UnboundedSender<Outbound>,
+    inbox: mpsc::UnboundedReceiver<Outbound>,
+}
 
 /// Where a VM crashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,19 +63,39 @@ pub(crate) struct Slot {
     /// Wakes the requests waiting for a rebuild when it ends.
     health_changed: Rc<Notify>,
     /// The slot itself, for the rebuild task.
-    me: Weak<RefCell<Slot>>,
+    me: Weak<Lock<Slot>>,
 }
 
 impl Slot {
-    /// Builds the VM and starts the tasks that deliver its callouts, ticks and queue notices.
-    pub(crate) fn start(
-        plugin: Arc<LoadedPlugin>,
-        clusters: Arc<Clusters>,
-        client: Client,
-    ) -> Result<SlotRef, HostError> {
+    /// Builds a VM of `plugin` (on any thread: it takes as long as the plugin's start).
+    pub(crate) fn build(
+        plugin: &LoadedPlugin,
+        clusters: &Arc<Clusters>,
+    ) -> Result<Built, HostError> {
         let (outbound, inbox) = mpsc::unbounded_channel();
         let handler = SlotCallouts::new(outbound.clone(), clusters.clone(), 0);
         let vm = PluginVm::new(&plugin.module, plugin.vm_config.clone(), Box::new(handler))?;
+        Ok(Built {
+            vm,
+            outbound,
+            inbox,
+        })
+    }
+
+    /// Takes a built VM into a slot of the lock group `released` and starts the tasks that
+    /// deliver its callouts, ticks and queue notices.
+    pub(crate) fn serve(
+        plugin: Arc<LoadedPlugin>,
+        clusters: Arc<Clusters>,
+        client: Client,
+        released: Rc<Released>,
+        built: Built,
+    ) -> SlotRef {
+        let Built {
+            vm,
+            outbound,
+            inbox,
+        } = built;
         // One pending wake is enough: the VM delivers everything posted when it runs.
         let (wake, woken) = mpsc::channel(1);
         let queue_waker: QueueWaker = Arc::new(move || {
@@ -72,25 +103,28 @@ impl Slot {
         });
         vm.set_queue_waker(queue_waker.clone());
         let slot = Rc::new_cyclic(|me| {
-            RefCell::new(Slot {
-                plugin,
-                vm,
-                generation: 0,
-                waiters: HashMap::new(),
-                outbound,
-                clusters,
-                queue_waker,
-                health: Health::Serving,
-                backoff: Backoff::default(),
-                health_changed: Rc::new(Notify::new()),
-                me: me.clone(),
-            })
+            Lock::new(
+                Slot {
+                    plugin,
+                    vm,
+                    generation: 0,
+                    waiters: HashMap::new(),
+                    outbound,
+                    clusters,
+                    queue_waker,
+                    health: Health::Serving,
+                    backoff: Backoff::default(),
+                    health_changed: Rc::new(Notify::new()),
+                    me: me.clone(),
+                },
+                released,
+            )
         });
-        let answers: Weak<dyn Answers> = Rc::downgrade(&slot) as Weak<RefCell<Slot>>;
+        let answers: Weak<dyn Answers> = Rc::downgrade(&slot) as Weak<Lock<Slot>>;
         tokio::task::spawn_local(task::perform_calls(answers, inbox, client));
         tokio::task::spawn_local(tick_loop(Rc::downgrade(&slot)));
         tokio::task::spawn_local(queue_loop(Rc::downgrade(&slot), woken));
-        Ok(slot)
+        slot
     }
 
     /// Waits until `slot`'s VM serves: at once when it does, until its rebuild ends when it
@@ -99,7 +133,7 @@ impl Slot {
     pub(crate) async fn ready(slot: &SlotRef) -> Result<(), bool> {
         loop {
             let changed = {
-                let s = slot.borrow();
+                let s = slot.lock().await;
                 match s.health {
                     Health::Serving => return Ok(()),
                     Health::Down { .. } => return Err(s.plugin.spec.fail_policy.passes()),
@@ -169,7 +203,7 @@ impl Slot {
             }
             let Some(slot) = me.upgrade() else { return };
             let (module, config, handler) = {
-                let mut s = slot.borrow_mut();
+                let mut s = slot.lock().await;
                 if s.generation != generation {
                     return;
                 }
@@ -185,7 +219,7 @@ impl Slot {
             .await
             .unwrap_or_else(|e| Err(HostError::Engine(format!("the rebuild stopped: {e}"))));
             if let Some(slot) = me.upgrade() {
-                slot.borrow_mut().rebuilt(generation, built);
+                slot.lock().await.rebuilt(generation, built);
             }
         });
     }
@@ -252,45 +286,50 @@ impl Slot {
     }
 
     /// Delivers an HTTP callout's answer to the VM that made it.
-    fn deliver_http(&mut self, generation: u64, token: u32, response: Option<HttpCalloutResponse>) {
+    async fn deliver_http(
+        &mut self,
+        generation: u64,
+        token: u32,
+        response: Option<HttpCalloutResponse>,
+    ) {
         if generation != self.generation {
             return;
         }
-        let delivered = self.vm.on_http_call_response(token, response);
+        let delivered = self.vm.on_http_call_response(token, response).await;
         self.after_root_callback(delivered);
     }
 
     /// Delivers a Redis reply to the VM that made the call.
-    fn deliver_redis(&mut self, generation: u64, token: u32, status: i32, reply: Vec<u8>) {
+    async fn deliver_redis(&mut self, generation: u64, token: u32, status: i32, reply: Vec<u8>) {
         if generation != self.generation {
             return;
         }
-        let delivered = self.vm.on_redis_call_response(token, status, reply);
+        let delivered = self.vm.on_redis_call_response(token, status, reply).await;
         self.after_root_callback(delivered);
     }
 
     /// Delivers what came back on a gRPC call or stream to the VM that made it.
-    fn deliver_grpc(&mut self, generation: u64, token: u32, event: GrpcEvent) {
+    async fn deliver_grpc(&mut self, generation: u64, token: u32, event: GrpcEvent) {
         if generation != self.generation {
             return;
         }
-        let delivered = self.vm.on_grpc_event(token, event);
+        let delivered = self.vm.on_grpc_event(token, event).await;
         self.after_root_callback(delivered);
     }
 
-    fn tick(&mut self) {
+    async fn tick(&mut self) {
         if !self.serving() {
             return;
         }
-        let ticked = self.vm.on_tick();
+        let ticked = self.vm.on_tick().await;
         self.after_root_callback(ticked);
     }
 
-    fn queue_ready(&mut self) {
+    async fn queue_ready(&mut self) {
         if !self.serving() {
             return;
         }
-        let delivered = self.vm.deliver_queue_ready();
+        let delivered = self.vm.deliver_queue_ready().await;
         self.after_root_callback(delivered);
     }
 
@@ -307,18 +346,37 @@ impl Slot {
     }
 }
 
-impl Answers for RefCell<Slot> {
-    fn http_answer(&self, generation: u64, token: u32, response: Option<HttpCalloutResponse>) {
-        self.borrow_mut().deliver_http(generation, token, response);
+impl Answers for Lock<Slot> {
+    fn http_answer(
+        &self,
+        generation: u64,
+        token: u32,
+        response: Option<HttpCalloutResponse>,
+    ) -> Delivery<'_> {
+        Box::pin(async move {
+            let mut slot = self.lock().await;
+            slot.deliver_http(generation, token, response).await;
+        })
     }
 
-    fn redis_answer(&self, generation: u64, token: u32, status: i32, reply: Vec<u8>) {
-        self.borrow_mut()
-            .deliver_redis(generation, token, status, reply);
+    fn redis_answer(
+        &self,
+        generation: u64,
+        token: u32,
+        status: i32,
+        reply: Vec<u8>,
+    ) -> Delivery<'_> {
+        Box::pin(async move {
+            let mut slot = self.lock().await;
+            slot.deliver_redis(generation, token, status, reply).await;
+        })
     }
 
-    fn grpc_event(&self, generation: u64, token: u32, event: GrpcEvent) {
-        self.borrow_mut().deliver_grpc(generation, token, event);
+    fn grpc_event(&self, generation: u64, token: u32, event: GrpcEvent) -> Delivery<'_> {
+        Box::pin(async move {
+            let mut slot = self.lock().await;
+            slot.deliver_grpc(generation, token, event).await;
+        })
     }
 }
 
@@ -333,20 +391,18 @@ fn meanwhile(policy: FailPolicy) -> &'static str {
 
 /// Delivers `proxy_on_queue_ready` when another VM enqueued to a queue this slot's VM
 /// owns; ends when the slot and its VMs (which hold the waker) are gone.
-async fn queue_loop(slot: Weak<RefCell<Slot>>, mut woken: mpsc::Receiver<()>) {
+async fn queue_loop(slot: Weak<Lock<Slot>>, mut woken: mpsc::Receiver<()>) {
     while woken.recv().await.is_some() {
-        match slot.upgrade() {
-            Some(slot) => slot.borrow_mut().queue_ready(),
-            None => return,
-        }
+        let Some(slot) = slot.upgrade() else { return };
+        slot.lock().await.queue_ready().await;
     }
 }
 
 /// Fires `proxy_on_tick` at the period the plugin set, for as long as the slot lives.
-async fn tick_loop(slot: Weak<RefCell<Slot>>) {
+async fn tick_loop(slot: Weak<Lock<Slot>>) {
     loop {
         let period = match slot.upgrade() {
-            Some(slot) => slot.borrow().vm.tick_period_ms(),
+            Some(slot) => slot.lock().await.vm.tick_period_ms(),
             None => return,
         };
         if period == 0 {
@@ -354,9 +410,7 @@ async fn tick_loop(slot: Weak<RefCell<Slot>>) {
             continue;
         }
         tokio::time::sleep(Duration::from_millis(period as u64)).await;
-        match slot.upgrade() {
-            Some(slot) => slot.borrow_mut().tick(),
-            None => return,
-        }
+        let Some(slot) = slot.upgrade() else { return };
+        slot.lock().await.tick().await;
     }
 }

@@ -12,7 +12,7 @@ use crate::common::{echo, start, tempdir, Client, Config};
 use wasmgate_testkit::examples::fixture;
 
 /// The lines the gateway logged that name `plugin` and contain `text`.
-fn logged(plugin: &str, text: &str) -> usize {
+pub(crate) fn logged(plugin: &str, text: &str) -> usize {
     let log = captured().lock().unwrap_or_else(|p| p.into_inner());
     log.lines()
         .filter(|l| l.contains(plugin) && l.contains(text))
@@ -28,7 +28,7 @@ fn faults_gateway(
 }
 
 /// The faults gateway with a call time limit of `call_ms`.
-fn faults_gateway_with(
+pub(crate) fn faults_gateway_with(
     name: &str,
     more: &[&str],
     call_ms: u64,

@@ -8,6 +8,7 @@ mod common;
 
 mod bodies;
 mod c_plugins;
+mod computing_plugins;
 mod config_errors;
 mod edge_limits;
 mod grpc;

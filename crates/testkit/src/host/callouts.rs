@@ -1,6 +1,7 @@
 //! The HTTP and Redis callouts of [`TestHost`]: what a plugin called, and the answers the
 //! test gives.
 
+use wasmgate_host::block_on;
 use wasmgate_host::{HostError, HttpCallout, HttpCalloutResponse, RedisCallout, RedisInit};
 
 use super::{StreamState, TestHost};
@@ -50,7 +51,7 @@ impl TestHost {
         response: Option<HttpCalloutResponse>,
     ) -> Result<StreamState, HostError> {
         self.answered.push(token);
-        self.vm.on_http_call_response(token, response)?;
+        block_on(self.vm.on_http_call_response(token, response))?;
         Ok(self.follow_signals())
     }
 
@@ -75,8 +76,10 @@ impl TestHost {
         reply: &[u8],
     ) -> Result<StreamState, HostError> {
         self.answered.push(token);
-        self.vm
-            .on_redis_call_response(token, status, reply.to_vec())?;
+        block_on(
+            self.vm
+                .on_redis_call_response(token, status, reply.to_vec()),
+        )?;
         Ok(self.follow_signals())
     }
 }

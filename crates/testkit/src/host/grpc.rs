@@ -2,6 +2,7 @@
 //! them, and the answers the test gives, as a gRPC server and Envoy's client would.
 
 use wasmgate_host::abi::GrpcCode;
+use wasmgate_host::block_on;
 use wasmgate_host::{GrpcCallout, GrpcEvent, GrpcStreamOpen, HeaderMap, HostError};
 
 use super::{StreamState, TestHost};
@@ -59,7 +60,7 @@ impl TestHost {
         if matches!(event, GrpcEvent::Close { .. }) {
             self.answered.push(token);
         }
-        self.vm.on_grpc_event(token, event)?;
+        block_on(self.vm.on_grpc_event(token, event))?;
         Ok(self.follow_signals())
     }
 
