@@ -78,7 +78,7 @@ impl<T> Lock<T> {
     }
 
     /// The value, if no task holds it now.
-    pub(crate) fn try_lock(&self) -> Option<Guard<'_, T>> {
+    fn try_lock(&self) -> Option<Guard<'_, T>> {
         let value = self.value.try_borrow_mut().ok()?;
         Some(Guard {
             value,
@@ -86,9 +86,9 @@ impl<T> Lock<T> {
         })
     }
 
-    /// Whether a task holds the value now.
-    pub(crate) fn is_held(&self) -> bool {
-        self.value.try_borrow_mut().is_err()
+    /// What `look` sees of the value, if no task holds it now (a look wakes no one).
+    pub(crate) fn peek<R>(&self, look: impl FnOnce(&T) -> R) -> Option<R> {
+        self.value.try_borrow().ok().map(|value| look(&value))
     }
 }
 

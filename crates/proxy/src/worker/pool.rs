@@ -68,17 +68,33 @@ impl SlotPool {
         }))
     }
 
-    /// The VM to open a stream on: the first one no guest call holds, once there is one.
+    /// The VM to open a stream on, once one is free (no guest call holds it): the first free
+    /// one that serves, else the first free one (which is being rebuilt or is down).
     pub(crate) async fn pick(self: &Rc<Self>) -> SlotRef {
         self.released
             .wait_for(|| {
-                let free = self.slots.borrow().iter().find(|s| !s.is_held()).cloned();
+                let free = self.free();
                 if free.is_none() {
                     self.add_spare();
                 }
                 free
             })
             .await
+    }
+
+    fn free(&self) -> Option<SlotRef> {
+        let slots = self.slots.borrow();
+        let mut first_free = None;
+        for slot in slots.iter() {
+            match slot.peek(Slot::serving) {
+                Some(true) => return Some(slot.clone()),
+                Some(false) => {
+                    first_free.get_or_insert_with(|| slot.clone());
+                }
+                None => {}
+            }
+        }
+        first_free
     }
 
     /// Builds one more VM, on a blocking thread, unless the pool is full, one is being

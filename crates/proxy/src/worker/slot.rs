@@ -256,7 +256,7 @@ impl Slot {
     }
 
     /// Whether the VM serves (ticks, queue notices and answers go only to a serving VM).
-    fn serving(&self) -> bool {
+    pub(crate) fn serving(&self) -> bool {
         self.health == Health::Serving
     }
 

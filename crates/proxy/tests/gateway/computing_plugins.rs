@@ -1,6 +1,7 @@
 //! A plugin that computes for long (the `faults` fixture's `loop`, under a call time limit)
 //! does not hold up the other requests of its worker: its call yields to the worker at each
-//! epoch tick, and a request that needs the plugin meanwhile gets a spare VM of it.
+//! epoch tick, and a request that needs the plugin meanwhile gets a spare VM of it; so does
+//! a request next to an `on_tick` that computes (`tick-wait`).
 
 use std::time::Duration;
 
@@ -47,5 +48,24 @@ fn requests_are_served_while_a_plugin_loops_on_their_worker() {
         "one spare VM, built once"
     );
     // After the crashed VM's rebuild, requests go on being served.
+    assert_eq!(gateway.get("/f", &[]).status, 200);
+}
+
+#[test]
+fn requests_are_served_while_a_tick_computes() {
+    let name = "faults-tick-wait";
+    let (gateway, _upstream) = faults_gateway_with(name, &["config: {fault: tick-wait}"], 10_000);
+    wait_for_log(name, "faults tick waits for a release", 1);
+    // The tick computes in the plugin's first VM until another VM of the plugin sets the
+    // shared data it waits for: this request does, through the same plugin on the same
+    // (only) worker.
+    let releasing = gateway.get("/f", &[("x-fault", "release")]);
+    assert_eq!(releasing.status, 200, "{}", releasing.text());
+    wait_for_log(name, "faults tick released", 1);
+    assert_eq!(
+        logged(name, "ran longer than"),
+        0,
+        "the tick ended by itself, not at its time limit"
+    );
     assert_eq!(gateway.get("/f", &[]).status, 200);
 }

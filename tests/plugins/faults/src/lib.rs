@@ -27,11 +27,15 @@
 //! - `wasi`: tries to read `/etc/hostname`, the environment variable `HOME` and to
 //!   list `/`; adds `x-wasi-file`, `x-wasi-env`, `x-wasi-dir` (`denied` or what it got).
 //! - `stderr-flood`: writes one 1 MiB line to stderr, then continues.
+//! - `release`: sets the shared data `faults.released`, then continues (see `tick-wait`).
 //! - anything else, or no header: Continue.
 //!
 //! Its configuration picks faults of the root context when it contains (anywhere, e.g.
 //! `{"fault": "tick-panic"}`) `configure-panic`: a panic in `on_configure`;
-//! `configure-loop`: it spins there; `tick-panic`: a panic in every `on_tick` (20 ms).
+//! `configure-loop`: it spins there; `tick-panic`: a panic in every `on_tick` (20 ms);
+//! `tick-wait`: the first `on_tick` (20 ms) computes until another VM sets the shared data
+//! `faults.released` (a request with `x-fault: release`), logging `faults tick waits for a
+//! release` and then `faults tick released`; later ticks do nothing.
 //!
 //! Every request logs `faults plugin saw <value>` at Info (`<none>` when the
 //! header is absent).
@@ -43,12 +47,24 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(FaultsRoot) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(FaultsRoot::default()) });
 }}
 
 const REFUSALS: &str = "faults.refusals";
+const RELEASED: &str = "faults.released";
 
-struct FaultsRoot;
+/// What `on_tick` does.
+#[derive(Default)]
+enum Tick {
+    #[default]
+    Panic,
+    WaitForRelease,
+}
+
+#[derive(Default)]
+struct FaultsRoot {
+    tick: Tick,
+}
 
 impl Context for FaultsRoot {}
 
@@ -61,6 +77,9 @@ impl RootContext for FaultsRoot {
         } else if config.contains("configure-loop") {
             spin();
         } else if config.contains("tick-panic") {
+            self.set_tick_period(Duration::from_millis(20));
+        } else if config.contains("tick-wait") {
+            self.tick = Tick::WaitForRelease;
             self.set_tick_period(Duration::from_millis(20));
         }
         let refusals = self
@@ -79,7 +98,19 @@ impl RootContext for FaultsRoot {
     }
 
     fn on_tick(&mut self) {
-        panic!("on_tick fault requested");
+        match self.tick {
+            Tick::Panic => panic!("on_tick fault requested"),
+            Tick::WaitForRelease => {
+                if self.get_shared_data(RELEASED).0.is_some() {
+                    return;
+                }
+                log::info!("faults tick waits for a release");
+                while self.get_shared_data(RELEASED).0.is_none() {
+                    std::hint::spin_loop();
+                }
+                log::info!("faults tick released");
+            }
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -179,6 +210,10 @@ impl HttpContext for Faults {
                 Action::Continue
             }
             Some("pause-forever") => Action::Pause,
+            Some("release") => {
+                let _ = self.set_shared_data(RELEASED, Some(b"1"), None);
+                Action::Continue
+            }
             Some("stderr-flood") => {
                 // One write, as one line.
                 let line = format!("flood {}\n", "x".repeat(1 << 20));
