@@ -1,11 +1,14 @@
 //! How long a guest call may run, and how it shares its thread: every call runs on a fiber
 //! (wasmtime's `call_async`), and at each epoch tick the [`CallClock`] either ends it (its
 //! time limit is spent: a trap, [`Trap::Interrupt`]) or lets the embedder's executor run
-//! other work before the guest goes on ([`Yielder`]). An embedder without an executor (the
+//! other work before the guest goes on ([`Yielder`]). The limit is wall time, counted in the
+//! ticks of the runtime's epoch ticker, so it includes the time a call spent yielded. An embedder without an executor (the
 //! testkit, `wasmgate test`, benches) gives no yielder and drives calls with [`block_on`].
 
 use std::future::Future;
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -18,18 +21,20 @@ pub(crate) type ClockOf<T> = fn(&mut T) -> &mut CallClock;
 pub type Yielder = fn() -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The time limit of the guest call under way, in epoch ticks, and whether it yields.
-#[derive(Default)]
 pub(crate) struct CallClock {
-    /// Ticks the call may still see before it is interrupted.
-    ticks_left: u64,
+    /// The ticks the runtime's epoch ticker made so far.
+    epochs: Arc<AtomicU64>,
+    /// The tick at which the call under way is interrupted.
+    deadline: u64,
     /// Where the call yields at each tick; `None`: it runs on until done or interrupted.
     yielder: Option<Yielder>,
 }
 
 impl CallClock {
-    pub(crate) fn new(yielder: Option<Yielder>) -> Self {
+    pub(crate) fn new(epochs: Arc<AtomicU64>, yielder: Option<Yielder>) -> Self {
         CallClock {
-            ticks_left: 0,
+            epochs,
+            deadline: 0,
             yielder,
         }
     }
@@ -37,7 +42,8 @@ impl CallClock {
     /// Starts a call that may run for `ticks` epoch ticks (its store's deadline is the next
     /// tick: every tick comes to the callback [`CallClock::install`] sets).
     pub(crate) fn start<T>(store: &mut Store<T>, clock: ClockOf<T>, ticks: u64) {
-        clock(store.data_mut()).ticks_left = ticks;
+        let clock = clock(store.data_mut());
+        clock.deadline = clock.epochs.load(Ordering::Relaxed) + ticks;
         store.set_epoch_deadline(1);
     }
 
@@ -50,8 +56,7 @@ impl CallClock {
     pub(crate) fn install<T: 'static>(store: &mut Store<T>, clock: ClockOf<T>) {
         store.epoch_deadline_callback(move |mut store| {
             let clock = clock(store.data_mut());
-            clock.ticks_left = clock.ticks_left.saturating_sub(1);
-            if clock.ticks_left == 0 {
+            if clock.epochs.load(Ordering::Relaxed) >= clock.deadline {
                 return Err(Trap::Interrupt.into());
             }
             Ok(match clock.yielder {

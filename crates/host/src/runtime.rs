@@ -6,7 +6,7 @@
 //! slower code). See [`RuntimeConfig::quick_start`].
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,6 +115,8 @@ pub(crate) struct RuntimeInner {
     baseline: Option<Compiler>,
     pub(crate) config: RuntimeConfig,
     ticker_stop: Arc<AtomicBool>,
+    /// The ticks the epoch ticker made: what guest calls count their time limit in.
+    pub(crate) epochs: Arc<AtomicU64>,
 }
 
 /// One compiler's engine and the linker built for it (a module runs only with its own).
@@ -163,13 +165,15 @@ impl Runtime {
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let mut engines = vec![optimized.engine.clone()];
         engines.extend(baseline.as_ref().map(|b| b.engine.clone()));
-        spawn_epoch_ticker(engines, ticker_stop.clone());
+        let epochs = Arc::new(AtomicU64::new(0));
+        spawn_epoch_ticker(engines, ticker_stop.clone(), epochs.clone());
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 optimized,
                 baseline,
                 config,
                 ticker_stop,
+                epochs,
             }),
         })
     }
@@ -198,12 +202,13 @@ impl Runtime {
     }
 }
 
-fn spawn_epoch_ticker(engines: Vec<Engine>, stop: Arc<AtomicBool>) {
+fn spawn_epoch_ticker(engines: Vec<Engine>, stop: Arc<AtomicBool>, epochs: Arc<AtomicU64>) {
     let spawned = std::thread::Builder::new()
         .name("wasmgate-epoch".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(EPOCH_TICK);
+                epochs.fetch_add(1, Ordering::Relaxed);
                 for engine in &engines {
                     engine.increment_epoch();
                 }

@@ -141,7 +141,7 @@ impl PluginVm {
             upstream_hosts: Vec::new(),
             unused_callbacks: Vec::new(),
             memory: None,
-            clock: CallClock::new(None),
+            clock: CallClock::new(runtime.inner.epochs.clone(), None),
             alloc: None,
         };
         let compiler = runtime

@@ -22,6 +22,10 @@ impl Released {
     /// Waits until `ready` gives something, trying again each time a lock of the group is
     /// let go.
     pub(crate) async fn wait_for<T>(&self, mut ready: impl FnMut() -> Option<T>) -> T {
+        // Most of the time it is ready at once: no waiter is made then.
+        if let Some(value) = ready() {
+            return value;
+        }
         loop {
             let mut notified = pin!(self.notify.notified());
             notified.as_mut().enable();
