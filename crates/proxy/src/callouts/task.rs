@@ -23,23 +23,18 @@ use crate::upstream::Endpoint;
 /// rebuilt VM drops the answers of its predecessor).
 /// Each answer is delivered once the VM is free to take it (a guest call may hold it).
 pub(crate) trait Answers {
+    /// The answer to call `token` of the VM of `generation`.
+    fn deliver(&self, generation: u64, token: u32, answer: Answer) -> Delivery<'_>;
+}
+
+/// What came back for one call.
+pub(crate) enum Answer {
     /// An HTTP callout's answer (`None`: it could not be sent).
-    fn http_answer(
-        &self,
-        generation: u64,
-        token: u32,
-        response: Option<HttpCalloutResponse>,
-    ) -> Delivery<'_>;
+    Http(Option<HttpCalloutResponse>),
     /// A Redis reply: status 0 and the raw RESP reply, or 1 and nothing.
-    fn redis_answer(
-        &self,
-        generation: u64,
-        token: u32,
-        status: i32,
-        reply: Vec<u8>,
-    ) -> Delivery<'_>;
+    Redis { status: i32, reply: Vec<u8> },
     /// What came back on a gRPC call or stream, in wire order.
-    fn grpc_event(&self, generation: u64, token: u32, event: GrpcEvent) -> Delivery<'_>;
+    Grpc(GrpcEvent),
 }
 
 /// The delivery of one answer.
@@ -70,7 +65,9 @@ pub(crate) async fn perform_calls(
                     let token = call.token;
                     let response = http_call(&client, call, &endpoint).await;
                     if let Some(answers) = answers.upgrade() {
-                        answers.http_answer(generation, token, response).await;
+                        answers
+                            .deliver(generation, token, Answer::Http(response))
+                            .await;
                     }
                 });
             }
@@ -89,7 +86,9 @@ pub(crate) async fn perform_calls(
                         }
                     };
                     if let Some(answers) = answers.upgrade() {
-                        answers.redis_answer(generation, token, status, reply).await;
+                        answers
+                            .deliver(generation, token, Answer::Redis { status, reply })
+                            .await;
                     }
                 });
             }
@@ -191,7 +190,9 @@ impl Grpc {
                             .remove(&(self.generation, self.token));
                     }
                     if let Some(answers) = self.answers.upgrade() {
-                        answers.grpc_event(self.generation, self.token, event).await;
+                        answers
+                            .deliver(self.generation, self.token, Answer::Grpc(event))
+                            .await;
                     }
                 }
             };

@@ -199,12 +199,14 @@ impl Streams {
             }
         };
         let slot = &pool.pick().await;
-        if let Err(passes) = Slot::ready(slot).await {
-            tracing::debug!(request_id = %self.request_id, plugin = %slot.lock().await.plugin.spec.name, passes, "plugin is down");
-            return skipped(passes);
-        }
         let created = {
-            let mut s = slot.lock().await;
+            let mut s = match Slot::ready(slot).await {
+                Ok(s) => s,
+                Err(passes) => {
+                    tracing::debug!(request_id = %self.request_id, plugin = %pool.plugin().spec.name, passes, "plugin is down");
+                    return skipped(passes);
+                }
+            };
             let generation = s.generation;
             match s.vm.create_stream(info.clone()).await {
                 Ok(id) => Ok((id, generation)),

@@ -68,6 +68,11 @@ impl SlotPool {
         }))
     }
 
+    /// The plugin.
+    pub(crate) fn plugin(&self) -> &LoadedPlugin {
+        &self.plugin
+    }
+
     /// The VM to open a stream on, once one is free (no guest call holds it): the first free
     /// one that serves, else the first free one (which is being rebuilt or is down).
     pub(crate) async fn pick(self: &Rc<Self>) -> SlotRef {

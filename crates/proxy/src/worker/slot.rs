@@ -16,14 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, Notify};
-use wasmgate_host::{
-    GrpcEvent, HostError, HttpCalloutResponse, PluginVm, QueueWaker, StreamSignal,
-};
+use wasmgate_host::{HostError, PluginVm, QueueWaker, StreamSignal};
 
-use super::cell::{Lock, Released};
+use super::cell::{Guard, Lock, Released};
 use super::health::{Backoff, Health};
 use crate::callouts::handler::{Outbound, SlotCallouts};
-use crate::callouts::task::{self, Answers, Delivery};
+use crate::callouts::task::{self, Answer, Answers, Delivery};
 use crate::config::FailPolicy;
 use crate::control::plugins::LoadedPlugin;
 use crate::upstream::client::Client;
@@ -127,15 +125,15 @@ impl Slot {
         slot
     }
 
-    /// Waits until `slot`'s VM serves: at once when it does, until its rebuild ends when it
-    /// is being rebuilt. `Err(passes)` when it is down: whether the request goes on without
-    /// the plugin (it fails open) or fails.
-    pub(crate) async fn ready(slot: &SlotRef) -> Result<(), bool> {
+    /// Waits until `slot`'s VM serves, and holds it: at once when it does, until its rebuild
+    /// ends when it is being rebuilt. `Err(passes)` when it is down: whether the request
+    /// goes on without the plugin (it fails open) or fails.
+    pub(crate) async fn ready(slot: &SlotRef) -> Result<Guard<'_, Slot>, bool> {
         loop {
             let changed = {
                 let s = slot.lock().await;
                 match s.health {
-                    Health::Serving => return Ok(()),
+                    Health::Serving => return Ok(s),
                     Health::Down { .. } => return Err(s.plugin.spec.fail_policy.passes()),
                     Health::Rebuilding => s.health_changed.clone(),
                 }
@@ -285,35 +283,18 @@ impl Slot {
         }
     }
 
-    /// Delivers an HTTP callout's answer to the VM that made it.
-    async fn deliver_http(
-        &mut self,
-        generation: u64,
-        token: u32,
-        response: Option<HttpCalloutResponse>,
-    ) {
+    /// Delivers a callout's answer to the VM that made the call.
+    async fn deliver(&mut self, generation: u64, token: u32, answer: Answer) {
         if generation != self.generation {
             return;
         }
-        let delivered = self.vm.on_http_call_response(token, response).await;
-        self.after_root_callback(delivered);
-    }
-
-    /// Delivers a Redis reply to the VM that made the call.
-    async fn deliver_redis(&mut self, generation: u64, token: u32, status: i32, reply: Vec<u8>) {
-        if generation != self.generation {
-            return;
-        }
-        let delivered = self.vm.on_redis_call_response(token, status, reply).await;
-        self.after_root_callback(delivered);
-    }
-
-    /// Delivers what came back on a gRPC call or stream to the VM that made it.
-    async fn deliver_grpc(&mut self, generation: u64, token: u32, event: GrpcEvent) {
-        if generation != self.generation {
-            return;
-        }
-        let delivered = self.vm.on_grpc_event(token, event).await;
+        let delivered = match answer {
+            Answer::Http(response) => self.vm.on_http_call_response(token, response).await,
+            Answer::Redis { status, reply } => {
+                self.vm.on_redis_call_response(token, status, reply).await
+            }
+            Answer::Grpc(event) => self.vm.on_grpc_event(token, event).await,
+        };
         self.after_root_callback(delivered);
     }
 
@@ -347,35 +328,10 @@ impl Slot {
 }
 
 impl Answers for Lock<Slot> {
-    fn http_answer(
-        &self,
-        generation: u64,
-        token: u32,
-        response: Option<HttpCalloutResponse>,
-    ) -> Delivery<'_> {
+    fn deliver(&self, generation: u64, token: u32, answer: Answer) -> Delivery<'_> {
         Box::pin(async move {
             let mut slot = self.lock().await;
-            slot.deliver_http(generation, token, response).await;
-        })
-    }
-
-    fn redis_answer(
-        &self,
-        generation: u64,
-        token: u32,
-        status: i32,
-        reply: Vec<u8>,
-    ) -> Delivery<'_> {
-        Box::pin(async move {
-            let mut slot = self.lock().await;
-            slot.deliver_redis(generation, token, status, reply).await;
-        })
-    }
-
-    fn grpc_event(&self, generation: u64, token: u32, event: GrpcEvent) -> Delivery<'_> {
-        Box::pin(async move {
-            let mut slot = self.lock().await;
-            slot.deliver_grpc(generation, token, event).await;
+            slot.deliver(generation, token, answer).await;
         })
     }
 }
